@@ -1,0 +1,114 @@
+// swift-tools-version:6.0
+// Automagic: semantic secondary networks for Kubernetes pods.
+//
+// Layering (lower never imports higher):
+//   C shims:      CCurl, CTLS, CNetlink
+//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, MappingFile, CNI
+//   edges:        KubeClient (libcurl), KubeRuntime, DeviceProbe (netlink), HTTPServer (sockets + OpenSSL), Observability
+//   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin
+//   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic
+// The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "automagic",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "automagic", targets: ["automagic"]),
+        .executable(name: "automagic-agent", targets: ["automagic-agent"]),
+        .executable(name: "automagic-controller", targets: ["automagic-controller"]),
+        .executable(name: "automagic-lab-apiserver", targets: ["automagic-lab-apiserver"]),
+        .executable(name: "kubectl-automagic", targets: ["kubectl-automagic"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // C shims
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .target(name: "CNetlink"),
+
+        // Pure core
+        .target(name: "JSON", swiftSettings: swiftSettings),
+        .target(name: "KubeCore", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "AutomagicAPI", dependencies: ["KubeCore", "JSON"], swiftSettings: swiftSettings),
+        .target(name: "Resolver", dependencies: ["AutomagicAPI", "KubeCore"], swiftSettings: swiftSettings),
+        .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "CNI", dependencies: ["JSON"], swiftSettings: swiftSettings),
+
+        // Edges
+        .target(name: "KubeClient", dependencies: [
+            "CCurl", "KubeCore", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "KubeRuntime", dependencies: [
+            "KubeClient", "KubeCore", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI"], swiftSettings: swiftSettings),
+        .target(name: "HTTPServer", dependencies: ["CTLS", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+
+        // Programs
+        .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: swiftSettings),
+        .target(name: "LabAPIServer", dependencies: [
+            "HTTPServer", "CTLS", "KubeCore", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Agent", dependencies: [
+            "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Controller", dependencies: [
+            "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "Observability", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "KubectlPlugin", dependencies: [
+            "KubeClient", "KubeCore", "AutomagicAPI", "Resolver", "JSON",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+
+        // Thin mains
+        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic-agent", dependencies: [
+            "Agent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic-controller", dependencies: [
+            "Controller", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic-lab-apiserver", dependencies: [
+            "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "kubectl-automagic", dependencies: [
+            "KubectlPlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+
+        // Tests (Swift Testing). Unit tiers need no root and no server; integration tiers start the
+        // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore"]),
+        .testTarget(name: "ResolverTests", dependencies: [
+            "Resolver", "AutomagicAPI", .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
+        .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

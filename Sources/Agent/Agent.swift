@@ -1,0 +1,1 @@
+// Agent module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// AutomagicAPI module. See docs/architecture.md.

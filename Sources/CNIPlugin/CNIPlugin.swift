@@ -1,0 +1,1 @@
+// CNIPlugin module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// DeviceProbe module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// KubeClient module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// KubeCore module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// KubeRuntime module. See docs/architecture.md.

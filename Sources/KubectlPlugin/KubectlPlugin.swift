@@ -1,0 +1,1 @@
+// KubectlPlugin module. See docs/architecture.md.

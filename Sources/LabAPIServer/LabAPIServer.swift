@@ -1,0 +1,1 @@
+// LabAPIServer module. See docs/architecture.md.

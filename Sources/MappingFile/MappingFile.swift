@@ -1,0 +1,1 @@
+// MappingFile module. See docs/architecture.md.

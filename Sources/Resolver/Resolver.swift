@@ -1,0 +1,1 @@
+// Resolver module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+print("automagic-agent: not built yet")

@@ -1,0 +1,1 @@
+print("automagic-controller: not built yet")

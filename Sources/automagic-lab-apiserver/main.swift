@@ -1,0 +1,1 @@
+print("automagic-lab-apiserver: not built yet")

@@ -1,0 +1,1 @@
+print("automagic: not built yet")

@@ -1,0 +1,1 @@
+print("kubectl-automagic: not built yet")

@@ -1,0 +1,4 @@
+import Testing
+@testable import CNIPlugin
+
+@Test func cNIPluginModuleLoads() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KubeCore
+
+@Test func kubeCoreModuleLoads() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KubeRuntime
+
+@Test func kubeRuntimeModuleLoads() {}

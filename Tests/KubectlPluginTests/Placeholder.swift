@@ -1,0 +1,4 @@
+import Testing
+@testable import KubectlPlugin
+
+@Test func kubectlPluginModuleLoads() {}

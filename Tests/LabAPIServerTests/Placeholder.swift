@@ -1,0 +1,4 @@
+import Testing
+@testable import LabAPIServer
+
+@Test func labAPIServerModuleLoads() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import Resolver
+
+@Test func resolverModuleLoads() {}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Automagic's build, tests, lab and benchmarks need.
+# Idempotent and quick when everything is present.
+set -euo pipefail
+pkgs=(libcurl4-openssl-dev libssl-dev containernetworking-plugins iproute2 ethtool jq hyperfine procps psmisc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v kubectl >/dev/null || { echo "kubectl is required (the lab and the tests use it as a real client)" >&2; exit 1; }
+[ -x /usr/lib/cni/macvlan ] || { echo "containernetworking-plugins did not install /usr/lib/cni/macvlan" >&2; exit 1; }
+command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || { echo "Swift 6 toolchain not found (expected /opt/swift)" >&2; exit 1; }

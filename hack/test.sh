@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test tier: unit, integration (lab API server over real HTTPS through libcurl)
+# and privileged (network namespaces, the real CNI reference plugins). Needs root for the
+# privileged tier. Installs what the tests need first, so it works on a fresh Debian machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash hack/install-deps.sh
+export PATH=/opt/swift/usr/bin:$PATH
+# Swift Testing runs suites in parallel; tests that share kernel or file state serialize themselves.
+swift test "$@"
