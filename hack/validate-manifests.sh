@@ -16,6 +16,11 @@
 #                          validated too. Changes the server: use it on throwaway servers
 #                          (the lab API server, a kind cluster), not on a production one.
 #   --strict-kinds         treat kinds the server does not serve as errors
+#   --validate MODE        kubectl's --validate: strict (default: unknown or duplicate
+#                          fields are errors, checked by the server where it supports
+#                          field validation, else against its OpenAPI schema), warn, or
+#                          ignore (for servers that publish no OpenAPI document; the
+#                          server still validates, but prunes unknown fields silently)
 #   -h, --help             this text
 #
 # What it reports, separately:
@@ -43,6 +48,7 @@ kubeconfig="${KUBECONFIG:-}"
 context=""
 prepare=0
 strict_kinds=0
+validate_mode=strict
 paths=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,12 +58,18 @@ while [ $# -gt 0 ]; do
     --context=*) context="${1#*=}"; shift ;;
     --prepare) prepare=1; shift ;;
     --strict-kinds) strict_kinds=1; shift ;;
+    --validate) [ $# -ge 2 ] || { echo "validate-manifests: --validate needs strict, warn or ignore" >&2; exit 2; }; validate_mode="$2"; shift 2 ;;
+    --validate=*) validate_mode="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "validate-manifests: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) paths+=("$1"); shift ;;
   esac
 done
 [ "${#paths[@]}" -gt 0 ] || paths=(crds manifests)
+case "$validate_mode" in
+  strict|warn|ignore) ;;
+  *) echo "validate-manifests: --validate must be strict, warn or ignore, not '$validate_mode'" >&2; exit 2 ;;
+esac
 
 command -v kubectl >/dev/null || { echo "validate-manifests: kubectl not found on PATH" >&2; exit 2; }
 if [ -z "$kubeconfig" ]; then
@@ -116,7 +128,7 @@ if [ "$prepare" = 1 ]; then
 fi
 
 set +e
-"${kc[@]}" apply --dry-run=server -R "${file_args[@]}" -o name >"$tmp/out.txt" 2>"$tmp/err.txt"
+"${kc[@]}" apply --dry-run=server --validate="$validate_mode" -R "${file_args[@]}" -o name >"$tmp/out.txt" 2>"$tmp/err.txt"
 apply_status=$?
 set -e
 
@@ -177,7 +189,9 @@ if [ "$(count warn)" -gt 0 ]; then
 fi
 if [ "$n_missing" -gt 0 ]; then
   echo "missing kinds (the server does not serve them; these objects were not validated):"
-  grep '^missing|' "$tmp/classified.txt" | awk -F'|' '{ files[$2] = files[$2] (files[$2] == "" ? "" : ", ") $3 } END { for (k in files) print "  " k "  (" files[k] ")" }' | sort
+  grep '^missing|' "$tmp/classified.txt" | awk -F'|' '
+    { n[$2]++; if (!(($2, $3) in seen)) { seen[$2, $3] = 1; files[$2] = files[$2] (files[$2] == "" ? "" : ", ") $3 } }
+    END { for (k in n) print "  " k ": " n[k] " object(s) in " files[k] }' | sort
 fi
 if [ "$n_own" -gt 0 ]; then
   echo "not validated (this apply creates what they need; run with --prepare to check them):"
@@ -186,6 +200,9 @@ fi
 if [ "$n_err" -gt 0 ]; then
   echo "errors:"
   sed -n 's/^error|/  /p' "$tmp/classified.txt" | sed 's/\x1f/\n    /g'
+fi
+if grep -q '^error|.*failed to download openapi' "$tmp/classified.txt"; then
+  echo "hint: the server publishes no OpenAPI document for kubectl's schema validation; rerun with --validate=ignore"
 fi
 if [ "$apply_status" -ne 0 ] && [ "$n_err" -eq 0 ] && [ "$n_missing" -eq 0 ] && [ "$n_own" -eq 0 ]; then
   echo "errors:"
