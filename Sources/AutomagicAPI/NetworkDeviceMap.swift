@@ -188,6 +188,13 @@ public struct NADTemplate: Codable, Sendable, Hashable {
     /// The CNI `ipam` object passed through to the delegate (any JSON object).
     public var ipam: JSONValue?
 
+    /// Whether `ipam` is absent or a JSON object (the only shapes CNI accepts).
+    public var ipamIsObject: Bool {
+        guard let ipam else { return true }
+        if case .object = ipam { return true }
+        return false
+    }
+
     /// A template with the given fields.
     public init(namespaces: [String]? = nil, ipam: JSONValue? = nil) {
         self.namespaces = namespaces
