@@ -17,7 +17,7 @@ import KubeCore
 public struct NetworkDeviceMap: KubernetesObject, Hashable {
     /// The resource this type is served as: `networkdevicemaps.automagic.dev`, cluster-scoped.
     public static let resourceType = ResourceType(
-        group: Automagic.group, version: Automagic.version, plural: "networkdevicemaps", kind: "NetworkDeviceMap",
+        group: Automagic.group, version: Automagic.version, resource: "networkdevicemaps", kind: "NetworkDeviceMap",
         namespaced: false)
     /// The kind string, `NetworkDeviceMap`.
     public static let kind = "NetworkDeviceMap"

@@ -14,7 +14,7 @@ import KubeCore
 public struct NodeDevice: KubernetesObject, Hashable {
     /// The resource this type is served as: `nodedevices.automagic.dev`, cluster-scoped.
     public static let resourceType = ResourceType(
-        group: Automagic.group, version: Automagic.version, plural: "nodedevices", kind: "NodeDevice", namespaced: false)
+        group: Automagic.group, version: Automagic.version, resource: "nodedevices", kind: "NodeDevice", namespaced: false)
     /// The kind string, `NodeDevice`.
     public static let kind = "NodeDevice"
 

@@ -75,9 +75,19 @@ extension Resolver {
 
     static func validateSelector(_ selector: LabelSelector?, path: String, errors: inout [ValidationError]) {
         guard let selector else { return }
+        for (key, value) in (selector.matchLabels ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let problem = LabelSyntax.keyError(key) {
+                errors.append(.init(field: "\(path).matchLabels", message: "invalid label key '\(key)': \(problem)"))
+            }
+            if let problem = LabelSyntax.valueError(value) {
+                errors.append(.init(field: "\(path).matchLabels[\(key)]", message: "invalid label value '\(value)': \(problem)"))
+            }
+        }
         for (i, r) in (selector.matchExpressions ?? []).enumerated() {
             let p = "\(path).matchExpressions[\(i)]"
-            if r.key.isEmpty { errors.append(.init(field: "\(p).key", message: "must not be empty")) }
+            if let problem = LabelSyntax.keyError(r.key) {
+                errors.append(.init(field: "\(p).key", message: "invalid label key '\(r.key)': \(problem)"))
+            }
             let op = labelOperatorName(r)
             let count = r.values?.count ?? 0
             switch op {
