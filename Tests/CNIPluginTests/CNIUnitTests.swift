@@ -249,3 +249,11 @@ struct DelegateConfigTests {
         }
     }
 }
+
+@Suite("Entry point")
+struct EntryPointTests {
+    @Test func versionFastPathMatchesSkel() throws {
+        let fast = AutomagicMain.versionAnswer.withUTF8Buffer { Array($0) }
+        #expect(fast == Skel.versionInfo(AutomagicPlugin().supportedVersions))
+    }
+}
