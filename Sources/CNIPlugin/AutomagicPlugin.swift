@@ -36,7 +36,8 @@ public struct AutomagicPlugin: CNIHandler {
         // Record first: if we die after the delegate acted, DEL still knows the device.
         try cache.store(CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
                                          netns: env.netns, network: cfg.network, delegateType: type,
-                                         device: network.device, generation: mapping.generation))
+                                         device: network.device, generation: mapping.generation,
+                                         attachment: network.attachment))
         let stdin = delegateConf.serialized()
         do {
             let out = try Delegate.invoke(path: path, command: .add, environment: env.all, stdin: stdin)
@@ -62,13 +63,13 @@ public struct AutomagicPlugin: CNIHandler {
         defer { lock.unlock() }
         let cached = cache.load(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
         // The mapping is only a fallback: DEL must work when it is gone or changed.
-        let network = (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
+        let network = cached != nil ? nil : (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
         let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
         let device = cached?.device ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
         if let type, let device {
             let path = try Delegate.find(type, in: env.path)
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
-            let attachment = network?.attachment
+            let attachment = cached?.attachment ?? network?.attachment
             let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
             _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: delegateConf.serialized())
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
