@@ -1,0 +1,84 @@
+import CNI
+@testable import CNIPlugin
+import JSON
+import MappingFile
+import Testing
+
+/// A bounded, deterministic cousin of hack/fuzz-cni.sh that runs in every `swift test`:
+/// mutates valid inputs (bit flips, truncation, splices, duplicated and deleted ranges) and
+/// checks the parsers never crash and keep their invariants.
+@Suite("Parser fuzzing (bounded)")
+struct FuzzTests {
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let seeds: [String] = [
+        #"{"cniVersion":"1.0.0","name":"storage","type":"automagic","network":"storage","mappingFile":"/run/automagic/mapping.json","delegate":{"type":"macvlan","mode":"bridge"},"ipam":{"type":"static","addresses":[{"address":"192.168.60.5/24"}]}}"#,
+        #"{"cniVersion":"1.1.0","name":"n","type":"automagic","network":"s","prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","mtu":1500}],"ips":[{"address":"10.0.0.2/24","interface":0}],"routes":[{"dst":"0.0.0.0/0","table":5}],"dns":{}}}"#,
+        #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"worker-1","generation":7,"updatedAt":"2026-11-28T22:00:00Z","networks":{"storage":{"device":"ens5f1","map":"storage","attachment":{"type":"macvlan","mode":"bridge","mtu":9000},"mac":"3c:fd:fe:aa:bb:01"}}}"#,
+        #"{"cniVersion":"0.4.0","interfaces":[{"name":"net1","mac":"02:00:00:00:00:01","sandbox":"/p"}],"ips":[{"version":"4","address":"192.168.60.5/24","interface":0}],"routes":[{"dst":"0.0.0.0/0"}],"dns":{}}"#,
+    ]
+
+    static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+        var b = input
+        for _ in 0..<Int.random(in: 1...4, using: &rng) {
+            guard !b.isEmpty else { return b }
+            let i = Int.random(in: 0..<b.count, using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: b[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+            case 1: b = Array(b[..<i])
+            case 2: b.insert(contentsOf: Array(#"{}[]",:0-1e999\u0000"#.utf8).shuffled(using: &rng).prefix(3), at: i)
+            case 3: b.remove(at: i)
+            case 4:
+                let j = min(b.count, i + Int.random(in: 1...16, using: &rng))
+                b.insert(contentsOf: b[i..<j], at: i)
+            default: b[i] = UInt8.random(in: 0...255, using: &rng)
+            }
+        }
+        return b
+    }
+
+    @Test func mutatedInputsKeepTheInvariants() throws {
+        var rng = SplitMix64(state: 0x00C0_FFEE)
+        var accepted = 0
+        for round in 0..<4000 {
+            let seed = Array(Self.seeds[round % Self.seeds.count].utf8)
+            let input = Self.mutate(seed, &rng)
+            do {
+                let conf = try NetConf(bytes: input)
+                if let cfg = try? AutomagicConfig(conf) {
+                    accepted += 1
+                    let d = try? cfg.delegateConfig(conf: conf, type: "macvlan", device: "eth0", attachment: nil, version: .v1_0_0)
+                    if let d {
+                        #expect(d["network"] == nil && d["master"]?.stringValue == "eth0")
+                    }
+                }
+            } catch {
+                #expect([1, 6, 7].contains(error.code.rawValue), "\(error)")
+                #expect(!error.message.isEmpty)
+            }
+            do {
+                let m = try MappingFile.decode(input, path: "/x.json")
+                #expect(try MappingFile.decode(MappingFile.encode(m), path: "/x.json") == m)
+            } catch {
+                #expect(error.description.contains("/x.json"))
+            }
+            for version in CNIVersion.supported {
+                if let r = try? CNIResult(bytes: input, version: version) {
+                    for target in CNIVersion.supported {
+                        #expect(throws: Never.self) { try CNIResult(json: r.converted(to: target).json, version: target) }
+                    }
+                }
+            }
+        }
+        #expect(accepted > 100)
+    }
+}
