@@ -17,6 +17,9 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: ADD
 
+    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), record
+    /// the attachment in the cache, exec the delegate's ADD with `master`/`device` set, and return
+    /// its result. If the delegate fails, its DEL is run and the cache entry removed.
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -55,6 +58,9 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: DEL
 
+    /// DEL: best effort and idempotent. Uses the cached device (the mapping only as a fallback),
+    /// execs the delegate's DEL, removes the cache entry. With nothing known about the attachment
+    /// it only releases the IPAM address; it succeeds without a prior ADD, netns or mapping file.
     public func del(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -87,6 +93,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: CHECK
 
+    /// CHECK: the attachment must be recorded and the network must still map to its device
+    /// (else code 100); then the delegate's CHECK decides.
     public func check(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -116,6 +124,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: STATUS
 
+    /// STATUS: code 50 when the mapping file is missing, unreadable or of another format, or the
+    /// network has no device on this node; otherwise the delegate's STATUS when it speaks 1.1.0.
     public func status(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -144,6 +154,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: GC
 
+    /// GC: remove this network's cache entries not in `cni.dev/valid-attachments`, forward GC to
+    /// every delegate type involved that speaks 1.1.0; continue past errors and report them all.
     public func gc(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
