@@ -237,6 +237,7 @@ extension LabAPI {
             return .events(s.history.filter { $0.rv > requested && $0.storageKey == def.storageKey })
         }
         defer { _ = store.state.withLock { s in s.watchers.removeValue(forKey: ObjectIdentifier(queue)) } }
+        ctx.sink.onClientGone { queue.close() }
         var headers = baseHeaders(ctx.auditID, contentType: "application/json")
         headers.append(contentsOf: warningHeaders(def))
         ctx.sink.writeHead(status: 200, headers: headers)

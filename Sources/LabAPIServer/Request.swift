@@ -70,6 +70,12 @@ public protocol LabResponseSink: AnyObject {
     func finish()
     /// Whether the client has gone away (a watch then ends).
     var isClientGone: Bool { get }
+    /// Runs `action` once when the client goes away during the response (wakes a blocked watch).
+    func onClientGone(_ action: @escaping @Sendable () -> Void)
+}
+
+extension LabResponseSink {
+    public func onClientGone(_ action: @escaping @Sendable () -> Void) {}
 }
 
 /// A sink that collects the whole response in memory (tests, in-process calls).
