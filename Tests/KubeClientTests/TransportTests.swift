@@ -261,6 +261,24 @@ import Testing
     }
 }
 
+@Suite struct CancellationTests {
+    @Test func cancellingARequestReturnsPromptly() async throws {
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let client = try KubernetesClient(configuration: ClientConfiguration(server: "http://127.0.0.1:\(listener.port)", requestTimeout: 60))
+        let task = Task { try await client.resource(Widget.self).get("w1") }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        task.cancel()
+        let result = await task.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        guard case .failure(let error) = result, case .cancelled? = error as? KubeClientError else {
+            Issue.record("expected a cancelled error, got \(result)")
+            return
+        }
+    }
+}
+
 @Suite struct FakeWatchTests {
     static func line(_ json: JSONValue) -> [UInt8] { json.serialized() + [0x0A] }
 
