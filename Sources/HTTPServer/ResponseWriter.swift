@@ -268,7 +268,8 @@ final class ConnectionResponseWriter: HTTPResponseWriter {
     }
 
     var isClientGone: Bool {
-        if state.withLock({ $0.gone }) { return true }
+        let (gone, finished) = state.withLock { ($0.gone, $0.finished) }
+        if gone || finished { return gone }
         if transport.peerHasGone() {
             markGone()
             return true

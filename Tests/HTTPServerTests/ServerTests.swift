@@ -372,3 +372,29 @@ let echoHandler: HTTPHandler = { request, writer in
         #expect(throws: HTTPServerError.self) { try HTTPServer(port: server.port, handler: echoHandler).start() }
     }
 }
+
+@Suite struct RecorderTests {
+    @Test func recorderCapturesAResponseAndSimulatesDisconnect() throws {
+        let recorder = HTTPResponseRecorder()
+        let request = try #require(HTTPRequest(method: "GET", target: "/p%20q?a=1&a=2&flag"))
+        #expect(request.path == "/p q")
+        #expect(request.queryValues("a") == ["1", "2"])
+        #expect(request.hasQueryParameter("flag"))
+        #expect(request.queryValue("missing") == nil)
+        echoHandler(request, recorder)
+        #expect(recorder.status == 200)
+        #expect(recorder.isFinished)
+        #expect(recorder.bodyText.hasPrefix("GET /p q\n"))
+
+        let stream = HTTPResponseRecorder()
+        let gone = Signal()
+        stream.writeHead(status: 200, headers: [:])
+        stream.onClientGone { gone.fire() }
+        #expect(stream.writeBody([1]))
+        stream.disconnect()
+        #expect(gone.wait(timeout: 1))
+        #expect(!stream.writeBody([2]))
+        #expect(stream.chunks == [[1]])
+        #expect(HTTPRequest(method: "GET", target: "/%zz") == nil)
+    }
+}
