@@ -340,6 +340,24 @@ let echoHandler: HTTPHandler = { request, writer in
             try stalled.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
             #expect(try stalled.readToEnd(timeout: 5))
             #expect(stalled.receivedText.hasPrefix("HTTP/1.1 408 "))
+        }
+        let dripLimits = HTTPLimits(readTimeout: .seconds(5), bodyTimeout: .milliseconds(400))
+        try withServer(limits: dripLimits, handler: echoHandler) { port in
+            // A body dripped slowly enough to dodge the per-read timeout still hits the body deadline.
+            let drip = try RawClient(port: port)
+            try drip.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            let start = Date()
+            var answered = false
+            for _ in 0..<40 {
+                do { try drip.send("a") } catch { break }  // the server may already have closed
+                if try drip.readOnce(timeout: 0.05) != -1 { answered = true; break }
+            }
+            if !answered { answered = try drip.readOnce(timeout: 1) > 0 }
+            #expect(answered)
+            #expect(drip.receivedText.hasPrefix("HTTP/1.1 408 "))
+            #expect(Date().timeIntervalSince(start) < 1.5)
+        }
+        try withServer(limits: limits, handler: echoHandler) { port in
             // An idle keep-alive connection is closed quietly.
             let idle = try RawClient(port: port)
             #expect(try idle.readToEnd(timeout: 5))
