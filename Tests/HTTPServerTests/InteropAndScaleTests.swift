@@ -74,3 +74,54 @@ import Testing
         }
     }
 }
+
+/// TCP states (from /proc/net/tcp{,6}) of sockets whose local port is `port`.
+func socketStates(localPort port: Int) throws -> [String] {
+    var states: [String] = []
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 3, let colon = fields[1].lastIndex(of: ":") else { continue }
+            if Int(fields[1][fields[1].index(after: colon)...], radix: 16) == port { states.append(String(fields[3])) }
+        }
+    }
+    return states
+}
+
+@Suite struct ResourceTests {
+    /// After clients leave — normally, mid-stream, mid-request, or with garbage — the server
+    /// closes its side: no socket of the server's port stays ESTABLISHED (01) or CLOSE_WAIT (08).
+    @Test func serverClosesEveryConnectionItsClientsLeave() throws {
+        let pki = try TestPKI.shared.get()
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let caFile = try dir.write("ca.crt", pki.ca.certificatePEM)
+        try withServer(tls: pki.tls, handler: { request, writer in
+            if request.path == "/stream" {
+                writer.writeHead(status: 200, headers: [:])
+                while writer.writeBody(Array("x\n".utf8)) { usleep(20_000) }
+            } else {
+                writer.respond(status: 200, text: "ok")
+            }
+        }) { port in
+            for _ in 0..<5 {
+                #expect(try curl(["--cacert", caFile, "https://127.0.0.1:\(port)/a", "https://127.0.0.1:\(port)/b"]).stdout == "okok")
+            }
+            let streamed = try curl(["--cacert", caFile, "--max-time", "0.5", "https://127.0.0.1:\(port)/stream"])
+            #expect(streamed.status == 28)  // curl gave up mid-stream
+            for garbage in ["\u{16}\u{3}\u{1}garbage", "GET / HTTP/1.1\r\n"] {
+                let client = try RawClient(port: port)
+                try client.send(garbage)
+            }
+            // Server sides of closed connections go away (give the threads a moment).
+            let deadline = Date().addingTimeInterval(5)
+            var lingering: [String] = []
+            repeat {
+                usleep(100_000)
+                lingering = try socketStates(localPort: port).filter { $0 == "01" || $0 == "08" }
+            } while !lingering.isEmpty && Date() < deadline
+            #expect(lingering.isEmpty, "server-side sockets still open: \(lingering)")
+        }
+    }
+}
