@@ -186,3 +186,23 @@ struct NotSynced: Error, CustomStringConvertible {
         #expect(throws: ObservabilityError.self) { try second.start() }
     }
 }
+
+@Suite struct ProcessMetricsTests {
+    @Test func processMetricsAreExported() throws {
+        let registry = MetricsRegistry()
+        registry.registerProcessMetrics()
+        let text = registry.exposition()
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            values[String(parts[0])] = Double(parts[1])
+        }
+        #expect(text.contains("# TYPE process_cpu_seconds_total counter\n"))
+        #expect(try #require(values["process_resident_memory_bytes"]) > 1_000_000)
+        #expect(try #require(values["process_open_fds"]) >= 3)
+        #expect(try #require(values["process_max_fds"]) >= 64)
+        #expect(try #require(values["process_cpu_seconds_total"]) >= 0)
+        let start = try #require(values["process_start_time_seconds"])
+        #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600)
+    }
+}
