@@ -206,3 +206,27 @@ struct NotSynced: Error, CustomStringConvertible {
         #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600)
     }
 }
+
+@Suite struct InstrumentationTests {
+    @Test func instrumentedHandlerCountsAndTimesRequests() throws {
+        let registry = MetricsRegistry()
+        let handler = registry.instrument { request, writer in
+            if request.path == "/missing" {
+                writer.respond(status: 404, text: "no")
+            } else {
+                writer.respond(status: 200, text: "yes")
+            }
+        }
+        for target in ["/a", "/b", "/missing"] {
+            let recorder = HTTPResponseRecorder()
+            handler(try #require(HTTPRequest(method: "GET", target: target)), recorder)
+            #expect(recorder.isFinished)
+        }
+        handler(try #require(HTTPRequest(method: "BREW", target: "/pot")), HTTPResponseRecorder())
+        let text = registry.exposition()
+        #expect(text.contains("http_requests_total{method=\"GET\",code=\"200\"} 2\n"))
+        #expect(text.contains("http_requests_total{method=\"GET\",code=\"404\"} 1\n"))
+        #expect(text.contains("http_requests_total{method=\"OTHER\",code=\"200\"} 1\n"))
+        #expect(text.contains("http_request_duration_seconds_count{method=\"GET\"} 3\n"))
+    }
+}
