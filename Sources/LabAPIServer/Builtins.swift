@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import KubeCore
 
 /// Defaulting and validation of the built-in kinds the lab serves (what their Go types,
 /// strategies and admission plugins do in kube-apiserver), kept to what Automagic and kubectl need.
@@ -58,17 +59,30 @@ enum BuiltinAdmission {
                 causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \(d): must be greater than 0", field: "spec.leaseDurationSeconds"))
             }
         case ("events.k8s.io", "events"):
-            if let t = obj["eventTime"]?.stringValue {
+            let eventTime = obj["eventTime"]?.stringValue
+            if let t = eventTime {
                 if let e = microTimeError(t) { causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(t)\": \(e)", field: "eventTime")) }
             } else {
                 causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "eventTime"))
             }
             let type = obj["type"]?.stringValue ?? ""
-            if type != "Normal" && type != "Warning" {
-                causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(type)\": has invalid value: \(type.isEmpty ? "Info" : type)", field: "type"))
+            if eventTime != nil {
+                // Events with an eventTime get the full validation (reporting fields required).
+                let controller = obj["reportingController"]?.stringValue ?? ""
+                if controller.isEmpty {
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "reportingController"))
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": name part must be non-empty", field: "reportingController"))
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')", field: "reportingController"))
+                } else if let e = LabelSyntax.keyError(controller) {
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(controller)\": \(e)", field: "reportingController"))
+                }
+                for f in ["reportingInstance", "action", "reason"] where (obj[f]?.stringValue ?? "").isEmpty {
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: f))
+                }
             }
-            for f in ["reportingController", "reportingInstance", "action", "reason"] where (obj[f]?.stringValue ?? "").isEmpty {
-                causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: f))
+            if type != "Normal" && type != "Warning" {
+                causes.insert(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": has invalid value: \(type)", field: "type"),
+                              at: eventTime == nil ? causes.count : min(1, causes.count))
             }
         case ("", "events"):
             let ns = obj[path: ["metadata", "namespace"]]?.stringValue ?? ""

@@ -10,7 +10,10 @@ struct Selection {
     static func parse(_ request: LabRequest, def: ResourceDef) throws(APIError) -> Selection {
         var s = Selection()
         if let l = request.queryValue("labelSelector"), !l.isEmpty {
-            do { s.labels = try LabelSelectorString.parse(l) } catch { throw APIError.badRequest(error.message) }
+            do { s.labels = try LabelSelectorString.parse(l) } catch {
+                let m = error.message
+                throw APIError.badRequest(m.hasPrefix("unable to parse requirement") || m.hasPrefix("couldn't parse") ? m : "unable to parse requirement: \(m)")
+            }
         }
         if let f = request.queryValue("fieldSelector"), !f.isEmpty {
             let parsed: FieldSelector
@@ -157,6 +160,13 @@ extension LabAPI {
         case .table(let include):
             let table = Tables.table(for: items.map(\.value), def: def, includeObject: include, listMeta: .object(listMeta))
             writeJSON(table, order: .goStruct, request: req, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
+            return
+        case .partialMetadata:
+            let partial: JSONValue = [
+                "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": .object(listMeta),
+                "items": .array(items.map { ["kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": $0.value["metadata"] ?? [:]] }),
+            ]
+            writeJSON(partial, order: .goStruct, request: req, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
             return
         case .yaml:
             writeJSON(listValue(items, def: def, meta: listMeta), order: def.keyOrder, request: req, sink: ctx.sink, auditID: ctx.auditID,
