@@ -110,6 +110,46 @@ enum BuiltinAdmission {
     }
 }
 
+/// core/v1 Events and events.k8s.io Events are one resource stored in the core form; the
+/// events.k8s.io versions are conversions of it (as in kube-apiserver).
+enum EventConversion {
+    static let pairs: [(core: String, v1: String)] = [
+        ("involvedObject", "regarding"), ("related", "related"), ("message", "note"), ("reason", "reason"), ("type", "type"),
+        ("eventTime", "eventTime"), ("series", "series"), ("action", "action"), ("reportingComponent", "reportingController"),
+        ("reportingInstance", "reportingInstance"), ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
+    ]
+
+    static func isConverted(_ def: ResourceDef) -> Bool { def.group == "events.k8s.io" }
+
+    /// The stored (core) form as seen through `def`.
+    static func present(_ v: JSONValue, _ def: ResourceDef) -> JSONValue {
+        guard isConverted(def), case .object(let o) = v else { return v }
+        var r: [String: JSONValue] = ["apiVersion": .string(def.apiVersion), "kind": "Event"]
+        r["metadata"] = o["metadata"]
+        for (core, v1) in pairs {
+            guard var value = o[core], !value.isNull else { continue }
+            if core == "series", case .object(var series) = value {
+                series["lastObservedTime"] = series["lastObservedTime"]
+                value = .object(series)
+            }
+            if case .string(let s) = value, s.isEmpty, ["reportingComponent", "reportingInstance", "action", "reason", "type", "message"].contains(core) { continue }
+            r[v1] = value
+        }
+        if case .object(let src)? = r["deprecatedSource"], src.isEmpty { r["deprecatedSource"] = nil }
+        return .object(r)
+    }
+
+    /// An object written through `def` in the stored (core) form.
+    static func storage(_ v: JSONValue, _ def: ResourceDef) -> JSONValue {
+        guard isConverted(def), case .object(let o) = v else { return v }
+        var r: [String: JSONValue] = ["apiVersion": "v1", "kind": "Event"]
+        r["metadata"] = o["metadata"]
+        for (core, v1) in pairs { if let value = o[v1] { r[core] = value } }
+        return .object(r)
+    }
+}
+
 /// Server-side Table rendering (`kubectl get`).
 enum Tables {
     static let nameDescription = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: http://kubernetes.io/docs/user-guide/identifiers#names"

@@ -71,8 +71,10 @@ extension LabAPI {
         value[path: ["metadata", "finalizers"]] = .array(finalizers.map { .string($0) })
         value[path: ["metadata", "deletionTimestamp"]] = .string(LabAPI.timestamp())
         value[path: ["metadata", "deletionGracePeriodSeconds"]] = .int(0)
-        let g = value[path: ["metadata", "generation"]]?.intValue ?? 1
-        value[path: ["metadata", "generation"]] = .int(g + 1)
+        if def.isCustom {
+            let g = value[path: ["metadata", "generation"]]?.intValue ?? 1
+            value[path: ["metadata", "generation"]] = .int(g + 1)
+        }
         if def.plural == "customresourcedefinitions" {
             return .terminating(CRDLifecycle.terminate(&s, crd: value, previous: previous))
         }

@@ -172,7 +172,7 @@ public final class LabAPI: Sendable {
     /// Writes one stored object: the cached compact bytes when possible.
     func writeObject(_ object: StoredObject, def: ResourceDef, status: Int = 200, request: LabRequest, sink: any LabResponseSink,
                      auditID: String, format: OutputFormat) {
-        var value = object.value
+        var value = EventConversion.present(object.value, def)
         if value["apiVersion"]?.stringValue != def.apiVersion {
             value["apiVersion"] = .string(def.apiVersion)
             return writeFormatted(value, def: def, status: status, request: request, sink: sink, auditID: auditID, format: format)

@@ -140,7 +140,7 @@ extension LabAPI {
                 let key = token.start
                 all = all.filter { StoreState.key(namespace: $0.namespace, name: $0.name) > key }
             }
-            if !selection.isEmpty { all = all.filter { selection.matches($0.value) } }
+            if !selection.isEmpty { all = all.filter { selection.matches(EventConversion.present($0.value, def)) } }
             let listRV = token.map { $0.rv > 0 ? $0.rv : s.rv } ?? (rvParam == "0" ? (s.lastRV[def.storageKey] ?? s.rv) : s.rv)
             if limit > 0 && all.count > limit {
                 let page = Array(all.prefix(limit))
@@ -200,7 +200,7 @@ extension LabAPI {
 
     func listValue(_ items: [StoredObject], def: ResourceDef, meta: [String: JSONValue]) -> JSONValue {
         let values: [JSONValue] = items.map { item in
-            var v = item.value
+            var v = EventConversion.present(item.value, def)
             if def.isCustom {
                 v["apiVersion"] = .string(def.apiVersion)
             } else {
@@ -279,10 +279,11 @@ extension LabAPI {
             for c in changes {
                 if !namespace.isEmpty && c.object.namespace != namespace { continue }
                 lastRV = max(lastRV, c.rv)
-                let nowMatches = selection.matches(c.object.value)
+                let current = EventConversion.present(c.object.value, def)
+                let nowMatches = selection.matches(current)
                 var type = c.type.rawValue
                 var payload: JSONValue? = nil
-                if !selection.isEmpty, c.type == .modified, let prev = c.previous {
+                if !selection.isEmpty, c.type == .modified, let prev = c.previous.map({ EventConversion.present($0, def) }) {
                     let wasMatching = selection.matches(prev)
                     if !wasMatching && !nowMatches { continue }
                     if !wasMatching && nowMatches { type = "ADDED" }
@@ -293,10 +294,11 @@ extension LabAPI {
                         payload = p
                     }
                 } else if c.type == .deleted {
-                    if !selection.isEmpty && !(c.previous.map(selection.matches) ?? nowMatches) { continue }
+                    if !selection.isEmpty && !(c.previous.map { selection.matches(EventConversion.present($0, def)) } ?? nowMatches) { continue }
                 } else if !nowMatches {
                     continue
                 }
+                if payload == nil && EventConversion.isConverted(def) { payload = current }
                 if !ctx.sink.writeBody(line(type, c.object, value: payload)) { return false }
             }
             return true

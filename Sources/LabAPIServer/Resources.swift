@@ -55,7 +55,7 @@ enum BuiltinResources {
                                         storageKey: "/events")
     static let events = ResourceDef(group: "events.k8s.io", version: "v1", plural: "events", singular: "event", kind: "Event",
                                     listKind: "EventList", namespaced: true, shortNames: ["ev"], hasStatus: false,
-                                    storageKey: "events.k8s.io/events")
+                                    storageKey: "/events")
     static let leases = ResourceDef(group: "coordination.k8s.io", version: "v1", plural: "leases", singular: "lease", kind: "Lease",
                                     listKind: "LeaseList", namespaced: true, hasStatus: false, storageKey: "coordination.k8s.io/leases")
     static let crds = ResourceDef(group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions",
@@ -65,7 +65,7 @@ enum BuiltinResources {
 
     static let eventsV1beta1: ResourceDef = {
         var d = ResourceDef(group: "events.k8s.io", version: "v1beta1", plural: "events", singular: "event", kind: "Event",
-                            listKind: "EventList", namespaced: true, shortNames: ["ev"], hasStatus: false, storageKey: "events.k8s.io/events")
+                            listKind: "EventList", namespaced: true, shortNames: ["ev"], hasStatus: false, storageKey: "/events")
         d.deprecationWarning = "events.k8s.io/v1beta1 Event is deprecated in v1.22+, unavailable in v1.25+"
         return d
     }()

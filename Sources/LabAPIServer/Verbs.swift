@@ -196,9 +196,10 @@ extension LabAPI {
             let before = Set(old[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? [])
             let added = (obj[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []).filter { !before.contains($0) }
             if !added.isEmpty {
-                causes.append(APICause(reason: "FieldValueForbidden",
+                // The real server reports this twice (metadata validation runs for update and for the strategy).
+                for _ in 0..<2 { causes.append(APICause(reason: "FieldValueForbidden",
                                        message: "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\(added.map { "\"\($0)\"" }.joined(separator: ", "))}",
-                                       field: "metadata.finalizers"))
+                                       field: "metadata.finalizers")) }
             }
         }
         if !causes.isEmpty {
@@ -276,7 +277,7 @@ extension LabAPI {
                 schema: def.schema, isCustom: def.isCustom)
         }
         if isDryRun(ctx.request) { return nil }
-        let value = obj
+        let value = EventConversion.storage(obj, def)
         let ns = ctx.route.namespace
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
             if def.namespaced, s.get(BuiltinResources.namespaces.storageKey, namespace: "", name: ns) == nil {
@@ -389,7 +390,7 @@ extension LabAPI {
             if let expectedRV, expectedRV != String(existing.rv) {
                 throw APIError.conflict(def.plural, group: def.group, name: name)
             }
-            let old = existing.value
+            let old = EventConversion.present(existing.value, def)
             let incoming = try transform(old)
             var new = apply ? incoming : merged(old: old, incoming: incoming, def: def, subresource: sub)
             if sub != "status", apply {
@@ -427,12 +428,12 @@ extension LabAPI {
             }
             let finalizers = new[path: ["metadata", "finalizers"]]?.arrayValue ?? []
             if new[path: ["metadata", "deletionTimestamp"]] != nil && finalizers.isEmpty {
-                s.put(def, new, type: .modified, previous: old)
+                s.put(def, EventConversion.storage(new, def), type: .modified, previous: existing.value)
                 let gone = s.remove(def, namespace: ctx.route.namespace, name: name)
                 if let gone { GarbageCollector.collect(&s, deleted: gone.value, policy: "Background") }
                 return .deleted(gone ?? existing)
             }
-            let stored = s.put(def, new, type: .modified, previous: old)
+            let stored = s.put(def, EventConversion.storage(new, def), type: .modified, previous: existing.value)
             if def.plural == "customresourcedefinitions" { CRDLifecycle.refresh(&s) }
             return .stored(stored, created: false)
         }
@@ -587,7 +588,7 @@ extension LabAPI {
         copy[path: ["metadata", "managedFields"]] = managed
         obj = copy
         if isDryRun(ctx.request) { return nil }
-        let value = copy
+        let value = EventConversion.storage(copy, def)
         let ns = ctx.route.namespace
         let name = ctx.route.name ?? ""
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
