@@ -1,0 +1,7 @@
+final class LLDPListener: Sendable {
+    func shutdown() {}
+    func neighboursByIndex() -> [Int: ProbedDevice.LLDP] { [:] }
+}
+extension DeviceProber {
+    func updateLLDPSelection(_ devices: [ProbedDevice]) {}
+}
