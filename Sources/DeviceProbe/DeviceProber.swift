@@ -33,7 +33,7 @@ public final class DeviceProber: Sendable {
     /// Starts the probe thread and enters `netnsPath` (e.g. `/proc/1/ns/net` or
     /// `/var/run/netns/NAME`); throws when the namespace cannot be entered.
     public init(hostRoot: String = "/", netnsPath: String? = nil, options: ProbeOptions = .init(),
-                watch: WatchOptions = .init()) throws(ProbeError) {
+                watch: WatchOptions = .init(), lldp: LLDPOptions? = nil) throws(ProbeError) {
         self.hostRoot = hostRoot
         self.netnsPath = netnsPath
         self.options = options
@@ -42,6 +42,13 @@ public final class DeviceProber: Sendable {
         assembler = DeviceAssembler(sysfs: Sysfs(root: hostRoot), options: options)
         monitor = ChangeMonitor(thread: thread, options: watch)
         lldpState = Mutex(nil)
+        if let lldp {
+            let monitor = self.monitor
+            let listener = try LLDPListener(netnsPath: netnsPath, options: lldp) { names in
+                monitor.note(DeviceChange(reasons: [.lldp], interfaces: names))
+            }
+            lldpState.withLock { $0 = listener }
+        }
     }
 
     deinit {
@@ -107,6 +114,26 @@ public final class DeviceProber: Sendable {
 
     /// Emits a `.requested` batch to every `changes()` stream (after the debounce).
     public func requestResync() { monitor.note(DeviceChange(reasons: [.requested])) }
+
+    /// Every LLDP neighbour currently known (all per device, not only the published one);
+    /// empty when LLDP is off.
+    public func lldpNeighbours() -> [LLDPNeighbour] {
+        lldpState.withLock { $0?.neighbourList.withLock { $0 } } ?? []
+    }
+
+    /// Counters of the LLDP listener; nil when LLDP is off.
+    public func lldpStatistics() -> LLDPStatistics? {
+        lldpState.withLock { $0?.stats.withLock { $0 } }
+    }
+
+    /// Points the LLDP listener at the devices `LLDPOptions` selects from `devices`
+    /// (done after every probe; call it yourself only if you assemble devices otherwise).
+    func updateLLDPSelection(_ devices: [ProbedDevice]) {
+        lldpState.withLock { l in
+            guard let l else { return }
+            l.select(l.options.selection(devices))
+        }
+    }
 
     /// OS thread id of the probe thread (diagnostics, tests).
     public var threadID: Int { thread.threadID }

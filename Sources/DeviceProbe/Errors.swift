@@ -19,6 +19,8 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
     case stopped(name: String)
     /// Sending a frame failed (tests and the lab use the sender).
     case sendFrame(interface: String, errno: Int32)
+    /// An LLDP frame was rejected; the defect says why.
+    case parseLLDP(LLDPDefect)
     /// An interface named by the caller does not exist.
     case noSuchInterface(name: String)
 
@@ -32,6 +34,7 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .startThread(name, e): "failed to start thread '\(name)': \(errnoText(e))"
         case let .stopped(name): "failed to run job on '\(name)': it was shut down"
         case let .sendFrame(ifname, e): "failed to send frame on '\(ifname)': \(errnoText(e))"
+        case let .parseLLDP(defect): "failed to parse LLDP frame '\(defect.kindName)': \(defect)"
         case let .noSuchInterface(name): "failed to find interface '\(name)': no such device"
         }
     }

@@ -146,6 +146,13 @@ struct RawLink: Sendable, Equatable {
     static let iffUp: UInt32 = 0x1
     static let iffLoopback: UInt32 = 0x8
 
+    init(index: Int32, name: String, flags: UInt32 = 0x1, arpType: UInt16 = 1) {
+        self.index = index
+        self.name = name
+        self.flags = flags
+        self.arpType = arpType
+    }
+
     /// Parses an RTM_NEWLINK / RTM_DELLINK payload; nil when it is too short.
     init?(payload: ArraySlice<UInt8>) {
         guard payload.count >= NL.ifinfomsgSize, let type = payload.u16(at: 2), let index = payload.u32(at: 4),
@@ -187,6 +194,13 @@ struct RawAddress: Sendable, Equatable {
     var prefixLength: UInt8
     var index: Int32
     var address: [UInt8]
+
+    init(family: UInt8, prefixLength: UInt8, index: Int32, address: [UInt8]) {
+        self.family = family
+        self.prefixLength = prefixLength
+        self.index = index
+        self.address = address
+    }
 
     /// Parses an RTM_NEWADDR / RTM_DELADDR payload; nil when it is too short or has no address.
     init?(payload: ArraySlice<UInt8>) {
