@@ -102,7 +102,12 @@ final class LLDPListener: Sendable {
             return true
         }
         guard changed else { return }
-        thread.submit { ctx in (ctx.storage["lldp"] as? LLDPSource)?.select(selection) }
+        // Synchronous (a few setsockopt calls) so that frames arriving right after a probe
+        // returns are attributed; only runs when the selection changed.
+        _ = try? thread.sync { ctx -> Result<Bool, ProbeError> in
+            (ctx.storage["lldp"] as? LLDPSource)?.select(selection)
+            return .success(true)
+        }
     }
 
     func neighboursByIndex() -> [Int: ProbedDevice.LLDP] { published.withLock { $0 } }
