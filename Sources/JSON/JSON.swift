@@ -1,1 +1,0 @@
-// JSON module. See docs/architecture.md.

@@ -1,0 +1,85 @@
+extension JSONValue {
+    /// The JSON text of this value as UTF-8 bytes. Object keys are sorted, so equal values
+    /// always serialize identically (as kube-apiserver does for unstructured objects).
+    /// `pretty` indents with two spaces, in the layout of Go's `json.MarshalIndent`.
+    public func serialized(pretty: Bool = false) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    /// The JSON text of this value as a string (see `serialized(pretty:)`).
+    public func jsonString(pretty: Bool = false) -> String {
+        String(decoding: serialized(pretty: pretty), as: UTF8.self)
+    }
+
+    /// Appends the JSON text of this value to `out`.
+    public func write(into out: inout [UInt8], pretty: Bool = false, indent: Int = 0) {
+        switch self {
+        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
+        case .int(let v): out.append(contentsOf: Array(String(v).utf8))
+        case .double(let v): out.append(contentsOf: Array(JSONValue.format(v).utf8))
+        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .array(let a):
+            if a.isEmpty { out.append(contentsOf: [0x5B, 0x5D]); return }
+            out.append(0x5B)
+            for (n, v) in a.enumerated() {
+                if n > 0 { out.append(0x2C) }
+                if pretty { newline(&out, indent + 1) }
+                v.write(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { newline(&out, indent) }
+            out.append(0x5D)
+        case .object(let o):
+            if o.isEmpty { out.append(contentsOf: [0x7B, 0x7D]); return }
+            out.append(0x7B)
+            for (n, key) in o.keys.sorted().enumerated() {
+                if n > 0 { out.append(0x2C) }
+                if pretty { newline(&out, indent + 1) }
+                JSONValue.writeString(key, into: &out)
+                out.append(0x3A)
+                if pretty { out.append(0x20) }
+                o[key]!.write(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { newline(&out, indent) }
+            out.append(0x7D)
+        }
+    }
+
+    private func newline(_ out: inout [UInt8], _ indent: Int) {
+        out.append(0x0A)
+        for _ in 0..<indent { out.append(0x20); out.append(0x20) }
+    }
+
+    /// Formats a double the way Go's encoding/json does for the common cases: integral
+    /// values without a fraction, otherwise the shortest representation that round-trips.
+    static func format(_ v: Double) -> String {
+        guard v.isFinite else { return "null" }
+        if v.rounded() == v, abs(v) < 1e21 {
+            return String(Int64(v))
+        }
+        return String(v)
+    }
+
+    /// Appends `s` as a quoted JSON string, escaping what JSON requires plus `<`, `>`, `&`
+    /// like Go does not (we keep them: kube-apiserver output keeps them literal too).
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(0x22)
+        for c in s.utf8 {
+            switch c {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+            case 0x00..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+            default: out.append(c)
+            }
+        }
+        out.append(0x22)
+    }
+}

@@ -1,1 +1,0 @@
-// KubeCore module. See docs/architecture.md.

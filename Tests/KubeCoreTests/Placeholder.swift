@@ -1,4 +1,0 @@
-import Testing
-@testable import KubeCore
-
-@Test func kubeCoreModuleLoads() {}
