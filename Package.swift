@@ -98,7 +98,9 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore"]),
         .testTarget(name: "ResolverTests", dependencies: [
-            "Resolver", "AutomagicAPI", .product(name: "PropertyBased", package: "swift-property-based"),
+            "Resolver", "AutomagicAPI", "KubeCore", "JSON",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
