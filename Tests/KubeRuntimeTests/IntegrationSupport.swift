@@ -117,11 +117,23 @@ final class PartitionableLeaseStore: LeaseStore {
     struct Partitioned: Error, CustomStringConvertible { var description: String { "simulated network partition" } }
     let inner: ResourceClient<Lease>
     let partitioned = Locked(false)
+    /// The last record this candidate wrote successfully.
+    let lastWritten = Locked<LeaseSpec?>(nil)
     init(_ inner: ResourceClient<Lease>) { self.inner = inner }
 
     private func check() throws { if partitioned.value { throw Partitioned() } }
     func lease(named name: String) async throws -> Lease? { try check(); return try await inner.lease(named: name) }
-    func createLease(_ lease: Lease) async throws -> Lease { try check(); return try await inner.createLease(lease) }
-    func updateLease(_ lease: Lease) async throws -> Lease { try check(); return try await inner.updateLease(lease) }
+    func createLease(_ lease: Lease) async throws -> Lease {
+        try check()
+        let stored = try await inner.createLease(lease)
+        lastWritten.withLock { $0 = lease.spec }
+        return stored
+    }
+    func updateLease(_ lease: Lease) async throws -> Lease {
+        try check()
+        let stored = try await inner.updateLease(lease)
+        lastWritten.withLock { $0 = lease.spec }
+        return stored
+    }
     func isWriteConflict(_ error: any Error) -> Bool { inner.isWriteConflict(error) }
 }
