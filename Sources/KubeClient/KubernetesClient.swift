@@ -136,6 +136,10 @@ public final class KubernetesClient: Sendable {
                 material.keyPEM = key
             }
             let response = try await loop.perform(request, tls: material)
+            for warning in response.headers where warning.name == "warning" {
+                // e.g. `299 - "example.com/v1beta1 Widget is deprecated"`
+                logger.warning("API server warning: \(warning.value)", metadata: ["url": "\(url)"])
+            }
             if (200..<300).contains(response.status) { return response }
             if response.status == 401, authenticator.canRefresh, !refreshedCredentials {
                 refreshedCredentials = true
