@@ -168,8 +168,9 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, closes every connection (streaming handlers see their client go away),
-    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`).
-    /// Safe to call more than once.
+    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`;
+    /// a handler that ignores `onClientGone`/failed writes, or that calls `stop()` itself, is
+    /// left running after that). Safe to call more than once.
     public func stop() {
         let snapshot = state.withLock { s -> (listen: Int32, wake: (Int32, Int32), conns: [Transport])? in
             guard s.started, !s.stopping else { return nil }
