@@ -54,7 +54,7 @@ let package = Package(
             "KubeClient", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "JSON"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["CTLS", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
