@@ -79,7 +79,8 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         // Thin mains
-        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings,
+                         linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-lswiftDispatch"], .when(platforms: [.linux]))]),
         .executableTarget(name: "automagic-agent", dependencies: [
             "Agent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
