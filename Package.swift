@@ -90,6 +90,9 @@ let package = Package(
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic-lab-switch", dependencies: [
+            "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
         .executableTarget(name: "kubectl-automagic", dependencies: [
             "KubectlPlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
