@@ -115,6 +115,8 @@ let package = Package(
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
+        // The lab end to end through hack/lab.sh with the binaries of this build (root).
+        .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
     ],
     swiftLanguageModes: [.v6]
