@@ -149,6 +149,23 @@ import Testing
         #expect(source.listRequests.count == 1, "a stalled connection does not need a relist")
     }
 
+    @Test func cancellingOneSyncWaiterLeavesTheOthersWaiting() async throws {
+        let store = Store<Widget>()
+        let woke = Locked(false)
+        let patient = Task { await store.waitUntilSynced(); woke.withLock { $0 = true } }
+        let impatient = Task { await store.waitUntilSynced() }
+        try await Task.sleep(for: .milliseconds(20))
+        impatient.cancel()
+        await impatient.value
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(!woke.value)
+        let changes = store.apply(.replaced([Widget("a", rv: "1")]))
+        #expect(changes.count == 1)
+        await patient.value
+        #expect(woke.value)
+        #expect(store.hasSynced)
+    }
+
     @Test func hasSyncedWaitsForTheFirstCompleteList() async throws {
         let source = FakeSource(
             lists: [.failure(.gone), .success(page([Widget("a", rv: "1")], rv: "3"))],
