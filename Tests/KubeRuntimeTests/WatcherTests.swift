@@ -166,6 +166,30 @@ import Testing
         #expect(store.hasSynced)
     }
 
+    @Test func watcherEventsStreamAndCacheSyncHelper() async throws {
+        let source = FakeSource(
+            lists: [.success(page([Widget("a", rv: "1")], rv: "5"))],
+            watches: [.eventsThenHang([.added(Widget("b", rv: "6")), .deleted(Widget("a", rv: "7"))])])
+        let watcher = Watcher(source: source)
+        var seen: [String] = []
+        for await event in watcher.events() {
+            switch event {
+            case .replaced(let all): seen.append("replaced \(all.count)")
+            case .applied(let o): seen.append("applied \(o.metadata.name ?? "")")
+            case .deleted(let o): seen.append("deleted \(o.metadata.name ?? "")")
+            }
+            if seen.count == 3 { break }
+        }
+        #expect(seen == ["replaced 1", "applied b", "deleted a"])
+
+        let store = Store<Widget>()
+        let informer = Informer(source: FakeSource(lists: [.success(page([], rv: "1"))], watches: []))
+        let runner = Task { await informer.run() }
+        defer { runner.cancel() }
+        store.apply(.replaced([]))
+        #expect(await waitForCacheSync(store, informer))
+    }
+
     @Test func hasSyncedWaitsForTheFirstCompleteList() async throws {
         let source = FakeSource(
             lists: [.failure(.gone), .success(page([Widget("a", rv: "1")], rv: "3"))],
