@@ -54,7 +54,7 @@ let package = Package(
             "KubeClient", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "JSON"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["CTLS", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),

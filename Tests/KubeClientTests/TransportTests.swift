@@ -55,7 +55,7 @@ import Testing
         }
         let text = try #require(error).description
         #expect(text.hasPrefix("failed to reach 'https://127.0.0.1:\(port)/apis/example.com/v1/widgets/w1'"))
-        #expect(seconds < 5)
+        #expect(seconds < 15)  // immediate in practice; generous because CI machines are shared
     }
 
     @Test func nonJSONBodyIsADecodingErrorNamingTheURL() async throws {
@@ -203,7 +203,7 @@ import Testing
         var config = server.configuration
         config.clientCertificate = nil
         config.clientKey = nil
-        config.exec = ExecConfiguration(command: script, env: ["TTL": "2"])
+        config.exec = ExecConfiguration(command: script, env: ["TTL": "5"])
         let client = try KubernetesClient(configuration: config)
         let widgets = client.resource(Widget.self)
         _ = try await widgets.get("w1")
@@ -213,7 +213,7 @@ import Testing
         #expect(info["kind"] == "ExecCredential")
         #expect(info[path: ["spec", "interactive"]] == false)
         // After the expiry the plugin runs again.
-        try await Task.sleep(for: .seconds(2.5))
+        try await Task.sleep(for: .seconds(5.5))
         _ = try await widgets.get("w1")
         #expect(server.requests.last?.headers["Authorization"] == "Bearer tok-2")
         // A 401 makes the client drop the credential and run the plugin again once.
@@ -239,7 +239,7 @@ import Testing
             await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
         }
         #expect(getError?.isTimeout == true)
-        #expect(getSeconds < 5)
+        #expect(getSeconds < 15)
         // a watch: the idle timeout
         let (watchError, watchSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) {
@@ -248,7 +248,7 @@ import Testing
         }
         #expect(watchError?.isTimeout == true, "\(String(describing: watchError))")
         #expect(watchError?.description.contains("127.0.0.1:\(listener.port)") == true)
-        #expect(watchSeconds < 5)
+        #expect(watchSeconds < 15)
         // a TLS server that never completes the handshake: the connect timeout
         config.server = "https://127.0.0.1:\(listener.port)"
         config.connectTimeout = 1
@@ -256,7 +256,7 @@ import Testing
         let (_, tlsSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) { try await tlsClient.resource(Widget.self).get("w1") }
         }
-        #expect(tlsSeconds < 5)
+        #expect(tlsSeconds < 15)
         #expect(listener.acceptedCount >= 3)
     }
 }
@@ -271,7 +271,7 @@ import Testing
         let start = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(10))
         guard case .failure(let error) = result, case .cancelled? = error as? KubeClientError else {
             Issue.record("expected a cancelled error, got \(result)")
             return
@@ -357,7 +357,7 @@ import Testing
             Thread { continuation.resume(returning: gone.wait(timeout: .now() + 5) == .success) }.start()
         }
         #expect(noticed)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(10))
     }
 
     @Test func malformedEventIsADecodingError() async throws {
