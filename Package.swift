@@ -90,6 +90,10 @@ let package = Package(
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
+        // Benchmarks (hack/bench.sh builds it in release mode).
+        .executableTarget(name: "automagic-bench", dependencies: [
+            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "JSON",
+        ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
