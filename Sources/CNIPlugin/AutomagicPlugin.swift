@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CNI
 import JSON
 import MappingFile
@@ -52,8 +57,18 @@ public struct AutomagicPlugin: CNIHandler {
             undo["prevResult"] = nil
             _ = try? Delegate.invoke(path: path, command: .del, environment: env.all, stdin: undo.serialized())
             try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
-            throw error
+            var failure = error
+            if !deviceExists(network.device) {
+                failure.message += "; device '\(network.device)' that the mapping file gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
+            }
+            throw failure
         }
+    }
+
+    /// Whether the host has an interface of that name (in the netns the plugin runs in).
+    func deviceExists(_ name: String) -> Bool {
+        guard CNIEnvironment.interfaceNameProblem(name) == nil else { return false }
+        return access("/sys/class/net/" + name, F_OK) == 0
     }
 
     // MARK: DEL
