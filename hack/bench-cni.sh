@@ -4,7 +4,8 @@
 #
 #   AUTOMAGIC=.build/release/automagic bash hack/bench-cni.sh
 #
-# Build the plugin first as it ships: swift build -c release --static-swift-stdlib --product automagic
+# Build the plugin first as it ships: swift build -c release --product automagic (Package.swift links
+# it as a fully static executable; --static-swift-stdlib is accepted too).
 #
 # What is measured (in a throwaway host netns with a veth master and a pod netns):
 #   VERSION      CNI_COMMAND=VERSION automagic   vs  CNI_COMMAND=VERSION macvlan
