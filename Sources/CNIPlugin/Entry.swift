@@ -42,7 +42,10 @@ public enum AutomagicMain {
 
     /// The process environment as a dictionary.
     public static func processEnvironment() -> [String: String] {
+        var count = 0
+        while environ[count] != nil { count += 1 }
         var env: [String: String] = [:]
+        env.reserveCapacity(count)  // no rehashing while filling
         var p = environ
         while let entry = p.pointee {
             let s = String(cString: entry)
