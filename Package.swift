@@ -76,6 +76,7 @@ let package = Package(
         .target(name: "KubectlPlugin", dependencies: [
             "KubeClient", "KubeCore", "AutomagicAPI", "Resolver", "JSON",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
         // Thin mains
