@@ -18,6 +18,10 @@ public enum KubectlAutomagic {
     ///   - reader: the cluster to read; nil connects with the kubeconfig rules (`--kubeconfig`, `--context`).
     public static func run(_ arguments: [String], console: Console = .standard(), reader: (any ClusterReader)? = nil) async -> Int32 {
         let arguments = hoistGlobalOptions(arguments)
+        if let help = helpText(arguments) {
+            console.writeOut(help)
+            return 0
+        }
         let parsed: any ParsableCommand
         do {
             parsed = try RootCommand.parseAsRoot(arguments)
@@ -44,6 +48,16 @@ public enum KubectlAutomagic {
             console.writeErr("error: \(error)\n")
             return 1
         }
+    }
+
+    /// The help screen when asked for (`--help`, `-h`, `help [SUBCOMMAND]`), for the subcommand named.
+    static func helpText(_ arguments: [String]) -> String? {
+        let wantsHelp = arguments.first == "help" || arguments.contains("--help") || arguments.contains("-h")
+        guard wantsHelp else { return nil }
+        let subcommands: [any ParsableCommand.Type] = RootCommand.configuration.subcommands
+        let named = arguments.lazy.compactMap { a in subcommands.first { $0._commandName == a } }.first
+        guard let named else { return RootCommand.helpMessage(columns: 100) + "\n" }
+        return RootCommand.helpMessage(for: named, columns: 100) + "\n"
     }
 
     /// kubectl users often write global flags before the subcommand (`kubectl automagic --context lab status`);
@@ -143,8 +157,10 @@ struct RootCommand: ParsableCommand {
         commandName: "kubectl automagic",
         abstract: "Inspect Automagic semantic networks: which device carries each network on each node, and why.",
         discussion: """
-        Networks are NetworkDeviceMaps (automagic.dev/v1alpha1); each node's agent publishes its devices and its
+        Networks are NetworkDeviceMaps (automagic.dev/v1alpha1); each node's agent publishes its devices and its \
         resolution in a NodeDevice. explain and preview run the same resolver as the agents, locally.
+
+        Global options (every subcommand): --kubeconfig, --context, -o table|json|yaml, --no-color.
 
         Examples:
           kubectl automagic status
@@ -160,9 +176,9 @@ struct StatusCommand: PluginCommand {
         commandName: "status",
         abstract: "Networks × nodes matrix: the device each node's agent resolved for each network.",
         discussion: """
-        Rows are networks and columns nodes while there are at most \(StatusRenderer.maxNodeColumns) nodes; with more,
-        rows are nodes (use --rows to choose). Cells: the device (green), '-' not selected, '✗' (or 'none' when
-        not on a terminal) no device (red), '?' the node has no NodeDevice, '*' the agent's report differs from
+        Rows are networks and columns nodes while there are at most \(StatusRenderer.maxNodeColumns) nodes; with more, \
+        rows are nodes (use --rows to choose). Cells: the device (green), '-' not selected, '✗' (or 'none' when \
+        not on a terminal) no device (red), '?' the node has no NodeDevice, '*' the agent's report differs from \
         the resolver, '!' an exclusive-device conflict. The footer shows each map's Ready/Degraded/Conflict conditions.
         """)
 

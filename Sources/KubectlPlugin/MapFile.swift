@@ -18,7 +18,8 @@ enum MapFile {
             }
         } else {
             do {
-                for node in try Yams.compose_all(yaml: text) {
+                let parser = try Yams.Parser(yaml: text)
+                while let node = try parser.nextRoot() {
                     documents.append(try json(node, path: "$"))
                 }
             } catch let e as ShapeError {

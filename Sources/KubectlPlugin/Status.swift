@@ -41,6 +41,9 @@ public struct StatusNetwork: Codable, Sendable, Hashable {
     public var statusCurrent: Bool?
     /// One cell per node, in the order of ``StatusReport/nodes``.
     public var cells: [StatusCell]
+    /// Set when the devices the network resolved to are evidently on different networks: their LLDP
+    /// neighbours advertise different VLANs (`worker-1 ens6f0 [100]; worker-3 eno3 [200]`).
+    public var vlanMismatch: String?
 }
 
 /// What one network is on one node.
@@ -140,10 +143,24 @@ extension StatusReport {
             networks.append(StatusNetwork(
                 name: network, exclusive: map.spec.isExclusive,
                 invalid: invalidByName[network].map { $0.validationErrors.map(\.description) },
-                conditions: map.status?.conditions ?? [], counts: map.status?.nodes, statusCurrent: current, cells: cells))
+                conditions: map.status?.conditions ?? [], counts: map.status?.nodes, statusCurrent: current, cells: cells,
+                vlanMismatch: vlanMismatch(cells, snapshot)))
         }
         return StatusReport(nodes: nodes, networks: networks)
     }
+}
+
+/// `worker-1 ens6f0 [100]; worker-3 eno3 [200]` when resolved devices advertise different LLDP VLAN sets.
+func vlanMismatch(_ cells: [StatusCell], _ snapshot: ClusterSnapshot) -> String? {
+    var seen: [(String, [Int])] = []
+    for cell in cells where cell.state == .resolved {
+        guard let device = cell.device,
+              let d = snapshot.nodeDevices[cell.node]?.status?.devices?.first(where: { $0.name == device }),
+              let vlans = d.lldp?.vlanIDs, !vlans.isEmpty else { continue }
+        seen.append(("\(cell.node) \(device) [\(vlans.map(String.init).joined(separator: ","))]", vlans.sorted()))
+    }
+    guard Set(seen.map(\.1)).count > 1 else { return nil }
+    return seen.map(\.0).joined(separator: "; ")
 }
 
 /// Which way round the status matrix is drawn.
@@ -221,6 +238,9 @@ public struct StatusRenderer: Sendable {
                 notes += cellNotes
             }
             grid.append(row)
+            if let m = network.vlanMismatch {
+                notes.append("\(network.name): the devices are on different VLANs by LLDP, so probably on different networks: \(m)")
+            }
         }
         let byNode = rows == .nodes || (rows == .auto && report.nodes.count > Self.maxNodeColumns)
         var table: Table

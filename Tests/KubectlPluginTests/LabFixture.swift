@@ -6,6 +6,7 @@ import KubeCore
 @testable import KubectlPlugin
 import LabAPIServer
 import Resolver
+import Synchronization
 
 /// One lab API server for the whole suite (the tests only read from it), with the Automagic CRDs,
 /// four Nodes, three NodeDevices (worker-4's agent is "not running") and four maps.
@@ -18,26 +19,25 @@ actor LabFixture {
         let client: KubernetesClient
     }
 
-    private var lab: Lab?
-    private var failure: String?
+    private var lab: Task<Lab, any Error>?
 
+    /// The lab, started on first use (one server however many tests ask concurrently).
     func get() async throws -> Lab {
-        if let lab { return lab }
-        if let failure { throw FixtureError(message: failure) }
-        do {
-            let lab = try await Self.make()
-            self.lab = lab
-            return lab
-        } catch {
-            failure = "\(error)"
-            throw error
-        }
+        if let lab { return try await lab.value }
+        let task = Task { try await Self.make() }
+        lab = task
+        return try await task.value
     }
 
     struct FixtureError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
     static func make() async throws -> Lab {
         let server = try LabServer.start()
+        // The suite shares one server for the life of the test process: remove its files at exit.
+        labDirectory.withLock { $0 = server.certDir }
+        atexit {
+            if let dir = labDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: dir) }
+        }
         let client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath))
         let crds = client.dynamic(.customResourceDefinitions)
         for (plural, kind, short) in [("nodedevices", "NodeDevice", "nd"), ("networkdevicemaps", "NetworkDeviceMap", "ndm")] {
@@ -47,10 +47,14 @@ actor LabFixture {
         for (name, labels) in Scenario.nodes {
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: name, labels: labels)))
         }
+        // Created in name order: whether creation timestamps tie (same second) or not, conflict
+        // priority (older first, then by name) is the same: fast, mgmt, provider-vlan-100, storage.
         let maps = client.resource(NetworkDeviceMap.self)
-        for map in Scenario.maps { _ = try await maps.create(map) }
+        for map in Scenario.maps.sorted(by: { $0.network < $1.network }) { _ = try await maps.create(map) }
+        // The agents resolve with the live maps (their creation timestamps set conflict priority).
+        let live = try await maps.list().items
         let nodeDevices = client.resource(NodeDevice.self)
-        for nd in Scenario.nodeDevices() {
+        for nd in Scenario.nodeDevices(maps: live) {
             let created = try await nodeDevices.create(NodeDevice(name: nd.metadata.name ?? ""))
             var withStatus = created
             withStatus.status = nd.status
@@ -95,6 +99,9 @@ actor LabFixture {
         ]
     }
 }
+
+/// The shared lab's certificate directory, removed at exit.
+let labDirectory = Mutex<String?>(nil)
 
 /// The story: three server generations whose NICs carry the same networks under different names.
 enum Scenario {
@@ -164,7 +171,7 @@ enum Scenario {
     ]
 
     /// NodeDevices as the agents write them: devices plus this node's resolution from the shared resolver.
-    static func nodeDevices() -> [NodeDevice] {
+    static func nodeDevices(maps: [NetworkDeviceMap]) -> [NodeDevice] {
         var out: [NodeDevice] = []
         for (name, labels) in nodes {
             guard let devices = devices[name] else { continue }

@@ -46,6 +46,26 @@ struct UnitTests {
         #expect(console.stdout.contains("storage on n3: the agent has not reported this network yet (the resolver gives ens3)"))
     }
 
+    @Test func devicesOnDifferentVLANsAreFlagged() async throws {
+        let byName = NetworkDeviceMap(name: "provider-by-name", spec: NetworkDeviceMapSpec(rules: [
+            DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: .in, values: ["eno3"])]),
+        ]))
+        func nd(_ node: String, vlan: Int) -> NodeDevice {
+            NodeDevice(name: node, status: NodeDeviceStatus(
+                devices: [NetworkDevice(name: "eno3", lldp: LLDPNeighbor(portID: "p", systemName: "tor", vlanIDs: [vlan]))],
+                networks: [NodeNetworkStatus(network: "provider-by-name", device: "eno3", rule: "rules[0]", message: "")]))
+        }
+        let fake = FakeCluster(mapList: [byName], nodeDeviceList: [nd("w1", vlan: 100), nd("w3", vlan: 200)],
+                               nodeList: [NodeSummary(name: "w1", labels: [:]), NodeSummary(name: "w3", labels: [:])])
+        let console = CapturedConsole()
+        #expect(await KubectlAutomagic.run(["status"], console: console.console, reader: fake) == 0)
+        #expect(console.stdout.contains("provider-by-name: the devices are on different VLANs by LLDP, so probably on different networks: w1 eno3 [100]; w3 eno3 [200]"))
+        let json = CapturedConsole()
+        #expect(await KubectlAutomagic.run(["status", "-o", "json"], console: json.console, reader: fake) == 0)
+        let report = try JSONDecoder().decode(StatusReport.self, from: Data(json.stdout.utf8))
+        #expect(report.networks.first?.vlanMismatch == "w1 eno3 [100]; w3 eno3 [200]")
+    }
+
     @Test func invalidMapsAndNoMaps() async throws {
         let bad = NetworkDeviceMap(name: "bad", spec: NetworkDeviceMapSpec(rules: []))
         let fake = FakeCluster(mapList: [bad], nodeDeviceList: [Self.nodeDevice("n1", device: "e1", reported: nil)], nodeList: nil)
