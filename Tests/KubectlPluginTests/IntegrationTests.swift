@@ -197,7 +197,7 @@ struct IntegrationTests {
 
     @Test func previewOfAMapFile() async throws {
         let path = try temporaryFile(Self.jumboMap)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        defer { removeFile(path) }
         let r = try await runPlugin(["preview", "-f", path])
         #expect(r.code == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("NetworkDeviceMap jumbo (new map): valid; would resolve on 0 nodes, unresolved on 2\n"))
@@ -243,7 +243,7 @@ struct IntegrationTests {
                       - {key: speed, operator: Gt, values: ["fast"]}
               attachment: {type: macvlan, mtu: 20}
             """)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        defer { removeFile(path) }
         let r = try await runPlugin(["preview", "-f", path])
         #expect(r.code == 1)
         #expect(r.stdout.isEmpty)
@@ -258,8 +258,8 @@ struct IntegrationTests {
         let notAMap = try temporaryFile("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
         let notYAML = try temporaryFile("spec: [unclosed\n")
         defer {
-            try? FileManager.default.removeItem(atPath: notAMap)
-            try? FileManager.default.removeItem(atPath: notYAML)
+            removeFile(notAMap)
+            removeFile(notYAML)
         }
         let a = try await runPlugin(["preview", "-f", notAMap])
         #expect(a.code == 1)
@@ -305,7 +305,7 @@ struct IntegrationTests {
             contexts: [{name: x, context: {cluster: c, user: u}}]
             current-context: x
             """)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        defer { removeFile(path) }
         let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
         let code = await KubectlAutomagic.run(["status", "--kubeconfig", path], console: console.console)
         #expect(code == 1)
@@ -357,8 +357,8 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
     FileManager.default.createFile(atPath: outPath, contents: nil)
     FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
-        try? FileManager.default.removeItem(atPath: outPath)
-        try? FileManager.default.removeItem(atPath: errPath)
+        removeFile(outPath)
+        removeFile(errPath)
     }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))

@@ -7,6 +7,7 @@ import KubeCore
 import LabAPIServer
 import Resolver
 import Synchronization
+import Testing
 
 /// One lab API server for the whole suite (the tests only read from it), with the Automagic CRDs,
 /// four Nodes, three NodeDevices (worker-4's agent is "not running") and four maps.
@@ -36,7 +37,8 @@ actor LabFixture {
         // The suite shares one server for the life of the test process: remove its files at exit.
         labDirectory.withLock { $0 = server.certDir }
         atexit {
-            if let dir = labDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: dir) }
+            guard let dir = labDirectory.withLock({ $0 }) else { return }
+            do { try FileManager.default.removeItem(atPath: dir) } catch { FileHandle.standardError.write(Data("failed to remove the lab directory '\(dir)': \(error)\n".utf8)) }
         }
         let client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath))
         let crds = client.dynamic(.customResourceDefinitions)
@@ -200,4 +202,11 @@ func temporaryFile(_ text: String, suffix: String = ".yaml") throws -> String {
     let path = NSTemporaryDirectory() + "kubectl-automagic-test-\(UInt32.random(in: 0...UInt32.max))\(suffix)"
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     return path
+}
+
+/// Removes a file the test created; a failure is recorded as an issue (a leak), not swallowed.
+func removeFile(_ path: String) {
+    do { try FileManager.default.removeItem(atPath: path) } catch {
+        Issue.record("failed to remove '\(path)': \(error)")
+    }
 }
