@@ -27,6 +27,7 @@ public struct DeviceChange: Sendable, Hashable {
     /// Interface indexes named by link and address events.
     public var indexes: Set<Int>
 
+    /// A batch with the given contents.
     public init(reasons: Set<Reason> = [], interfaces: Set<String> = [], indexes: Set<Int> = []) {
         self.reasons = reasons
         self.interfaces = interfaces
@@ -49,6 +50,7 @@ public struct WatchOptions: Sendable, Hashable {
     /// Period of the `.resync` safety net (nil: none).
     public var resyncInterval: Duration?
 
+    /// Defaults: 75 ms debounce, 500 ms longest hold, resync every 5 minutes.
     public init(debounce: Duration = .milliseconds(75), maxDelay: Duration = .milliseconds(500),
                 resyncInterval: Duration? = .seconds(300)) {
         self.debounce = debounce
@@ -139,7 +141,7 @@ final class ChangeMonitor: Sendable {
 /// and the periodic resync timer. Blocking poll on one descriptor: free when idle.
 final class SubscriptionSource: LoopSource {
     let fd: Int32
-    private unowned let monitor: ChangeMonitor
+    private let monitor: ChangeMonitor // strong: the source may outlive the prober until the loop exits
     private let options: WatchOptions
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var pending: DeviceChange?
