@@ -58,6 +58,16 @@ struct WatchAndLLDPKernelTests {
         #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.addresses == ["192.168.77.1/24"])
 
+        // A default route is an event (hasDefaultRoute follows); other routes are not.
+        try ns.ip("link", "set", "amhp0", "up")
+        try await Task.sleep(for: .milliseconds(200))
+        t0 = .now
+        try ns.ip("route", "add", "10.99.0.0/16", "via", "192.168.77.254")
+        try ns.ip("route", "add", "default", "via", "192.168.77.254")
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.route) } != nil })
+        #expect(try await prober.probe().first { $0.name == "amhp0" }?.hasDefaultRoute == true)
+        #expect(collector.all.filter { $0.reasons.contains(.route) }.count == 1)
+
         // A burst of 20 links is coalesced into few batches.
         t0 = .now
         let before = collector.all.count
