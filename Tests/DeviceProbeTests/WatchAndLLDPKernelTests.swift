@@ -63,6 +63,8 @@ struct WatchAndLLDPKernelTests {
         try await Task.sleep(for: .milliseconds(200))
         t0 = .now
         try ns.ip("route", "add", "10.99.0.0/16", "via", "192.168.77.254")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(collector.first(after: t0) { $0.reasons.contains(.route) } == nil)
         try ns.ip("route", "add", "default", "via", "192.168.77.254")
         #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.route) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.hasDefaultRoute == true)
