@@ -1,0 +1,208 @@
+import CTLS
+import Glibc
+import Synchronization
+
+/// Milliseconds on the monotonic clock.
+func monotonicMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}
+
+/// Linux `POLLRDHUP` (peer closed its writing side); not exported by the Glibc module.
+let pollReadHangUp: Int16 = ctls_pollrdhup()
+
+/// The text of a NUL-terminated C buffer.
+func cString(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Why a read or write on a connection stopped.
+enum TransportFailure: Error, Equatable {
+    case timedOut
+    case closed
+    case failed(String)
+}
+
+/// One accepted, non-blocking socket, optionally wrapped in TLS, with deadline-bounded I/O.
+///
+/// Threading: reads happen only on the connection's thread; writes are serialized by the
+/// response writer's lock; `peerHasGone()` and `shutdown()` only call `poll`/`shutdown` on the
+/// descriptor, which is safe from any thread. The descriptor is closed only by `close()`,
+/// called by the connection thread after everything else let go.
+final class Transport: @unchecked Sendable {
+    let fd: Int32
+    private(set) var ssl: OpaquePointer?
+    let writeTimeoutMilliseconds: Int64
+    /// Set once the descriptor is closed, so `shutdown()` from `stop()` never hits a reused descriptor.
+    private let closed = Mutex(false)
+    /// Reused read buffer (reads happen on one thread only).
+    /// 16 KiB: the largest TLS record, so one TLS read never needs more; small enough for many idle watchers.
+    private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+
+    init(fd: Int32, writeTimeoutMilliseconds: Int64) {
+        self.fd = fd
+        self.writeTimeoutMilliseconds = writeTimeoutMilliseconds
+    }
+
+    /// Performs the server side of the TLS handshake before `deadline`.
+    func handshake(context: TLSContext, deadline: Int64) throws(TransportFailure) {
+        var err = [CChar](repeating: 0, count: 512)
+        guard let ssl = ctls_ssl_new(context.ctx, fd, &err, err.count) else {
+            throw .failed(cString(err))
+        }
+        self.ssl = ssl
+        while true {
+            let rc = ctls_ssl_handshake(ssl, &err, err.count)
+            switch Int(rc) {
+            case Int(CTLS_OK): return
+            case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
+            case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
+            default: throw .failed(cString(err))
+            }
+        }
+    }
+
+    /// The verified client certificate identity, if any.
+    func peerIdentity() -> PeerIdentity? {
+        guard let ssl else { return nil }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let cnCount = ctls_peer_subject_entries(ssl, 0, &buf, buf.count)
+        guard cnCount >= 0 else { return nil }
+        let cn = cnCount > 0 ? cString(buf).split(separator: "\n").first.map(String.init) ?? "" : ""
+        let orgCount = ctls_peer_subject_entries(ssl, 1, &buf, buf.count)
+        let orgs = orgCount > 0 ? cString(buf).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) : []
+        return PeerIdentity(commonName: cn, organizations: orgs)
+    }
+
+    /// Reads available bytes (at most `max`) into `buffer`, waiting until `deadline`.
+    /// Returns the count (> 0); throws `.closed` at end of stream.
+    func read(into buffer: inout [UInt8], max: Int, deadline: Int64) throws(TransportFailure) -> Int {
+        let max = Swift.min(max, scratch.count)
+        while true {
+            if let ssl {
+                var n: Int32 = 0
+                var err = [CChar](repeating: 0, count: 256)
+                let rc = scratch.withUnsafeMutableBytes { ctls_ssl_read(ssl, $0.baseAddress, Int32(max), &n, &err, err.count) }
+                switch Int(rc) {
+                case Int(CTLS_OK):
+                    buffer.append(contentsOf: scratch[0..<Int(n)])
+                    return Int(n)
+                case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
+                case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
+                case Int(CTLS_CLOSED): throw .closed
+                default: throw .failed(cString(err))
+                }
+            } else {
+                let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
+                if n > 0 {
+                    buffer.append(contentsOf: scratch[0..<n])
+                    return n
+                }
+                if n == 0 { throw .closed }
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK {
+                    try wait(for: Int16(POLLIN), deadline: deadline)
+                    continue
+                }
+                if e == ECONNRESET { throw .closed }
+                throw .failed(String(cString: strerror(e)))
+            }
+        }
+    }
+
+    /// Writes all of `bytes`; each stall may last at most the write timeout.
+    func write(_ bytes: [UInt8]) throws(TransportFailure) {
+        var offset = 0
+        while offset < bytes.count {
+            let deadline = monotonicMilliseconds() + writeTimeoutMilliseconds
+            if let ssl {
+                var n: Int32 = 0
+                var err = [CChar](repeating: 0, count: 256)
+                let len = Int32(min(bytes.count - offset, 1 << 20))
+                let rc = bytes.withUnsafeBytes { ctls_ssl_write(ssl, $0.baseAddress! + offset, len, &n, &err, err.count) }
+                switch Int(rc) {
+                case Int(CTLS_OK): offset += Int(n)
+                case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
+                case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
+                case Int(CTLS_CLOSED): throw .closed
+                default: throw .failed(cString(err))
+                }
+            } else {
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+                if n >= 0 {
+                    offset += n
+                    continue
+                }
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK {
+                    try wait(for: Int16(POLLOUT), deadline: deadline)
+                    continue
+                }
+                if e == EPIPE || e == ECONNRESET { throw .closed }
+                throw .failed(String(cString: strerror(e)))
+            }
+        }
+    }
+
+    /// Whether bytes already buffered (inside TLS) are waiting to be read.
+    var hasBufferedInput: Bool {
+        guard let ssl else { return false }
+        return ctls_ssl_pending(ssl) > 0
+    }
+
+    /// Whether the peer closed its side or the socket failed (non-blocking check).
+    func peerHasGone() -> Bool {
+        if closed.withLock({ $0 }) { return true }
+        var pfd = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
+        let rc = poll(&pfd, 1, 0)
+        guard rc > 0 else { return false }
+        return pfd.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL)) != 0
+    }
+
+    /// Waits until the socket is ready for `events` or `deadline` passes.
+    private func wait(for events: Int16, deadline: Int64) throws(TransportFailure) {
+        while true {
+            let remaining = deadline - monotonicMilliseconds()
+            if remaining <= 0 { throw .timedOut }
+            var pfd = pollfd(fd: fd, events: events, revents: 0)
+            let rc = poll(&pfd, 1, Int32(clamping: remaining))
+            if rc > 0 {
+                if pfd.revents & Int16(POLLNVAL) != 0 { throw .closed }
+                return  // readable/writable or HUP/ERR: the next I/O call reports the outcome
+            }
+            if rc == 0 { throw .timedOut }
+            if errno != EINTR { throw .failed(String(cString: strerror(errno))) }
+        }
+    }
+
+    /// Wakes any blocked I/O on this socket (used by `HTTPServer.stop()`).
+    func shutdown() {
+        closed.withLock { isClosed in
+            if !isClosed { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Sends TLS close_notify (best effort), frees TLS state and closes the descriptor.
+    func close() {
+        if let ssl {
+            ctls_ssl_shutdown(ssl)
+            ctls_ssl_free(ssl)
+            self.ssl = nil
+        }
+        closed.withLock { isClosed in
+            if !isClosed { _ = Glibc.close(fd) }
+            isClosed = true
+        }
+    }
+}
