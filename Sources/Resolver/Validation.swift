@@ -32,7 +32,7 @@ public enum ResolverError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// MapLimits shared by validation and the CRD schema.
+/// Limits shared by validation and the CRD schema.
 public enum MapLimits {
     /// Most rules per map.
     public static let maxRules = 32
