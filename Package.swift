@@ -109,7 +109,7 @@ let package = Package(
             "Resolver", "AutomagicAPI", "KubeCore", "JSON",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
