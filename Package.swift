@@ -92,7 +92,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Benchmarks (hack/bench.sh builds it in release mode).
         .executableTarget(name: "automagic-bench", dependencies: [
-            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "JSON",
+            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
