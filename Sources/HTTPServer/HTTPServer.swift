@@ -29,6 +29,8 @@ public struct HTTPLimits: Sendable, Hashable {
     public var headerTimeout: Duration
     /// Longest silence while reading a request body.
     public var readTimeout: Duration
+    /// Time allowed for a complete request body once the head arrived (a client dripping bytes is cut off).
+    public var bodyTimeout: Duration
     /// How long an idle keep-alive connection waits for its next request.
     public var idleTimeout: Duration
     /// Longest time one write may stall (a client that stops reading a stream is dropped after it).
@@ -40,7 +42,7 @@ public struct HTTPLimits: Sendable, Hashable {
     public init(
         maxHeaderBytes: Int = 64 * 1024, maxHeaderCount: Int = 200, maxBodyBytes: Int = 3 * 1024 * 1024,
         maxConnections: Int = 1024, handshakeTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(30),
-        readTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120), writeTimeout: Duration = .seconds(30),
+        readTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(120), idleTimeout: Duration = .seconds(120), writeTimeout: Duration = .seconds(30),
         shutdownGracePeriod: Duration = .seconds(5)
     ) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -50,6 +52,7 @@ public struct HTTPLimits: Sendable, Hashable {
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout
         self.readTimeout = readTimeout
+        self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.writeTimeout = writeTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
@@ -135,16 +138,18 @@ public final class HTTPServer: Sendable {
         }
         signal(SIGPIPE, SIG_IGN)
         let tlsContext: TLSContext?
-        if let tlsConfiguration {
-            tlsContext = try TLSContext(tlsConfiguration)
-        } else {
-            tlsContext = nil
-        }
-        let (fd, port) = try Self.listen(host: host, port: requestedPort)
+        let fd: Int32, port: Int
         var pipeFDs: [Int32] = [-1, -1]
-        guard ctls_pipe_nonblocking(&pipeFDs) == 0 else {
-            Glibc.close(fd)
-            throw .listen(address: "\(host):\(port)", cause: "pipe2: \(String(cString: strerror(errno)))")
+        do throws(HTTPServerError) {
+            tlsContext = try tlsConfiguration.map { config throws(HTTPServerError) in try TLSContext(config) }
+            (fd, port) = try Self.listen(host: host, port: requestedPort)
+            guard ctls_pipe_nonblocking(&pipeFDs) == 0 else {
+                Glibc.close(fd)
+                throw .listen(address: "\(host):\(port)", cause: "pipe2: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            state.withLock { $0.started = false }  // nothing is running: the caller may fix things and retry
+            throw error
         }
         let wakeRead = pipeFDs[0], wakeWrite = pipeFDs[1]
         state.withLock { s in
@@ -163,8 +168,9 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, closes every connection (streaming handlers see their client go away),
-    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`).
-    /// Safe to call more than once.
+    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`;
+    /// a handler that ignores `onClientGone`/failed writes, or that calls `stop()` itself, is
+    /// left running after that). Safe to call more than once.
     public func stop() {
         let snapshot = state.withLock { s -> (listen: Int32, wake: (Int32, Int32), conns: [Transport])? in
             guard s.started, !s.stopping else { return nil }

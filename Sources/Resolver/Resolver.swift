@@ -1,1 +1,257 @@
-// Resolver module. See docs/architecture.md.
+import AutomagicAPI
+import KubeCore
+
+/// The resolver: a pure function from a node (name, labels), its devices and every
+/// `NetworkDeviceMap` to, per map, the device that carries the network there — or why none does —
+/// with an explanation. Agent, controller and `kubectl automagic` all call it, so their views agree.
+///
+/// Rules, in order (docs/resolver.md has the full account):
+/// 1. A map whose `spec.nodeSelector` does not select the node is `notSelected` (not an error).
+/// 2. Rules are tried in order; a rule whose `nodeSelector` excludes the node is skipped. A device
+///    matches a rule when every expression holds. The first rule that matches some device decides;
+///    `select` orders its devices (`First`: natural name order; `HighestSpeed`: speed, then name;
+///    `Fail`: more than one device leaves the node unresolved).
+/// 3. Exclusive conflicts: maps are served oldest first (`creationTimestamp`, then name). A device
+///    held by an exclusive network, or any held device when the asking network is exclusive, is
+///    skipped; the asking network falls back to its next candidate (next device of the rule, then
+///    later rules). Each skip is a conflict reported on both networks.
+///
+/// ```swift
+/// let node = NodeInfo(name: "worker-1", labels: ["kubernetes.io/hostname": "worker-1"])
+/// let result = Resolver.resolve(node: node, devices: nodeDevice.status?.devices ?? [], maps: maps)
+/// for n in result.networks { print(n.network, n.device ?? "-", n.message) }
+/// print(result["storage"]?.explanation ?? "")
+/// ```
+public enum Resolver {
+    /// Resolves every map on one node, compiling the maps first; invalid maps yield `.invalid` results.
+    public static func resolve(
+        node: NodeInfo, devices: [NetworkDevice], maps: [NetworkDeviceMap], detail: ExplanationDetail = .full
+    ) -> NodeResolution {
+        let (compiled, invalid) = compile(maps)
+        var result = resolve(node: node, devices: devices, compiled: compiled, detail: detail)
+        result.networks += invalid
+        result.networks.sort { $0.network.utf8.lexicographicallyPrecedes($1.network.utf8) }
+        return result
+    }
+
+    /// Compiles maps; returns the valid ones and an `.invalid` result for each invalid one.
+    public static func compile(_ maps: [NetworkDeviceMap]) -> (compiled: [CompiledMap], invalid: [NetworkResolution]) {
+        var compiled: [CompiledMap] = []
+        var invalid: [NetworkResolution] = []
+        for map in maps {
+            do {
+                compiled.append(try CompiledMap(map))
+            } catch {
+                guard case .invalidMap(_, let errors) = error else { continue }
+                invalid.append(NetworkResolution(
+                    network: map.network, outcome: .invalid, device: nil, rule: nil,
+                    message: "invalid spec: " + errors.map(\.description).joined(separator: "; "),
+                    candidates: [], availableDevices: [], conflicts: [], trace: [], validationErrors: errors))
+            }
+        }
+        return (compiled, invalid)
+    }
+
+    /// Resolves pre-compiled maps on one node. Cost is linear in maps × rules evaluated × devices.
+    public static func resolve(
+        node: NodeInfo, devices: [NetworkDevice], compiled: [CompiledMap], detail: ExplanationDetail = .full
+    ) -> NodeResolution {
+        let sortedDevices = devices.sorted { NaturalOrder.less($0.name, $1.name) }
+        var table = DeviceTable(sortedDevices)
+        let order = compiled.indices.sorted { compiled[$0].priority < compiled[$1].priority }
+        var states = order.map { MapState(map: compiled[$0], node: node) }
+        var claims = Array(repeating: [Int](), count: sortedDevices.count)  // device -> indices into states
+        var conflicts = Array(repeating: [ResolutionConflict](), count: states.count)
+
+        // Serve maps in priority order.
+        for s in states.indices where states[s].selected {
+            var position = 0
+            var skipped: [(device: Int, holders: [Int])] = []
+            var chosen: (device: Int, rule: Int)? = nil
+            while chosen == nil {
+                if position == states[s].preference.count {
+                    if !states[s].evaluateNextRule(&table, detail: detail) { break }
+                    continue
+                }
+                let entry = states[s].preference[position]
+                position += 1
+                let holders = claims[entry.device].filter { states[$0].map.exclusive || states[s].map.exclusive }
+                if holders.isEmpty { chosen = entry } else { skipped.append((entry.device, holders)) }
+            }
+            if let chosen { claims[chosen.device].append(s) }
+            states[s].chosen = chosen
+            // Conflicts, on both sides.
+            for (device, holders) in skipped {
+                let name = sortedDevices[device].name
+                for h in holders {
+                    let why = priorityReason(winner: states[h].map, loser: states[s].map)
+                    let fallback = chosen.map { "uses \(sortedDevices[$0.device].name) instead" } ?? "has no other device"
+                    let heldBy = states[h].map.exclusive ? "exclusive network \(states[h].map.network)" : "network \(states[h].map.network)"
+                    conflicts[s].append(ResolutionConflict(
+                        device: name, network: states[h].map.network, winner: states[h].map.network,
+                        message: "device \(name) is held by \(heldBy), which has priority (\(why)); \(states[s].map.network) \(fallback)"))
+                    let asker = states[s].map.exclusive ? "exclusive network \(states[s].map.network)" : "network \(states[s].map.network)"
+                    conflicts[h].append(ResolutionConflict(
+                        device: name, network: states[s].map.network, winner: states[h].map.network,
+                        message: "\(asker) also matched device \(name); \(states[h].map.network) keeps it (\(why))"))
+                }
+            }
+            states[s].skipped = skipped
+        }
+
+        // Free devices of exclusive networks (for the extended resource).
+        var available = Array(repeating: [String](), count: states.count)
+        for s in states.indices where states[s].selected && states[s].map.exclusive {
+            while states[s].evaluateNextRule(&table, detail: detail) {}
+            var seen = Set<Int>()
+            for entry in states[s].preference where seen.insert(entry.device).inserted {
+                if claims[entry.device].allSatisfy({ $0 == s }) { available[s].append(sortedDevices[entry.device].name) }
+            }
+        }
+
+        var results: [NetworkResolution] = []
+        results.reserveCapacity(states.count)
+        for s in states.indices {
+            results.append(states[s].result(
+                devices: sortedDevices, conflicts: conflicts[s], available: available[s], names: states.map(\.map.network), node: node))
+        }
+        results.sort { $0.network.utf8.lexicographicallyPrecedes($1.network.utf8) }
+        return NodeResolution(node: node.name, networks: results)
+    }
+
+    static func priorityReason(winner: CompiledMap, loser: CompiledMap) -> String {
+        switch (winner.priority.created, loser.priority.created) {
+        case let (w?, l?) where w != l: "created earlier"
+        case (.some, nil): "\(loser.network) is not created yet"
+        default: "same age, name sorts first"
+        }
+    }
+
+    static func selectorMatches(_ selector: LabelSelector?, _ labels: [String: String]) -> Bool {
+        guard let selector else { return true }
+        return selector.matches(labels)
+    }
+}
+
+/// One map's progress on one node.
+struct MapState {
+    let map: CompiledMap
+    let selected: Bool
+    let nodeLabels: [String: String]
+    var nextRule = 0
+    /// Matching devices, in preference order, each with the rule that matched it first.
+    var preference: [(device: Int, rule: Int)] = []
+    var inPreference = Set<Int>()
+    var trace: [RuleTrace] = []
+    /// Set when a rule under `select: Fail` matched several devices: evaluation stops there.
+    var failed: (rule: Int, devices: [Int])? = nil
+    var rulesSelectingNode = 0
+    var chosen: (device: Int, rule: Int)? = nil
+    var skipped: [(device: Int, holders: [Int])] = []
+    /// Matched device count of each evaluated rule.
+    var matchedCount: [Int: Int] = [:]
+
+    init(map: CompiledMap, node: NodeInfo) {
+        self.map = map
+        self.nodeLabels = node.labels
+        self.selected = Resolver.selectorMatches(map.map.spec.nodeSelector, node.labels)
+    }
+
+    /// Evaluates the next rule; false when there is none left (or evaluation stopped at a Fail).
+    mutating func evaluateNextRule(_ table: inout DeviceTable, detail: ExplanationDetail) -> Bool {
+        guard failed == nil, nextRule < map.rules.count else { return false }
+        let rule = map.rules[nextRule]
+        nextRule += 1
+        guard Resolver.selectorMatches(rule.nodeSelector, nodeLabels) else {
+            if detail == .full { trace.append(RuleTrace(rule: rule.ref, nodeSelected: false, matched: [], rejected: [])) }
+            return true
+        }
+        rulesSelectingNode += 1
+        var matched: [Int] = []
+        var rejected: [DeviceRejection] = []
+        for d in table.devices.indices {
+            if detail == .full {
+                var reasons: [String] = []
+                for e in rule.expressions {
+                    let values = table.values(d, e.field, ordinal: e.ordinal)
+                    if !e.holds(values) { reasons.append(e.failure(device: table.devices[d].name, values: values)) }
+                }
+                if reasons.isEmpty { matched.append(d) } else { rejected.append(DeviceRejection(device: table.devices[d].name, reasons: reasons)) }
+            } else {
+                var ok = true
+                for e in rule.expressions where !e.holds(table.values(d, e.field, ordinal: e.ordinal)) {
+                    ok = false
+                    break
+                }
+                if ok { matched.append(d) }
+            }
+        }
+        if map.select == .highestSpeed && matched.count > 1 {
+            let devices = table.devices
+            matched.sort { a, b in
+                let sa = devices[a].speedMbps ?? Int.min, sb = devices[b].speedMbps ?? Int.min
+                return sa != sb ? sa > sb : a < b  // device indices are in natural name order
+            }
+        }
+        matchedCount[rule.index] = matched.count
+        if detail == .full {
+            trace.append(RuleTrace(rule: rule.ref, nodeSelected: true, matched: matched.map { table.devices[$0].name }, rejected: rejected))
+        }
+        if map.select == .fail && matched.count > 1 {
+            failed = (rule.index, matched)
+            return false
+        }
+        for d in matched where inPreference.insert(d).inserted { preference.append((d, rule.index)) }
+        return true
+    }
+
+    func result(devices: [NetworkDevice], conflicts: [ResolutionConflict], available: [String], names: [String], node: NodeInfo) -> NetworkResolution {
+        let network = map.network
+        var r = NetworkResolution(
+            network: network, outcome: .unresolved, device: nil, rule: nil, message: "",
+            candidates: preference.map { devices[$0.device].name }, availableDevices: available,
+            conflicts: conflicts, trace: trace, validationErrors: [])
+        guard selected else {
+            r.outcome = .notSelected
+            r.message = "node \(node.name) is not selected by spec.nodeSelector"
+            return r
+        }
+        let skippedText = skipped.map { s in
+            "\(devices[s.device].name) (held by \(s.holders.map { names[$0] }.joined(separator: ", ")))"
+        }.joined(separator: ", ")
+        if let chosen {
+            let rule = map.rules[chosen.rule]
+            let name = devices[chosen.device].name
+            r.outcome = .resolved
+            r.device = name
+            r.rule = rule.ref
+            var message = "rule \(rule.ref) chose \(name)"
+            let count = matchedCount[chosen.rule] ?? 1
+            if count > 1 {
+                switch map.select {
+                case .highestSpeed:
+                    message += " (highest speed of \(count) matching devices\(devices[chosen.device].speedMbps.map { ", \($0) Mbps" } ?? ""))"
+                default:
+                    message += " (first by name of \(count) matching devices)"
+                }
+            }
+            if !skipped.isEmpty { message += "; skipped \(skippedText)" }
+            r.message = message
+            return r
+        }
+        if let failed {
+            let rule = map.rules[failed.rule]
+            r.message = "rule \(rule.ref) matched \(failed.devices.count) devices (\(failed.devices.map { devices[$0].name }.joined(separator: ", "))) and select is Fail"
+        } else if !skipped.isEmpty {
+            r.message = "every matching device is held by another network: \(skippedText)"
+        } else if devices.isEmpty {
+            r.message = "node \(node.name) has no devices"
+        } else if rulesSelectingNode == 0 {
+            r.message = "no rule's nodeSelector selects node \(node.name)"
+        } else {
+            r.message = "no device matched any rule (\(devices.count) devices, \(rulesSelectingNode) of \(map.rules.count) rules apply to this node)"
+        }
+        if !skipped.isEmpty && failed != nil { r.message += "; skipped \(skippedText)" }
+        return r
+    }
+}

@@ -1,1 +1,0 @@
-// AutomagicAPI module. See docs/architecture.md.

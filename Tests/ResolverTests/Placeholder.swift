@@ -1,4 +1,0 @@
-import Testing
-@testable import Resolver
-
-@Test func resolverModuleLoads() {}
