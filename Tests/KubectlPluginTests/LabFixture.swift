@@ -8,6 +8,7 @@ import LabAPIServer
 import Resolver
 import Synchronization
 import Testing
+import Yams
 
 /// One lab API server for the whole suite (the tests only read from it), with the Automagic CRDs,
 /// four Nodes, three NodeDevices (worker-4's agent is "not running") and four maps.
@@ -41,10 +42,9 @@ actor LabFixture {
             do { try FileManager.default.removeItem(atPath: dir) } catch { FileHandle.standardError.write(Data("failed to remove the lab directory '\(dir)': \(error)\n".utf8)) }
         }
         let client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath))
+        // The repository's CRDs (crds/), so the fixture's objects also pass the real schemas.
         let crds = client.dynamic(.customResourceDefinitions)
-        for (plural, kind, short) in [("nodedevices", "NodeDevice", "nd"), ("networkdevicemaps", "NetworkDeviceMap", "ndm")] {
-            _ = try await crds.create(DynamicObject(crd(plural: plural, kind: kind, short: short)))
-        }
+        for crd in try repositoryCRDs() { _ = try await crds.create(DynamicObject(crd)) }
         try await waitForCRDs(client)
         for (name, labels) in Scenario.nodes {
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: name, labels: labels)))
@@ -78,27 +78,23 @@ actor LabFixture {
         throw FixtureError(message: "the CRDs were not established in 5 s")
     }
 
-    /// A minimal structural CRD (the real schemas live in crds/; these tests exercise the plugin, not the schema).
-    static func crd(plural: String, kind: String, short: String) -> JSONValue {
-        [
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": ["name": .string("\(plural).automagic.dev")],
-            "spec": [
-                "group": "automagic.dev", "scope": "Cluster",
-                "names": ["plural": .string(plural), "singular": .string(kind.lowercased()), "kind": .string(kind),
-                          "listKind": .string(kind + "List"), "shortNames": [.string(short)], "categories": ["automagic"]],
-                "versions": [[
-                    "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
-                    "schema": ["openAPIV3Schema": [
-                        "type": "object",
-                        "properties": [
-                            "spec": ["type": "object", "x-kubernetes-preserve-unknown-fields": true],
-                            "status": ["type": "object", "x-kubernetes-preserve-unknown-fields": true],
-                        ],
-                    ]],
-                ]],
-            ],
-        ]
+    /// The CustomResourceDefinitions in the repository's `crds/` folder.
+    static func repositoryCRDs() throws -> [JSONValue] {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let dir = root.appendingPathComponent("crds").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        var out: [JSONValue] = []
+        for file in files {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            let parser = try Yams.Parser(yaml: text)
+            while let node = try parser.nextRoot() {
+                let doc = try MapFile.json(node, path: file)
+                if doc["kind"]?.stringValue == "CustomResourceDefinition" { out.append(doc) }
+            }
+        }
+        guard out.count == 2 else { throw FixtureError(message: "expected 2 CRDs in \(dir), found \(out.count)") }
+        return out
     }
 }
 
