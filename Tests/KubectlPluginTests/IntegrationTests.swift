@@ -1,6 +1,7 @@
 import AutomagicAPI
 import Foundation
 import JSON
+import LabAPIServer
 @testable import KubectlPlugin
 import Testing
 import Yams
@@ -294,6 +295,32 @@ struct IntegrationTests {
         let none = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
         #expect(await KubectlAutomagic.run(["status"], console: none.console) == 1)
         #expect(none.stderr.hasPrefix("error: failed to load the kubeconfig: kubeconfig /nonexistent-home/.kube/config: file not found"))
+    }
+
+    @Test func aUserWhoMayNotListNodesGetsAWarning() async throws {
+        let lab = try await LabFixture.shared.get()
+        let r = try await runPlugin(["status", "--kubeconfig", lab.viewerKubeconfig], kubeconfig: false)
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stderr == "warning: you may not list Nodes: node selectors are matched against no labels\n")
+        // Without labels, fast (rack r1) selects no node; the rest still shows.
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.first == ["NETWORK", "worker-1", "worker-2", "worker-3"], "nodes come from NodeDevices only")
+        #expect(lines.contains(["storage", "ens5f1", "eno2", "none"]))
+        #expect(lines.contains(["fast", "ens5f0*", "none*", "-"]), "the agents' reports differ from a label-less resolution")
+    }
+
+    @Test func missingCRDsAreNamed() async throws {
+        let server = try LabServer.start()
+        defer {
+            server.stop()
+            removeFile(server.certDir)
+        }
+        let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
+        let code = await KubectlAutomagic.run(["status", "--kubeconfig", server.kubeconfigPath], console: console.console)
+        #expect(code == 1)
+        #expect(console.stderr.hasPrefix("error: failed to list "))
+        #expect(console.stderr.contains("(are the Automagic CRDs installed? kubectl apply -f crds/)"))
+        #expect(console.stderr.split(separator: "\n").count == 1)
     }
 
     @Test func unreachableServerIsOneActionableLine() async throws {

@@ -18,6 +18,8 @@ actor LabFixture {
     struct Lab: Sendable {
         let server: RunningLabServer
         let kubeconfig: String
+        /// A user who may read NodeDevices and maps but not Nodes.
+        let viewerKubeconfig: String
         let client: KubernetesClient
     }
 
@@ -34,7 +36,13 @@ actor LabFixture {
     struct FixtureError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
     static func make() async throws -> Lab {
-        let server = try LabServer.start()
+        var options = LabServerOptions()
+        // "viewer" may read Automagic objects but not Nodes (the plugin must cope).
+        options.rules = [AuthorizationRule(users: ["viewer"], verbs: ["get", "list"], apiGroups: ["automagic.dev"],
+                                           resources: ["nodedevices", "networkdevicemaps"])]
+        let server = try LabServer.start(options)
+        let viewerKubeconfig = server.certDir + "/viewer.kubeconfig"
+        try server.writeKubeconfig(to: viewerKubeconfig, user: "viewer", groups: [])
         // The suite shares one server for the life of the test process: remove its files at exit.
         labDirectory.withLock { $0 = server.certDir }
         atexit {
@@ -62,7 +70,7 @@ actor LabFixture {
             withStatus.status = nd.status
             _ = try await nodeDevices.updateStatus(withStatus)
         }
-        return Lab(server: server, kubeconfig: server.kubeconfigPath, client: client)
+        return Lab(server: server, kubeconfig: server.kubeconfigPath, viewerKubeconfig: viewerKubeconfig, client: client)
     }
 
     static func waitForCRDs(_ client: KubernetesClient) async throws {
