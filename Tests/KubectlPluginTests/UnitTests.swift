@@ -66,6 +66,33 @@ struct UnitTests {
         #expect(report.networks.first?.vlanMismatch == "w1 eno3 [100]; w3 eno3 [200]")
     }
 
+    @Test func footerShowsTheControllersConditions() async throws {
+        var degraded = Self.map
+        degraded.metadata.generation = 3
+        degraded.status = NetworkDeviceMapStatus(
+            observedGeneration: 2, nodes: NodeCounts(matched: 1, unmatched: 1, total: 2),
+            conflicts: [DeviceConflict(node: "n1", device: "ens1", network: "other", winner: "other", message: "ens1 is held by other")],
+            conditions: [
+                Condition(type: "Ready", status: "False", lastTransitionTime: "2026-11-28T22:00:00Z", reason: "NodesUnmatched", message: "1 of 2 nodes unmatched"),
+                Condition(type: "Degraded", status: "True", lastTransitionTime: "2026-11-28T22:00:00Z", reason: "NodesUnmatched", message: "n2: no device"),
+                Condition(type: "Conflict", status: "False", lastTransitionTime: "2026-11-28T22:00:00Z", reason: "NoConflict", message: ""),
+            ])
+        let fake = FakeCluster(mapList: [degraded], nodeDeviceList: [Self.nodeDevice("n1", device: "ens1", reported: "ens1")],
+                               nodeList: [NodeSummary(name: "n1", labels: [:])])
+        let console = CapturedConsole()
+        #expect(await KubectlAutomagic.run(["status"], console: console.console, reader: fake) == 0)
+        let lines = console.stdout.split(separator: "\n").map(String.init)
+        let footerHeader = try #require(lines.firstIndex { $0.hasPrefix("NETWORK ") && $0.contains("READY") })
+        #expect(lines[footerHeader + 1].hasPrefix("storage   False   True       False      1/2     (status is for an older generation) Ready: 1 of 2 nodes unmatched; Degraded: n2: no device"))
+        // The controller's conflict is flagged on its cell.
+        #expect(lines[1].split(separator: " ").map(String.init) == ["storage", "ens1!"])
+        #expect(console.stdout.contains("storage on n1: conflict: ens1 is held by other"))
+        let coloured = CapturedConsole(isTerminal: true)
+        #expect(await KubectlAutomagic.run(["status"], console: coloured.console, reader: fake) == 0)
+        #expect(coloured.stdout.contains("\u{1B}[31mFalse\u{1B}[0m"), "Ready=False is red")
+        #expect(coloured.stdout.contains("\u{1B}[33mTrue\u{1B}[0m"), "Degraded=True is yellow")
+    }
+
     @Test func invalidMapsAndNoMaps() async throws {
         let bad = NetworkDeviceMap(name: "bad", spec: NetworkDeviceMapSpec(rules: []))
         let fake = FakeCluster(mapList: [bad], nodeDeviceList: [Self.nodeDevice("n1", device: "e1", reported: nil)], nodeList: nil)
