@@ -164,6 +164,7 @@ struct RootCommand: ParsableCommand {
 
         Examples:
           kubectl automagic status
+          kubectl automagic status storage -o yaml
           kubectl automagic explain storage --node worker-1
           kubectl automagic devices worker-1
           kubectl automagic preview -f storage.yaml
@@ -187,8 +188,18 @@ struct StatusCommand: PluginCommand {
     @Option(help: ArgumentHelp("Matrix orientation: auto, networks (one row per network) or nodes (one row per node).", valueName: "rows"))
     var rows: MatrixRows = .auto
 
+    @Argument(help: "Show only these networks (default: all).")
+    var networks: [String] = []
+
     func execute(_ context: CommandContext) async throws(PluginError) -> String {
-        let report = StatusReport.build(try await context.snapshot())
+        let snapshot = try await context.snapshot()
+        var report = StatusReport.build(snapshot)
+        if !networks.isEmpty {
+            for name in networks where snapshot.map(name) == nil {
+                throw .networkNotFound(name, available: snapshot.maps.map(\.network))
+            }
+            report.networks.removeAll { !networks.contains($0.name) }
+        }
         if global.output != .table { return try Machine.render(report, format: global.output, what: "status") }
         return StatusRenderer(color: context.color, rows: rows).render(report)
     }

@@ -43,6 +43,8 @@ public struct ExplainNode: Codable, Sendable, Hashable {
     public var rules: [ExplainRule]
     /// Exclusive-device conflicts on this node.
     public var conflicts: [String]?
+    /// Matching devices another network kept (device → that network), from the conflicts.
+    public var heldBy: [String: String]?
     /// The LLDP neighbour of the chosen device.
     public var neighbour: LLDPNeighbor?
     /// What the agent reports for this network in its NodeDevice (nil: nothing reported).
@@ -108,7 +110,7 @@ extension ExplainReport {
             let agent = nd?.status?.networks?.first { $0.network == network }
             var entry = ExplainNode(
                 node: name, hasNodeDevice: nd != nil, nodeExists: snapshot.nodeExists(name), selected: selected,
-                outcome: "NoNodeDevice", device: nil, rule: nil, message: "", rules: [], conflicts: nil, neighbour: nil,
+                outcome: "NoNodeDevice", device: nil, rule: nil, message: "", rules: [], conflicts: nil, heldBy: nil, neighbour: nil,
                 agent: agent, agentAgrees: nil)
             if report.invalid != nil {
                 entry.outcome = NetworkResolution.Outcome.invalid.rawValue
@@ -132,6 +134,9 @@ extension ExplainReport {
             entry.rule = r.rule?.description
             entry.message = r.message
             entry.conflicts = r.conflicts.isEmpty ? nil : r.conflicts.map(\.message)
+            var held: [String: String] = [:]
+            for c in r.conflicts where c.winner != network { held[c.device] = c.winner }
+            entry.heldBy = held.isEmpty ? nil : held
             if r.outcome != .notSelected {
                 entry.rules = spec.rules.enumerated().map { i, rule in
                     let exprs = rule.devices.matchExpressions.map(describeExpression)
@@ -254,7 +259,11 @@ public struct ExplainRenderer: Sendable {
                 out += "    skipped: the rule's nodeSelector does not select \(n.node)\n"
                 continue
             }
-            for d in rule.matched { out += "    \(ok) \(d)\((d == n.device) ? "  ← chosen" : "")\n" }
+            for d in rule.matched {
+                var mark = d == n.device ? "  ← chosen" : ""
+                if d != n.device, let holder = n.heldBy?[d] { mark = "  (held by \(holder))" }
+                out += "    \(ok) \(d)\(mark)\n"
+            }
             for r in rule.rejected {
                 out += "    \(bad) \(r.device)\n"
                 for reason in r.reasons { out += "        \(reason)\n" }

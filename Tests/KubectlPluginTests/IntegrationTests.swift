@@ -54,6 +54,16 @@ struct IntegrationTests {
         #expect(lines.contains { $0.split(separator: " ").map(String.init) == ["worker-2", "none", "eno1", "eno3", "eno2"] })
     }
 
+    @Test func statusOfSomeNetworks() async throws {
+        let r = try await runPlugin(["status", "storage", "mgmt"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").prefix(3).map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(rows == ["NETWORK", "mgmt", "storage"])
+        let bad = try await runPlugin(["status", "storage", "nope"])
+        #expect(bad.code == 1)
+        #expect(bad.stderr.hasPrefix("error: networkdevicemap 'nope' not found; available: "))
+    }
+
     @Test func statusJSONAndYAMLParseBack() async throws {
         let json = try await runPlugin(["status", "-o", "json"])
         #expect(json.code == 0, "\(json.stderr)")
@@ -96,6 +106,7 @@ struct IntegrationTests {
         #expect(r.stdout.contains("neighbour: tor-r1-b port Ethernet1/7 (chassis 02:00:00:00:00:02, \"to Ethernet1/7\", mgmt 10.0.0.1, heard 2026-11-28T22:00:00Z)"))
         #expect(r.stdout.contains("VLANs: 100\n"))
         // worker-1: the matching port is held by the exclusive network fast.
+        #expect(r.stdout.contains("✓ ens5f0  (held by fast)"))
         #expect(r.stdout.contains("conflict: device ens5f0 is held by exclusive network fast"))
         #expect(r.stdout.contains("lldp.vlanIDs In [100]: device ens5f1 has [300]"))
         // worker-3: the switch is in rack r2.
