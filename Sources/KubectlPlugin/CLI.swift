@@ -22,6 +22,11 @@ public enum KubectlAutomagic {
             console.writeOut(help)
             return 0
         }
+        let names = RootCommand.configuration.subcommands.map { $0._commandName }
+        if let first = arguments.first, !first.hasPrefix("-"), !names.contains(first) {
+            console.writeErr("error: unknown command '\(first)' for 'kubectl automagic' (commands: \(names.joined(separator: ", ")); see 'kubectl automagic --help')\n")
+            return 1
+        }
         let parsed: any ParsableCommand
         do {
             parsed = try RootCommand.parseAsRoot(arguments)
