@@ -136,6 +136,26 @@ struct IntegrationTests {
         #expect(w3.rules.first?.rejected.first { $0.device == "enp1s0f1" }?.reasons == ["mtu Gt 8999: device enp1s0f1 has 1500"])
     }
 
+    @Test(arguments: [["explain", "provider-vlan-100"], ["explain", "storage", "--node", "worker-1"], ["devices", "worker-1"], ["status", "fast"]])
+    func yamlAndJSONAgree(_ command: [String]) async throws {
+        let json = try await runPlugin(command + ["-o", "json"])
+        let yaml = try await runPlugin(command + ["-o", "yaml"])
+        #expect(json.code == 0 && yaml.code == 0, "\(json.stderr)\(yaml.stderr)")
+        #expect(!yaml.stdout.hasPrefix("{"))
+        let fromYAML = try MapFile.json(try #require(try Yams.compose(yaml: yaml.stdout)), path: "$")
+        #expect(fromYAML == (try JSONValue.parse(json.stdout)))
+    }
+
+    @Test func previewYAMLAgreesWithJSON() async throws {
+        let path = try temporaryFile(Self.jumboMap)
+        defer { removeFile(path) }
+        let json = try await runPlugin(["preview", "-f", path, "-o", "json"])
+        let yaml = try await runPlugin(["preview", "-f", path, "-o", "yaml"])
+        #expect(json.code == 0 && yaml.code == 0)
+        let fromYAML = try MapFile.json(try #require(try Yams.compose(yaml: yaml.stdout)), path: "$")
+        #expect(fromYAML == (try JSONValue.parse(json.stdout)))
+    }
+
     @Test func explainMissingNetworkListsTheAvailableOnes() async throws {
         let r = try await runPlugin(["explain", "nope"])
         #expect(r.code == 1)
