@@ -259,6 +259,9 @@ struct PreviewCommand: PluginCommand {
     @Option(name: [.short, .customLong("filename")], help: ArgumentHelp("The map file ('-' for standard input).", valueName: "file"))
     var filename: String
 
+    @Flag(help: "Only parse and validate the maps; do not contact the cluster.")
+    var validateOnly = false
+
     func execute(_ context: CommandContext) async throws(PluginError) -> String {
         let bytes: [UInt8]
         let label = filename == "-" ? "<stdin>" : filename
@@ -278,6 +281,9 @@ struct PreviewCommand: PluginCommand {
         for map in maps {
             let errors = Resolver.validate(map)
             if !errors.isEmpty { throw .invalidMap(name: map.network, path: label, errors: errors) }
+        }
+        if validateOnly {
+            return maps.map { "NetworkDeviceMap \($0.network): valid\n" }.joined()
         }
         let report = try PreviewReport.build(try await context.snapshot(), maps: maps, path: label)
         if global.output != .table { return try Machine.render(report, format: global.output, what: "preview") }

@@ -199,6 +199,25 @@ struct UnitTests {
         }
     }
 
+    /// The repository's example maps pass the resolver's validation through `preview --validate-only` (no cluster).
+    @Test func repositoryExampleMapsAreValid() async throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        var files: [String] = []
+        for dir in ["manifests/examples", "hack/lab/maps"] {
+            let path = root.appendingPathComponent(dir).path
+            files += try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.map { path + "/" + $0 }
+        }
+        #expect(files.count >= 2)
+        for file in files {
+            let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
+            let code = await KubectlAutomagic.run(["preview", "--validate-only", "-f", file], console: console.console)
+            #expect(code == 0, "\(file): \(console.stderr)")
+            #expect(console.stdout.hasPrefix("NetworkDeviceMap "), "\(file)")
+            #expect(console.stdout.hasSuffix(": valid\n"), "\(file)")
+        }
+    }
+
     @Test func speedsAndVLANsAreShortAndReadable() {
         #expect(describeSpeed(25000) == "25G")
         #expect(describeSpeed(2500) == "2500M")
