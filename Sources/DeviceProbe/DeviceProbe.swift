@@ -1,1 +1,0 @@
-// DeviceProbe module. See docs/architecture.md.

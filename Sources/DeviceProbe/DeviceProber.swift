@@ -1,0 +1,140 @@
+import CNetlink
+import Glibc
+import Synchronization
+
+/// Probes the network devices of one network namespace: one rtnetlink dump for all
+/// links, one for all addresses, ethtool per device, sysfs through a host root.
+///
+/// All kernel work runs on one dedicated OS thread that entered the namespace once
+/// (setns changes only the calling thread); callers never block Swift's cooperative pool
+/// when they use the async `probe()`.
+///
+/// ```swift
+/// let prober = try DeviceProber(netnsPath: "/proc/1/ns/net")
+/// let devices = try await prober.probe()
+/// for await change in prober.changes() {           // debounced netlink events + resyncs
+///     let fresh = try await prober.probe()
+/// }
+/// prober.shutdown()
+/// ```
+public final class DeviceProber: Sendable {
+    /// Root below which `/sys` is read (`/` in production, a fixture tree in tests).
+    public let hostRoot: String
+    /// The network namespace probed (nil: the process's own).
+    public let netnsPath: String?
+    /// What to list.
+    public let options: ProbeOptions
+
+    let thread: LoopThread
+    let monitor: ChangeMonitor
+    private let assembler: DeviceAssembler
+    let lldpState: Mutex<LLDPListener?>
+
+    /// Starts the probe thread and enters `netnsPath` (e.g. `/proc/1/ns/net` or
+    /// `/var/run/netns/NAME`); throws when the namespace cannot be entered.
+    public init(hostRoot: String = "/", netnsPath: String? = nil, options: ProbeOptions = .init(),
+                watch: WatchOptions = .init(), lldp: LLDPOptions? = nil) throws(ProbeError) {
+        self.hostRoot = hostRoot
+        self.netnsPath = netnsPath
+        self.options = options
+        let threadName = "probe:\(netnsPath ?? "self")"
+        thread = try LoopThread(name: threadName, netnsPath: netnsPath)
+        assembler = DeviceAssembler(sysfs: Sysfs(root: hostRoot), options: options)
+        monitor = ChangeMonitor(thread: thread, options: watch)
+        lldpState = Mutex(nil)
+        if let lldp {
+            let monitor = self.monitor
+            let listener = try LLDPListener(netnsPath: netnsPath, options: lldp) { names in
+                monitor.note(DeviceChange(reasons: [.lldp], interfaces: names))
+            }
+            lldpState.withLock { $0 = listener }
+        }
+    }
+
+    deinit {
+        thread.shutdown()
+        lldpState.withLock { $0?.shutdown() }
+    }
+
+    /// Stops the probe thread, the change subscription and the LLDP listener; ends every
+    /// `changes()` stream. Later probes throw `.stopped`.
+    public func shutdown() {
+        monitor.finishAll()
+        thread.shutdown()
+        lldpState.withLock { $0?.shutdown() }
+    }
+
+    /// Probes every device (blocks the calling OS thread until done; prefer the async
+    /// variant from Swift concurrency).
+    public func probe() throws(ProbeError) -> [ProbedDevice] {
+        let neighbours = currentNeighbours()
+        let assembler = self.assembler
+        let devices = try thread.sync { ctx in Self.run(ctx, assembler, neighbours) }
+        updateLLDPSelection(devices)
+        return devices
+    }
+
+    /// Probes every device on the probe thread without blocking the caller.
+    public func probe() async throws(ProbeError) -> [ProbedDevice] {
+        let neighbours = currentNeighbours()
+        let assembler = self.assembler
+        let devices = try await thread.async { ctx in Self.run(ctx, assembler, neighbours) }
+        updateLLDPSelection(devices)
+        return devices
+    }
+
+    private func currentNeighbours() -> [Int: ProbedDevice.LLDP] {
+        lldpState.withLock { $0?.neighboursByIndex() } ?? [:]
+    }
+
+    private static func run(_ ctx: LoopContext, _ assembler: DeviceAssembler,
+                            _ neighbours: [Int: ProbedDevice.LLDP]) -> Result<[ProbedDevice], ProbeError> {
+        do throws(ProbeError) {
+            let worker: ProbeWorker
+            if let w = ctx.storage["probe"] as? ProbeWorker {
+                worker = w
+            } else {
+                worker = try ProbeWorker()
+                ctx.storage["probe"] = worker
+            }
+            let links = try worker.dumpLinks()
+            let addresses = try worker.dumpAddresses()
+            return .success(assembler.assemble(links: links, addresses: addresses, ethtool: worker.ethtool, neighbours: neighbours))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Debounced change batches from a netlink subscription (links, IPv4 and IPv6
+    /// addresses) in the probed namespace, LLDP neighbour changes, and the periodic
+    /// `.resync`. Each call returns a new stream; the subscription opens on first use.
+    /// Streams end at `shutdown()`. Cheap when idle: one blocking poll, no timers
+    /// except the resync interval.
+    public func changes() -> AsyncStream<DeviceChange> { monitor.subscribe() }
+
+    /// Emits a `.requested` batch to every `changes()` stream (after the debounce).
+    public func requestResync() { monitor.note(DeviceChange(reasons: [.requested])) }
+
+    /// Every LLDP neighbour currently known (all per device, not only the published one);
+    /// empty when LLDP is off.
+    public func lldpNeighbours() -> [LLDPNeighbour] {
+        lldpState.withLock { $0?.neighbourList.withLock { $0 } } ?? []
+    }
+
+    /// Counters of the LLDP listener; nil when LLDP is off.
+    public func lldpStatistics() -> LLDPStatistics? {
+        lldpState.withLock { $0?.stats.withLock { $0 } }
+    }
+
+    /// Points the LLDP listener at the devices `LLDPOptions` selects from `devices`
+    /// (done after every probe; call it yourself only if you assemble devices otherwise).
+    func updateLLDPSelection(_ devices: [ProbedDevice]) {
+        lldpState.withLock { l in
+            guard let l else { return }
+            l.select(l.options.selection(devices))
+        }
+    }
+
+    /// OS thread id of the probe thread (diagnostics, tests).
+    public var threadID: Int { thread.threadID }
+}
