@@ -1,1 +1,10 @@
-print("automagic: not built yet")
+// The `automagic` CNI plugin. Executed by the container runtime once per attachment; links
+// only JSON, MappingFile, CNI and CNIPlugin so that it starts fast and never needs the network.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CNIPlugin
+
+exit(AutomagicMain.run())

@@ -1,0 +1,247 @@
+import CNI
+import JSON
+import MappingFile
+
+/// The `automagic` CNI plugin: resolves a semantic network through the node's mapping file
+/// and delegates to macvlan, ipvlan or host-device found on `CNI_PATH`.
+///
+/// ```swift
+/// let output = Skel.run(AutomagicPlugin(), environment: env, stdin: { stdinBytes })
+/// ```
+public struct AutomagicPlugin: CNIHandler {
+    /// Spec versions accepted in configurations.
+    public let supportedVersions: [CNIVersion] = CNIVersion.supported
+
+    /// Creates the plugin.
+    public init() {}
+
+    // MARK: ADD
+
+    public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
+        let conf = request.config, env = request.environment
+        let cfg = try AutomagicConfig(conf)
+        let mapping = try readMapping(cfg, conf: conf)
+        let network = try resolve(cfg, conf: conf, mapping: mapping)
+        guard let type = cfg.delegateType(mapping: network) else {
+            throw CNIError(.invalidConfig,
+                           "network '\(cfg.network)' has no attachment type: NetworkDeviceMap '\(network.map)' sets no spec.attachment.type and the configuration '\(conf.name)' has no delegate.type; set one of them to macvlan, ipvlan or host-device")
+        }
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        let lock = try cache.lock(exclusive: false)
+        defer { lock.unlock() }
+        let path = try Delegate.find(type, in: env.path)
+        let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
+        let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: network.device,
+                                                  attachment: network.attachment, version: version)
+        // Record first: if we die after the delegate acted, DEL still knows the device.
+        try cache.store(CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
+                                         netns: env.netns, network: cfg.network, delegateType: type,
+                                         device: network.device, generation: mapping.generation))
+        let stdin = delegateConf.serialized()
+        do {
+            let out = try Delegate.invoke(path: path, command: .add, environment: env.all, stdin: stdin)
+            let result = try CNIResult(bytes: out, version: version)
+            return result
+        } catch {
+            // Undo whatever the delegate did, then forget the attachment.
+            var undo = delegateConf
+            undo["prevResult"] = nil
+            _ = try? Delegate.invoke(path: path, command: .del, environment: env.all, stdin: undo.serialized())
+            try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
+            throw error
+        }
+    }
+
+    // MARK: DEL
+
+    public func del(_ request: CNIRequest) throws(CNIError) {
+        let conf = request.config, env = request.environment
+        let cfg = try AutomagicConfig(conf)
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        let lock = try cache.lock(exclusive: false)
+        defer { lock.unlock() }
+        let cached = cache.load(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
+        // The mapping is only a fallback: DEL must work when it is gone or changed.
+        let network = (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
+        let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
+        let device = cached?.device ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
+        if let type, let device {
+            let path = try Delegate.find(type, in: env.path)
+            let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
+            let attachment = network?.attachment
+            let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
+            _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: delegateConf.serialized())
+        } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
+            // Nothing known about the attachment: at least release the address.
+            let path = try Delegate.find(ipamType, in: env.path)
+            let version = try negotiate(cache: cache, path: path, type: ipamType, env: env, wanted: conf.cniVersion)
+            var ipamConf: [String: JSONValue] = [:]
+            for (k, v) in conf.raw where !AutomagicConfig.ownKeys.contains(k) && k != "prevResult" { ipamConf[k] = v }
+            ipamConf["type"] = .string(type ?? "macvlan")
+            ipamConf["cniVersion"] = .string(version.description)
+            _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: JSONValue.object(ipamConf).serialized())
+        }
+        try cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
+    }
+
+    // MARK: CHECK
+
+    public func check(_ request: CNIRequest) throws(CNIError) {
+        let conf = request.config, env = request.environment
+        let cfg = try AutomagicConfig(conf)
+        guard conf.prevResult != nil else {
+            throw CNIError(.invalidConfig, "invalid network configuration '\(conf.name)': CHECK needs 'prevResult', the result of the ADD")
+        }
+        let mapping = try readMapping(cfg, conf: conf)
+        let network = try resolve(cfg, conf: conf, mapping: mapping)
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        let lock = try cache.lock(exclusive: false)
+        defer { lock.unlock() }
+        guard let cached = cache.load(networkName: conf.name, containerID: env.containerID, ifname: env.ifname) else {
+            throw CNIError(.unknownContainer,
+                           "no ADD is recorded for container '\(env.containerID)' interface '\(env.ifname)' in network '\(conf.name)' (cache '\(cfg.cacheDirectory)')")
+        }
+        if cached.device != network.device {
+            throw CNIError(.attachmentOutdated,
+                           "attachment of container '\(env.containerID)' uses device '\(cached.device)', but network '\(cfg.network)' now maps to '\(network.device)' on node '\(mapping.node)'; recreate the pod to move it")
+        }
+        let type = cached.delegateType
+        let path = try Delegate.find(type, in: env.path)
+        let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
+        let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: cached.device,
+                                                  attachment: network.attachment, version: version)
+        _ = try Delegate.invoke(path: path, command: .check, environment: env.all, stdin: delegateConf.serialized())
+    }
+
+    // MARK: STATUS
+
+    public func status(_ request: CNIRequest) throws(CNIError) {
+        let conf = request.config, env = request.environment
+        let cfg = try AutomagicConfig(conf)
+        let mapping: NodeNetworkMapping
+        do {
+            mapping = try MappingFile.read(path: cfg.mappingFile)
+        } catch {
+            let hint = error.isNotFound
+                ? "; the automagic agent writes it once it has resolved this node: check the automagic-agent pod on this node"
+                : "; check the automagic-agent pod on this node"
+            throw CNIError(.notAvailable, "network '\(cfg.network)' is not ready: \(error)\(hint)")
+        }
+        guard let network = mapping.networks[cfg.network], !network.device.isEmpty else {
+            throw CNIError(.notAvailable, "network '\(cfg.network)' is not ready: " + unresolvedMessage(cfg, mapping: mapping))
+        }
+        guard let type = cfg.delegateType(mapping: network) else { return }
+        let path = try Delegate.find(type, in: env.path)
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        let versions = try cache.delegateVersions(path: path, environment: env.all)
+        // Delegates older than 1.1.0 have no STATUS: they are ready whenever they exist.
+        guard versions.contains(.v1_1_0) else { return }
+        let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: network.device,
+                                                  attachment: network.attachment, version: .v1_1_0)
+        _ = try Delegate.invoke(path: path, command: .status, environment: env.all, stdin: delegateConf.serialized())
+    }
+
+    // MARK: GC
+
+    public func gc(_ request: CNIRequest) throws(CNIError) {
+        let conf = request.config, env = request.environment
+        let cfg = try AutomagicConfig(conf)
+        guard case .array(let list)? = conf.raw["cni.dev/valid-attachments"] ?? conf.raw["cni.dev/attachments"] else {
+            throw CNIError(.invalidConfig, "invalid network configuration '\(conf.name)': GC needs 'cni.dev/valid-attachments' (an array)")
+        }
+        var valid = Set<String>()
+        for item in list {
+            guard let c = item["containerID"]?.stringValue, let i = item["ifname"]?.stringValue else {
+                throw CNIError(.invalidConfig, "invalid network configuration '\(conf.name)': each of 'cni.dev/valid-attachments' needs 'containerID' and 'ifname'")
+            }
+            valid.insert(c + "\u{0}" + i)
+        }
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        let lock = try cache.lock(exclusive: true)
+        defer { lock.unlock() }
+        var failures: [CNIError] = []
+        var delegates: [String: String] = [:]  // type -> device
+        let network = (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
+        if let network, !network.device.isEmpty, let type = cfg.delegateType(mapping: network) { delegates[type] = network.device }
+        do {
+            for (containerID, ifname, entry) in try cache.entries(networkName: conf.name) {
+                if let entry, delegates[entry.delegateType] == nil { delegates[entry.delegateType] = entry.device }
+                if valid.contains(containerID + "\u{0}" + ifname) { continue }
+                do throws(CNIError) {
+                    try cache.remove(networkName: conf.name, containerID: containerID, ifname: ifname)
+                } catch {
+                    failures.append(error)
+                }
+            }
+        } catch {
+            failures.append(error)
+        }
+        for (type, device) in delegates.sorted(by: { $0.key < $1.key }) {
+            do throws(CNIError) {
+                let path = try Delegate.find(type, in: env.path)
+                guard try cache.delegateVersions(path: path, environment: env.all).contains(.v1_1_0) else { continue }
+                let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device,
+                                                          attachment: network?.attachment, version: .v1_1_0)
+                _ = try Delegate.invoke(path: path, command: .gc, environment: env.all, stdin: delegateConf.serialized())
+            } catch {
+                failures.append(error)
+            }
+        }
+        if let first = failures.first {
+            throw CNIError(first.code, "GC of network '\(conf.name)' finished with \(failures.count) error(s): "
+                + failures.map(\.message).joined(separator: "; "))
+        }
+    }
+
+    // MARK: helpers
+
+    func readMapping(_ cfg: AutomagicConfig, conf: NetConf) throws(CNIError) -> NodeNetworkMapping {
+        do {
+            return try MappingFile.read(path: cfg.mappingFile)
+        } catch {
+            switch error {
+            case .notFound:
+                throw CNIError(.tryAgainLater,
+                               "mapping file '\(cfg.mappingFile)' does not exist yet: the automagic agent on this node has not resolved network '\(cfg.network)'; check that the automagic-agent pod on this node is running, then retry")
+            case .readFailed:
+                throw CNIError(.ioFailure, "\(error)")
+            default:
+                throw CNIError(.decodingFailure, "\(error)")
+            }
+        }
+    }
+
+    func resolve(_ cfg: AutomagicConfig, conf: NetConf, mapping: NodeNetworkMapping) throws(CNIError) -> NetworkMapping {
+        guard let network = mapping.networks[cfg.network], !network.device.isEmpty else {
+            throw CNIError(.invalidConfig, unresolvedMessage(cfg, mapping: mapping))
+        }
+        return network
+    }
+
+    func unresolvedMessage(_ cfg: AutomagicConfig, mapping: NodeNetworkMapping) -> String {
+        let node = mapping.node.isEmpty ? "this node" : "node \(mapping.node)"
+        let why: String
+        if let entry = mapping.networks[cfg.network], let message = entry.message, !message.isEmpty {
+            why = message
+        } else {
+            why = "the mapping file '\(cfg.mappingFile)' has no device for it (no NetworkDeviceMap '\(cfg.network)' selects this node, or no rule matched)"
+        }
+        let explain = mapping.node.isEmpty ? "kubectl automagic explain \(cfg.network)" : "kubectl automagic explain \(cfg.network) --node \(mapping.node)"
+        return "network '\(cfg.network)' has no device on \(node): \(why); run \(explain)"
+    }
+
+    func negotiate(cache: AttachmentCache, path: String, type: String, env: CNIEnvironment,
+                   wanted: CNIVersion) throws(CNIError) -> CNIVersion {
+        let versions = try cache.delegateVersions(path: path, environment: env.all)
+        guard let v = CNIVersion.negotiate(wanted: wanted, peer: versions) else {
+            throw CNIError(.incompatibleVersion,
+                           "plugin '\(type)' (\(path)) supports CNI versions \(versions.map(\.description).joined(separator: ", ")), none of which automagic speaks (\(CNIVersion.supported.map(\.description).joined(separator: ", ")))")
+        }
+        return v
+    }
+}
+
+extension CNIErrorCode {
+    /// 100 (automagic): CHECK found the attachment on a device the network no longer maps to.
+    public static let attachmentOutdated = CNIErrorCode(rawValue: 100)
+}

@@ -1,1 +1,0 @@
-// CNIPlugin module. See docs/architecture.md.
