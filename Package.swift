@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),

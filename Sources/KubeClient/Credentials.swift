@@ -1,0 +1,308 @@
+import Foundation
+import JSON
+import KubeCore
+import Synchronization
+
+/// Credentials attached to one request.
+struct RequestCredentials: Sendable {
+    /// The full `Authorization` header value, if any.
+    var authorization: String?
+    /// A client certificate/key pair provided by an exec plugin (overrides the configured one).
+    var certificatePEM: [UInt8]?
+    var keyPEM: [UInt8]?
+}
+
+/// Produces the credentials of each request: static token, token file (re-read when it changes),
+/// basic auth, or an exec plugin (cached until its expiry, re-run after a 401).
+final class Authenticator: Sendable {
+    private let configuration: ClientConfiguration
+    private let tokenFileCache = Mutex<TokenFileCache?>(nil)
+    private let exec: ExecCredentialProvider?
+
+    struct TokenFileCache {
+        var device: UInt64
+        var inode: UInt64
+        var modified: timespec
+        var size: Int64
+        var token: String
+    }
+
+    init(configuration: ClientConfiguration) {
+        self.configuration = configuration
+        exec = configuration.exec.map { ExecCredentialProvider(exec: $0, configuration: configuration) }
+    }
+
+    /// True when a 401 may be cured by fetching credentials again.
+    var canRefresh: Bool { exec != nil || (configuration.token == nil && configuration.tokenFile != nil) }
+
+    func credentials() async throws(KubeClientError) -> RequestCredentials {
+        if let token = configuration.token, !token.isEmpty {
+            return RequestCredentials(authorization: "Bearer \(token)")
+        }
+        if let path = configuration.tokenFile {
+            return RequestCredentials(authorization: "Bearer \(try readTokenFile(path))")
+        }
+        if let exec {
+            let credential = try await exec.credential()
+            return RequestCredentials(authorization: credential.token.map { "Bearer \($0)" },
+                                      certificatePEM: credential.certificatePEM, keyPEM: credential.keyPEM)
+        }
+        if let user = configuration.username, let password = configuration.password {
+            let encoded = Data("\(user):\(password)".utf8).base64EncodedString()
+            return RequestCredentials(authorization: "Basic \(encoded)")
+        }
+        return RequestCredentials()
+    }
+
+    /// Forgets cached credentials after the server refused them (401).
+    func invalidate() async {
+        tokenFileCache.withLock { $0 = nil }
+        await exec?.invalidate()
+    }
+
+    /// Reads the token file, reusing the cached token while the file (inode, size, mtime) is unchanged,
+    /// so a rotated token (kubelet swaps a symlink or rewrites the file) is picked up on the next request.
+    func readTokenFile(_ path: String) throws(KubeClientError) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw .credentials(source: "token file '\(path)'", message: reason)
+        }
+        let cached = tokenFileCache.withLock { cache -> String? in
+            guard let cache, cache.device == UInt64(info.st_dev), cache.inode == UInt64(info.st_ino),
+                  cache.size == Int64(info.st_size), cache.modified.tv_sec == info.st_mtim.tv_sec,
+                  cache.modified.tv_nsec == info.st_mtim.tv_nsec else { return nil }
+            return cache.token
+        }
+        if let cached { return cached }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .credentials(source: "token file '\(path)'", message: "cannot be read")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else {
+            throw .credentials(source: "token file '\(path)'", message: "the file is empty")
+        }
+        tokenFileCache.withLock {
+            $0 = TokenFileCache(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), modified: info.st_mtim,
+                                size: Int64(info.st_size), token: token)
+        }
+        return token
+    }
+}
+
+/// What an exec plugin returned (`ExecCredential.status`).
+struct ExecCredential: Sendable {
+    var token: String?
+    var certificatePEM: [UInt8]?
+    var keyPEM: [UInt8]?
+    var expiration: Date?
+}
+
+/// Runs an exec credential plugin at most once at a time and caches its answer until it expires.
+actor ExecCredentialProvider {
+    let exec: ExecConfiguration
+    let configuration: ClientConfiguration
+    private var cached: ExecCredential?
+    private var running: Task<Result<ExecCredential, KubeClientError>, Never>?
+    /// How many times the plugin ran (for tests and diagnostics).
+    private(set) var runs = 0
+
+    init(exec: ExecConfiguration, configuration: ClientConfiguration) {
+        self.exec = exec
+        self.configuration = configuration
+    }
+
+    func invalidate() { cached = nil }
+
+    func credential() async throws(KubeClientError) -> ExecCredential {
+        if let cached {
+            // Refresh a little before the expiry so a request does not race it.
+            if let expiration = cached.expiration, expiration.timeIntervalSinceNow < 10 {
+                self.cached = nil
+            } else {
+                return cached
+            }
+        }
+        if let running { return try await running.value.get() }
+        runs += 1
+        let exec = self.exec
+        let info = Self.execInfo(exec: exec, configuration: configuration)
+        let environment = configuration.execEnvironment ?? ProcessInfo.processInfo.environment
+        let task = Task { await ExecRunner.run(exec: exec, execInfo: info, environment: environment) }
+        running = task
+        let result = await task.value
+        running = nil
+        let credential = try result.get()
+        cached = credential
+        return credential
+    }
+
+    static func execInfo(exec: ExecConfiguration, configuration: ClientConfiguration) -> String {
+        var spec: [String: JSONValue] = ["interactive": false]
+        if exec.provideClusterInfo {
+            var cluster: [String: JSONValue] = ["server": .string(configuration.server)]
+            if let name = configuration.tlsServerName { cluster["tls-server-name"] = .string(name) }
+            if configuration.insecureSkipTLSVerify { cluster["insecure-skip-tls-verify"] = true }
+            if case .data(let pem)? = configuration.certificateAuthority {
+                cluster["certificate-authority-data"] = .string(Data(pem).base64EncodedString())
+            } else if case .file(let path)? = configuration.certificateAuthority, let data = FileManager.default.contents(atPath: path) {
+                cluster["certificate-authority-data"] = .string(data.base64EncodedString())
+            }
+            if let proxy = configuration.proxyURL { cluster["proxy-url"] = .string(proxy) }
+            spec["cluster"] = .object(cluster)
+        }
+        let info: JSONValue = ["apiVersion": .string(exec.apiVersion), "kind": "ExecCredential", "spec": .object(spec)]
+        return info.jsonString()
+    }
+}
+
+/// Runs the plugin process on a dedicated thread (never on the cooperative pool).
+enum ExecRunner {
+    static let timeoutSeconds = 60.0
+
+    static func run(exec: ExecConfiguration, execInfo: String, environment: [String: String]) async -> Result<ExecCredential, KubeClientError> {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: runBlocking(exec: exec, execInfo: execInfo, environment: environment))
+            }
+            thread.name = "exec-credential"
+            thread.start()
+        }
+    }
+
+    static func runBlocking(exec: ExecConfiguration, execInfo: String, environment: [String: String]) -> Result<ExecCredential, KubeClientError> {
+        let source = "exec plugin '\(exec.command)'"
+        let process = Process()
+        var env = environment
+        for (name, value) in exec.env { env[name] = value }
+        env["KUBERNETES_EXEC_INFO"] = execInfo
+        process.environment = env
+        if exec.command.contains("/") {
+            process.executableURL = URL(fileURLWithPath: exec.command)
+            process.arguments = exec.args
+        } else {
+            // Look the command up in PATH like a shell would.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [exec.command] + exec.args
+        }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            var message = "failed to start: \(error.localizedDescription)"
+            if let hint = exec.installHint { message += " (\(hint))" }
+            return .failure(.credentials(source: source, message: message))
+        }
+        let errorData = Mutex(Data())
+        let errorDone = DispatchSemaphore(value: 0)
+        let errorReader = Thread {
+            let data = stderr.fileHandleForReading.readDataToEndOfFile()
+            errorData.withLock { $0 = data }
+            errorDone.signal()
+        }
+        errorReader.start()
+        let timedOut = Atomic<Bool>(false)
+        let pid = process.processIdentifier
+        let watchdog = Thread {
+            let deadline = Date().addingTimeInterval(timeoutSeconds)
+            while Date() < deadline {
+                if !process.isRunning { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            if process.isRunning {
+                timedOut.store(true, ordering: .relaxed)
+                kill(pid, SIGKILL)
+            }
+        }
+        watchdog.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        errorDone.wait()
+        if timedOut.load(ordering: .relaxed) {
+            return .failure(.credentials(source: source, message: "did not finish within \(Int(timeoutSeconds)) s"))
+        }
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: errorData.withLock { $0 }.prefix(2048), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return .failure(.credentials(source: source, message: "exited with status \(process.terminationStatus)" + (text.isEmpty ? "" : ": \(text)")))
+        }
+        return parse(output, exec: exec)
+    }
+
+    static func parse(_ output: Data, exec: ExecConfiguration) -> Result<ExecCredential, KubeClientError> {
+        let source = "exec plugin '\(exec.command)'"
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(output)
+        } catch {
+            return .failure(.credentials(source: source, message: "output is not an ExecCredential: \(error)"))
+        }
+        guard json["kind"]?.stringValue == "ExecCredential" else {
+            return .failure(.credentials(source: source, message: "output kind is '\(json["kind"]?.stringValue ?? "")', expected ExecCredential"))
+        }
+        if let version = json["apiVersion"]?.stringValue, version != exec.apiVersion {
+            return .failure(.credentials(source: source, message: "output apiVersion '\(version)' does not match the configured '\(exec.apiVersion)'"))
+        }
+        guard let status = json["status"], status.objectValue != nil else {
+            return .failure(.credentials(source: source, message: "output has no status"))
+        }
+        var credential = ExecCredential()
+        credential.token = status["token"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        if let cert = status["clientCertificateData"]?.stringValue, let key = status["clientKeyData"]?.stringValue {
+            credential.certificatePEM = Array(cert.utf8)
+            credential.keyPEM = Array(key.utf8)
+        }
+        if credential.token == nil && credential.certificatePEM == nil {
+            return .failure(.credentials(source: source, message: "status has neither token nor clientCertificateData/clientKeyData"))
+        }
+        if let stamp = status["expirationTimestamp"]?.stringValue {
+            guard let date = KubeTime.parse(stamp) else {
+                return .failure(.credentials(source: source, message: "status.expirationTimestamp '\(stamp)' is not RFC 3339"))
+            }
+            credential.expiration = date
+        }
+        return .success(credential)
+    }
+}
+
+/// Client-side rate limiting: a token bucket of `burst` tokens refilled at `qps` per second.
+/// Callers reserve a token and sleep until it is theirs, so waiting is fair and never spins.
+final class RateLimiter: Sendable {
+    private struct State {
+        var tokens: Double
+        var last: ContinuousClock.Instant
+    }
+    let qps: Double
+    let burst: Double
+    private let state: Mutex<State>
+
+    init(qps: Double, burst: Int) {
+        self.qps = qps
+        self.burst = Double(max(1, burst))
+        state = Mutex(State(tokens: Double(max(1, burst)), last: .now))
+    }
+
+    /// Waits until a request may be sent.
+    func acquire() async throws(KubeClientError) {
+        let wait = state.withLock { state -> Double in
+            let now = ContinuousClock.now
+            let elapsed = now - state.last
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            state.tokens = min(burst, state.tokens + seconds * qps)
+            state.last = now
+            state.tokens -= 1
+            return state.tokens >= 0 ? 0 : -state.tokens / qps
+        }
+        if wait > 0 {
+            do {
+                try await Task.sleep(for: .seconds(wait))
+            } catch {
+                throw .cancelled(url: "")
+            }
+        }
+    }
+}

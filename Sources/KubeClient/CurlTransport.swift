@@ -1,0 +1,430 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// One header of an HTTP response (name lower-cased).
+public struct HTTPHeader: Sendable, Hashable {
+    /// Lower-cased header name.
+    public var name: String
+    /// Value with surrounding whitespace removed.
+    public var value: String
+}
+
+/// A request as the transport sees it: fully built URL, headers and body.
+struct HTTPRequest: Sendable {
+    var method: String
+    var url: String
+    var headers: [String] = []
+    var body: [UInt8]? = nil
+    /// Whole-transfer timeout in seconds (0 = none).
+    var timeout: Double = 0
+    /// Abort when no byte arrived for this long (seconds, 0 = off).
+    var idleTimeout: Double = 0
+}
+
+/// A complete (buffered) response.
+struct HTTPResponse: Sendable {
+    var status: Int
+    var headers: [HTTPHeader]
+    var body: Data
+
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.last { $0.name == lower }?.value
+    }
+}
+
+/// What a streamed transfer delivers.
+enum StreamPart: Sendable {
+    case head(status: Int, headers: [HTTPHeader])
+    case data(Data)
+}
+
+/// TLS and proxy settings shared by every transfer of one client (PEM bytes already loaded).
+struct TLSMaterial: Sendable, Hashable {
+    var caPEM: [UInt8]?
+    var certificatePEM: [UInt8]?
+    var keyPEM: [UInt8]?
+    var insecureSkipVerify = false
+    var proxyURL: String?
+    var connectTimeout: Double = 10
+    var userAgent: String = "automagic"
+    /// `host:port:connect-host:connect-port` for CURLOPT_CONNECT_TO (used for tls-server-name).
+    var connectTo: String?
+}
+
+private let curlGlobalInit: Bool = {
+    curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+}()
+
+/// One libcurl transfer. Owned by the loop thread once submitted; only `cancelRequested` is touched elsewhere.
+final class CurlTransfer: @unchecked Sendable {
+    let request: HTTPRequest
+    let easy: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    let cancelRequested = Atomic<Bool>(false)
+
+    // Loop-thread state.
+    var status = 0
+    var headers: [HTTPHeader] = []
+    var headDelivered = false
+    var body = Data()
+    var finished = false
+    var connects = 0
+
+    enum Mode {
+        case buffered((Result<HTTPResponse, KubeClientError>) -> Void)
+        case streaming(AsyncThrowingStream<StreamPart, any Error>.Continuation)
+    }
+    var mode: Mode
+
+    init(request: HTTPRequest, tls: TLSMaterial, mode: Mode) throws(KubeClientError) {
+        _ = curlGlobalInit
+        guard let easy = curl_easy_init() else {
+            throw .transport(url: request.url, message: "libcurl could not create a handle")
+        }
+        self.easy = easy
+        self.request = request
+        self.mode = mode
+        errorBuffer = .allocate(capacity: Int(ccurl_error_size()))
+        errorBuffer.initialize(repeating: 0, count: Int(ccurl_error_size()))
+        do throws(KubeClientError) {
+            try configure(tls: tls)
+        } catch {
+            curl_easy_cleanup(easy)
+            throw error
+        }
+    }
+
+    deinit {
+        curl_slist_free_all(headerList)
+        curl_slist_free_all(connectToList)
+        errorBuffer.deallocate()
+    }
+
+    private func check(_ code: CURLcode, _ what: String) throws(KubeClientError) {
+        guard code == CURLE_OK else {
+            throw .transport(url: request.url, message: "failed to set \(what): \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+
+    private func configure(tls: TLSMaterial) throws(KubeClientError) {
+        try check(ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url), "URL")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "HTTP version")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1), "TCP keepalive")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPIDLE, 30), "TCP keepalive idle")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPINTVL, 10), "TCP keepalive interval")
+        try check(ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "gzip"), "Accept-Encoding")
+        try check(ccurl_easy_setopt_string(easy, CURLOPT_USERAGENT, tls.userAgent), "User-Agent")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(tls.connectTimeout * 1000)), "connect timeout")
+        if request.timeout > 0 {
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000)), "timeout")
+        }
+        if request.idleTimeout > 0 {
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1), "low speed limit")
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(request.idleTimeout.rounded(.up)))), "low speed time")
+        }
+        // TLS: verification on unless the configuration explicitly disables it.
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, tls.insecureSkipVerify ? 0 : 1), "peer verification")
+        try check(ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, tls.insecureSkipVerify ? 0 : 2), "host verification")
+        if let ca = tls.caPEM {
+            try check(setBlob(CURLOPT_CAINFO_BLOB, ca), "CA bundle")
+        }
+        if let cert = tls.certificatePEM, let key = tls.keyPEM {
+            try check(ccurl_easy_setopt_string(easy, CURLOPT_SSLCERTTYPE, "PEM"), "client certificate type")
+            try check(setBlob(CURLOPT_SSLCERT_BLOB, cert), "client certificate")
+            try check(ccurl_easy_setopt_string(easy, CURLOPT_SSLKEYTYPE, "PEM"), "client key type")
+            try check(setBlob(CURLOPT_SSLKEY_BLOB, key), "client key")
+        }
+        if let proxy = tls.proxyURL {
+            try check(ccurl_easy_setopt_string(easy, CURLOPT_PROXY, proxy), "proxy")
+        }
+        switch request.method {
+        case "GET": try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1), "GET")
+        case "HEAD": try check(ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1), "HEAD")
+        default: try check(ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method), "method")
+        }
+        if let body = request.body {
+            try check(ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "body size")
+            // COPYPOSTFIELDS copies the bytes; an empty body still needs a valid pointer.
+            let code = body.withUnsafeBytes { raw -> CURLcode in
+                if let base = raw.baseAddress {
+                    return ccurl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: base))
+                }
+                return ccurl_easy_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, "")
+            }
+            try check(code, "body")
+        }
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for header in request.headers + ["Expect:"] {
+            guard let appended = curl_slist_append(list, header) else {
+                curl_slist_free_all(list)
+                throw .transport(url: request.url, message: "failed to build request headers")
+            }
+            list = appended
+        }
+        headerList = list
+        if let connectTo = tls.connectTo {
+            connectToList = curl_slist_append(nil, connectTo)
+            try check(ccurl_easy_setopt_slist(easy, CURLOPT_CONNECT_TO, connectToList), "connect-to")
+        }
+        try check(ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list), "headers")
+        try check(ccurl_easy_setopt_error_buffer(easy, errorBuffer), "error buffer")
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        try check(ccurl_easy_setopt_header_function(easy, curlHeaderCallback, me), "header callback")
+        try check(ccurl_easy_setopt_write_function(easy, curlWriteCallback, me), "write callback")
+    }
+    private var connectToList: UnsafeMutablePointer<curl_slist>?
+
+    private func setBlob(_ option: CURLoption, _ bytes: [UInt8]) -> CURLcode {
+        bytes.withUnsafeBytes { raw in ccurl_easy_setopt_blob(easy, option, raw.baseAddress, raw.count) }
+    }
+
+    // MARK: loop-thread callbacks
+
+    func receivedHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
+        guard end > 0 else { return }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            // A new response (after 100 Continue or a redirect) starts: forget earlier headers.
+            headers.removeAll(keepingCapacity: true)
+            let parts = line.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        headers.append(HTTPHeader(name: name, value: value))
+        if name == "content-length", case .buffered = mode, let length = Int(value), length > 0 {
+            body.reserveCapacity(min(length, 1 << 30))
+        }
+    }
+
+    func receivedData(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if cancelRequested.load(ordering: .relaxed) { return false }
+        switch mode {
+        case .buffered:
+            body.append(contentsOf: bytes)
+        case .streaming(let continuation):
+            if !headDelivered {
+                headDelivered = true
+                continuation.yield(.head(status: status, headers: headers))
+            }
+            if case .terminated = continuation.yield(.data(Data(bytes))) { return false }
+        }
+        return true
+    }
+
+    /// Called once on the loop thread after the handle left the multi handle.
+    func finish(code: CURLcode?, cancelled: Bool) {
+        guard !finished else { return }
+        finished = true
+        var count = 0
+        if code != nil, ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &count) == CURLE_OK { connects = count }
+        var error: KubeClientError?
+        if cancelled || cancelRequested.load(ordering: .relaxed) {
+            error = .cancelled(url: request.url)
+        } else if let code, code != CURLE_OK {
+            error = transportError(code)
+        }
+        var responseCode = 0
+        if ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &responseCode) == CURLE_OK, responseCode > 0 {
+            status = responseCode
+        }
+        switch mode {
+        case .buffered(let complete):
+            if let error { complete(.failure(error)) } else {
+                complete(.success(HTTPResponse(status: status, headers: headers, body: body)))
+            }
+            body = Data()
+        case .streaming(let continuation):
+            if let error {
+                continuation.finish(throwing: error)
+            } else {
+                if !headDelivered {
+                    headDelivered = true
+                    continuation.yield(.head(status: status, headers: headers))
+                }
+                continuation.finish()
+            }
+        }
+        mode = .buffered({ _ in })
+        curl_easy_cleanup(easy)
+    }
+
+    private func transportError(_ code: CURLcode) -> KubeClientError {
+        if code == CURLE_OPERATION_TIMEDOUT {
+            let seconds = request.idleTimeout > 0 ? request.idleTimeout : (request.timeout > 0 ? request.timeout : 0)
+            return .timedOut(url: request.url, seconds: seconds)
+        }
+        let detail = String(cString: errorBuffer)
+        let summary = String(cString: curl_easy_strerror(code))
+        return .transport(url: request.url, message: detail.isEmpty ? summary : "\(summary): \(detail)")
+    }
+}
+
+private let curlHeaderCallback: ccurl_data_callback = { data, size, count, user in
+    let total = size * count
+    guard let data, let user else { return total }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
+    transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: total))
+    return total
+}
+
+private let curlWriteCallback: ccurl_data_callback = { data, size, count, user in
+    let total = size * count
+    guard let data, let user else { return total }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
+    // Returning a different count makes libcurl abort the transfer (CURLE_WRITE_ERROR).
+    return transfer.receivedData(UnsafeRawBufferPointer(start: data, count: total)) ? total : 0
+}
+
+/// A curl multi handle driven by one dedicated thread: every transfer of a client runs here, so the
+/// Swift cooperative pool never blocks on I/O and connections are reused across requests.
+final class CurlLoop: @unchecked Sendable {
+    private struct Inbox {
+        var adds: [CurlTransfer] = []
+        var cancels: [CurlTransfer] = []
+        var stop = false
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let inbox = Mutex(Inbox())
+    private let connections = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
+    // Loop-thread only.
+    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+
+    init(name: String) throws(KubeClientError) {
+        _ = curlGlobalInit
+        guard let multi = curl_multi_init() else {
+            throw .transport(url: "", message: "libcurl could not create a multi handle")
+        }
+        self.multi = multi
+        let thread = Thread { [self] in self.run() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Connections libcurl opened so far (sum of CURLINFO_NUM_CONNECTS over finished transfers).
+    var connectionsOpened: Int { connections.load(ordering: .relaxed) }
+    /// Transfers finished so far.
+    var transfersCompleted: Int { completed.load(ordering: .relaxed) }
+
+    func submit(_ transfer: CurlTransfer) {
+        inbox.withLock { $0.adds.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    func cancel(_ transfer: CurlTransfer) {
+        transfer.cancelRequested.store(true, ordering: .relaxed)
+        inbox.withLock { $0.cancels.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    /// Stops the loop thread; unfinished transfers fail as cancelled.
+    func shutdown() {
+        inbox.withLock { $0.stop = true }
+        curl_multi_wakeup(multi)
+    }
+
+    private func run() {
+        while true {
+            let work = inbox.withLock { inbox -> Inbox in
+                let taken = inbox
+                inbox.adds.removeAll()
+                inbox.cancels.removeAll()
+                return taken
+            }
+            for transfer in work.adds {
+                if transfer.cancelRequested.load(ordering: .relaxed) {
+                    transfer.finish(code: nil, cancelled: true)
+                    continue
+                }
+                let rc = curl_multi_add_handle(multi, transfer.easy)
+                if rc != CURLM_OK {
+                    transfer.finish(code: CURLE_FAILED_INIT, cancelled: false)
+                    continue
+                }
+                active[transfer.easy] = transfer
+            }
+            for transfer in work.cancels {
+                if active.removeValue(forKey: transfer.easy) != nil {
+                    curl_multi_remove_handle(multi, transfer.easy)
+                    transfer.finish(code: nil, cancelled: true)
+                }
+            }
+            if work.stop {
+                for (easy, transfer) in active {
+                    curl_multi_remove_handle(multi, easy)
+                    transfer.finish(code: nil, cancelled: true)
+                }
+                active.removeAll()
+                curl_multi_cleanup(multi)
+                return
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                let code = ccurl_msg_result(message)
+                guard let transfer = active.removeValue(forKey: easy) else { continue }
+                curl_multi_remove_handle(multi, easy)
+                transfer.finish(code: code, cancelled: false)
+                connections.add(transfer.connects, ordering: .relaxed)
+                completed.add(1, ordering: .relaxed)
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+
+    /// Runs a request to completion and returns the buffered response.
+    func perform(_ request: HTTPRequest, tls: TLSMaterial) async throws(KubeClientError) -> HTTPResponse {
+        let box = TransferBox()
+        let result: Result<HTTPResponse, KubeClientError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, KubeClientError>, Never>) in
+                do throws(KubeClientError) {
+                    let transfer = try CurlTransfer(request: request, tls: tls, mode: .buffered({ continuation.resume(returning: $0) }))
+                    box.set(transfer)
+                    if Task.isCancelled { transfer.cancelRequested.store(true, ordering: .relaxed) }
+                    submit(transfer)
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        } onCancel: {
+            if let transfer = box.get() { cancel(transfer) }
+        }
+        return try result.get()
+    }
+
+    /// Starts a streamed request: the stream yields the head, then body chunks as they arrive.
+    /// Ending the iteration (or cancelling the consuming task) aborts the transfer.
+    func stream(_ request: HTTPRequest, tls: TLSMaterial) -> AsyncThrowingStream<StreamPart, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<StreamPart, any Error>.makeStream()
+        do throws(KubeClientError) {
+            let transfer = try CurlTransfer(request: request, tls: tls, mode: .streaming(continuation))
+            continuation.onTermination = { [weak self] termination in
+                if case .finished = termination { return }
+                self?.cancel(transfer)
+            }
+            submit(transfer)
+        } catch {
+            continuation.finish(throwing: error)
+        }
+        return stream
+    }
+}
+
+/// Hands the transfer to a cancellation handler that may run on another thread.
+private final class TransferBox: Sendable {
+    private let transfer = Mutex<CurlTransfer?>(nil)
+    func set(_ value: CurlTransfer) { transfer.withLock { $0 = value } }
+    func get() -> CurlTransfer? { transfer.withLock { $0 } }
+}

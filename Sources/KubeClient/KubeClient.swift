@@ -1,1 +1,0 @@
-// KubeClient module. See docs/architecture.md.

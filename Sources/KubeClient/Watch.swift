@@ -1,0 +1,166 @@
+import Foundation
+import JSON
+import KubeCore
+
+/// Splits a watch response body into lines and decodes each as a ``WatchEvent``, incrementally:
+/// feed chunks as they arrive; events are produced as soon as their line is complete.
+///
+/// It is also the benchmark entry point for watch decoding (no server needed):
+/// ```swift
+/// var decoder = WatchLineDecoder<Widget>()
+/// try decoder.feed(chunk) { event in count += 1 }
+/// try decoder.finish { event in count += 1 }
+/// ```
+public struct WatchLineDecoder<T: KubernetesObject> {
+    private var pending = Data()
+    private let decoder = JSONDecoder()
+    /// Events decoded so far.
+    public private(set) var eventCount = 0
+    /// A name for errors (the watch URL).
+    public var source: String
+
+    /// Creates a decoder; `source` names the stream in errors.
+    public init(source: String = "watch") {
+        self.source = source
+    }
+
+    /// Consumes `chunk`, calling `handler` for every complete line. Throws ``KubeClientError/decoding(url:message:)``
+    /// for a line that is not a watch event.
+    public mutating func feed(_ chunk: Data, _ handler: (WatchEvent<T>) throws -> Void) throws {
+        var start = chunk.startIndex
+        while let newline = chunk[start...].firstIndex(of: 0x0A) {
+            if pending.isEmpty {
+                try decodeLine(chunk[start..<newline], handler)
+            } else {
+                pending.append(chunk[start..<newline])
+                let line = pending
+                pending = Data()
+                try decodeLine(line, handler)
+            }
+            start = chunk.index(after: newline)
+        }
+        if start < chunk.endIndex { pending.append(chunk[start...]) }
+    }
+
+    /// Decodes `bytes` holding any number of newline-terminated events (a whole recorded stream).
+    public mutating func decodeAll(_ bytes: Data) throws -> [WatchEvent<T>] {
+        var events: [WatchEvent<T>] = []
+        try feed(bytes) { events.append($0) }
+        try finish { events.append($0) }
+        return events
+    }
+
+    /// Decodes a last line that was not newline-terminated (the stream ended).
+    public mutating func finish(_ handler: (WatchEvent<T>) throws -> Void) throws {
+        guard !pending.isEmpty else { return }
+        let line = pending
+        pending = Data()
+        try decodeLine(line, handler)
+    }
+
+    private mutating func decodeLine(_ line: Data, _ handler: (WatchEvent<T>) throws -> Void) throws {
+        // Skip blank lines (and a trailing CR).
+        var end = line.endIndex
+        while end > line.startIndex, line[line.index(before: end)] == 0x0D || line[line.index(before: end)] == 0x20 {
+            end = line.index(before: end)
+        }
+        guard end > line.startIndex else { return }
+        let event: WatchEvent<T>
+        do {
+            event = try decoder.decode(WatchEvent<T>.self, from: line[line.startIndex..<end])
+        } catch {
+            throw KubeClientError.decoding(url: source, message: "watch event \(eventCount + 1): " + describeDecodingError(error, body: line))
+        }
+        eventCount += 1
+        try handler(event)
+    }
+}
+
+extension KubernetesClient {
+    /// Runs one watch connection, yielding decoded events into `continuation` until the server ends it.
+    func runWatch<T: KubernetesObject>(path: String, query: [(String, String)], idleTimeout: Double, serverTimeout: Int,
+                                       type: T.Type, continuation: AsyncThrowingStream<WatchEvent<T>, any Error>.Continuation) async throws(KubeClientError) {
+        let url = url(path: path, query: query)
+        var refreshedCredentials = false
+        var attempt = 0
+        while true {
+            if let limiter {
+                do { try await limiter.acquire() } catch { throw .cancelled(url: url) }
+            }
+            let credentials = try await authenticator.credentials()
+            var request = HTTPRequest(method: "GET", url: url)
+            request.headers = ["Accept: application/json"]
+            if let authorization = credentials.authorization { request.headers.append("Authorization: \(authorization)") }
+            request.idleTimeout = idleTimeout
+            // A generous hard limit in case the server ignores timeoutSeconds.
+            request.timeout = Double(serverTimeout) + max(60, idleTimeout)
+            var material = tls
+            if let cert = credentials.certificatePEM, let key = credentials.keyPEM {
+                material.certificatePEM = cert
+                material.keyPEM = key
+            }
+            let parts = loop.stream(request, tls: material)
+            var status = 0
+            var headers: [HTTPHeader] = []
+            var errorBody = Data()
+            var decoder = WatchLineDecoder<T>(source: url)
+            do {
+                for try await part in parts {
+                    switch part {
+                    case .head(let code, let responseHeaders):
+                        status = code
+                        headers = responseHeaders
+                    case .data(let chunk):
+                        if status == 200 {
+                            try decoder.feed(chunk) { event in try deliver(event, url: url, continuation) }
+                        } else if errorBody.count < 1 << 20 {
+                            errorBody.append(chunk)
+                        }
+                    }
+                }
+                if status == 200 {
+                    try decoder.finish { event in try deliver(event, url: url, continuation) }
+                }
+            } catch let error as KubeClientError {
+                if case .cancelled = error, Task.isCancelled { throw .cancelled(url: url) }
+                throw error
+            } catch is CancellationError {
+                throw .cancelled(url: url)
+            } catch {
+                throw .transport(url: url, message: "\(error)")
+            }
+            if Task.isCancelled { throw .cancelled(url: url) }
+            if status == 200 { return }
+            let response = HTTPResponse(status: status, headers: headers, body: errorBody)
+            if status == 410 {
+                let error = Self.apiError(response, url: url)
+                throw .watchExpired(url: url, message: error.status?.message ?? "resourceVersion too old")
+            }
+            if status == 401, authenticator.canRefresh, !refreshedCredentials {
+                refreshedCredentials = true
+                await authenticator.invalidate()
+                continue
+            }
+            if attempt < configuration.maxRetries, let delay = Self.retryDelay(response, method: "GET") {
+                attempt += 1
+                do { try await Task.sleep(for: .seconds(delay)) } catch { throw .cancelled(url: url) }
+                continue
+            }
+            throw Self.apiError(response, url: url)
+        }
+    }
+}
+
+/// Passes an event on; an in-stream ERROR becomes a thrown error (410 → watchExpired).
+private func deliver<T: KubernetesObject>(_ event: WatchEvent<T>, url: String,
+                                         _ continuation: AsyncThrowingStream<WatchEvent<T>, any Error>.Continuation) throws {
+    if case .error(let status) = event {
+        if status.code == 410 || status.reason == "Expired" || status.reason == "Gone" {
+            throw KubeClientError.watchExpired(url: url, message: status.message ?? "resourceVersion too old")
+        }
+        throw KubeClientError.api(status, httpCode: status.code ?? 500, url: url)
+    }
+    if case .terminated = continuation.yield(event) {
+        throw KubeClientError.cancelled(url: url)
+    }
+}

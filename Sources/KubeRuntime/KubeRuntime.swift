@@ -1,1 +1,0 @@
-// KubeRuntime module. See docs/architecture.md.

@@ -1,0 +1,314 @@
+import Foundation
+import JSON
+import KubeCore
+
+/// Label and field selection of objects.
+struct Selection {
+    var labels: LabelSelectorString?
+    var fields: FieldSelector?
+
+    static func parse(_ request: LabRequest, def: ResourceDef) throws(APIError) -> Selection {
+        var s = Selection()
+        if let l = request.queryValue("labelSelector"), !l.isEmpty {
+            do { s.labels = try LabelSelectorString.parse(l) } catch { throw APIError.badRequest(error.message) }
+        }
+        if let f = request.queryValue("fieldSelector"), !f.isEmpty {
+            let parsed: FieldSelector
+            do { parsed = try FieldSelector.parse(f) } catch { throw APIError.badRequest(error.message) }
+            let allowed = Selection.supportedFields(def)
+            for t in parsed.terms where !allowed.contains(t.field) {
+                throw APIError.badRequest("field label not supported: \(t.field)")
+            }
+            s.fields = parsed
+        }
+        return s
+    }
+
+    static func supportedFields(_ def: ResourceDef) -> Set<String> {
+        var set: Set<String> = ["metadata.name", "metadata.namespace"]
+        if !def.isCustom {
+            switch (def.group, def.plural) {
+            case ("", "nodes"): set.insert("spec.unschedulable")
+            case ("", "namespaces"): set.insert("status.phase")
+            case ("", "events"):
+                for f in ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                          "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                          "reason", "reportingComponent", "source", "type"] { set.insert(f) }
+            case ("events.k8s.io", "events"):
+                for f in ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
+                          "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"] { set.insert(f) }
+            default: break
+            }
+        }
+        return set
+    }
+
+    func matches(_ obj: JSONValue) -> Bool {
+        if let labels {
+            var l: [String: String] = [:]
+            if case .object(let o)? = obj[path: ["metadata", "labels"]] { for (k, v) in o { if let s = v.stringValue { l[k] = s } } }
+            if !labels.matches(l) { return false }
+        }
+        if let fields {
+            var values: [String: String] = [:]
+            for t in fields.terms {
+                let path = t.field.split(separator: ".").map(String.init)
+                switch obj[path: path] {
+                case .string(let s)?: values[t.field] = s
+                case .bool(let b)?: values[t.field] = b ? "true" : "false"
+                case .int(let i)?: values[t.field] = String(i)
+                default: values[t.field] = ""
+                }
+                if t.field == "spec.unschedulable" && values[t.field] == "" { values[t.field] = "false" }
+            }
+            if !fields.matches(values) { return false }
+        }
+        return true
+    }
+
+    var isEmpty: Bool { labels == nil && fields == nil }
+}
+
+extension LabAPI {
+    // MARK: - list
+
+    struct ContinueToken { var rv: Int64; var start: String }
+
+    static func encodeContinue(rv: Int64, start: String) -> String {
+        var out: [UInt8] = []
+        out.append(contentsOf: "{\"v\":\"meta.k8s.io/v1\",\"rv\":\(rv),\"start\":".utf8)
+        Wire.writeString(start + "\u{0}", into: &out)
+        out.append(UInt8(ascii: "}"))
+        return Data(out).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeContinue(_ token: String) throws(APIError) -> ContinueToken {
+        var b64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.count % 4 != 0 { b64 += "=" }
+        guard let data = Data(base64Encoded: b64) else {
+            let bad = token.firstIndex { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+            let pos = bad.map { token.distance(from: token.startIndex, to: $0) } ?? token.count
+            throw APIError.badRequest("invalid continue token: continue key is not valid: illegal base64 data at input byte \(pos)")
+        }
+        guard let v = try? JSONValue.parse(Array(data)), v["v"]?.stringValue == "meta.k8s.io/v1",
+              let rv = v["rv"]?.intValue, let start = v["start"]?.stringValue else {
+            throw APIError.badRequest("invalid continue token: continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        }
+        return ContinueToken(rv: rv, start: start.hasSuffix("\u{0}") ? String(start.dropLast()) : start)
+    }
+
+    func listObjects(_ ctx: RequestContext) throws(APIError) {
+        let req = ctx.request
+        let def = ctx.def
+        let selection = try Selection.parse(req, def: def)
+        let rvParam = req.queryValue("resourceVersion") ?? ""
+        if let m = req.queryValue("resourceVersionMatch"), !m.isEmpty {
+            if rvParam.isEmpty {
+                throw APIError.invalid(kind: "ListOptions", group: "meta.k8s.io", name: "", causes: [APICause(
+                    reason: "FieldValueForbidden", message: "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                    field: "resourceVersionMatch")])
+            }
+        }
+        let continueParam = req.queryValue("continue") ?? ""
+        var token: ContinueToken? = nil
+        if !continueParam.isEmpty {
+            if !rvParam.isEmpty && rvParam != "0" {
+                throw APIError.badRequest("specifying resource version is not allowed when using continue")
+            }
+            token = try LabAPI.decodeContinue(continueParam)
+        }
+        if !rvParam.isEmpty && Int64(rvParam) == nil {
+            throw APIError.badRequest("invalid resource version: \(rvParam)")
+        }
+        var limit = Int(req.queryValue("limit") ?? "") ?? 0
+        if rvParam == "0" && token == nil { limit = 0 }
+        let namespace = ctx.route.namespace
+        let (items, listRV, remaining, nextStart) = try store.with { (s: inout StoreState) throws(APIError) -> ([StoredObject], Int64, Int, String?) in
+            let requested = Int64(rvParam) ?? 0
+            if requested > s.rv {
+                var e = APIError(code: 504, reason: "Timeout", message: "Timeout: Too large resource version: \(requested), current: \(s.rv)",
+                                 details: ["causes": [["reason": "ResourceVersionTooLarge", "message": "Too large resource version"]], "retryAfterSeconds": 1])
+                e.headers = [("Retry-After", "1")]
+                throw e
+            }
+            var all = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace)
+            if let token {
+                let key = token.start
+                all = all.filter { StoreState.key(namespace: $0.namespace, name: $0.name) > key }
+            }
+            if !selection.isEmpty { all = all.filter { selection.matches($0.value) } }
+            let listRV = token.map { $0.rv > 0 ? $0.rv : s.rv } ?? (rvParam == "0" ? (s.lastRV[def.storageKey] ?? s.rv) : s.rv)
+            if limit > 0 && all.count > limit {
+                let page = Array(all.prefix(limit))
+                let last = page.last.map { StoreState.key(namespace: $0.namespace, name: $0.name) } ?? ""
+                return (page, listRV, all.count - limit, last)
+            }
+            return (all, listRV, 0, nil)
+        }
+        var listMeta: [String: JSONValue] = ["resourceVersion": .string(String(listRV))]
+        if let nextStart {
+            listMeta["continue"] = .string(LabAPI.encodeContinue(rv: listRV, start: nextStart))
+            listMeta["remainingItemCount"] = .int(Int64(remaining))
+        } else if def.isCustom {
+            listMeta["continue"] = ""
+        }
+        switch ctx.format {
+        case .table(let include):
+            let table = Tables.table(for: items.map(\.value), def: def, includeObject: include, listMeta: .object(listMeta))
+            writeJSON(table, order: .goStruct, request: req, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
+            return
+        case .yaml:
+            writeJSON(listValue(items, def: def, meta: listMeta), order: def.keyOrder, request: req, sink: ctx.sink, auditID: ctx.auditID,
+                      extraHeaders: warningHeaders(def), format: .yaml)
+            return
+        case .json:
+            break
+        }
+        if LabAPI.wantsPretty(req) || !def.isCustom || items.contains(where: { $0.value["apiVersion"]?.stringValue != def.apiVersion }) {
+            writeJSON(listValue(items, def: def, meta: listMeta), order: def.keyOrder, request: req, sink: ctx.sink, auditID: ctx.auditID,
+                      extraHeaders: warningHeaders(def))
+            return
+        }
+        // Fast path for custom resources: splice the cached item bytes (keys sorted: apiVersion, items, kind, metadata).
+        var out: [UInt8] = []
+        out.reserveCapacity(items.reduce(256) { $0 + $1.bytes.count + 1 })
+        out.append(contentsOf: "{\"apiVersion\":".utf8)
+        Wire.writeString(def.apiVersion, into: &out)
+        out.append(contentsOf: ",\"items\":[".utf8)
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: item.bytes)
+        }
+        out.append(contentsOf: "],\"kind\":".utf8)
+        Wire.writeString(def.listKind, into: &out)
+        out.append(contentsOf: ",\"metadata\":".utf8)
+        Wire.write(.object(listMeta), order: .sorted, context: .other, pretty: false, indent: 0, into: &out)
+        out.append(contentsOf: "}\n".utf8)
+        writeBytes(out, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
+    }
+
+    func listValue(_ items: [StoredObject], def: ResourceDef, meta: [String: JSONValue]) -> JSONValue {
+        let values: [JSONValue] = items.map { item in
+            var v = item.value
+            if def.isCustom {
+                v["apiVersion"] = .string(def.apiVersion)
+            } else {
+                v["apiVersion"] = nil
+                v["kind"] = nil
+            }
+            return v
+        }
+        return ["kind": .string(def.listKind), "apiVersion": .string(def.apiVersion), "metadata": .object(meta), "items": .array(values)]
+    }
+
+    // MARK: - watch
+
+    func watchObjects(_ ctx: RequestContext) throws(APIError) {
+        let req = ctx.request
+        let def = ctx.def
+        var selection = try Selection.parse(req, def: def)
+        if let name = ctx.route.name {
+            // The legacy /watch/.../name form watches one object.
+            if let extra = try? FieldSelector.parse("metadata.name=\(name)") {
+                selection.fields = FieldSelector(terms: (selection.fields?.terms ?? []) + extra.terms)
+            }
+        }
+        let namespace = ctx.route.namespace
+        let rvParam = req.queryValue("resourceVersion") ?? ""
+        if !rvParam.isEmpty && Int64(rvParam) == nil { throw APIError.badRequest("invalid resource version: \(rvParam)") }
+        let bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1"
+        let timeout = Double(req.queryValue("timeoutSeconds") ?? "").map { max(0, $0) }
+        let queue = WatchQueue(storageKey: def.storageKey)
+        enum Start { case events([Change]), expired(String) }
+        let start: Start = store.state.withLock { s in
+            let requested = Int64(rvParam) ?? 0
+            if rvParam.isEmpty || requested == 0 {
+                s.watchers[ObjectIdentifier(queue)] = queue
+                let initial = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace).map {
+                    Change(rv: $0.rv, storageKey: def.storageKey, type: .added, object: $0, previous: nil)
+                }
+                return .events(initial)
+            }
+            if requested < s.oldestResumableRV {
+                return .expired("too old resource version: \(requested) (\(s.oldestResumableRV))")
+            }
+            s.watchers[ObjectIdentifier(queue)] = queue
+            return .events(s.history.filter { $0.rv > requested && $0.storageKey == def.storageKey })
+        }
+        defer { _ = store.state.withLock { s in s.watchers.removeValue(forKey: ObjectIdentifier(queue)) } }
+        ctx.sink.onClientGone { queue.close() }
+        var headers = baseHeaders(ctx.auditID, contentType: "application/json")
+        headers.append(contentsOf: warningHeaders(def))
+        ctx.sink.writeHead(status: 200, headers: headers)
+        let table: String? = { if case .table(let inc) = ctx.format { return inc }; return nil }()
+        func line(_ type: String, _ object: StoredObject?, value: JSONValue? = nil) -> [UInt8] {
+            var out: [UInt8] = Array("{\"type\":\"\(type)\",\"object\":".utf8)
+            if let table, let v = value ?? object?.value {
+                out.append(contentsOf: Wire.encode(Tables.table(for: [v], def: def, includeObject: table, listMeta: ["resourceVersion": .string(object.map { String($0.rv) } ?? "")]), order: .goStruct))
+            } else if let object, value == nil, object.value["apiVersion"]?.stringValue == def.apiVersion {
+                out.append(contentsOf: object.bytes)
+            } else {
+                var v = value ?? object?.value ?? .null
+                if v["apiVersion"] != nil { v["apiVersion"] = .string(def.apiVersion) }
+                out.append(contentsOf: Wire.encode(v, order: def.keyOrder))
+            }
+            out.append(contentsOf: "}\n".utf8)
+            return out
+        }
+        if case .expired(let message) = start {
+            let status = APIError.expired(message).status
+            _ = ctx.sink.writeBody(Array("{\"type\":\"ERROR\",\"object\":".utf8) + Wire.encode(status, order: .goStruct) + Array("}\n".utf8))
+            ctx.sink.finish()
+            return
+        }
+        let deadline = timeout.map { Date().addingTimeInterval($0) } ?? Date().addingTimeInterval(1800 + Double.random(in: 0...1800))
+        var nextBookmark: Date? = bookmarks ? (timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) } ?? Date().addingTimeInterval(60)) : nil
+        var lastRV: Int64 = 0
+        func deliver(_ changes: [Change]) -> Bool {
+            for c in changes {
+                if !namespace.isEmpty && c.object.namespace != namespace { continue }
+                lastRV = max(lastRV, c.rv)
+                let nowMatches = selection.matches(c.object.value)
+                var type = c.type.rawValue
+                var payload: JSONValue? = nil
+                if !selection.isEmpty, c.type == .modified, let prev = c.previous {
+                    let wasMatching = selection.matches(prev)
+                    if !wasMatching && !nowMatches { continue }
+                    if !wasMatching && nowMatches { type = "ADDED" }
+                    if wasMatching && !nowMatches {
+                        type = "DELETED"
+                        var p = prev
+                        p[path: ["metadata", "resourceVersion"]] = .string(String(c.rv))
+                        payload = p
+                    }
+                } else if c.type == .deleted {
+                    if !selection.isEmpty && !(c.previous.map(selection.matches) ?? nowMatches) { continue }
+                } else if !nowMatches {
+                    continue
+                }
+                if !ctx.sink.writeBody(line(type, c.object, value: payload)) { return false }
+            }
+            return true
+        }
+        guard case .events(let initial) = start, deliver(initial) else { ctx.sink.finish(); return }
+        while !ctx.sink.isClientGone {
+            let now = Date()
+            if now >= deadline { break }
+            var wake = min(deadline, now.addingTimeInterval(1))
+            if let nb = nextBookmark { wake = min(wake, nb) }
+            let (changes, closed) = queue.take(until: wake)
+            if !deliver(changes) { break }
+            if closed { break }
+            if let nb = nextBookmark, Date() >= nb {
+                let rv = store.state.withLock { s in s.lastRV[def.storageKey] ?? s.rv }
+                let bm: JSONValue = ["apiVersion": .string(def.apiVersion), "kind": .string(def.kind),
+                                     "metadata": ["resourceVersion": .string(String(max(rv, lastRV)))]]
+                let out = Array("{\"type\":\"BOOKMARK\",\"object\":".utf8) + Wire.encode(bm, order: def.keyOrder) + Array("}\n".utf8)
+                if !ctx.sink.writeBody(out) { break }
+                nextBookmark = timeout == nil ? Date().addingTimeInterval(60) : nil
+            }
+        }
+        ctx.sink.finish()
+    }
+}

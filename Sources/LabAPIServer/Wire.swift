@@ -1,0 +1,220 @@
+import Foundation
+import JSON
+import Yams
+
+/// How object keys are ordered when a value is written the way kube-apiserver writes it.
+///
+/// Custom resources are unstructured maps in the real server, so their keys come out
+/// sorted; built-in objects are Go structs, so their top-level and metadata keys follow
+/// the struct declaration order (`kind, apiVersion, metadata, spec, status`).
+enum KeyOrder: Sendable {
+    /// Every object's keys sorted (custom resources, lists of them).
+    case sorted
+    /// Go struct order for the well-known keys of Kubernetes objects, the rest sorted.
+    case goStruct
+}
+
+/// Go-compatible JSON writing (escaping of `<`, `>`, `&`, U+2028/9 like `encoding/json`).
+enum Wire {
+    private static let topOrder = ["kind", "apiVersion", "metadata", "spec", "status"]
+    private static let metaOrder = [
+        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+        "ownerReferences", "finalizers", "managedFields",
+    ]
+    private static let statusOrder = ["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"]
+    private static let detailsOrder = ["name", "group", "kind", "uid", "causes", "retryAfterSeconds"]
+    private static let causeOrder = ["reason", "message", "field"]
+    private static let managedOrder = ["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"]
+    private static let listMetaOrder = ["selfLink", "resourceVersion", "continue", "remainingItemCount"]
+
+    /// Serializes `value` compactly (or Go-indented with `pretty`), plus a trailing newline when `newline`.
+    static func encode(_ value: JSONValue, order: KeyOrder, pretty: Bool = false, newline: Bool = false) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        write(value, order: order, context: .top, pretty: pretty, indent: 0, into: &out)
+        if newline { out.append(0x0A) }
+        return out
+    }
+
+    enum Context { case top, metadata, status, details, cause, managed, listMeta, other }
+
+    static func write(_ value: JSONValue, order: KeyOrder, context: Context, pretty: Bool, indent: Int, into out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let a):
+            if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
+            out.append(UInt8(ascii: "["))
+            let childContext: Context = context == .cause ? .cause : (context == .managed ? .managed : .other)
+            for (n, element) in a.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { newlineIndent(indent + 1, &out) }
+                let ctx: Context = (context == .top) ? .top : childContext
+                write(element, order: order, context: ctx, pretty: pretty, indent: indent + 1, into: &out)
+            }
+            if pretty { newlineIndent(indent, &out) }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            let keys = orderedKeys(o, order: order, context: context)
+            out.append(UInt8(ascii: "{"))
+            for (n, key) in keys.enumerated() {
+                guard let child = o[key] else { continue }
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { newlineIndent(indent + 1, &out) }
+                writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if pretty { out.append(UInt8(ascii: " ")) }
+                write(child, order: order, context: childContext(context, key: key, value: o),
+                      pretty: pretty, indent: indent + 1, into: &out)
+            }
+            if pretty { newlineIndent(indent, &out) }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func childContext(_ context: Context, key: String, value: [String: JSONValue]) -> Context {
+        switch context {
+        case .top:
+            if key == "metadata" {
+                return value["items"] != nil || value["kind"]?.stringValue == "Status" || value["kind"]?.stringValue == "Table" ? .listMeta : .metadata
+            }
+            if key == "details", value["kind"]?.stringValue == "Status" { return .details }
+            if key == "items" || key == "object" { return .top }
+            return .other
+        case .metadata:
+            return key == "managedFields" ? .managed : .other
+        case .details:
+            return key == "causes" ? .cause : .other
+        default:
+            return .other
+        }
+    }
+
+    private static func orderedKeys(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [String] {
+        let sortedKeys = o.keys.sorted()
+        // Status objects and their parts are always Go structs.
+        let isStatus = context == .top && o["kind"]?.stringValue == "Status"
+        if order == .sorted && !isStatus && context != .details && context != .cause { return sortedKeys }
+        let preferred: [String]
+        switch context {
+        case .top: preferred = isStatus ? statusOrder : topOrder
+        case .metadata: preferred = metaOrder
+        case .details: preferred = detailsOrder
+        case .cause: preferred = causeOrder
+        case .managed: preferred = managedOrder
+        case .listMeta: preferred = listMetaOrder
+        case .status, .other: return sortedKeys
+        }
+        var result = preferred.filter { o[$0] != nil }
+        let known = Set(preferred)
+        result.append(contentsOf: sortedKeys.filter { !known.contains($0) })
+        return result
+    }
+
+    private static func newlineIndent(_ level: Int, _ out: inout [UInt8]) {
+        out.append(0x0A)
+        for _ in 0..<level { out.append(0x20); out.append(0x20) }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Writes a JSON string the way Go's encoding/json does (HTML-safe escaping).
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(0x22)
+        for scalar in s.unicodeScalars {
+            let v = scalar.value
+            switch v {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x3C, 0x3E, 0x26, 0x2028, 0x2029:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u")])
+                out.append(hex[Int((v >> 12) & 0xF)]); out.append(hex[Int((v >> 8) & 0xF)])
+                out.append(hex[Int((v >> 4) & 0xF)]); out.append(hex[Int(v & 0xF)])
+            default:
+                if v < 0x80 { out.append(UInt8(v)) } else { out.append(contentsOf: String(scalar).utf8) }
+            }
+        }
+        out.append(0x22)
+    }
+
+    static func formatDouble(_ d: Double) -> String {
+        if d.isNaN || d.isInfinite { return "null" }
+        if d == d.rounded(), abs(d) < 1e21 { return String(Int64(d)) }
+        var s = "\(d)"
+        if s.contains("e") && !s.contains("e-") && !s.contains("e+") { s = s.replacingOccurrences(of: "e", with: "e+") }
+        return s
+    }
+
+    // MARK: - YAML
+
+    /// Parses a YAML (or JSON) document into a JSON value.
+    static func parseYAML(_ bytes: [UInt8]) throws -> JSONValue {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let node = try Yams.compose(yaml: text) else { return .null }
+        return try jsonFromYAML(node, depth: 0)
+    }
+
+    private static func jsonFromYAML(_ node: Node, depth: Int) throws -> JSONValue {
+        if depth > 200 { throw WireError.tooDeep }
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style != .plain { return .string(scalar.string) }
+            if node.null != nil { return .null }
+            if let b = node.bool { return .bool(b) }
+            if let i = Int64(scalar.string) { return .int(i) }
+            if node.int != nil, let i = node.int { return .int(Int64(i)) }
+            if let d = node.float, !scalar.string.isEmpty { return .double(d) }
+            return .string(scalar.string)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (k, v) in mapping {
+                guard case .scalar(let ks) = k else { throw WireError.nonStringKey }
+                object[ks.string] = try jsonFromYAML(v, depth: depth + 1)
+            }
+            return .object(object)
+        case .sequence(let seq):
+            return .array(try seq.map { try jsonFromYAML($0, depth: depth + 1) })
+        case .alias:
+            throw WireError.alias
+        }
+    }
+
+    /// Writes a value as YAML with sorted keys (what sigs.k8s.io/yaml produces).
+    static func encodeYAML(_ value: JSONValue) -> [UInt8] {
+        let node = yamlNode(value)
+        let text = (try? Yams.serialize(node: node, sortKeys: true)) ?? "{}\n"
+        return Array(text.utf8)
+    }
+
+    private static func yamlNode(_ value: JSONValue) -> Node {
+        switch value {
+        case .null: return Node("null", Tag(.null))
+        case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
+        case .int(let i): return Node(String(i), Tag(.int))
+        case .double(let d): return Node(formatDouble(d), Tag(.float))
+        case .string(let s): return Node(s, Tag(.str), .plain)
+        case .array(let a): return Node(a.map(yamlNode))
+        case .object(let o):
+            return Node(o.keys.sorted().map { (Node($0, Tag(.str)), yamlNode(o[$0] ?? .null)) })
+        }
+    }
+}
+
+enum WireError: Error, CustomStringConvertible {
+    case tooDeep, nonStringKey, alias
+    var description: String {
+        switch self {
+        case .tooDeep: return "document nested too deeply"
+        case .nonStringKey: return "mapping keys must be strings"
+        case .alias: return "YAML aliases are not supported"
+        }
+    }
+}

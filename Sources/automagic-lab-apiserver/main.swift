@@ -1,1 +1,0 @@
-print("automagic-lab-apiserver: not built yet")

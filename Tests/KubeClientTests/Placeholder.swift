@@ -1,4 +1,0 @@
-import Testing
-@testable import KubeClient
-
-@Test func kubeClientModuleLoads() {}

@@ -1,4 +1,0 @@
-import Testing
-@testable import KubeRuntime
-
-@Test func kubeRuntimeModuleLoads() {}
