@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
