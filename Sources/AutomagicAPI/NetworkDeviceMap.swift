@@ -12,7 +12,7 @@ import KubeCore
 ///         DeviceMatchExpression(key: "driver", operator: .in, values: ["ice"]),
 ///         DeviceMatchExpression(key: "addresses", operator: .inCIDR, values: ["192.168.60.0/24"]),
 ///     ])],
-///     attachment: Attachment(type: .macvlan, mode: "bridge", mtu: 9000)))
+///     attachment: AttachmentSpec(type: .macvlan, mode: "bridge", mtu: 9000)))
 /// ```
 public struct NetworkDeviceMap: KubernetesObject, Hashable {
     /// The resource this type is served as: `networkdevicemaps.automagic.dev`, cluster-scoped.
@@ -73,7 +73,7 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
     /// The device may serve no other network on the node (required for `host-device`). Default false.
     public var exclusive: Bool?
     /// The default delegate for pods on this network (the plugin config's `delegate` overrides it).
-    public var attachment: Attachment?
+    public var attachment: AttachmentSpec?
     /// When set, the controller renders a Multus `NetworkAttachmentDefinition` per namespace.
     public var networkAttachmentDefinition: NADTemplate?
 
@@ -85,7 +85,7 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
     /// A spec with the given fields.
     public init(
         nodeSelector: LabelSelector? = nil, rules: [DeviceRule], select: SelectPolicy? = nil, exclusive: Bool? = nil,
-        attachment: Attachment? = nil, networkAttachmentDefinition: NADTemplate? = nil
+        attachment: AttachmentSpec? = nil, networkAttachmentDefinition: NADTemplate? = nil
     ) {
         self.nodeSelector = nodeSelector
         self.rules = rules
@@ -105,7 +105,7 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
         rules = try c.decodeIfPresent([DeviceRule].self, forKey: .rules) ?? []
         select = try c.decodeIfPresent(SelectPolicy.self, forKey: .select)
         exclusive = try c.decodeIfPresent(Bool.self, forKey: .exclusive)
-        attachment = try c.decodeIfPresent(Attachment.self, forKey: .attachment)
+        attachment = try c.decodeIfPresent(AttachmentSpec.self, forKey: .attachment)
         networkAttachmentDefinition = try c.decodeIfPresent(NADTemplate.self, forKey: .networkAttachmentDefinition)
     }
 }
@@ -165,7 +165,7 @@ public struct DeviceMatchExpression: Codable, Sendable, Hashable {
 }
 
 /// `spec.attachment`: the default delegate plugin.
-public struct Attachment: Codable, Sendable, Hashable {
+public struct AttachmentSpec: Codable, Sendable, Hashable {
     /// `macvlan`, `ipvlan` or `host-device`.
     public var type: AttachmentType
     /// Delegate mode: macvlan `bridge|private|vepa|passthru`, ipvlan `l2|l3|l3s`; none for host-device.

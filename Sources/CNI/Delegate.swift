@@ -99,8 +99,14 @@ public enum Delegate {
 
     /// Runs an executable with exactly `environment`, feeding `stdin` and capturing stdout and
     /// stderr (poll loop, so large outputs cannot deadlock).
+    ///
+    /// A child may exit without reading its stdin (plugins answer VERSION without reading it),
+    /// so writing to it can raise `SIGPIPE`: the first call sets `SIGPIPE` to ignored for the
+    /// process if it was at its default (as Go's runtime does), and the write sees `EPIPE`.
+    /// Children start with default signal dispositions either way.
     public static func run(path: String, arguments: [String] = [], environment: [String: String],
                            stdin: [UInt8]) throws(SpawnError) -> ExecOutcome {
+        ignoreSIGPIPE()
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         guard systemPipe2(&inPipe, O_CLOEXEC) == 0 else { throw SpawnError(step: "create pipe", errno: errno) }
         guard systemPipe2(&outPipe, O_CLOEXEC) == 0 else {
@@ -191,6 +197,13 @@ public enum Delegate {
             return ExecOutcome(status: (status >> 8) & 0xFF, signaled: false, stdout: stdout, stderr: stderr)
         }
         return ExecOutcome(status: 128 + termSignal, signaled: true, stdout: stdout, stderr: stderr)
+    }
+}
+
+private func ignoreSIGPIPE() {
+    var current = sigaction()
+    if sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil {
+        signal(SIGPIPE, SIG_IGN)
     }
 }
 

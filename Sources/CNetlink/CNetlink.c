@@ -48,19 +48,24 @@ int cnl_rtnl_open(uint32_t groups, int rcvbuf) {
     return fd;
 }
 
-int cnl_rtnl_request_dump(int fd, int addresses, uint32_t seq) {
+int cnl_rtnl_request_dump(int fd, int what, uint32_t seq) {
     struct {
         struct nlmsghdr nh;
         union {
             struct ifinfomsg ifi;
             struct ifaddrmsg ifa;
+            struct rtmsg rtm;
         } body;
         char attrs[16];
     } req;
     memset(&req, 0, sizeof req);
     req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.nh.nlmsg_seq = seq;
-    if (addresses) {
+    if (what == 2) {
+        req.nh.nlmsg_type = RTM_GETROUTE;
+        req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+        req.body.rtm.rtm_family = AF_UNSPEC;
+    } else if (what == 1) {
         req.nh.nlmsg_type = RTM_GETADDR;
         req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
         req.body.ifa.ifa_family = AF_UNSPEC;

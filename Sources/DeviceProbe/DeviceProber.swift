@@ -1,3 +1,4 @@
+import AutomagicAPI
 import CNetlink
 import Glibc
 import Synchronization
@@ -66,29 +67,37 @@ public final class DeviceProber: Sendable {
 
     /// Probes every device (blocks the calling OS thread until done; prefer the async
     /// variant from Swift concurrency).
-    public func probe() throws(ProbeError) -> [ProbedDevice] {
+    public func probe() throws(ProbeError) -> [NetworkDevice] {
+        try probeLinks().map(\.device)
+    }
+
+    func probeLinks() throws(ProbeError) -> [ProbedLink] {
         let neighbours = currentNeighbours()
         let assembler = self.assembler
-        let devices = try thread.sync { ctx in Self.run(ctx, assembler, neighbours) }
-        updateLLDPSelection(devices)
-        return devices
+        let links = try thread.sync { ctx in Self.run(ctx, assembler, neighbours) }
+        updateLLDPSelection(links)
+        return links
     }
 
     /// Probes every device on the probe thread without blocking the caller.
-    public func probe() async throws(ProbeError) -> [ProbedDevice] {
-        let neighbours = currentNeighbours()
-        let assembler = self.assembler
-        let devices = try await thread.async { ctx in Self.run(ctx, assembler, neighbours) }
-        updateLLDPSelection(devices)
-        return devices
+    public func probe() async throws(ProbeError) -> [NetworkDevice] {
+        try await probeLinks().map(\.device)
     }
 
-    private func currentNeighbours() -> [Int: ProbedDevice.LLDP] {
+    func probeLinks() async throws(ProbeError) -> [ProbedLink] {
+        let neighbours = currentNeighbours()
+        let assembler = self.assembler
+        let links = try await thread.async { ctx in Self.run(ctx, assembler, neighbours) }
+        updateLLDPSelection(links)
+        return links
+    }
+
+    private func currentNeighbours() -> [Int: LLDPNeighbor] {
         lldpState.withLock { $0?.neighboursByIndex() } ?? [:]
     }
 
     private static func run(_ ctx: LoopContext, _ assembler: DeviceAssembler,
-                            _ neighbours: [Int: ProbedDevice.LLDP]) -> Result<[ProbedDevice], ProbeError> {
+                            _ neighbours: [Int: LLDPNeighbor]) -> Result<[ProbedLink], ProbeError> {
         do throws(ProbeError) {
             let worker: ProbeWorker
             if let w = ctx.storage["probe"] as? ProbeWorker {
@@ -99,7 +108,9 @@ public final class DeviceProber: Sendable {
             }
             let links = try worker.dumpLinks()
             let addresses = try worker.dumpAddresses()
-            return .success(assembler.assemble(links: links, addresses: addresses, ethtool: worker.ethtool, neighbours: neighbours))
+            let routes = assembler.options.defaultRoutes ? try worker.dumpDefaultRouteInterfaces() : nil
+            return .success(assembler.assemble(links: links, addresses: addresses, defaultRoutes: routes,
+                                               ethtool: worker.ethtool, neighbours: neighbours))
         } catch {
             return .failure(error)
         }
@@ -117,7 +128,7 @@ public final class DeviceProber: Sendable {
 
     /// Every LLDP neighbour currently known (all per device, not only the published one);
     /// empty when LLDP is off.
-    public func lldpNeighbours() -> [LLDPNeighbour] {
+    public func lldpNeighbours() -> [LLDPObservation] {
         lldpState.withLock { $0?.neighbourList.withLock { $0 } } ?? []
     }
 
@@ -128,11 +139,9 @@ public final class DeviceProber: Sendable {
 
     /// Points the LLDP listener at the devices `LLDPOptions` selects from `devices`
     /// (done after every probe; call it yourself only if you assemble devices otherwise).
-    func updateLLDPSelection(_ devices: [ProbedDevice]) {
-        lldpState.withLock { l in
-            guard let l else { return }
-            l.select(l.options.selection(devices))
-        }
+    func updateLLDPSelection(_ links: [ProbedLink]) {
+        guard let l = lldpState.withLock({ $0 }) else { return }
+        l.select(l.options.selection(links))
     }
 
     /// OS thread id of the probe thread (diagnostics, tests).

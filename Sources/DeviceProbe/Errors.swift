@@ -23,6 +23,8 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
     case parseLLDP(LLDPDefect)
     /// An interface named by the caller does not exist.
     case noSuchInterface(name: String)
+    /// Encoding the devices as JSON failed.
+    case encodeJSON(detail: String)
 
     public var description: String {
         switch self {
@@ -36,6 +38,7 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .sendFrame(ifname, e): "failed to send frame on '\(ifname)': \(errnoText(e))"
         case let .parseLLDP(defect): "failed to parse LLDP frame '\(defect.kindName)': \(defect)"
         case let .noSuchInterface(name): "failed to find interface '\(name)': no such device"
+        case let .encodeJSON(detail): "failed to encode devices 'JSON': \(detail)"
         }
     }
 }

@@ -1,3 +1,4 @@
+import AutomagicAPI
 import CNetlink
 import FoundationEssentials
 import Glibc
@@ -24,17 +25,18 @@ public struct LLDPOptions: Sendable, Hashable {
         self.lastHeardResolution = lastHeardResolution
     }
 
-    /// The devices of `devices` to listen on: ifindex → name.
-    public func selection(_ devices: [ProbedDevice]) -> [Int: String] {
+    /// Whether a device is listened on: physical ones (when `physical`) and those whose
+    /// name or an alt name matches a pattern.
+    public func selects(_ d: NetworkDevice) -> Bool {
+        if physical, d.kind == .physical { return true }
+        let names = [d.name] + (d.altNames ?? [])
+        return patterns.contains { p in names.contains { fnmatch(p, $0, 0) == 0 } }
+    }
+
+    /// The devices to listen on: ifindex → name.
+    func selection(_ links: [ProbedLink]) -> [Int: String] {
         var out: [Int: String] = [:]
-        for d in devices where d.ifindex > 0 {
-            if physical, d.kind == .physical {
-                out[d.ifindex] = d.name
-                continue
-            }
-            let names = [d.name] + (d.altNames ?? [])
-            if patterns.contains(where: { p in names.contains { fnmatch(p, $0, 0) == 0 } }) { out[d.ifindex] = d.name }
-        }
+        for l in links where l.ifindex > 0 && selects(l.device) { out[l.ifindex] = l.device.name }
         return out
     }
 }
@@ -55,8 +57,8 @@ public struct LLDPStatistics: Sendable, Hashable {
     public var lastDefect: LLDPDefect?
 }
 
-/// A neighbour heard on one device.
-public struct LLDPNeighbour: Sendable, Hashable {
+/// One LLDP neighbour heard on one device (all of them, not only the published one).
+public struct LLDPObservation: Sendable, Hashable {
     public var interface: String
     public var ifindex: Int
     public var pdu: LLDPDU
@@ -72,8 +74,8 @@ public struct LLDPNeighbour: Sendable, Hashable {
 final class LLDPListener: Sendable {
     let thread: LoopThread
     let options: LLDPOptions
-    let published = Mutex<[Int: ProbedDevice.LLDP]>([:])
-    let neighbourList = Mutex<[LLDPNeighbour]>([])
+    let published = Mutex<[Int: LLDPNeighbor]>([:])
+    let neighbourList = Mutex<[LLDPObservation]>([])
     let stats = Mutex(LLDPStatistics())
     let selectionState = Mutex<[Int: String]?>(nil)
     let onChange: @Sendable (Set<String>) -> Void
@@ -102,10 +104,15 @@ final class LLDPListener: Sendable {
             return true
         }
         guard changed else { return }
-        thread.submit { ctx in (ctx.storage["lldp"] as? LLDPSource)?.select(selection) }
+        // Synchronous (a few setsockopt calls) so that frames arriving right after a probe
+        // returns are attributed; only runs when the selection changed.
+        _ = try? thread.sync { ctx -> Result<Bool, ProbeError> in
+            (ctx.storage["lldp"] as? LLDPSource)?.select(selection)
+            return .success(true)
+        }
     }
 
-    func neighboursByIndex() -> [Int: ProbedDevice.LLDP] { published.withLock { $0 } }
+    func neighboursByIndex() -> [Int: LLDPNeighbor] { published.withLock { $0 } }
 }
 
 /// The socket and neighbour table, confined to the listener thread.
@@ -113,7 +120,7 @@ final class LLDPSource: LoopSource {
     let fd: Int32
     private unowned let listener: LLDPListener
     private var members: [Int: String] = [:]
-    private var table: [Int: [LLDPNeighbour]] = [:]
+    private var table: [Int: [LLDPObservation]] = [:]
     private var publishedAt: [Int: ContinuousClock.Instant] = [:]
     private var buffer = [UInt8](repeating: 0, count: 2048)
 
@@ -180,7 +187,7 @@ final class LLDPSource: LoopSource {
             return true
         }
         let now = ContinuousClock.now
-        let entry = LLDPNeighbour(interface: name, ifindex: ifindex, pdu: pdu, lastHeard: Date(),
+        let entry = LLDPObservation(interface: name, ifindex: ifindex, pdu: pdu, lastHeard: Date(),
                                   expires: now + .seconds(pdu.ttl))
         var changed: Bool
         if let index {
@@ -226,16 +233,18 @@ final class LLDPSource: LoopSource {
         let now = ContinuousClock.now
         let resolution = listener.options.lastHeardResolution
         let previous = listener.published.withLock { $0 }
-        var out: [Int: ProbedDevice.LLDP] = [:]
-        var all: [LLDPNeighbour] = []
+        var out: [Int: LLDPNeighbor] = [:]
+        var all: [LLDPObservation] = []
         for (index, list) in table {
             all += list
             guard let n = list.last else { continue }
-            var lldp = ProbedDevice.LLDP(
+            let vlanIDs = n.pdu.vlanIDs.sorted()
+            let vlanNames = n.pdu.vlanNames.map(\.name)
+            var lldp = LLDPNeighbor(
                 chassisID: n.pdu.chassisID.value, portID: n.pdu.portID.value, systemName: n.pdu.systemName,
-                portDescription: n.pdu.portDescription, vlanIDs: n.pdu.vlanIDs.isEmpty ? nil : n.pdu.vlanIDs,
-                managementAddresses: n.pdu.managementAddresses.isEmpty ? nil : n.pdu.managementAddresses,
-                lastHeard: rfc3339(n.lastHeard), ttlSeconds: n.pdu.ttl)
+                portDescription: n.pdu.portDescription, managementAddress: n.pdu.managementAddresses.first,
+                vlanIDs: vlanIDs.isEmpty ? nil : vlanIDs, vlanNames: vlanNames.isEmpty ? nil : vlanNames,
+                lastHeard: rfc3339(n.lastHeard))
             if let old = previous[index], !touched.contains(n.interface) {
                 // Unchanged content: keep the old lastHeard unless it is older than the resolution.
                 let stale = publishedAt[index].map { $0 + resolution <= now } ?? true

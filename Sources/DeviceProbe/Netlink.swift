@@ -15,6 +15,9 @@ enum NL {
     static let newAddr: UInt16 = 20
     static let delAddr: UInt16 = 21
 
+    static let newRoute: UInt16 = 24
+    static let rtmsgSize = 12
+
     static let headerSize = 16
     static let ifinfomsgSize = 16
     static let ifaddrmsgSize = 8
@@ -218,4 +221,30 @@ struct RawAddress: Sendable, Equatable {
         self.index = Int32(bitPattern: index)
         self.address = a
     }
+}
+
+/// The output interfaces of a default route in the main table (RTM_NEWROUTE), if it is one.
+func defaultRouteInterfaces(payload: ArraySlice<UInt8>) -> [Int32] {
+    guard payload.count >= NL.rtmsgSize, let dstLen = payload.u8(at: 1), var table = payload.u8(at: 4).map(UInt32.init),
+          let type = payload.u8(at: 7)
+    else { return [] }
+    guard dstLen == 0, type == 1 /* RTN_UNICAST */ else { return [] }
+    var out: [Int32] = []
+    for (t, v) in AttributeIterator(payload.dropFirst(NL.rtmsgSize)) {
+        switch t {
+        case 15: // RTA_TABLE
+            if let tv = v.u32(at: 0) { table = tv }
+        case 4: // RTA_OIF
+            if let i = v.u32(at: 0) { out.append(Int32(bitPattern: i)) }
+        case 9: // RTA_MULTIPATH: struct rtnexthop { u16 len; u8 flags; u8 hops; i32 ifindex } + attrs
+            var rest = v
+            while rest.count >= 8, let len = rest.u16(at: 0), let idx = rest.u32(at: 4), Int(len) >= 8, Int(len) <= rest.count {
+                out.append(Int32(bitPattern: idx))
+                rest = rest.dropFirst((Int(len) + 3) & ~3)
+            }
+        default:
+            break
+        }
+    }
+    return table == 254 /* RT_TABLE_MAIN */ ? out : []
 }

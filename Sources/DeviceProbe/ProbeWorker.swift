@@ -1,3 +1,4 @@
+import AutomagicAPI
 import CNetlink
 import Glibc
 
@@ -34,20 +35,25 @@ final class ProbeWorker {
 
     /// One RTM_GETLINK dump (all links) and one RTM_GETADDR dump (all addresses).
     func dumpLinks() throws(ProbeError) -> [RawLink] {
-        try dump(addresses: false) { RawLink(payload: $0) }
+        try dump(0) { RawLink(payload: $0) }
     }
 
     func dumpAddresses() throws(ProbeError) -> [RawAddress] {
-        try dump(addresses: true) { RawAddress(payload: $0) }
+        try dump(1) { RawAddress(payload: $0) }
     }
 
-    private func dump<T>(addresses: Bool, parse: (ArraySlice<UInt8>) -> T?) throws(ProbeError) -> [T] {
-        let what = addresses ? "addresses" : "links"
-        let wanted: UInt16 = addresses ? NL.newAddr : NL.newLink
+    /// Interface indexes that a default route (main table, IPv4 or IPv6) leaves through.
+    func dumpDefaultRouteInterfaces() throws(ProbeError) -> Set<Int32> {
+        Set(try dump(2) { defaultRouteInterfaces(payload: $0) }.joined())
+    }
+
+    private func dump<T>(_ request: Int32, parse: (ArraySlice<UInt8>) -> T?) throws(ProbeError) -> [T] {
+        let what = ["links", "addresses", "routes"][Int(request)]
+        let wanted: UInt16 = [NL.newLink, NL.newAddr, NL.newRoute][Int(request)]
         for _ in 0..<5 {
             seq &+= 1
             let mySeq = seq
-            let rc = cnl_rtnl_request_dump(rtnl, addresses ? 1 : 0, mySeq)
+            let rc = cnl_rtnl_request_dump(rtnl, request, mySeq)
             guard rc == 0 else { throw .netlink(step: "request \(what) dump on", errno: -rc) }
             var out: [T] = []
             var interrupted = false
@@ -115,12 +121,23 @@ public struct ProbeOptions: Sendable, Hashable {
     public var includeIPv6LinkLocal: Bool
     /// Ask ethtool for driver, bus info and speed (one ioctl round per device).
     public var ethtool: Bool
+    /// Set `hasDefaultRoute` (one extra route dump; main table, IPv4 and IPv6).
+    public var defaultRoutes: Bool
 
-    public init(includeLoopback: Bool = false, includeIPv6LinkLocal: Bool = false, ethtool: Bool = true) {
+    public init(includeLoopback: Bool = false, includeIPv6LinkLocal: Bool = false, ethtool: Bool = true,
+                defaultRoutes: Bool = true) {
         self.includeLoopback = includeLoopback
         self.includeIPv6LinkLocal = includeIPv6LinkLocal
         self.ethtool = ethtool
+        self.defaultRoutes = defaultRoutes
     }
+}
+
+/// A probed device with its kernel interface index (internal bookkeeping: LLDP and
+/// netlink events are keyed by index).
+struct ProbedLink: Sendable, Hashable {
+    var device: NetworkDevice
+    var ifindex: Int
 }
 
 /// Pure assembly of kernel facts into devices (testable without a kernel).
@@ -130,7 +147,7 @@ struct DeviceAssembler {
 
     static let operStates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"]
 
-    static func kind(forLinkKind k: String) -> ProbedDevice.Kind {
+    static func kind(forLinkKind k: String) -> DeviceKind {
         switch k {
         case "bond": .bond
         case "bridge": .bridge
@@ -145,8 +162,8 @@ struct DeviceAssembler {
     /// Link kinds whose IFLA_LINK is the lower (parent) device.
     static let lowerDeviceKinds: Set<String> = ["vlan", "macvlan", "macvtap", "ipvlan", "ipvtap"]
 
-    func assemble(links: [RawLink], addresses: [RawAddress], ethtool: (String) -> EthtoolInfo,
-                  neighbours: [Int: ProbedDevice.LLDP] = [:]) -> [ProbedDevice] {
+    func assemble(links: [RawLink], addresses: [RawAddress], defaultRoutes: Set<Int32>? = nil,
+                  ethtool: (String) -> EthtoolInfo, neighbours: [Int: LLDPNeighbor] = [:]) -> [ProbedLink] {
         var byIndex: [Int32: RawLink] = [:]
         byIndex.reserveCapacity(links.count)
         for l in links { byIndex[l.index] = l }
@@ -159,14 +176,14 @@ struct DeviceAssembler {
         }
         // PCI address -> interface name, to name the PF of a VF.
         var pciOwners: [String: String] = [:]
-        var staged: [(ProbedDevice, PCIInfo?)] = []
+        var staged: [(ProbedLink, PCIInfo?)] = []
         staged.reserveCapacity(links.count)
 
         for link in links {
             let loopback = link.flags & RawLink.iffLoopback != 0
             if loopback, !options.includeLoopback { continue }
             guard !link.name.isEmpty else { continue }
-            var d = ProbedDevice(name: link.name, kind: .virtual, ifindex: Int(link.index))
+            var d = NetworkDevice(name: link.name, kind: .virtual)
             if !link.altNames.isEmpty { d.altNames = link.altNames }
             if !link.address.isEmpty { d.mac = formatMAC(link.address) }
             if !link.permAddress.isEmpty, link.permAddress.contains(where: { $0 != 0 }) {
@@ -206,7 +223,7 @@ struct DeviceAssembler {
                 d.vendorID = p.vendorID
                 d.deviceID = p.deviceID
                 d.numaNode = p.numaNode
-                if p.totalVFs != nil || p.numVFs != nil { d.sriov = .init(totalVFs: p.totalVFs, numVFs: p.numVFs) }
+                if p.totalVFs != nil || p.numVFs != nil { d.sriov = SRIOVInfo(totalVFs: p.totalVFs, numVFs: p.numVFs) }
                 if d.kind == .physical || d.kind == .vf { pciOwners[p.address] = pciOwners[p.address] ?? link.name }
             }
 
@@ -217,22 +234,23 @@ struct DeviceAssembler {
                 d.parent = lower.name
             }
             d.lldp = neighbours[Int(link.index)]
-            staged.append((d, pciInfo))
+            if let defaultRoutes { d.hasDefaultRoute = defaultRoutes.contains(link.index) }
+            staged.append((ProbedLink(device: d, ifindex: Int(link.index)), pciInfo))
         }
 
-        var out: [ProbedDevice] = []
+        var out: [ProbedLink] = []
         out.reserveCapacity(staged.count)
         for (var d, p) in staged {
-            if d.kind == .vf, let pf = p?.physfn {
+            if d.device.kind == .vf, let pf = p?.physfn {
                 let pfName = pciOwners[pf] ?? sysfs.interfaceNames(pciAddress: pf).first
                 if let pfName {
-                    d.sriov = .init(totalVFs: d.sriov?.totalVFs, numVFs: d.sriov?.numVFs, pfName: pfName)
-                    if d.parent == nil { d.parent = pfName }
+                    d.device.sriov = SRIOVInfo(totalVFs: d.device.sriov?.totalVFs, numVFs: d.device.sriov?.numVFs, pfName: pfName)
+                    if d.device.parent == nil { d.device.parent = pfName }
                 }
             }
             out.append(d)
         }
-        out.sort { $0.name < $1.name }
+        out.sort { $0.device.name < $1.device.name }
         return out
     }
 }

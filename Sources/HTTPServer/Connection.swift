@@ -17,6 +17,7 @@ struct Connection {
     private var buffer: [UInt8] = []
     private var position = 0
     private var peer: PeerIdentity?
+    private var bodyDeadline: Int64 = 0
 
     init(
         transport: Transport, remoteAddress: String, tls: TLSContext?, limits: HTTPLimits, handler: @escaping HTTPHandler,
@@ -122,6 +123,7 @@ struct Connection {
     }
 
     private mutating func readBody(_ framing: BodyFraming) throws -> [UInt8] {
+        bodyDeadline = monotonicMilliseconds() + limits.bodyTimeout.milliseconds
         switch framing {
         case .none:
             return []
@@ -146,7 +148,7 @@ struct Connection {
     private mutating func fillBody() throws {
         let failure: TransportFailure
         do {
-            try fill(deadline: monotonicMilliseconds() + limits.readTimeout.milliseconds)
+            try fill(deadline: min(bodyDeadline, monotonicMilliseconds() + limits.readTimeout.milliseconds))
             return
         } catch {
             failure = error

@@ -29,6 +29,8 @@ public struct HTTPLimits: Sendable, Hashable {
     public var headerTimeout: Duration
     /// Longest silence while reading a request body.
     public var readTimeout: Duration
+    /// Time allowed for a complete request body once the head arrived (a client dripping bytes is cut off).
+    public var bodyTimeout: Duration
     /// How long an idle keep-alive connection waits for its next request.
     public var idleTimeout: Duration
     /// Longest time one write may stall (a client that stops reading a stream is dropped after it).
@@ -40,7 +42,7 @@ public struct HTTPLimits: Sendable, Hashable {
     public init(
         maxHeaderBytes: Int = 64 * 1024, maxHeaderCount: Int = 200, maxBodyBytes: Int = 3 * 1024 * 1024,
         maxConnections: Int = 1024, handshakeTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(30),
-        readTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120), writeTimeout: Duration = .seconds(30),
+        readTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(120), idleTimeout: Duration = .seconds(120), writeTimeout: Duration = .seconds(30),
         shutdownGracePeriod: Duration = .seconds(5)
     ) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -50,6 +52,7 @@ public struct HTTPLimits: Sendable, Hashable {
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout
         self.readTimeout = readTimeout
+        self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.writeTimeout = writeTimeout
         self.shutdownGracePeriod = shutdownGracePeriod

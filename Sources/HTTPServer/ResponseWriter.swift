@@ -24,7 +24,7 @@ public protocol HTTPResponseWriter: AnyObject, Sendable {
     /// Runs `action` once, on another thread, as soon as the client closes the connection
     /// (or the server stops) while this response is in progress; immediately if that already
     /// happened. It is not called after the response finished normally. Handlers that block
-    /// waiting for events (watches) use it to wake up.
+    /// waiting for events (watches) use it to wake up; keep `action` short (signal, don't work).
     func onClientGone(_ action: @escaping @Sendable () -> Void)
 }
 
@@ -170,7 +170,10 @@ final class ConnectionResponseWriter: HTTPResponseWriter {
                 s.keepAlive = false
             }
             let noBody = isHead || (100..<200).contains(status) || status == 204 || status == 304
-            if let lengthText = headers["Content-Length"], let length = Int(lengthText), length >= 0 {
+            if (100..<200).contains(status) || status == 204 {
+                headers.remove(name: "Content-Length")  // RFC 9110 §8.6: never on 1xx and 204
+                s.mode = .none
+            } else if let lengthText = headers["Content-Length"], let length = Int(lengthText), length >= 0 {
                 s.mode = noBody ? .none : .fixed(length)
             } else if noBody {
                 headers.remove(name: "Content-Length")
@@ -268,7 +271,8 @@ final class ConnectionResponseWriter: HTTPResponseWriter {
     }
 
     var isClientGone: Bool {
-        if state.withLock({ $0.gone }) { return true }
+        let (gone, finished) = state.withLock { ($0.gone, $0.finished) }
+        if gone || finished { return gone }
         if transport.peerHasGone() {
             markGone()
             return true

@@ -1,5 +1,6 @@
 import CTLS
 import Glibc
+import Synchronization
 
 /// Milliseconds on the monotonic clock.
 func monotonicMilliseconds() -> Int64 {
@@ -41,6 +42,10 @@ final class Transport: @unchecked Sendable {
     let fd: Int32
     private(set) var ssl: OpaquePointer?
     let writeTimeoutMilliseconds: Int64
+    /// Set once the descriptor is closed, so `shutdown()` from `stop()` never hits a reused descriptor.
+    private let closed = Mutex(false)
+    /// Reused read buffer (reads happen on one thread only).
+    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
     init(fd: Int32, writeTimeoutMilliseconds: Int64) {
         self.fd = fd
@@ -80,15 +85,15 @@ final class Transport: @unchecked Sendable {
     /// Reads available bytes (at most `max`) into `buffer`, waiting until `deadline`.
     /// Returns the count (> 0); throws `.closed` at end of stream.
     func read(into buffer: inout [UInt8], max: Int, deadline: Int64) throws(TransportFailure) -> Int {
-        var chunk = [UInt8](repeating: 0, count: max)
+        let max = Swift.min(max, scratch.count)
         while true {
             if let ssl {
                 var n: Int32 = 0
                 var err = [CChar](repeating: 0, count: 256)
-                let rc = chunk.withUnsafeMutableBytes { ctls_ssl_read(ssl, $0.baseAddress, Int32(max), &n, &err, err.count) }
+                let rc = scratch.withUnsafeMutableBytes { ctls_ssl_read(ssl, $0.baseAddress, Int32(max), &n, &err, err.count) }
                 switch Int(rc) {
                 case Int(CTLS_OK):
-                    buffer.append(contentsOf: chunk[0..<Int(n)])
+                    buffer.append(contentsOf: scratch[0..<Int(n)])
                     return Int(n)
                 case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
                 case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
@@ -96,9 +101,9 @@ final class Transport: @unchecked Sendable {
                 default: throw .failed(cString(err))
                 }
             } else {
-                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
+                let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
                 if n > 0 {
-                    buffer.append(contentsOf: chunk[0..<n])
+                    buffer.append(contentsOf: scratch[0..<n])
                     return n
                 }
                 if n == 0 { throw .closed }
@@ -157,6 +162,7 @@ final class Transport: @unchecked Sendable {
 
     /// Whether the peer closed its side or the socket failed (non-blocking check).
     func peerHasGone() -> Bool {
+        if closed.withLock({ $0 }) { return true }
         var pfd = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
         let rc = poll(&pfd, 1, 0)
         guard rc > 0 else { return false }
@@ -181,7 +187,9 @@ final class Transport: @unchecked Sendable {
 
     /// Wakes any blocked I/O on this socket (used by `HTTPServer.stop()`).
     func shutdown() {
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        closed.withLock { isClosed in
+            if !isClosed { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        }
     }
 
     /// Sends TLS close_notify (best effort), frees TLS state and closes the descriptor.
@@ -191,6 +199,9 @@ final class Transport: @unchecked Sendable {
             ctls_ssl_free(ssl)
             self.ssl = nil
         }
-        _ = Glibc.close(fd)
+        closed.withLock { isClosed in
+            if !isClosed { _ = Glibc.close(fd) }
+            isClosed = true
+        }
     }
 }

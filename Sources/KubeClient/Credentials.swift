@@ -116,8 +116,8 @@ actor ExecCredentialProvider {
 
     func credential() async throws(KubeClientError) -> ExecCredential {
         if let cached {
-            // Refresh a little before the expiry so a request does not race it.
-            if let expiration = cached.expiration, expiration.timeIntervalSinceNow < 10 {
+            // Like client-go: a credential is used until its expiry has passed.
+            if let expiration = cached.expiration, expiration.timeIntervalSinceNow <= 0 {
                 self.cached = nil
             } else {
                 return cached

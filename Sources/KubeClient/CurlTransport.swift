@@ -71,7 +71,6 @@ final class CurlTransfer: @unchecked Sendable {
     var headDelivered = false
     var body = Data()
     var finished = false
-    var connects = 0
 
     enum Mode {
         case buffered((Result<HTTPResponse, KubeClientError>) -> Void)
@@ -224,8 +223,6 @@ final class CurlTransfer: @unchecked Sendable {
     func finish(code: CURLcode?, cancelled: Bool) {
         guard !finished else { return }
         finished = true
-        var count = 0
-        if code != nil, ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &count) == CURLE_OK { connects = count }
         var error: KubeClientError?
         if cancelled || cancelRequested.load(ordering: .relaxed) {
             error = .cancelled(url: request.url)
@@ -376,9 +373,12 @@ final class CurlLoop: @unchecked Sendable {
                 let code = ccurl_msg_result(message)
                 guard let transfer = active.removeValue(forKey: easy) else { continue }
                 curl_multi_remove_handle(multi, easy)
-                transfer.finish(code: code, cancelled: false)
-                connections.add(transfer.connects, ordering: .relaxed)
+                var count = 0
+                if ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &count) == CURLE_OK {
+                    connections.add(count, ordering: .relaxed)
+                }
                 completed.add(1, ordering: .relaxed)
+                transfer.finish(code: code, cancelled: false)
             }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }

@@ -28,7 +28,7 @@ public struct WatchLineDecoder<T: KubernetesObject> {
     /// for a line that is not a watch event.
     public mutating func feed(_ chunk: Data, _ handler: (WatchEvent<T>) throws -> Void) throws {
         var start = chunk.startIndex
-        while let newline = chunk[start...].firstIndex(of: 0x0A) {
+        while let newline = Self.newline(in: chunk, from: start) {
             if pending.isEmpty {
                 try decodeLine(chunk[start..<newline], handler)
             } else {
@@ -40,6 +40,17 @@ public struct WatchLineDecoder<T: KubernetesObject> {
             start = chunk.index(after: newline)
         }
         if start < chunk.endIndex { pending.append(chunk[start...]) }
+    }
+
+    /// The index of the next `\n` at or after `from` (memchr, not a byte-by-byte generic scan).
+    static func newline(in data: Data, from: Data.Index) -> Data.Index? {
+        guard from < data.endIndex else { return nil }
+        return data.withUnsafeBytes { raw -> Data.Index? in
+            let offset = from - data.startIndex
+            guard let base = raw.baseAddress,
+                  let found = memchr(base + offset, 0x0A, raw.count - offset) else { return nil }
+            return data.startIndex + (UnsafeRawPointer(found) - base)
+        }
     }
 
     /// Decodes `bytes` holding any number of newline-terminated events (a whole recorded stream).
@@ -162,5 +173,24 @@ private func deliver<T: KubernetesObject>(_ event: WatchEvent<T>, url: String,
     }
     if case .terminated = continuation.yield(event) {
         throw KubeClientError.cancelled(url: url)
+    }
+}
+
+/// The client's response decoding, callable on bytes without a server (benchmarks, recorded responses).
+public enum ResponseDecoding {
+    /// Decodes a list response body (`{"kind":"WidgetList","metadata":{...},"items":[...]}`) the way
+    /// ``ResourceClient/list(_:)`` does: Foundation's `JSONDecoder` straight from the bytes.
+    public static func decodeList<T: KubernetesObject>(_ type: T.Type, from body: Data, source: String = "list") throws(KubeClientError) -> ObjectList<T> {
+        do {
+            return try JSONDecoder().decode(ObjectList<T>.self, from: body)
+        } catch {
+            throw .decoding(url: source, message: describeDecodingError(error, body: body))
+        }
+    }
+
+    /// Decodes a whole recorded watch stream (newline-delimited events).
+    public static func decodeWatchStream<T: KubernetesObject>(_ type: T.Type, from body: Data, source: String = "watch") throws -> [WatchEvent<T>] {
+        var decoder = WatchLineDecoder<T>(source: source)
+        return try decoder.decodeAll(body)
     }
 }

@@ -38,6 +38,8 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
     public let queue: WorkQueue<Key>
     /// The number of reconciles that may run at once.
     public let concurrency: Int
+    /// How long `run()` lets in-flight reconciles finish after cancellation before cancelling them too.
+    public let shutdownGracePeriod: Duration
     private let reconcile: @Sendable (Key) async throws -> ReconcileResult
     private let logger: Logger
     private let sources = Mutex<[@Sendable (WorkQueue<Key>) async -> Void]>([])
@@ -48,18 +50,22 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
     ///   - name: used in logs (metadata `controller`).
     ///   - queue: the work queue (inject one with a `ManualClock` in tests).
     ///   - concurrency: how many keys are reconciled in parallel (at least 1).
+    ///   - shutdownGracePeriod: after cancellation, in-flight reconciles get this long to finish before
+    ///     they are cancelled as well (controller-runtime's graceful shutdown timeout).
     ///   - logger: swift-log logger; per-reconcile chatter at debug, failures at error.
     ///   - reconcile: the level-based reconcile function.
     public init(
         name: String,
         queue: WorkQueue<Key> = WorkQueue(),
         concurrency: Int = 1,
+        shutdownGracePeriod: Duration = .seconds(30),
         logger: Logger = Logger(label: "automagic.runtime.controller"),
         reconcile: @escaping @Sendable (Key) async throws -> ReconcileResult
     ) {
         self.name = name
         self.queue = queue
         self.concurrency = max(1, concurrency)
+        self.shutdownGracePeriod = shutdownGracePeriod
         self.reconcile = reconcile
         var logger = logger
         logger[metadataKey: "controller"] = .string(name)
@@ -98,10 +104,13 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
 
     /// Runs the registered sources and `concurrency` workers until the calling task is cancelled
     /// (or `queue.shutDown()` is called). On cancellation it stops the sources, lets in-flight
-    /// reconciles finish, drains the keys already queued, and returns.
+    /// reconciles finish and drains the keys already queued (for at most `shutdownGracePeriod`, then
+    /// the remaining reconciles are cancelled), and returns.
     public func run() async {
         let sources = self.sources.withLock { $0 }
         let queue = self.queue
+        let grace = self.shutdownGracePeriod
+        let graceTimer = Locked<Task<Void, Never>?>(nil)
         logger.debug("controller starting", metadata: ["concurrency": "\(concurrency)"])
         await withTaskGroup(of: Void.self) { outer in
             // Sources stop with the controller.
@@ -124,9 +133,15 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
                 } onCancel: {
                     feeders.cancel()
                     queue.shutDown()
+                    let timer = Task {
+                        do { try await Task.sleep(for: grace) } catch { return }
+                        workers.cancel()
+                    }
+                    graceTimer.withLock { $0 = timer }
                 }
             }
             await outer.waitForAll()
+            graceTimer.withLock { $0?.cancel() }
             feeders.cancel()
             await feeders.value
         }

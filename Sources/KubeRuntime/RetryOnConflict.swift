@@ -84,7 +84,7 @@ extension ResourceClient {
     public func modify(
         _ name: String,
         policy: ConflictRetry = .default,
-        _ mutate: @Sendable (inout T) throws -> Void
+        _ mutate: (inout T) throws -> Void
     ) async throws -> T {
         try await retryOnConflict(what: "\(T.resourceType.description) '\(name)'", policy: policy) {
             var object = try await get(name)
@@ -97,7 +97,7 @@ extension ResourceClient {
     public func modifyStatus(
         _ name: String,
         policy: ConflictRetry = .default,
-        _ mutate: @Sendable (inout T) throws -> Void
+        _ mutate: (inout T) throws -> Void
     ) async throws -> T {
         try await retryOnConflict(what: "\(T.resourceType.description) '\(name)' status", policy: policy) {
             var object = try await get(name)

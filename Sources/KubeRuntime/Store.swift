@@ -19,6 +19,16 @@ public enum StoreChange<Object: KubernetesObject>: Sendable {
         }
     }
 
+    /// The keys of the object's owners of `kind` (from `metadata.ownerReferences`), for mapping a
+    /// secondary resource to the primary objects that own it. Owners are cluster-scoped when
+    /// `ownerNamespaced` is false, else in the object's namespace.
+    public func ownerKeys(kind: String, ownerNamespaced: Bool = false) -> [ObjectKey] {
+        let object = self.object
+        return (object.metadata.ownerReferences ?? []).filter { $0.kind == kind }.map {
+            ObjectKey(namespace: ownerNamespaced ? object.metadata.namespace : nil, name: $0.name)
+        }
+    }
+
     /// The object's state after the change (the last known state for a deletion).
     public var object: Object {
         switch self {

@@ -93,7 +93,11 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     /// 422 Invalid: `<Kind>.<group> "<name>" is invalid: <causes>`.
     static func invalid(kind: String, group: String, name: String, causes: [APICause]) -> APIError {
-        let parts = causes.map { $0.field.isEmpty ? $0.message : "\($0.field): \($0.message)" }
+        var parts: [String] = []
+        for c in causes {
+            let text = c.field.isEmpty ? c.message : "\(c.field): \(c.message)"
+            if !parts.contains(text) { parts.append(text) }   // an aggregate error lists each message once
+        }
         let joined = parts.count == 1 ? parts[0] : "[" + parts.joined(separator: ", ") + "]"
         return APIError(code: 422, reason: "Invalid",
                         message: "\(qualified(kind, group)) \"\(name)\" is invalid: \(joined)",

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import KubeCore
 
 /// Defaulting and validation of the built-in kinds the lab serves (what their Go types,
 /// strategies and admission plugins do in kube-apiserver), kept to what Automagic and kubectl need.
@@ -58,17 +59,30 @@ enum BuiltinAdmission {
                 causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \(d): must be greater than 0", field: "spec.leaseDurationSeconds"))
             }
         case ("events.k8s.io", "events"):
-            if let t = obj["eventTime"]?.stringValue {
+            let eventTime = obj["eventTime"]?.stringValue
+            if let t = eventTime {
                 if let e = microTimeError(t) { causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(t)\": \(e)", field: "eventTime")) }
             } else {
                 causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "eventTime"))
             }
             let type = obj["type"]?.stringValue ?? ""
-            if type != "Normal" && type != "Warning" {
-                causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(type)\": has invalid value: \(type.isEmpty ? "Info" : type)", field: "type"))
+            if eventTime != nil {
+                // Events with an eventTime get the full validation (reporting fields required).
+                let controller = obj["reportingController"]?.stringValue ?? ""
+                if controller.isEmpty {
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "reportingController"))
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": name part must be non-empty", field: "reportingController"))
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')", field: "reportingController"))
+                } else if let e = LabelSyntax.keyError(controller) {
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(controller)\": \(e)", field: "reportingController"))
+                }
+                for f in ["reportingInstance", "action", "reason"] where (obj[f]?.stringValue ?? "").isEmpty {
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: f))
+                }
             }
-            for f in ["reportingController", "reportingInstance", "action", "reason"] where (obj[f]?.stringValue ?? "").isEmpty {
-                causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: f))
+            if type != "Normal" && type != "Warning" {
+                causes.insert(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": has invalid value: \(type)", field: "type"),
+                              at: eventTime == nil ? causes.count : min(1, causes.count))
             }
         case ("", "events"):
             let ns = obj[path: ["metadata", "namespace"]]?.stringValue ?? ""
@@ -93,6 +107,46 @@ enum BuiltinAdmission {
     static func microTimeError(_ t: String) -> String? {
         let ok = SchemaValidation.matches(#"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$"#, t)
         return ok ? nil : "parsing time \"\(t)\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse as a MicroTime"
+    }
+}
+
+/// core/v1 Events and events.k8s.io Events are one resource stored in the core form; the
+/// events.k8s.io versions are conversions of it (as in kube-apiserver).
+enum EventConversion {
+    static let pairs: [(core: String, v1: String)] = [
+        ("involvedObject", "regarding"), ("related", "related"), ("message", "note"), ("reason", "reason"), ("type", "type"),
+        ("eventTime", "eventTime"), ("series", "series"), ("action", "action"), ("reportingComponent", "reportingController"),
+        ("reportingInstance", "reportingInstance"), ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
+    ]
+
+    static func isConverted(_ def: ResourceDef) -> Bool { def.group == "events.k8s.io" }
+
+    /// The stored (core) form as seen through `def`.
+    static func present(_ v: JSONValue, _ def: ResourceDef) -> JSONValue {
+        guard isConverted(def), case .object(let o) = v else { return v }
+        var r: [String: JSONValue] = ["apiVersion": .string(def.apiVersion), "kind": "Event"]
+        r["metadata"] = o["metadata"]
+        for (core, v1) in pairs {
+            guard var value = o[core], !value.isNull else { continue }
+            if core == "series", case .object(var series) = value {
+                series["lastObservedTime"] = series["lastObservedTime"]
+                value = .object(series)
+            }
+            if case .string(let s) = value, s.isEmpty, ["reportingComponent", "reportingInstance", "action", "reason", "type", "message"].contains(core) { continue }
+            r[v1] = value
+        }
+        if case .object(let src)? = r["deprecatedSource"], src.isEmpty { r["deprecatedSource"] = nil }
+        return .object(r)
+    }
+
+    /// An object written through `def` in the stored (core) form.
+    static func storage(_ v: JSONValue, _ def: ResourceDef) -> JSONValue {
+        guard isConverted(def), case .object(let o) = v else { return v }
+        var r: [String: JSONValue] = ["apiVersion": "v1", "kind": "Event"]
+        r["metadata"] = o["metadata"]
+        for (core, v1) in pairs { if let value = o[v1] { r[core] = value } }
+        return .object(r)
     }
 }
 

@@ -11,7 +11,7 @@ extension LabAPI {
 
     func deleteOptions(_ ctx: RequestContext) throws(APIError) -> DeleteOptions {
         var o = DeleteOptions()
-        if !ctx.request.body.isEmpty {
+        if ctx.request.body.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
             let v: JSONValue
             do { v = try JSONValue.parse(ctx.request.body) } catch {
                 throw APIError.badRequest("the object provided is unrecognized (must be of type DeleteOptions): couldn't get version/kind; json parse error: \(error.message) (\(LabAPI.bodySnippet(ctx.request.body)))")
@@ -71,14 +71,16 @@ extension LabAPI {
         value[path: ["metadata", "finalizers"]] = .array(finalizers.map { .string($0) })
         value[path: ["metadata", "deletionTimestamp"]] = .string(LabAPI.timestamp())
         value[path: ["metadata", "deletionGracePeriodSeconds"]] = .int(0)
-        let g = value[path: ["metadata", "generation"]]?.intValue ?? 1
-        value[path: ["metadata", "generation"]] = .int(g + 1)
+        if def.isCustom {
+            let g = value[path: ["metadata", "generation"]]?.intValue ?? 1
+            value[path: ["metadata", "generation"]] = .int(g + 1)
+        }
         if def.plural == "customresourcedefinitions" {
             return .terminating(CRDLifecycle.terminate(&s, crd: value, previous: previous))
         }
         let stored = s.put(def, value, type: .modified, previous: previous)
         // The emulated garbage collector acts on its own finalizers at once.
-        if finalizers.contains("orphan") || finalizers.contains("foregroundDeletion") {
+        if s.garbageCollection && (finalizers.contains("orphan") || finalizers.contains("foregroundDeletion")) {
             let policy = finalizers.contains("orphan") ? "Orphan" : "Foreground"
             GarbageCollector.processDependents(&s, owner: stored.value, policy: policy)
             var cleaned = stored.value
@@ -138,6 +140,7 @@ extension LabAPI {
 enum GarbageCollector {
     /// After `deleted` is gone: dependents whose only owner it was are deleted (background), or orphaned.
     static func collect(_ s: inout StoreState, deleted: JSONValue, policy: String) {
+        guard s.garbageCollection else { return }
         processDependents(&s, owner: deleted, policy: policy == "Orphan" ? "Orphan" : "Background")
     }
 
@@ -250,9 +253,6 @@ enum CRDLifecycle {
             condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
             condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"),
         ]
-        var fin = v[path: ["metadata", "finalizers"]]?.arrayValue ?? []
-        if !fin.contains(.string(finalizer)) { fin.append(.string(finalizer)) }
-        v[path: ["metadata", "finalizers"]] = .array(fin)
         s.put(BuiltinResources.crds, v, type: .modified, previous: crd.value)
         refresh(&s)
     }
@@ -275,9 +275,13 @@ enum CRDLifecycle {
         var v = crd
         var conditions = v[path: ["status", "conditions"]]?.arrayValue ?? []
         conditions.removeAll { $0["type"]?.stringValue == "Terminating" }
+        conditions.append(condition("Terminating", "True", "InstanceDeletionPending", "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon"))
+        v[path: ["status", "conditions"]] = .array(conditions)
+        let pending = s.put(BuiltinResources.crds, v, type: .modified, previous: previous)
+        conditions.removeLast()
         conditions.append(condition("Terminating", "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress"))
         v[path: ["status", "conditions"]] = .array(conditions)
-        let terminating = s.put(BuiltinResources.crds, v, type: .modified, previous: previous)
+        let terminating = s.put(BuiltinResources.crds, v, type: .modified, previous: pending.value)
         let defs = ResourceDef.fromCRD(v)
         if let def = defs.first {
             for obj in s.list(def.storageKey, namespace: nil) {
@@ -295,6 +299,6 @@ enum CRDLifecycle {
             s.put(BuiltinResources.crds, final, type: .modified, previous: terminating.value)
         }
         refresh(&s)
-        return terminating
+        return pending
     }
 }

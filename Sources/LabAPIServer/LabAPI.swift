@@ -50,6 +50,10 @@ public struct LabAPIConfiguration: Sendable {
     public var historyLimit: Int = 20_000
     /// Largest accepted request body (413 beyond).
     public var maxBodyBytes: Int = 3 * 1024 * 1024
+    /// Emulate kube-controller-manager's garbage collector: dependents of a deleted owner are deleted
+    /// (or orphaned), and the `foregroundDeletion`/`orphan` finalizers are processed at once. Off, the
+    /// server behaves like a bare kube-apiserver (as recorded in the traces): objects stay terminating.
+    public var garbageCollection: Bool = true
     public init() {}
 }
 
@@ -72,6 +76,7 @@ public final class LabAPI: Sendable {
         self.store = Store(historyLimit: configuration.historyLimit)
         let now = LabAPI.timestamp()
         try? store.with { (s: inout StoreState) throws(APIError) in
+            s.garbageCollection = configuration.garbageCollection
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
                 let obj: JSONValue = [
                     "kind": "Namespace", "apiVersion": "v1",
@@ -167,7 +172,7 @@ public final class LabAPI: Sendable {
     /// Writes one stored object: the cached compact bytes when possible.
     func writeObject(_ object: StoredObject, def: ResourceDef, status: Int = 200, request: LabRequest, sink: any LabResponseSink,
                      auditID: String, format: OutputFormat) {
-        var value = object.value
+        var value = EventConversion.present(object.value, def)
         if value["apiVersion"]?.stringValue != def.apiVersion {
             value["apiVersion"] = .string(def.apiVersion)
             return writeFormatted(value, def: def, status: status, request: request, sink: sink, auditID: auditID, format: format)
@@ -187,6 +192,9 @@ public final class LabAPI: Sendable {
         case .table(let include):
             let table = Tables.table(for: [value], def: def, includeObject: include, listMeta: nil)
             writeJSON(table, status: status, order: .goStruct, request: request, sink: sink, auditID: auditID, extraHeaders: warningHeaders(def))
+        case .partialMetadata:
+            let partial: JSONValue = ["kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": value["metadata"] ?? [:]]
+            writeJSON(partial, status: status, order: .goStruct, request: request, sink: sink, auditID: auditID, extraHeaders: warningHeaders(def))
         default:
             writeJSON(value, status: status, order: def.keyOrder, request: request, sink: sink, auditID: auditID,
                       extraHeaders: warningHeaders(def), format: format)
@@ -290,6 +298,9 @@ public final class LabAPI: Sendable {
         case "DELETE": verb = route.name == nil ? "deletecollection" : "delete"
         default: throw APIError.methodNotAllowed(request.method)
         }
+        if verb == "create" && route.def.namespaced && route.namespace.isEmpty {
+            throw route.def.isCustom ? APIError.pageNotFound() : APIError.genericNotFound()
+        }
         try authorize(user, verb: verb, def: route.def, namespace: route.namespace, name: route.name, subresource: route.subresource)
         let format = try outputFormat(request, def: route.def)
         let ctx = RequestContext(request: request, route: route, user: user, sink: sink, auditID: auditID, format: format)
@@ -369,7 +380,7 @@ public final class LabAPI: Sendable {
         return ResourceRoute(def: def, namespace: namespace, name: name, subresource: sub, watchPrefix: watchPrefix)
     }
 
-    enum OutputFormat { case json, yaml, table(includeObject: String) }
+    enum OutputFormat { case json, yaml, table(includeObject: String), partialMetadata }
 
     func outputFormat(_ request: LabRequest, def: ResourceDef) throws(APIError) -> OutputFormat {
         guard let accept = request.header("Accept"), !accept.isEmpty else { return .json }
@@ -386,7 +397,9 @@ public final class LabAPI: Sendable {
                     if asKind == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
                         return .table(includeObject: request.queryValue("includeObject") ?? "Metadata")
                     }
-                    if asKind == "PartialObjectMetadata" || asKind == "PartialObjectMetadataList" { return .json }
+                    if (asKind == "PartialObjectMetadata" || asKind == "PartialObjectMetadataList") && params["g"] == "meta.k8s.io" {
+                        return .partialMetadata
+                    }
                     continue
                 }
                 return .json

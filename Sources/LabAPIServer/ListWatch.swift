@@ -10,7 +10,10 @@ struct Selection {
     static func parse(_ request: LabRequest, def: ResourceDef) throws(APIError) -> Selection {
         var s = Selection()
         if let l = request.queryValue("labelSelector"), !l.isEmpty {
-            do { s.labels = try LabelSelectorString.parse(l) } catch { throw APIError.badRequest(error.message) }
+            do { s.labels = try LabelSelectorString.parse(l) } catch {
+                let m = error.message
+                throw APIError.badRequest(m.hasPrefix("unable to parse requirement") || m.hasPrefix("couldn't parse") ? m : "unable to parse requirement: \(m)")
+            }
         }
         if let f = request.queryValue("fieldSelector"), !f.isEmpty {
             let parsed: FieldSelector
@@ -137,7 +140,7 @@ extension LabAPI {
                 let key = token.start
                 all = all.filter { StoreState.key(namespace: $0.namespace, name: $0.name) > key }
             }
-            if !selection.isEmpty { all = all.filter { selection.matches($0.value) } }
+            if !selection.isEmpty { all = all.filter { selection.matches(EventConversion.present($0.value, def)) } }
             let listRV = token.map { $0.rv > 0 ? $0.rv : s.rv } ?? (rvParam == "0" ? (s.lastRV[def.storageKey] ?? s.rv) : s.rv)
             if limit > 0 && all.count > limit {
                 let page = Array(all.prefix(limit))
@@ -157,6 +160,13 @@ extension LabAPI {
         case .table(let include):
             let table = Tables.table(for: items.map(\.value), def: def, includeObject: include, listMeta: .object(listMeta))
             writeJSON(table, order: .goStruct, request: req, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
+            return
+        case .partialMetadata:
+            let partial: JSONValue = [
+                "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": .object(listMeta),
+                "items": .array(items.map { ["kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": $0.value["metadata"] ?? [:]] }),
+            ]
+            writeJSON(partial, order: .goStruct, request: req, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
             return
         case .yaml:
             writeJSON(listValue(items, def: def, meta: listMeta), order: def.keyOrder, request: req, sink: ctx.sink, auditID: ctx.auditID,
@@ -190,7 +200,7 @@ extension LabAPI {
 
     func listValue(_ items: [StoredObject], def: ResourceDef, meta: [String: JSONValue]) -> JSONValue {
         let values: [JSONValue] = items.map { item in
-            var v = item.value
+            var v = EventConversion.present(item.value, def)
             if def.isCustom {
                 v["apiVersion"] = .string(def.apiVersion)
             } else {
@@ -269,10 +279,11 @@ extension LabAPI {
             for c in changes {
                 if !namespace.isEmpty && c.object.namespace != namespace { continue }
                 lastRV = max(lastRV, c.rv)
-                let nowMatches = selection.matches(c.object.value)
+                let current = EventConversion.present(c.object.value, def)
+                let nowMatches = selection.matches(current)
                 var type = c.type.rawValue
                 var payload: JSONValue? = nil
-                if !selection.isEmpty, c.type == .modified, let prev = c.previous {
+                if !selection.isEmpty, c.type == .modified, let prev = c.previous.map({ EventConversion.present($0, def) }) {
                     let wasMatching = selection.matches(prev)
                     if !wasMatching && !nowMatches { continue }
                     if !wasMatching && nowMatches { type = "ADDED" }
@@ -283,10 +294,11 @@ extension LabAPI {
                         payload = p
                     }
                 } else if c.type == .deleted {
-                    if !selection.isEmpty && !(c.previous.map(selection.matches) ?? nowMatches) { continue }
+                    if !selection.isEmpty && !(c.previous.map { selection.matches(EventConversion.present($0, def)) } ?? nowMatches) { continue }
                 } else if !nowMatches {
                     continue
                 }
+                if payload == nil && EventConversion.isConverted(def) { payload = current }
                 if !ctx.sink.writeBody(line(type, c.object, value: payload)) { return false }
             }
             return true

@@ -38,6 +38,8 @@ struct ResourceDef: Sendable {
     var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
     var qualifiedPlural: String { APIError.qualified(plural, group) }
     var keyOrder: KeyOrder { isCustom ? .sorted : .goStruct }
+    /// Whether metadata.generation is maintained (custom resources and CRDs; not Node, Namespace, Lease, Event).
+    var usesGeneration: Bool { isCustom || plural == "customresourcedefinitions" }
 
     static let verbs: [JSONValue] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
     static let crVerbs: [JSONValue] = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
@@ -53,7 +55,7 @@ enum BuiltinResources {
                                         storageKey: "/events")
     static let events = ResourceDef(group: "events.k8s.io", version: "v1", plural: "events", singular: "event", kind: "Event",
                                     listKind: "EventList", namespaced: true, shortNames: ["ev"], hasStatus: false,
-                                    storageKey: "events.k8s.io/events")
+                                    storageKey: "/events")
     static let leases = ResourceDef(group: "coordination.k8s.io", version: "v1", plural: "leases", singular: "lease", kind: "Lease",
                                     listKind: "LeaseList", namespaced: true, hasStatus: false, storageKey: "coordination.k8s.io/leases")
     static let crds = ResourceDef(group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions",
@@ -61,7 +63,14 @@ enum BuiltinResources {
                                   listKind: "CustomResourceDefinitionList", namespaced: false, shortNames: ["crd", "crds"],
                                   categories: ["api-extensions"], storageKey: "apiextensions.k8s.io/customresourcedefinitions")
 
-    static let all: [ResourceDef] = [namespaces, nodes, coreEvents, events, leases, crds]
+    static let eventsV1beta1: ResourceDef = {
+        var d = ResourceDef(group: "events.k8s.io", version: "v1beta1", plural: "events", singular: "event", kind: "Event",
+                            listKind: "EventList", namespaced: true, shortNames: ["ev"], hasStatus: false, storageKey: "/events")
+        d.deprecationWarning = "events.k8s.io/v1beta1 Event is deprecated in v1.22+, unavailable in v1.25+"
+        return d
+    }()
+
+    static let all: [ResourceDef] = [namespaces, nodes, coreEvents, events, eventsV1beta1, leases, crds]
 
     /// Groups served by the real kube-apiserver itself: routing misses inside them answer a JSON
     /// NotFound Status instead of the mux's plain-text 404.
@@ -75,7 +84,7 @@ enum BuiltinResources {
 
     /// The built-in groups in the order /apis lists them, with their versions.
     static let groupOrder: [(String, [String])] = [
-        ("apiextensions.k8s.io", ["v1"]), ("coordination.k8s.io", ["v1"]), ("events.k8s.io", ["v1"]),
+        ("apiextensions.k8s.io", ["v1"]), ("coordination.k8s.io", ["v1"]), ("events.k8s.io", ["v1", "v1beta1"]),
     ]
 }
 

@@ -81,6 +81,8 @@ struct StoreState {
     var customResources: [String: ResourceDef] = [:]
     /// The last resourceVersion of each storage key (list RV for watch-cache reads, bookmarks).
     var lastRV: [String: Int64] = [:]
+    /// Whether the emulated garbage collector runs.
+    var garbageCollection = true
 
     init(historyLimit: Int) { self.historyLimit = historyLimit }
 

@@ -70,11 +70,12 @@ enum SchemaValidation {
         var causes: [APICause] = []
         guard case .object(let root) = value else { return causes }
         let props = schema["properties"]?.objectValue ?? [:]
-        for req in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where root[req] == nil {
-            causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: req))
-        }
-        for k in root.keys.sorted() where k != "apiVersion" && k != "kind" && k != "metadata" {
+        let required = schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        for k in orderedKeys(root, required: required) where k != "apiVersion" && k != "kind" && k != "metadata" {
             if let s = props[k], let child = root[k] { validateNode(child, schema: s, path: k, into: &causes) }
+        }
+        for req in required where root[req] == nil {
+            causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: req))
         }
         return causes
     }
@@ -214,8 +215,11 @@ enum SchemaValidation {
                 }
             }
         case .object(let o):
-            for req in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where o[req] == nil {
-                causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "\(path).\(req)"))
+            let required = schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            defer {
+                for req in required where o[req] == nil {
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "\(path).\(req)"))
+                }
             }
             if let maxP = schema["maxProperties"]?.intValue, o.count > maxP {
                 causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(o.count): must have at most \(maxP) items", field: path))
@@ -225,12 +229,18 @@ enum SchemaValidation {
                                        message: "Invalid value: \(o.count): \(path) in body should have at least \(minP) properties", field: path))
             }
             if let props = schema["properties"]?.objectValue {
-                for k in o.keys.sorted() { if let s = props[k], let child = o[k] { validateNode(child, schema: s, path: "\(path).\(k)", into: &causes) } }
+                for k in orderedKeys(o, required: required) { if let s = props[k], let child = o[k] { validateNode(child, schema: s, path: "\(path).\(k)", into: &causes) } }
             } else if let additional = schema["additionalProperties"], additional.objectValue != nil {
                 for k in o.keys.sorted() { if let child = o[k] { validateNode(child, schema: additional, path: "\(path).\(k)", into: &causes) } }
             }
         default: break
         }
+    }
+
+    /// Property order for error reporting: required properties in their declared order, then the rest sorted.
+    static func orderedKeys(_ o: [String: JSONValue], required: [String]) -> [String] {
+        let req = required.filter { o[$0] != nil }
+        return req + o.keys.filter { !required.contains($0) }.sorted()
     }
 
     private static let regexCache = Mutex<[String: NSRegularExpression]>([:])

@@ -10,12 +10,40 @@ extension LabAPI {
         return ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
     }
 
+    /// How apimachinery quotes a body it could not decode: a JSON-looking prefix as text, anything else in hex.
     static func bodySnippet(_ body: [UInt8]) -> String {
         if body.isEmpty { return "<empty>" }
-        if let s = String(validating: body, as: UTF8.self), s.unicodeScalars.allSatisfy({ $0.value >= 0x20 || $0 == "\n" || $0 == "\t" || $0 == "\r" }) {
-            return s.count > 32 ? String(s.prefix(30)) + " ..." : s
+        let trimmed = body.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        if let first = trimmed.first, first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
+           let s = String(validating: body, as: UTF8.self) {
+            return s.count > 30 ? String(s.prefix(30)) + " ..." : s
         }
-        return body.prefix(32).map { String(format: "%02x", $0) }.joined()
+        return body.prefix(64).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The message Go's encoding/json gives for the same syntax error.
+    static func goJSONError(_ error: JSONError, _ body: [UInt8]) -> String {
+        let i = error.offset
+        if i >= body.count || body[i...].allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            return "unexpected end of JSON input"
+        }
+        let c = Character(Unicode.Scalar(body[i]))
+        // Inside a literal (true/false/null): name the literal and the expected character.
+        var start = i
+        while start > 0, (body[start - 1] >= 0x61 && body[start - 1] <= 0x7A) { start -= 1 }
+        for literal in ["true", "false", "null"] where start < i {
+            let typed = Array(body[start..<i])
+            let lit = Array(literal.utf8)
+            if typed.count < lit.count, Array(lit.prefix(typed.count)) == typed {
+                return "invalid character '\(c)' in literal \(literal) (expecting '\(Character(Unicode.Scalar(lit[typed.count])))')"
+            }
+        }
+        if start == i, let lit = ["t": "true", "f": "false", "n": "null"][String(c)], i + 1 < body.count {
+            let next = Character(Unicode.Scalar(body[i + 1]))
+            let expected = Array(lit)[1]
+            if next != expected { return "invalid character '\(next)' in literal \(lit) (expecting '\(expected)')" }
+        }
+        return "invalid character '\(c)' looking for beginning of value"
     }
 
     /// Decodes a create/update body (JSON or YAML) into an object.
@@ -26,7 +54,7 @@ extension LabAPI {
         switch media {
         case "application/json", "":
             do { value = try JSONValue.parse(body) } catch {
-                throw APIError.badRequest("the object provided is unrecognized (must be of type \(ctx.def.kind)): couldn't get version/kind; json parse error: \(error.message) (\(LabAPI.bodySnippet(body)))")
+                throw APIError.badRequest("the object provided is unrecognized (must be of type \(ctx.def.kind)): couldn't get version/kind; json parse error: \(LabAPI.goJSONError(error, body)) (\(LabAPI.bodySnippet(body)))")
             }
         case "application/yaml", "application/x-yaml", "text/yaml":
             do { value = try Wire.parseYAML(body) } catch {
@@ -129,13 +157,15 @@ extension LabAPI {
         if let owners = meta["ownerReferences"]?.arrayValue {
             var controllers = 0
             for (i, o) in owners.enumerated() {
-                for f in ["apiVersion", "kind", "name", "uid"] where (o[f]?.stringValue ?? "").isEmpty {
-                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "metadata.ownerReferences[\(i)].\(f)"))
+                _ = i
+                for (f, what) in [("apiVersion", "version"), ("kind", "kind"), ("name", "name"), ("uid", "uid")] where (o[f]?.stringValue ?? "").isEmpty {
+                    causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\": \(what) must not be empty", field: "metadata.ownerReferences.\(f)"))
                 }
                 if o["controller"]?.boolValue == true { controllers += 1 }
             }
             if controllers > 1 {
-                causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: []v1.OwnerReference{...}: Only one reference can have Controller set to true", field: "metadata.ownerReferences"))
+                let names = owners.filter { $0["controller"]?.boolValue == true }.map { $0["name"]?.stringValue ?? "" }
+                causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: []v1.OwnerReference{...}: Only one reference can have Controller set to true. Found \"true\" in references for \(names.joined(separator: " and "))", field: "metadata.ownerReferences"))
             }
         }
         if let fin = meta["finalizers"]?.arrayValue {
@@ -166,13 +196,15 @@ extension LabAPI {
             let before = Set(old[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? [])
             let added = (obj[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []).filter { !before.contains($0) }
             if !added.isEmpty {
-                causes.append(APICause(reason: "FieldValueForbidden",
+                // The real server reports this twice (metadata validation runs for update and for the strategy).
+                for _ in 0..<2 { causes.append(APICause(reason: "FieldValueForbidden",
                                        message: "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\(added.map { "\"\($0)\"" }.joined(separator: ", "))}",
-                                       field: "metadata.finalizers"))
+                                       field: "metadata.finalizers")) }
             }
         }
         if !causes.isEmpty {
-            throw APIError.invalid(kind: def.kind, group: def.group, name: name, causes: causes)
+            // Events of both groups are validated as the internal core Event (no group in the error).
+            throw APIError.invalid(kind: def.kind, group: def.plural == "events" ? "" : def.group, name: name, causes: causes)
         }
     }
 
@@ -234,7 +266,7 @@ extension LabAPI {
         let now = LabAPI.timestamp()
         meta["uid"] = .string(UUID().uuidString.lowercased())
         meta["creationTimestamp"] = .string(now)
-        meta["generation"] = .int(1)
+        if def.usesGeneration { meta["generation"] = .int(1) } else { meta.removeValue(forKey: "generation") }
         obj["metadata"] = .object(meta)
         if def.hasStatus && applySubresource != "status" { obj["status"] = nil }
         if def.plural == "customresourcedefinitions" { try CRDLifecycle.prepare(&obj) }
@@ -245,7 +277,7 @@ extension LabAPI {
                 schema: def.schema, isCustom: def.isCustom)
         }
         if isDryRun(ctx.request) { return nil }
-        let value = obj
+        let value = EventConversion.storage(obj, def)
         let ns = ctx.route.namespace
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
             if def.namespaced, s.get(BuiltinResources.namespaces.storageKey, namespace: "", name: ns) == nil {
@@ -358,7 +390,7 @@ extension LabAPI {
             if let expectedRV, expectedRV != String(existing.rv) {
                 throw APIError.conflict(def.plural, group: def.group, name: name)
             }
-            let old = existing.value
+            let old = EventConversion.present(existing.value, def)
             let incoming = try transform(old)
             var new = apply ? incoming : merged(old: old, incoming: incoming, def: def, subresource: sub)
             if sub != "status", apply {
@@ -376,7 +408,7 @@ extension LabAPI {
                 new["status"] = old["status"]
             }
             try admit(&new, def: def, old: old)
-            if LabAPI.specPart(new) != LabAPI.specPart(old) {
+            if def.usesGeneration, LabAPI.specPart(new) != LabAPI.specPart(old) {
                 let g = old[path: ["metadata", "generation"]]?.intValue ?? 1
                 new[path: ["metadata", "generation"]] = .int(g + 1)
             }
@@ -396,12 +428,12 @@ extension LabAPI {
             }
             let finalizers = new[path: ["metadata", "finalizers"]]?.arrayValue ?? []
             if new[path: ["metadata", "deletionTimestamp"]] != nil && finalizers.isEmpty {
-                s.put(def, new, type: .modified, previous: old)
+                s.put(def, EventConversion.storage(new, def), type: .modified, previous: existing.value)
                 let gone = s.remove(def, namespace: ctx.route.namespace, name: name)
                 if let gone { GarbageCollector.collect(&s, deleted: gone.value, policy: "Background") }
                 return .deleted(gone ?? existing)
             }
-            let stored = s.put(def, new, type: .modified, previous: old)
+            let stored = s.put(def, EventConversion.storage(new, def), type: .modified, previous: existing.value)
             if def.plural == "customresourcedefinitions" { CRDLifecycle.refresh(&s) }
             return .stored(stored, created: false)
         }
@@ -549,14 +581,14 @@ extension LabAPI {
         if def.namespaced { meta["namespace"] = .string(ctx.route.namespace) } else { meta.removeValue(forKey: "namespace") }
         meta["uid"] = .string(UUID().uuidString.lowercased())
         meta["creationTimestamp"] = .string(LabAPI.timestamp())
-        meta["generation"] = .int(1)
+        if def.usesGeneration { meta["generation"] = .int(1) } else { meta.removeValue(forKey: "generation") }
         copy["metadata"] = .object(meta)
         if def.plural == "customresourcedefinitions" { try CRDLifecycle.prepare(&copy) }
         try admit(&copy, def: def, old: nil)
         copy[path: ["metadata", "managedFields"]] = managed
         obj = copy
         if isDryRun(ctx.request) { return nil }
-        let value = copy
+        let value = EventConversion.storage(copy, def)
         let ns = ctx.route.namespace
         let name = ctx.route.name ?? ""
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in

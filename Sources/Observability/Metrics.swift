@@ -47,6 +47,11 @@ public final class MetricsRegistry: Sendable {
         _ = register(gauge)
     }
 
+    /// Registers a counter whose value is read at scrape time (it must never decrease).
+    public func counterFunction(_ name: String, help: String, _ value: @escaping @Sendable () -> Double) {
+        _ = register(GaugeFunction(name: sanitizeMetricName(name), help: help, value: value, typeName: "counter"))
+    }
+
     private func register<M: MetricFamily>(_ metric: M) -> M {
         families.withLock { families in
             if let existing = families[metric.name] {
@@ -188,17 +193,18 @@ public final class Gauge: MetricFamily {
     }
 }
 
-/// A gauge computed when scraped.
+/// A gauge (or counter) computed when scraped.
 final class GaugeFunction: MetricFamily {
     let name: String
     let help: String
     let value: @Sendable () -> Double
-    var typeName: String { "gauge" }
+    let typeName: String
 
-    init(name: String, help: String, value: @escaping @Sendable () -> Double) {
+    init(name: String, help: String, value: @escaping @Sendable () -> Double, typeName: String = "gauge") {
         self.name = name
         self.help = help
         self.value = value
+        self.typeName = typeName
     }
 
     func render(into out: inout String) {

@@ -49,6 +49,12 @@ public struct DeviceRejection: Sendable, Hashable {
     public var device: String
     /// One line per failing expression, in expression order.
     public var reasons: [String]
+
+    /// A rejection of `device` for `reasons`.
+    public init(device: String, reasons: [String]) {
+        self.device = device
+        self.reasons = reasons
+    }
 }
 
 /// What happened in one rule on this node (only with `ExplanationDetail.full`).
@@ -61,6 +67,14 @@ public struct RuleTrace: Sendable, Hashable {
     public var matched: [String]
     /// Devices that failed, with the reasons.
     public var rejected: [DeviceRejection]
+
+    /// A trace with the given fields.
+    public init(rule: RuleRef, nodeSelected: Bool, matched: [String], rejected: [DeviceRejection]) {
+        self.rule = rule
+        self.nodeSelected = nodeSelected
+        self.matched = matched
+        self.rejected = rejected
+    }
 }
 
 /// A contest for one device between two networks on a node, where at least one is exclusive.
@@ -73,6 +87,14 @@ public struct ResolutionConflict: Sendable, Hashable {
     public var winner: String
     /// Human-readable account, from this network's point of view.
     public var message: String
+
+    /// A conflict with the given fields.
+    public init(device: String, network: String, winner: String, message: String) {
+        self.device = device
+        self.network = network
+        self.winner = winner
+        self.message = message
+    }
 }
 
 /// One network's result on one node.

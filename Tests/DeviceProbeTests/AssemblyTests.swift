@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import AutomagicAPI
 
 @testable import DeviceProbe
 
@@ -86,7 +87,7 @@ struct AssemblyTests {
             case "eth0": EthtoolInfo(driver: "virtio_net", busInfo: "0000:00:03.0", speedMbps: nil)
             default: EthtoolInfo()
             }
-        }
+        }.map(\.device)
         let byName = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0) })
         let p = try #require(byName["ens5f0"])
         #expect(p.kind == .physical)

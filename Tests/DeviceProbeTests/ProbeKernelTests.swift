@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import CNetlink
+import AutomagicAPI
 
 @testable import DeviceProbe
 
@@ -27,11 +28,14 @@ struct ProbeKernelTests {
         try ns.ip("link", "set", "ambr0", "up")
         try ns.ip("link", "add", "ammv0", "link", "amv1", "type", "macvlan", "mode", "bridge")
         try ns.ip("addr", "add", "10.9.0.2/16", "dev", "ammv0")
+        try ns.ip("route", "add", "default", "via", "192.168.50.1", "dev", "amv0")
 
         let prober = try DeviceProber(netnsPath: ns.path)
         defer { prober.shutdown() }
-        let devices = try prober.probe()
+        let probed = try prober.probeLinks()
+        let devices = probed.map(\.device)
         let byName = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0) })
+        let indexes = Dictionary(uniqueKeysWithValues: probed.map { ($0.device.name, $0.ifindex) })
 
         let links = try ns.json("-d", "link", "show")
         let addrs = try ns.json("addr", "show")
@@ -44,7 +48,7 @@ struct ProbeKernelTests {
             let name = try #require(link["ifname"] as? String)
             if name == "lo" { continue }
             let d = try #require(byName[name])
-            #expect(d.ifindex == link["ifindex"] as? Int)
+            #expect(indexes[name] == link["ifindex"] as? Int)
             #expect(d.mac == link["address"] as? String, "mac of \(name)")
             #expect(d.mtu == link["mtu"] as? Int, "mtu of \(name)")
             #expect(d.operState == (link["operstate"] as? String)?.lowercased(), "operstate of \(name)")
@@ -90,6 +94,30 @@ struct ProbeKernelTests {
         #expect(byName["ammv0"]?.parent == "amv1")
         #expect(byName["ammv0"]?.addresses == ["10.9.0.2/16"])
         #expect(byName["amv1"]?.operState == "down")
+        #expect(v0.hasDefaultRoute == true)
+        #expect(devices.filter { $0.hasDefaultRoute == true }.map(\.name) == ["amv0"])
+        #expect(devices.allSatisfy { $0.hasDefaultRoute != nil })
+    }
+
+    @Test("snapshotJSON prints the NodeDevice status shape")
+    func snapshotJSON() throws {
+        let ns = try TestNetns()
+        defer { ns.remove() }
+        try ns.ip("link", "add", "amv0", "type", "veth", "peer", "name", "amv0p")
+        try ns.ip("addr", "add", "192.168.9.1/24", "dev", "amv0")
+        let text = try DeviceProbe.snapshotJSON(netnsPath: ns.path)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(obj["deviceCount"] as? Int == 2)
+        #expect((obj["probedAt"] as? String)?.hasSuffix("Z") == true)
+        let devices = try #require(obj["devices"] as? [[String: Any]])
+        #expect(devices.map { $0["name"] as? String } == ["amv0", "amv0p"])
+        let d = devices[0]
+        #expect(d["kind"] as? String == "veth")
+        #expect(d["addresses"] as? [String] == ["192.168.9.1/24"])
+        #expect(d["operState"] as? String == "down")
+        #expect(d["mtu"] as? Int == 1500)
+        #expect(d["pciAddress"] == nil) // omitted, not null
+        #expect(d["lldp"] == nil)
     }
 
     @Test("loopback and IPv6 link-local are listed only on request")
@@ -102,7 +130,7 @@ struct ProbeKernelTests {
         let prober = try DeviceProber(netnsPath: ns.path, options: .init(includeLoopback: true, includeIPv6LinkLocal: true))
         defer { prober.shutdown() }
         // The kernel adds the link-local address once the link is up (after DAD starts).
-        var devices: [ProbedDevice] = []
+        var devices: [NetworkDevice] = []
         for _ in 0..<100 {
             devices = try await prober.probe()
             if devices.first(where: { $0.name == "amv0" })?.addresses?.contains(where: { $0.hasPrefix("fe80:") }) == true { break }

@@ -74,11 +74,15 @@ import Testing
             #expect(request.isTLS)
             writer.respond(status: 200, text: "ok")
         }) { port in
-            let urls = (0..<50).map { "https://127.0.0.1:\(port)/r\($0)" }
+            let urls = (0..<1000).map { "https://127.0.0.1:\(port)/r\($0)" }
+            let start = Date()
             let out = try curl(["--cacert", caFile] + urls)
+            let elapsed = Date().timeIntervalSince(start)
             #expect(out.status == 0, "\(out.stderr)")
-            #expect(out.stdout == String(repeating: "ok", count: 50))
-            #expect(remotes.all.count == 50)
+            #expect(out.stdout == String(repeating: "ok", count: 1000))
+            #expect(remotes.all.count == 1000)
+            #expect(elapsed < 15, "1000 GETs took \(elapsed) s")
+            print("1000 TLS GETs on one connection: \(elapsed) s")
             #expect(Set(remotes.all).count == 1)
         }
     }

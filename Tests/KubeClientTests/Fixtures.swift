@@ -13,13 +13,20 @@ struct Widget: KubernetesObject, Hashable {
     var kind = "Widget"
     var metadata: ObjectMeta
     var spec: Spec?
+    var status: WidgetStatus?
 
     struct Spec: Codable, Hashable, Sendable {
         var color: String
         var size: Int
     }
 
-    init(name: String, color: String = "red", size: Int = 1) {
+    struct WidgetStatus: Codable, Hashable, Sendable {
+        var phase: String?
+    }
+
+    init(name: String, color: String = "red", size: Int = 1, type: ResourceType = Widget.resourceType) {
+        apiVersion = type.apiVersion
+        kind = type.kind
         metadata = ObjectMeta(name: name)
         spec = Spec(color: color, size: size)
     }

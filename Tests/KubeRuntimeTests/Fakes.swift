@@ -1,3 +1,4 @@
+import KubeClient
 import KubeCore
 import Synchronization
 @testable import KubeRuntime
@@ -97,11 +98,13 @@ func eventually(_ condition: () -> Bool) async throws -> Bool {
 enum FakeError: Error, Sendable {
     case gone
     case boom
+    case stalled
 
     var asSourceError: any Error {
         switch self {
         case .gone: ListWatchError.gone(message: "too old resource version")
         case .boom: Status(message: "connection reset", code: 500)
+        case .stalled: KubeClientError.timedOut(url: "https://127.0.0.1/apis/example.com/v1/widgets?watch=1", seconds: 90)
         }
     }
 }

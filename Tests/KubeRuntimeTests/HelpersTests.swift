@@ -82,4 +82,17 @@ import Glibc
         #expect(ObjectKey(parsing: "node-1") == ObjectKey(name: "node-1"))
         #expect(ObjectKey(Widget("w", rv: "1")) == ObjectKey(name: "w"))
     }
+
+    @Test func ownerKeysMapSecondaryChangesToOwners() {
+        var owned = Widget("child", rv: "1")
+        owned.metadata.namespace = "ns"
+        owned.metadata.ownerReferences = [
+            OwnerReference(apiVersion: "v1", kind: "Node", name: "worker-1", uid: "u1"),
+            OwnerReference(apiVersion: "example.com/v1", kind: "Widget", name: "parent", uid: "u2"),
+        ]
+        let change = StoreChange.added(owned)
+        #expect(change.ownerKeys(kind: "Node") == [ObjectKey(name: "worker-1")])
+        #expect(change.ownerKeys(kind: "Widget", ownerNamespaced: true) == [ObjectKey(namespace: "ns", name: "parent")])
+        #expect(change.ownerKeys(kind: "Pod").isEmpty)
+    }
 }

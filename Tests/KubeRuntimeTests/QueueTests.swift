@@ -271,4 +271,28 @@ import Testing
         run.cancel()
         await run.value
     }
+
+    @Test func cancellationLetsInFlightWorkFinishWithinTheGracePeriod() async throws {
+        let finished = Locked(false)
+        let interrupted = Locked(false)
+        let controller = Controller<String>(name: "slow", concurrency: 2, shutdownGracePeriod: .milliseconds(100)) { key in
+            if key == "quick" {
+                try await Task.sleep(for: .milliseconds(20))
+                finished.withLock { $0 = true }
+            } else {
+                do { try await Task.sleep(for: .seconds(3600)) } catch { interrupted.withLock { $0 = true }; throw error }
+            }
+            return .done
+        }
+        controller.enqueue("quick")
+        controller.enqueue("stuck")
+        let run = Task { await controller.run() }
+        #expect(try await eventually { controller.queue.processingCount == 2 })
+        let started = ContinuousClock.now
+        run.cancel()
+        await run.value
+        #expect(finished.value, "in-flight work finishes after cancellation")
+        #expect(interrupted.value, "work still running after the grace period is cancelled")
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
 }

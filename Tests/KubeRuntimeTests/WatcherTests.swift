@@ -137,6 +137,18 @@ import Testing
         #expect(informer.store.count == 1)
     }
 
+    @Test func stalledWatchIsReconnectedFromTheLastBookmark() async throws {
+        let source = FakeSource(
+            lists: [.success(page([Widget("a", rv: "3")], rv: "10"))],
+            watches: [.eventsThenError([.bookmark(resourceVersion: "25")], .stalled), .eventsThenHang([.modified(Widget("a", rv: "26"))])])
+        let informer = Informer(source: source, backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(2)))
+        let task = Task { await informer.run() }
+        defer { task.cancel() }
+        #expect(try await eventually { informer.store.get(name: "a")?.metadata.resourceVersion == "26" })
+        #expect(source.watchRequests.map(\.resourceVersion) == ["10", "25"])
+        #expect(source.listRequests.count == 1, "a stalled connection does not need a relist")
+    }
+
     @Test func hasSyncedWaitsForTheFirstCompleteList() async throws {
         let source = FakeSource(
             lists: [.failure(.gone), .success(page([Widget("a", rv: "1")], rv: "3"))],

@@ -186,3 +186,47 @@ struct NotSynced: Error, CustomStringConvertible {
         #expect(throws: ObservabilityError.self) { try second.start() }
     }
 }
+
+@Suite struct ProcessMetricsTests {
+    @Test func processMetricsAreExported() throws {
+        let registry = MetricsRegistry()
+        registry.registerProcessMetrics()
+        let text = registry.exposition()
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            values[String(parts[0])] = Double(parts[1])
+        }
+        #expect(text.contains("# TYPE process_cpu_seconds_total counter\n"))
+        #expect(try #require(values["process_resident_memory_bytes"]) > 1_000_000)
+        #expect(try #require(values["process_open_fds"]) >= 3)
+        #expect(try #require(values["process_max_fds"]) >= 64)
+        #expect(try #require(values["process_cpu_seconds_total"]) >= 0)
+        let start = try #require(values["process_start_time_seconds"])
+        #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600)
+    }
+}
+
+@Suite struct InstrumentationTests {
+    @Test func instrumentedHandlerCountsAndTimesRequests() throws {
+        let registry = MetricsRegistry()
+        let handler = registry.instrument { request, writer in
+            if request.path == "/missing" {
+                writer.respond(status: 404, text: "no")
+            } else {
+                writer.respond(status: 200, text: "yes")
+            }
+        }
+        for target in ["/a", "/b", "/missing"] {
+            let recorder = HTTPResponseRecorder()
+            handler(try #require(HTTPRequest(method: "GET", target: target)), recorder)
+            #expect(recorder.isFinished)
+        }
+        handler(try #require(HTTPRequest(method: "BREW", target: "/pot")), HTTPResponseRecorder())
+        let text = registry.exposition()
+        #expect(text.contains("http_requests_total{method=\"GET\",code=\"200\"} 2\n"))
+        #expect(text.contains("http_requests_total{method=\"GET\",code=\"404\"} 1\n"))
+        #expect(text.contains("http_requests_total{method=\"OTHER\",code=\"200\"} 1\n"))
+        #expect(text.contains("http_request_duration_seconds_count{method=\"GET\"} 3\n"))
+    }
+}

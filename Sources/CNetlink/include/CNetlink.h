@@ -22,9 +22,10 @@ extern "C" {
 /// Returns the descriptor or -errno.
 int cnl_rtnl_open(uint32_t groups, int rcvbuf);
 
-/// Sends an RTM_GETLINK dump request (with IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS)
-/// or, for `addresses` != 0, an RTM_GETADDR dump for all families. Returns 0 or -errno.
-int cnl_rtnl_request_dump(int fd, int addresses, uint32_t seq);
+/// Sends a dump request: `what` 0 = RTM_GETLINK (with IFLA_EXT_MASK =
+/// RTEXT_FILTER_SKIP_STATS), 1 = RTM_GETADDR, 2 = RTM_GETROUTE (all families).
+/// Returns 0 or -errno.
+int cnl_rtnl_request_dump(int fd, int what, uint32_t seq);
 
 /// Receives one datagram into `buf` (blocking unless `dontwait`). Returns the number of
 /// bytes, or -errno (-ENOBUFS when the kernel dropped notifications). Sets *truncated when

@@ -1,4 +1,0 @@
-import Testing
-@testable import CNIPlugin
-
-@Test func cNIPluginModuleLoads() {}

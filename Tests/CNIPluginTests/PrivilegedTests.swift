@@ -1,0 +1,268 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNI
+import JSON
+import MappingFile
+import Testing
+
+/// Root tests: throwaway network namespaces, the real `automagic` binary and the real
+/// reference plugins from /usr/lib/cni, exec'd as a container runtime would.
+@Suite("automagic with the real plugins (root)")
+struct PrivilegedTests {
+    @Test(arguments: ["0.4.0", "1.0.0", "1.1.0"])
+    func addCheckDelMacvlan(version: String) throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let conf = lab.config(version: version)
+
+        let add = try lab.invoke("ADD", conf: conf, pod: pod)
+        try #require(add.status == 0, "\(add)")
+        let result = try #require(add.json)
+        #expect(result["cniVersion"]?.stringValue == version)
+        #expect(result["interfaces"]?[0]?["name"]?.stringValue == "net1")
+        #expect(result["interfaces"]?[0]?["sandbox"]?.stringValue == "/var/run/netns/\(pod)")
+        #expect(result["ips"]?[0]?["address"]?.stringValue == "192.168.60.5/24")
+        #expect((result["ips"]?[0]?["version"]?.stringValue == "4") == (version == "0.4.0"))
+
+        let details = try sh("ip", "-n", pod, "-d", "addr", "show", "net1")
+        #expect(details.contains("macvlan mode bridge"))
+        #expect(details.contains("inet 192.168.60.5/24"))
+        // The macvlan sits on the mapped master in the host netns.
+        let linkIndex = try sh("ip", "-n", lab.hostNS, "-o", "link", "show", lab.master)
+        let ifindex = linkIndex.split(separator: ":").first.map(String.init) ?? "?"
+        #expect(details.contains("net1@if\(ifindex)"))
+        #expect(try lab.cacheEntries() == ["storage+ctr1+net1.json"])
+
+        var checkConf = conf
+        checkConf["prevResult"] = result
+        let check = try lab.invoke("CHECK", conf: checkConf, pod: pod)
+        #expect(check.status == 0 && check.stdout.isEmpty, "\(check)")
+
+        try sh("ip", "-n", pod, "link", "del", "net1")
+        let broken = try lab.invoke("CHECK", conf: checkConf, pod: pod)
+        #expect(broken.status != 0, "\(broken)")
+        #expect(broken.message.contains("macvlan CHECK failed"), "\(broken)")
+
+        for _ in 0..<2 {
+            let del = try lab.invoke("DEL", conf: checkConf, pod: pod)
+            #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+        }
+        #expect(try lab.links(in: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    @Test func delRemovesTheInterfaceAndIsIdempotentWithoutAdd() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let conf = lab.config(version: "1.1.0")
+        // DEL without ADD, without netns, without mapping file: all succeed.
+        #expect(try lab.invoke("DEL", conf: conf, pod: pod).status == 0)
+        #expect(try lab.invoke("DEL", conf: conf, pod: nil).status == 0)
+        let add = try lab.invoke("ADD", conf: conf, pod: pod)
+        try #require(add.status == 0, "\(add)")
+        #expect(try lab.links(in: pod) == ["net1"])
+        // The mapping disappears: DEL still uses the cached device.
+        try AtomicFile.remove(path: lab.mappingPath)
+        let del = try lab.invoke("DEL", conf: conf, pod: pod)
+        #expect(del.status == 0, "\(del)")
+        #expect(try lab.links(in: pod).isEmpty)
+        #expect(try lab.invoke("DEL", conf: conf, pod: pod).status == 0)
+    }
+
+    @Test func hostDeviceMovesTheMappedDeviceInAndOut() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        let dev = try lab.addHostDevice("d")
+        try lab.writeMapping(["storage": ["device": .string(dev), "map": "storage", "attachment": ["type": "host-device"]]])
+        let conf = lab.config(version: "1.0.0", address: "192.168.61.7/24")
+        let add = try lab.invoke("ADD", conf: conf, pod: pod)
+        try #require(add.status == 0, "\(add)")
+        #expect(try lab.links(in: pod) == ["net1"])
+        #expect(!(try sh("ip", "-n", lab.hostNS, "-o", "link", "show")).contains(" \(dev)@"))
+        #expect(try sh("ip", "-n", pod, "addr", "show", "net1").contains("192.168.61.7/24"))
+        var delConf = conf
+        delConf["prevResult"] = try #require(add.json)
+        let del = try lab.invoke("DEL", conf: delConf, pod: pod)
+        #expect(del.status == 0, "\(del)")
+        #expect(try lab.links(in: pod).isEmpty)
+        #expect(try sh("ip", "-n", lab.hostNS, "-o", "link", "show", dev).contains(dev))
+    }
+
+    @Test func ipvlanGetsTheRightConfigurationAndItsErrorIsRelayed() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeMapping(["storage": ["device": .string(lab.master), "map": "storage",
+                                          "attachment": ["type": "ipvlan", "mode": "l2", "mtu": 1400]]])
+        // A wrapper named ipvlan records the configuration, then runs the real plugin.
+        let spy = lab.dir.path + "/bin"
+        try sh("mkdir", "-p", spy)
+        try AtomicFile.write(Array("#!/bin/sh\nif [ \"$CNI_COMMAND\" = ADD ]; then tee \(lab.dir.path)/ipvlan-add.json | /usr/lib/cni/ipvlan; else exec /usr/lib/cni/ipvlan; fi\n".utf8),
+                             to: spy + "/ipvlan", mode: 0o755)
+        let conf = lab.config(version: "1.1.0", extra: ["runtimeConfig": ["mac": "02:00:00:aa:bb:cc"], "x-custom": "kept"])
+        let add = try lab.invoke("ADD", conf: conf, pod: pod, cniPath: spy + ":/usr/lib/cni")
+        #expect(add.status != 0)
+        #expect(add.message.hasPrefix("ipvlan ADD failed"), "\(add)")
+        #expect(add.code != nil)
+        let sent = try JSONValue.parse(try AtomicFile.read(path: lab.dir.path + "/ipvlan-add.json"))
+        #expect(sent["type"]?.stringValue == "ipvlan")
+        #expect(sent["master"]?.stringValue == lab.master)
+        #expect(sent["mode"]?.stringValue == "l2")
+        #expect(sent["mtu"]?.intValue == 1400)
+        #expect(sent["cniVersion"]?.stringValue == "1.0.0")   // the Debian plugins stop at 1.0.0
+        #expect(sent["ipam"]?["type"]?.stringValue == "static")
+        #expect(sent["runtimeConfig"]?["mac"]?.stringValue == "02:00:00:aa:bb:cc")
+        #expect(sent["x-custom"]?.stringValue == "kept")
+        #expect(sent["network"] == nil && sent["mappingFile"] == nil && sent["cacheDir"] == nil)
+        #expect(try lab.links(in: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    @Test func chainedWithPrevResultAndMultusStyleConfig() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let prev: JSONValue = ["cniVersion": "1.1.0", "interfaces": [["name": "eth0", "sandbox": .string("/var/run/netns/\(pod)")]],
+                               "ips": [["address": "10.244.0.5/24", "interface": 0]]]
+        // As a runtime hands a conflist's later plugin its config (name and cniVersion from the list).
+        let conf = lab.config(version: "1.1.0", extra: ["prevResult": prev, "delegate": ["type": "macvlan", "mode": "private"],
+                                                        "args": ["cni": ["ips": ["192.168.60.5/24"]]]])
+        let add = try lab.invoke("ADD", conf: conf, pod: pod,
+                                 extraEnv: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0"])
+        try #require(add.status == 0, "\(add)")
+        #expect(try sh("ip", "-n", pod, "-d", "link", "show", "net1").contains("macvlan mode private"))
+        var next = conf
+        next["prevResult"] = try #require(add.json)
+        #expect(try lab.invoke("CHECK", conf: next, pod: pod).status == 0)
+        #expect(try lab.invoke("DEL", conf: next, pod: pod).status == 0)
+        #expect(try lab.links(in: pod).isEmpty)
+    }
+
+    @Test func statusAndGCInEveryVersion() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        // STATUS before the agent wrote the mapping: not ready.
+        let notReady = try lab.invoke("STATUS", conf: lab.config(version: "1.1.0"), pod: nil)
+        #expect(notReady.code == 50 && notReady.message.contains("does not exist"), "\(notReady)")
+        try lab.writeStandardMapping()
+        #expect(try lab.invoke("STATUS", conf: lab.config(version: "1.1.0"), pod: nil).status == 0)
+        for old in ["0.4.0", "1.0.0"] {
+            #expect(try lab.invoke("STATUS", conf: lab.config(version: old), pod: nil).code == 1)
+            #expect(try lab.invoke("GC", conf: lab.config(version: old), pod: nil).code == 1)
+        }
+        try AtomicFile.write(Array(#"{"apiVersion":"automagic.dev/v2","kind":"NodeNetworkMapping"}"#.utf8), to: lab.mappingPath)
+        let wrong = try lab.invoke("STATUS", conf: lab.config(version: "1.1.0"), pod: nil)
+        #expect(wrong.code == 50 && wrong.message.contains("automagic.dev/v2"), "\(wrong)")
+        try lab.writeStandardMapping()
+
+        // Two attachments; GC keeps only the first.
+        for (i, c) in ["ctrA", "ctrB"].enumerated() {
+            let r = try lab.invoke("ADD", conf: lab.config(version: "1.1.0", address: "192.168.60.\(10 + i)/24"), pod: pod,
+                                   container: c, ifname: "net\(i + 1)")
+            try #require(r.status == 0, "\(r)")
+        }
+        #expect(try lab.cacheEntries().count == 2)
+        let gcConf = lab.config(version: "1.1.0", extra: ["cni.dev/valid-attachments": [["containerID": "ctrA", "ifname": "net1"]]])
+        let gc = try lab.invoke("GC", conf: gcConf, pod: nil, removeEnv: ["CNI_CONTAINERID", "CNI_IFNAME"])
+        #expect(gc.status == 0 && gc.stdout.isEmpty, "\(gc)")
+        #expect(try lab.cacheEntries() == ["storage+ctrA+net1.json"])
+        let badGC = try lab.invoke("GC", conf: lab.config(version: "1.1.0"), pod: nil)
+        #expect(badGC.code == 7)
+        let version = try lab.invoke("VERSION", conf: [:], pod: nil)
+        #expect(version.json?["supportedVersions"] == ["0.4.0", "1.0.0", "1.1.0"])
+    }
+
+    @Test func badInputGivesTheRightCodeAndLeavesNothingBehind() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        func expectFailure(_ r: Invocation, code: Int64, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            #expect(r.status != 0, "\(r)", sourceLocation: sourceLocation)
+            #expect(r.code == code, "\(r)", sourceLocation: sourceLocation)
+            #expect(r.message.contains(text), "\(r)", sourceLocation: sourceLocation)
+            #expect(try lab.links(in: pod).isEmpty, sourceLocation: sourceLocation)
+            #expect(try lab.cacheEntries().isEmpty, sourceLocation: sourceLocation)
+        }
+        // The agent has not written the mapping yet: try again later.
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 11, "does not exist yet")
+        try lab.writeStandardMapping()
+        // Environment.
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod, ifname: "net1234567890123"), code: 4, "CNI_IFNAME")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod, ifname: "a/b"), code: 4, "CNI_IFNAME")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod, removeEnv: ["CNI_CONTAINERID"]), code: 4, "CNI_CONTAINERID")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: nil), code: 4, "CNI_NETNS")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod, removeEnv: ["CNI_PATH"]), code: 4, "CNI_PATH")
+        try expectFailure(lab.invoke("BOGUS", conf: lab.config(), pod: pod), code: 4, "CNI_COMMAND")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod, removeEnv: ["CNI_COMMAND"]), code: 4, "CNI_COMMAND")
+        // Configuration.
+        try expectFailure(lab.invoke("ADD", conf: lab.config(version: "0.3.1"), pod: pod), code: 1, "0.3.1")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(version: "2.0.0"), pod: pod), code: 1, "2.0.0")
+        var noNetwork = lab.config()
+        noNetwork["network"] = nil
+        try expectFailure(lab.invoke("ADD", conf: noNetwork, pod: pod), code: 7, "'network' is missing")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(extra: ["delegate": ["type": "bridge"]]), pod: pod), code: 7, "bridge")
+        try expectFailure(lab.invoke("ADD", conf: lab.config(extra: ["delegate": ["type": "nosuchplugin"]]), pod: pod), code: 7, "nosuchplugin")
+        var other = lab.config()
+        other["network"] = "backup"
+        try expectFailure(lab.invoke("ADD", conf: other, pod: pod), code: 7, "kubectl automagic explain backup --node worker-1")
+        try expectFailure(lab.invoke("ADD", conf: "not an object", pod: pod), code: 6, "network configuration")
+        // A delegate failure after the mapping resolved (bad IPAM address): relayed, undone.
+        let badIP = lab.config(address: "not-an-ip")
+        let r = try lab.invoke("ADD", conf: badIP, pod: pod)
+        try expectFailure(r, code: r.code ?? -1, "macvlan ADD failed")
+        // Mapping file broken or of another kind.
+        try AtomicFile.write(Array(#"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","networks":{"stor"#.utf8), to: lab.mappingPath)
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 6, lab.mappingPath)
+        try AtomicFile.write(Array(#"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeDevice","node":"w"}"#.utf8), to: lab.mappingPath)
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 6, "NodeDevice")
+    }
+
+    @Test func fiftyParallelAddDelPairs() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        try lab.writeStandardMapping()
+        let n = 50
+        var pods: [String] = []
+        for i in 0..<n { pods.append(try lab.addPod("p\(i)")) }
+        let binary = try automagicBinary()
+        // One shell script starts every ADD at once, waits, then every DEL at once; each writes its exit status.
+        var script = "#!/bin/sh\ncd \(lab.dir.path)\nexport CNI_PATH=/usr/lib/cni CNI_IFNAME=net1\n"
+        for verb in ["ADD", "DEL"] {
+            for i in 0..<n {
+                let conf = lab.config(version: "1.1.0", address: "10.77.\(i / 200).\(i % 200 + 10)/16").jsonString()
+                try lab.dir.write("conf\(i).json", conf)
+                script += "(CNI_COMMAND=\(verb) CNI_CONTAINERID=c\(i) CNI_NETNS=/var/run/netns/\(pods[i]) ip netns exec \(lab.hostNS) \(binary) <conf\(i).json >\(verb)-\(i).out 2>&1; echo $? >\(verb)-\(i).rc) &\n"
+            }
+            script += "wait\n"
+            if verb == "ADD" {
+                script += "for i in $(seq 0 \(n - 1)); do ip -n \(lab.prefix)p$i -o addr show net1 >addr-$i.out 2>&1 || echo missing >addr-$i.out; done\n"
+            }
+        }
+        try lab.dir.write("run.sh", script, mode: 0o755)
+        try sh("/bin/sh", lab.dir.path + "/run.sh")
+        for verb in ["ADD", "DEL"] {
+            for i in 0..<n {
+                let rc = String(decoding: try AtomicFile.read(path: "\(lab.dir.path)/\(verb)-\(i).rc"), as: UTF8.self)
+                let out = String(decoding: try AtomicFile.read(path: "\(lab.dir.path)/\(verb)-\(i).out"), as: UTF8.self)
+                #expect(rc == "0\n", "\(verb) \(i): \(out)")
+            }
+        }
+        for i in 0..<n {
+            let addr = String(decoding: try AtomicFile.read(path: "\(lab.dir.path)/addr-\(i).out"), as: UTF8.self)
+            #expect(addr.contains("10.77.\(i / 200).\(i % 200 + 10)/16"), "pod \(i): \(addr)")
+            #expect(try lab.links(in: pods[i]).isEmpty, "pod \(i) still has interfaces")
+        }
+        #expect(try lab.cacheEntries().isEmpty)
+        let hostLinks = try sh("ip", "-n", lab.hostNS, "-o", "link", "show")
+        #expect(!hostLinks.contains("macvlan"))
+        #expect(try AtomicFile.listDirectory(lab.cacheDir + "/attachments").isEmpty)
+    }
+}

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNI
+import CNIPlugin
+import JSON
+import MappingFile
+import Testing
+
+/// Helpers shared by the suites: running commands, throwaway network namespaces, temp dirs,
+/// mapping files, and invoking the real `automagic` binary as a runtime would.
+
+struct CommandFailed: Error, CustomStringConvertible {
+    var command: [String]
+    var status: Int32
+    var output: String
+    var description: String { "command \(command.joined(separator: " ")) exited \(status): \(output)" }
+}
+
+/// Runs a command (PATH lookup through /usr/bin/env) and returns stdout; throws on a non-zero exit.
+@discardableResult
+func sh(_ args: String..., environment: [String: String] = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> String {
+    try shArgs(args, environment: environment)
+}
+
+@discardableResult
+func shArgs(_ args: [String], environment: [String: String] = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> String {
+    let out = try Delegate.run(path: "/usr/bin/env", arguments: args, environment: environment, stdin: [])
+    let text = String(decoding: out.stdout, as: UTF8.self)
+    guard out.status == 0 else {
+        throw CommandFailed(command: args, status: out.status, output: text + String(decoding: out.stderr, as: UTF8.self))
+    }
+    return text
+}
+
+/// A unique `am<4 hex>` prefix for kernel objects and temp dirs.
+func uniquePrefix() -> String {
+    let r = UInt16.random(in: 0...UInt16.max)
+    let hex = String(r, radix: 16)
+    return "am" + String(repeating: "0", count: 4 - hex.count) + hex
+}
+
+/// A temporary directory removed on `cleanup()`.
+final class TempDir {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/amtest-XXXXXX".utf8CString)
+        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw CommandFailed(command: ["mkdtemp"], status: errno, output: "")
+        }
+        path = String(cString: p)
+    }
+    func cleanup() { _ = try? sh("rm", "-rf", path) }
+    func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws {
+        try AtomicFile.write(Array(text.utf8), to: path + "/" + name, mode: mode)
+    }
+}
+
+/// A throwaway "node": a host netns holding a veth pair (`<p>m` is the master, `<p>x` its peer),
+/// pod netns created on demand, a temp dir with the mapping file and the cache. `cleanup()`
+/// deletes everything; call it in `defer`.
+final class Lab {
+    let prefix: String
+    let dir: TempDir
+    var hostNS: String { prefix + "h" }
+    var master: String { prefix + "m" }
+    var masterPeer: String { prefix + "x" }
+    private(set) var pods: [String] = []
+    private(set) var extraNamespaces: [String] = []
+
+    var mappingPath: String { dir.path + "/mapping.json" }
+    var cacheDir: String { dir.path + "/cache" }
+
+    init() throws {
+        prefix = uniquePrefix()
+        dir = try TempDir()
+        do {
+            try sh("ip", "netns", "add", hostNS)
+            try sh("ip", "-n", hostNS, "link", "add", master, "type", "veth", "peer", "name", masterPeer)
+            try sh("ip", "-n", hostNS, "link", "set", master, "up")
+            try sh("ip", "-n", hostNS, "link", "set", masterPeer, "up")
+        } catch {
+            cleanup()
+            throw error
+        }
+    }
+
+    /// Creates a pod netns and returns its name; its path is `/var/run/netns/<name>`.
+    func addPod(_ suffix: String = "p") throws -> String {
+        let name = prefix + suffix
+        try sh("ip", "netns", "add", name)
+        pods.append(name)
+        return name
+    }
+
+    /// Adds another veth pair in the host netns (for host-device), returning the device name.
+    func addHostDevice(_ suffix: String) throws -> String {
+        let name = prefix + suffix
+        try sh("ip", "-n", hostNS, "link", "add", name, "type", "veth", "peer", "name", name + "y")
+        return name
+    }
+
+    func cleanup() {
+        for p in pods { _ = try? sh("ip", "netns", "del", p) }
+        _ = try? sh("ip", "netns", "del", hostNS)
+        dir.cleanup()
+    }
+
+    /// Writes a mapping file with `networks` (name → entry JSON).
+    func writeMapping(_ networks: [String: JSONValue], node: String = "worker-1") throws {
+        let doc: JSONValue = [
+            "apiVersion": "automagic.dev/v1alpha1", "kind": "NodeNetworkMapping", "node": .string(node),
+            "generation": 3, "updatedAt": "2026-11-28T22:00:00Z", "networks": .object(networks),
+        ]
+        try AtomicFile.write(doc.serialized(pretty: true), to: mappingPath)
+    }
+
+    /// A standard mapping: network `storage` on the master with a macvlan bridge attachment.
+    func writeStandardMapping(type: String = "macvlan", mode: String? = "bridge", device: String? = nil) throws {
+        var attachment: JSONValue = ["type": .string(type)]
+        if let mode { attachment["mode"] = .string(mode) }
+        try writeMapping(["storage": ["device": .string(device ?? master), "map": "storage", "attachment": attachment]])
+    }
+
+    /// A configuration for `automagic` with static IPAM.
+    func config(version: String = "1.0.0", name: String = "storage", address: String = "192.168.60.5/24",
+                extra: [String: JSONValue] = [:]) -> JSONValue {
+        var conf: JSONValue = [
+            "cniVersion": .string(version), "name": .string(name), "type": "automagic", "network": "storage",
+            "mappingFile": .string(mappingPath), "cacheDir": .string(cacheDir),
+            "ipam": ["type": "static", "addresses": [["address": .string(address)]]],
+        ]
+        for (k, v) in extra { conf[k] = v }
+        return conf
+    }
+
+    /// Runs the real `automagic` binary inside the host netns, as the runtime would.
+    func invoke(_ command: String, conf: JSONValue, pod: String?, container: String = "ctr1", ifname: String = "net1",
+                cniPath: String = "/usr/lib/cni", extraEnv: [String: String] = [:], removeEnv: [String] = []) throws -> Invocation {
+        var env: [String: String] = [
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "CNI_COMMAND": command, "CNI_CONTAINERID": container, "CNI_IFNAME": ifname, "CNI_PATH": cniPath,
+        ]
+        if let pod { env["CNI_NETNS"] = "/var/run/netns/" + pod }
+        for (k, v) in extraEnv { env[k] = v }
+        for k in removeEnv { env[k] = nil }
+        let out = try Delegate.run(path: "/usr/sbin/ip", arguments: ["netns", "exec", hostNS, try automagicBinary()],
+                                   environment: env, stdin: conf.serialized())
+        return Invocation(status: out.status, stdout: out.stdout, stderr: String(decoding: out.stderr, as: UTF8.self))
+    }
+
+    /// Interface names in a netns (without `lo`).
+    func links(in ns: String) throws -> [String] {
+        try sh("ip", "-n", ns, "-o", "link", "show").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: ":")
+            guard parts.count > 1 else { return nil }
+            let name = parts[1].trimmingCharacters(in: " ").split(separator: "@").first.map(String.init) ?? ""
+            return name == "lo" ? nil : name
+        }
+    }
+
+    func cacheEntries() throws -> [String] {
+        guard access(cacheDir + "/attachments", F_OK) == 0 else { return [] }
+        return try AtomicFile.listDirectory(cacheDir + "/attachments").filter { !$0.hasPrefix(".") }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}
+
+/// One run of the plugin.
+struct Invocation: CustomStringConvertible {
+    var status: Int32
+    var stdout: [UInt8]
+    var stderr: String
+    var json: JSONValue? { try? JSONValue.parse(stdout) }
+    var code: Int64? { json?["code"]?.intValue }
+    var message: String { json?["msg"]?.stringValue ?? "" }
+    var description: String { "status \(status): \(String(decoding: stdout, as: UTF8.self)) \(stderr)" }
+}
+
+/// The `automagic` executable built next to the test bundle.
+func automagicBinary() throws -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    var dir = exe
+    // …/debug/automagicPackageTests.xctest (a file on Linux) → …/debug
+    while let slash = dir.lastIndex(of: "/"), !dir.isEmpty {
+        dir = String(dir[..<slash])
+        let candidate = dir + "/automagic"
+        if access(candidate, X_OK) == 0, !candidate.hasSuffix(".xctest/automagic") { return candidate }
+        if dir.hasSuffix("/.build") { break }
+    }
+    throw CommandFailed(command: ["find automagic binary near \(exe)"], status: 1,
+                        output: "build it first: swift build --product automagic")
+}
+
+/// Runs the plugin in-process with an injected environment (no netns work happens before the
+/// delegate is executed, so this is safe for validation paths).
+func runInProcess(_ env: [String: String], _ conf: JSONValue?) -> (code: Int64?, message: String, output: CNIOutput) {
+    let stdin = conf?.serialized() ?? []
+    let out = Skel.run(AutomagicPlugin(), environment: env, stdin: { stdin })
+    let json = try? JSONValue.parse(out.stdout)
+    return (out.exitCode == 0 ? nil : json?["code"]?.intValue, json?["msg"]?.stringValue ?? "", out)
+}

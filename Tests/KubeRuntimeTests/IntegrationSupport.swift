@@ -1,0 +1,139 @@
+import Foundation
+import KubeClient
+import KubeCore
+import LabAPIServer
+@testable import KubeRuntime
+
+/// The API server integration tests talk to: the lab API server started in-process (over real HTTPS with
+/// client certificates), or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`. Objects are Leases in
+/// namespace `default`, named with a unique prefix and labelled `automagic.dev/test=<prefix>`.
+struct TestCluster: Sendable {
+    let client: KubernetesClient
+    let lab: RunningLabServer?
+    let prefix: String
+    let namespace = "default"
+
+    /// Whether the tests run against a real cluster (so lab-only knobs are unavailable).
+    var isRealCluster: Bool { lab == nil }
+
+    static func start(historyLimit: Int = 20_000) throws -> TestCluster {
+        let prefix = "am" + String(UInt16.random(in: 0...UInt16.max), radix: 16).leftPadded(4) + "-rt"
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["AUTOMAGIC_TEST_KUBECONFIG"], !path.isEmpty {
+            let configuration = try KubeConfigLoader.load(explicitPath: path, environment: environment)
+            return TestCluster(client: try KubernetesClient(configuration: configuration), lab: nil, prefix: prefix)
+        }
+        var options = LabServerOptions()
+        options.historyLimit = historyLimit
+        let lab = try LabServer.start(options)
+        let configuration = try KubeConfigLoader.load(explicitPath: lab.kubeconfigPath, environment: [:])
+        return TestCluster(client: try KubernetesClient(configuration: configuration), lab: lab, prefix: prefix)
+    }
+
+    var leases: ResourceClient<Lease> { client.resource(Lease.self, namespace: namespace) }
+
+    var selector: String { "automagic.dev/test=\(prefix)" }
+
+    func lease(_ suffix: String, holder: String = "nobody") -> Lease {
+        Lease(metadata: ObjectMeta(name: "\(prefix)-\(suffix)", namespace: namespace, labels: ["automagic.dev/test": prefix]),
+              spec: LeaseSpec(holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 0))
+    }
+
+    /// Deletes every Lease this test created (best effort: the test's own assertions already ran).
+    func cleanUp() async {
+        do {
+            let all = try await leases.list(ListOptions(labelSelector: selector))
+            for lease in all.items {
+                if let name = lease.metadata.name { _ = try await leases.delete(name) }
+            }
+        } catch {
+            print("cleanup of \(prefix) leases failed: \(error)")
+        }
+        lab?.stop()
+    }
+
+    /// Runs `body`, then cleans up whether it threw or not.
+    func run<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            let result = try await body()
+            await cleanUp()
+            return result
+        } catch {
+            await cleanUp()
+            throw error
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// A source that sends its first watch from a very old resourceVersion (after running `beforeFirstWatch`),
+/// to make the server answer 410 Gone the way it does for a client that fell behind.
+final class StaleFirstWatchSource<T: KubernetesObject>: ListWatchSource, Sendable {
+    typealias Object = T
+    let inner: ResourceClient<T>
+    let beforeFirstWatch: @Sendable () async throws -> Void
+    let state = Locked<(lists: Int, watches: [String])>((0, []))
+
+    init(_ inner: ResourceClient<T>, beforeFirstWatch: @escaping @Sendable () async throws -> Void) {
+        self.inner = inner
+        self.beforeFirstWatch = beforeFirstWatch
+    }
+
+    func listPage(_ request: ListPageRequest) async throws -> ObjectList<T> {
+        if request.continueToken == nil { state.withLock { $0.lists += 1 } }
+        return try await inner.listPage(request)
+    }
+
+    func watchStream(_ request: WatchStreamRequest) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        let first = state.withLock { s -> Bool in
+            s.watches.append(request.resourceVersion)
+            return s.watches.count == 1
+        }
+        guard first else { return inner.watchStream(request) }
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent<T>.self)
+        let inner = self.inner
+        let hook = beforeFirstWatch
+        let task = Task {
+            do {
+                try await hook()
+                var stale = request
+                stale.resourceVersion = "1"
+                for try await event in inner.watchStream(stale) { continuation.yield(event) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}
+
+/// A LeaseStore that can be cut off from the server, to simulate a partitioned leader.
+final class PartitionableLeaseStore: LeaseStore {
+    struct Partitioned: Error, CustomStringConvertible { var description: String { "simulated network partition" } }
+    let inner: ResourceClient<Lease>
+    let partitioned = Locked(false)
+    /// The last record this candidate wrote successfully.
+    let lastWritten = Locked<LeaseSpec?>(nil)
+    init(_ inner: ResourceClient<Lease>) { self.inner = inner }
+
+    private func check() throws { if partitioned.value { throw Partitioned() } }
+    func lease(named name: String) async throws -> Lease? { try check(); return try await inner.lease(named: name) }
+    func createLease(_ lease: Lease) async throws -> Lease {
+        try check()
+        let stored = try await inner.createLease(lease)
+        lastWritten.withLock { $0 = lease.spec }
+        return stored
+    }
+    func updateLease(_ lease: Lease) async throws -> Lease {
+        try check()
+        let stored = try await inner.updateLease(lease)
+        lastWritten.withLock { $0 = lease.spec }
+        return stored
+    }
+    func isWriteConflict(_ error: any Error) -> Bool { inner.isWriteConflict(error) }
+}

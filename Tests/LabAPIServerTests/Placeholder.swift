@@ -1,4 +1,0 @@
-import Testing
-@testable import LabAPIServer
-
-@Test func labAPIServerModuleLoads() {}
