@@ -216,7 +216,7 @@ public final class NodeAgent: Sendable {
     public func run() async throws(AgentError) {
         prepareMappingFile()
         let probeOptions = ProbeOptions()
-        let watch = DeviceProbe.WatchOptions(
+        let watch = ProbeWatchOptions(
             debounce: configuration.debounce, maxDelay: configuration.maxDelay, resyncInterval: configuration.resyncPeriod)
         let prober: DeviceProber
         do {
@@ -340,7 +340,7 @@ public final class NodeAgent: Sendable {
             let elapsed = ContinuousClock.now - start
             metrics.probes.increment()
             metrics.probeDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            let devices = DeviceConversion.networkDevices(probed)
+            let devices = DeviceConversion.sorted(probed)
             let now = KubeTime.format(Date())
             let changed = state.withLock { s -> Bool in
                 s.probeError = nil

@@ -69,8 +69,7 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Logger(label: "automagic.agent")
 
         if once {
-            let devices = try await OnceProbe.devices(hostRoot: hostRoot, netnsPath: netns)
-            print(try OnceProbe.json(devices))
+            print(try OnceProbe.json(hostRoot: hostRoot, netnsPath: netns))
             return
         }
 

@@ -205,5 +205,5 @@ struct LLDPOptionsWrapper {
 func makeMap(_ name: String, _ expressions: [DeviceMatchExpression], nodeSelector: LabelSelector? = nil) -> NetworkDeviceMap {
     NetworkDeviceMap(name: name, spec: NetworkDeviceMapSpec(
         nodeSelector: nodeSelector, rules: [DeviceRule(expressions: expressions)],
-        attachment: AutomagicAPI.Attachment(type: "macvlan", mode: "bridge")))
+        attachment: AttachmentSpec(type: .macvlan, mode: "bridge")))
 }

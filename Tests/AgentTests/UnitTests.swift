@@ -89,21 +89,9 @@ import Testing
         #expect(invalid?.message.contains("broken") == true)
     }
 
-    @Test func probedDevicesConvertToTheAPIShape() {
-        var p = ProbedDevice(name: "eth0", kind: .physical, ifindex: 3)
-        p.mac = "aa:bb:cc:dd:ee:ff"
-        p.sriov = .init(totalVFs: 8, numVFs: 2)
-        p.lldp = .init(chassisID: "c1", portID: "Ethernet1", systemName: "tor-r1-a", vlanIDs: [200, 100, 200],
-                       managementAddresses: ["10.0.0.1", "10.0.0.2"], lastHeard: "T")
-        let d = DeviceConversion.networkDevice(p)
-        #expect(d.kind == "physical")
-        #expect(d.sriov == SRIOVInfo(totalVFs: 8, numVFs: 2))
-        #expect(d.lldp?.vlanIDs == [100, 200])
-        #expect(d.lldp?.managementAddress == "10.0.0.1")
-        #expect(d.lldp?.systemName == "tor-r1-a")
-        #expect(d.driver == nil)
-        let sorted = DeviceConversion.networkDevices([ProbedDevice(name: "b", kind: .veth, ifindex: 2), ProbedDevice(name: "a", kind: .veth, ifindex: 5)])
-        #expect(sorted.map(\.name) == ["a", "b"])
+    @Test func devicesAreSortedByName() {
+        let sorted = DeviceConversion.sorted([NetworkDevice(name: "b"), NetworkDevice(name: "a"), NetworkDevice(name: "B")])
+        #expect(sorted.map(\.name) == ["B", "a", "b"])
     }
 }
 
