@@ -1,5 +1,6 @@
 import AutomagicAPI
 import Foundation
+import JSON
 import KubeClient
 import KubeCore
 import MappingFile
@@ -222,4 +223,72 @@ func netnsLinkNames(_ netns: TestNetns) throws -> [String] {
     let value = try JSONSerialization.jsonObject(with: Data(out.utf8))
     let links = try #require(value as? [[String: Any]])
     return links.compactMap { $0["ifname"] as? String }.filter { $0 != "lo" }.sorted()
+}
+
+import DeviceProbe
+
+/// LLDP (issue 9, agent side): a neighbour heard on a listened device is published in its
+/// `lldp` fields and selectable by maps.
+@Suite(.serialized) struct AgentLLDPTests {
+    @Test func neighbourIsPublishedAndSelectable() async throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("uplink0", "uplink0p")
+        try netns.veth("other0", "other0p")
+        let lab = try await LabFixture(nodeName: "node-l")
+        defer { lab.cleanup() }
+        _ = try await lab.maps.create(makeMap("tor", [
+            DeviceMatchExpression(key: "lldp.systemName", operator: "Matches", values: ["^tor-r1-"]),
+            DeviceMatchExpression(key: "lldp.vlanIDs", operator: "In", values: ["100"]),
+        ]))
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
+        defer { fixture.task.cancel() }
+        #expect(await eventually { fixture.mapping()?.networks["tor"]?.device == "" })
+
+        let switchMAC: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]
+        var frame = LLDPFrameBuilder(source: switchMAC, chassisID: .mac(switchMAC), portID: .interfaceName("Ethernet7"))
+        frame.systemName = "tor-r1-a"
+        frame.portDescription = "server-7 port 1"
+        frame.portVLANID = 100
+        let sender = try FrameSender(netnsPath: netns.path)
+        defer { sender.shutdown() }
+        // Sent from the far end of both pairs: only the listened device (uplink0) takes it.
+        try sender.send(frame.frame(), on: "uplink0p")
+        try sender.send(frame.frame(), on: "other0p")
+
+        #expect(await eventually { fixture.mapping()?.networks["tor"]?.device == "uplink0" })
+        #expect(await eventually {
+            let nd = try? await lab.nodeDevices.get("node-l")
+            return nd?.status?.devices?.first { $0.name == "uplink0" }?.lldp?.systemName == "tor-r1-a"
+        })
+        let devices = try #require(try await lab.nodeDevices.get("node-l").status?.devices)
+        let lldp = try #require(devices.first { $0.name == "uplink0" }?.lldp)
+        #expect(lldp.chassisID == "02:11:22:33:44:55")
+        #expect(lldp.portID == "Ethernet7")
+        #expect(lldp.vlanIDs == [100])
+        #expect(lldp.lastHeard != nil)
+        #expect(devices.first { $0.name == "other0" }?.lldp == nil)
+        await fixture.stop()
+    }
+}
+
+/// `automagic-agent --once` in a namespace: the devices the kernel reports, in the status shape.
+@Suite struct OnceTests {
+    @Test func onceProbesTheNamespace() throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("once0", "once0p")
+        try netns.ip("addr", "add", "10.99.0.1/24", "dev", "once0")
+        let text = try OnceProbe.json(netnsPath: netns.path)
+        let value = try JSONValue.parse(text)
+        let devices = try #require(value["devices"]?.arrayValue)
+        #expect(devices.compactMap { $0["name"]?.stringValue }.sorted() == (try netnsLinkNames(netns)))
+        #expect(value["deviceCount"]?.intValue == 2)
+        let once0 = try #require(devices.first { $0["name"]?.stringValue == "once0" })
+        #expect(once0["addresses"] == ["10.99.0.1/24"])
+        #expect(once0["kind"]?.stringValue == "veth")
+        #expect(throws: AgentError.self) { try OnceProbe.json(netnsPath: "/var/run/netns/am-does-not-exist") }
+    }
 }
