@@ -57,6 +57,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Root below which /sys is read (for a containerized agent with the host's / mounted elsewhere).")
     var hostRoot: String = "/"
 
+    @Option(help: ArgumentHelp("Benchmark: probe N times (in --netns), print timings as JSON and exit.", visibility: .hidden))
+    var benchProbes: Int?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -68,6 +71,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "automagic.agent")
 
+        if let benchProbes {
+            print(try await OnceProbe.benchmark(iterations: benchProbes, hostRoot: hostRoot, netnsPath: netns))
+            return
+        }
         if once {
             print(try OnceProbe.json(hostRoot: hostRoot, netnsPath: netns))
             return
