@@ -187,6 +187,38 @@ import Testing
         await fixture.stop()
     }
 
+    @Test func startsWithTheAPIServerDownAndKeepsTheLastFile() async throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("cold0", "cold0p")
+        let lab = try await LabFixture(nodeName: "node-c", persistent: true)
+        defer { lab.cleanup() }
+        _ = try await lab.maps.create(makeMap("cold", [DeviceMatchExpression(key: "name", operator: "In", values: ["cold0"])]))
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = "\(dir)/mapping.json"
+        // The last good file from a previous run (another device then).
+        let previous = NodeNetworkMapping(node: "node-c", generation: 5, updatedAt: "2026-11-28T22:00:00Z",
+                                          networks: ["cold": NetworkMapping(device: "old0", map: "cold")])
+        try MappingFile.write(previous, to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        lab.stop()
+
+        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: path)
+        defer { fixture.task.cancel() }
+        #expect(await eventually { fixture.agent.status.devices != nil })
+        try await Task.sleep(for: .seconds(1))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(!fixture.agent.isReady)
+        #expect(!fixture.agent.status.mapsSynced)
+
+        try lab.restart()
+        #expect(await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["cold"]?.device == "cold0" })
+        #expect(fixture.mapping()?.generation == 6)
+        #expect(await eventually { fixture.agent.isReady })
+        await fixture.stop()
+    }
+
     @Test func unwritableMappingDirectoryIsAClearErrorAndNotReady() async throws {
         let netns = try TestNetns()
         defer { netns.remove() }
