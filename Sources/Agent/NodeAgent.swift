@@ -120,6 +120,18 @@ public struct AgentStatus: Sendable {
 /// server. The mapping file is written first (local, fast) and the `NodeDevice` status after it,
 /// each only when its content changes (timestamps alone never cause a write).
 ///
+/// Decisions worth knowing:
+/// - `probedAt` (and each neighbour's `lldp.lastHeard`) is the time of the probe that produced
+///   the published content; it is refreshed only when something else is written. A periodic
+///   resync that finds nothing new writes nothing, so an idle node costs zero API writes.
+/// - The mapping file lists every map that selects the node: resolved networks with their
+///   device, unresolved and invalid ones with an empty device and the reason (the plugin
+///   reports it). `generation` continues from the file found at start.
+/// - Until the maps have been listed once (API server unreachable at start) the file found on
+///   disk is left untouched; later outages keep the cached maps, so the file still follows
+///   local device changes, and the `NodeDevice` catches up when the server is back.
+/// - The agent only ever writes the `NodeDevice` named after its node (``NodeDevicePublisher``).
+///
 /// ```swift
 /// let client = try KubernetesClient(configuration: KubeConfigLoader.defaultConfiguration())
 /// let agent = try NodeAgent(configuration: AgentConfiguration(nodeName: "worker-1"), client: client)
