@@ -53,7 +53,7 @@ PAIRS=$((DEVICES / 2))
   done
 } > "$WORK/batch"
 ip -n "$NS" -batch "$WORK/batch"
-COUNT=$(ip -n "$NS" -j link show | python3 -c 'import json,sys; print(len([l for l in json.load(sys.stdin) if l["ifname"]!="lo"]))')
+COUNT=$(ip -n "$NS" -j link show 2>/dev/null | python3 -c 'import json,sys; print(len([l for l in json.load(sys.stdin) if l["ifname"]!="lo"]))')
 
 # --- (a) probe vs ip ----------------------------------------------------------------------------
 AGENT_JSON=$("$BIN/automagic-agent" --bench-probes "$PROBES" --netns "/var/run/netns/$NS")
@@ -159,6 +159,10 @@ HZ=$(getconf CLK_TCK)
 CPU=$(awk -v a="$T0" -v b="$T1" -v hz="$HZ" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.3f", (b - a) / hz / s * 100}')
 RSS=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/status")
 HWM=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/status")
+# RSS counts the shared libraries' resident pages (Swift runtime, Foundation, OpenSSL), which
+# other processes share; PSS charges them proportionally and Anonymous is the agent's own heap.
+PSS=$(awk '/^Pss:/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/smaps_rollup")
+ANON=$(awk '/^Anonymous:/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/smaps_rollup")
 WRITES=$(awk -v a="$PUB0" -v b="$PUB1" 'BEGIN {print b - a}')
 MWRITES=$(awk -v a="$MW0" -v b="$MW1" 'BEGIN {print b - a}')
 RVSAME=$([[ $RV0 == "$RV1" ]] && echo "unchanged ($RV0)" || echo "changed $RV0 -> $RV1")
@@ -172,6 +176,7 @@ cat << EOF
 | link added -> mapping file updated, median of $TRIALS | ${LAT_MEDIAN} ms | < 200 ms |
 | link added -> mapping file updated, worst of $TRIALS | ${LAT_WORST} ms | < 1000 ms |
 | idle ${IDLE_SECONDS} s: CPU | ${CPU} % of one core | < 1 % |
-| idle ${IDLE_SECONDS} s: resident memory (now / peak) | ${RSS} / ${HWM} MiB | < 30 MiB |
+| idle ${IDLE_SECONDS} s: resident memory RSS now / peak | ${RSS} / ${HWM} MiB | < 30 MiB |
+| idle ${IDLE_SECONDS} s: PSS / anonymous (own heap) | ${PSS} / ${ANON} MiB | |
 | idle ${IDLE_SECONDS} s: NodeDevice writes / mapping-file writes | ${WRITES} / ${MWRITES}; resourceVersion ${RVSAME} | 0 |
 EOF
