@@ -29,9 +29,25 @@ NS=am$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
 WORK=$(mktemp -d /tmp/amagent-bench.XXXXXX)
 LAB_PID=""
 AGENT_PID=""
+# Stops a process: SIGTERM, up to 10 s, then SIGKILL (never waits forever).
+stop() {
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "pid $pid did not stop on SIGTERM within 10 s; killing it" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  [[ -n $AGENT_PID ]] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
-  [[ -n $LAB_PID ]] && kill "$LAB_PID" 2>/dev/null && wait "$LAB_PID" 2>/dev/null || true
+  if [[ -n $AGENT_PID ]]; then
+    t0=$(now_ns)
+    stop "$AGENT_PID"
+    echo "agent stopped $(( ($(now_ns) - t0) / 1000000 )) ms after SIGTERM" >&2
+  fi
+  stop "$LAB_PID"
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "$WORK"
 }
