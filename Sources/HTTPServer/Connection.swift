@@ -76,7 +76,7 @@ struct Connection {
 
     private mutating func fill(deadline: Int64) throws(TransportFailure) {
         compact()
-        _ = try transport.read(into: &buffer, max: 64 * 1024, deadline: deadline)
+        _ = try transport.read(into: &buffer, max: 16 * 1024, deadline: deadline)
     }
 
     /// Reads the next request head; nil when the client closed (or idled out) between requests.

@@ -138,16 +138,18 @@ public final class HTTPServer: Sendable {
         }
         signal(SIGPIPE, SIG_IGN)
         let tlsContext: TLSContext?
-        if let tlsConfiguration {
-            tlsContext = try TLSContext(tlsConfiguration)
-        } else {
-            tlsContext = nil
-        }
-        let (fd, port) = try Self.listen(host: host, port: requestedPort)
+        let fd: Int32, port: Int
         var pipeFDs: [Int32] = [-1, -1]
-        guard ctls_pipe_nonblocking(&pipeFDs) == 0 else {
-            Glibc.close(fd)
-            throw .listen(address: "\(host):\(port)", cause: "pipe2: \(String(cString: strerror(errno)))")
+        do throws(HTTPServerError) {
+            tlsContext = try tlsConfiguration.map { config throws(HTTPServerError) in try TLSContext(config) }
+            (fd, port) = try Self.listen(host: host, port: requestedPort)
+            guard ctls_pipe_nonblocking(&pipeFDs) == 0 else {
+                Glibc.close(fd)
+                throw .listen(address: "\(host):\(port)", cause: "pipe2: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            state.withLock { $0.started = false }  // nothing is running: the caller may fix things and retry
+            throw error
         }
         let wakeRead = pipeFDs[0], wakeWrite = pipeFDs[1]
         state.withLock { s in
@@ -166,8 +168,9 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, closes every connection (streaming handlers see their client go away),
-    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`).
-    /// Safe to call more than once.
+    /// and waits for the connection threads to finish (at most `limits.shutdownGracePeriod`;
+    /// a handler that ignores `onClientGone`/failed writes, or that calls `stop()` itself, is
+    /// left running after that). Safe to call more than once.
     public func stop() {
         let snapshot = state.withLock { s -> (listen: Int32, wake: (Int32, Int32), conns: [Transport])? in
             guard s.started, !s.stopping else { return nil }

@@ -45,7 +45,8 @@ final class Transport: @unchecked Sendable {
     /// Set once the descriptor is closed, so `shutdown()` from `stop()` never hits a reused descriptor.
     private let closed = Mutex(false)
     /// Reused read buffer (reads happen on one thread only).
-    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    /// 16 KiB: the largest TLS record, so one TLS read never needs more; small enough for many idle watchers.
+    private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
 
     init(fd: Int32, writeTimeoutMilliseconds: Int64) {
         self.fd = fd

@@ -396,6 +396,17 @@ let echoHandler: HTTPHandler = { request, writer in
         #expect(throws: HTTPServerError.self) { try HTTPServer(port: 70000, handler: echoHandler).start() }
         #expect(throws: HTTPServerError.self) { try HTTPServer(port: server.port, handler: echoHandler).start() }
     }
+
+    @Test func startCanBeRetriedAfterAFailure() throws {
+        let occupant = HTTPServer(port: 0, handler: echoHandler)
+        let port = try occupant.start()
+        let second = HTTPServer(port: port, handler: echoHandler)
+        defer { second.stop() }
+        #expect(throws: HTTPServerError.self) { try second.start() }
+        occupant.stop()
+        #expect(try second.start() == port)
+        #expect(try curl(["http://127.0.0.1:\(port)/again"]).stdout.hasPrefix("GET /again\n"))
+    }
 }
 
 @Suite struct RecorderTests {
