@@ -76,8 +76,8 @@ public struct ClientConfiguration: Sendable, Hashable {
     public var connectTimeout: Double
     /// Whole-request timeout for non-watch requests, seconds (0 = none).
     public var requestTimeout: Double
-    /// A watch that receives no byte for this long is treated as a dead connection. Keep it above the
-    /// server's bookmark interval (about 60 s for kube-apiserver).
+    /// A watch with bookmarks that receives no byte for this long is treated as a dead connection. Keep it
+    /// above the server's bookmark interval (about 60 s for kube-apiserver ≥ 1.19).
     public var watchIdleTimeout: Double
     /// Retries of a request the server refused with 429, or a 5xx with Retry-After (idempotent verbs only).
     public var maxRetries: Int

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import KubeCore
+import Logging
 import Synchronization
 
 /// The Kubernetes API client: one libcurl multi loop (its own thread, reused connections), credentials,
@@ -18,10 +19,13 @@ public final class KubernetesClient: Sendable {
     let authenticator: Authenticator
     let limiter: RateLimiter?
     let baseURL: String
+    let logger: Logger
 
     /// Creates a client; reads the CA and client certificate files now (so a missing file fails here).
-    public init(configuration: ClientConfiguration) throws(KubeClientError) {
+    /// `logger` receives retries and credential refreshes (debug/notice).
+    public init(configuration: ClientConfiguration, logger: Logger = Logger(label: "automagic.kubeclient")) throws(KubeClientError) {
         self.configuration = configuration
+        self.logger = logger
         var base = configuration.server
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("https://") || base.hasPrefix("http://"), base.count > 8 else {
@@ -132,14 +136,21 @@ public final class KubernetesClient: Sendable {
                 material.keyPEM = key
             }
             let response = try await loop.perform(request, tls: material)
+            for warning in response.headers where warning.name == "warning" {
+                // e.g. `299 - "example.com/v1beta1 Widget is deprecated"`
+                logger.warning("API server warning: \(warning.value)", metadata: ["url": "\(url)"])
+            }
             if (200..<300).contains(response.status) { return response }
             if response.status == 401, authenticator.canRefresh, !refreshedCredentials {
                 refreshedCredentials = true
+                logger.notice("credentials refused (401), fetching them again", metadata: ["url": "\(url)"])
                 await authenticator.invalidate()
                 continue
             }
             if attempt < configuration.maxRetries, let delay = Self.retryDelay(response, method: method) {
                 attempt += 1
+                logger.debug("retrying after HTTP \(response.status)", metadata: [
+                    "url": "\(url)", "method": "\(method)", "attempt": "\(attempt)", "delaySeconds": "\(delay)"])
                 do { try await Task.sleep(for: .seconds(delay)) } catch { throw .cancelled(url: url) }
                 continue
             }

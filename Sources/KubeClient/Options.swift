@@ -70,7 +70,8 @@ public struct WatchOptions: Sendable, Hashable {
     /// Server-side duration of this watch; nil picks a random value in 5–10 minutes (as client-go does)
     /// so that many clients do not reconnect together.
     public var timeoutSeconds: Int?
-    /// No byte for this long means a dead connection (nil: the client configuration's `watchIdleTimeout`).
+    /// No byte for this long means a dead connection. nil: the client configuration's `watchIdleTimeout`
+    /// when bookmarks are allowed (the server then sends one about every minute), none otherwise; 0 disables it.
     public var idleTimeout: Double?
 
     /// Creates watch options.

@@ -212,7 +212,10 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         let path = resourceType.path(namespace: namespace)
         let timeout = options.timeoutSeconds ?? Int.random(in: 300..<600)
         let query = options.queryItems(timeout: timeout)
-        let idle = options.idleTimeout ?? client.configuration.watchIdleTimeout
+        // kube-apiserver sends a bookmark about every minute when asked to (Kubernetes ≥ 1.19), so silence
+        // longer than the idle timeout means a dead connection. Without bookmarks a quiet resource is
+        // legitimately silent until timeoutSeconds: then only TCP keepalive and the hard deadline apply.
+        let idle = options.idleTimeout ?? (options.allowWatchBookmarks ? client.configuration.watchIdleTimeout : 0)
         let task = Task {
             do throws(KubeClientError) {
                 try await client.runWatch(path: path, query: query, idleTimeout: idle, serverTimeout: timeout,

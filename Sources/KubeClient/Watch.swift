@@ -149,11 +149,13 @@ extension KubernetesClient {
             }
             if status == 401, authenticator.canRefresh, !refreshedCredentials {
                 refreshedCredentials = true
+                logger.notice("credentials refused (401), fetching them again", metadata: ["url": "\(url)"])
                 await authenticator.invalidate()
                 continue
             }
             if attempt < configuration.maxRetries, let delay = Self.retryDelay(response, method: "GET") {
                 attempt += 1
+                logger.debug("retrying watch after HTTP \(status)", metadata: ["url": "\(url)", "attempt": "\(attempt)"])
                 do { try await Task.sleep(for: .seconds(delay)) } catch { throw .cancelled(url: url) }
                 continue
             }

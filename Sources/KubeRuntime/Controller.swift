@@ -76,6 +76,7 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
     public func enqueue(_ key: Key) { queue.add(key) }
 
     /// Feeds the queue from any async sequence of keys while `run()` runs.
+    /// Register every source before calling `run()` (sources added later are not started).
     public func watch<S: AsyncSequence & Sendable>(keys sequence: S) where S.Element == Key {
         sources.withLock {
             $0.append { queue in
@@ -103,7 +104,7 @@ public final class Controller<Key: Hashable & Sendable>: Sendable {
     public var statistics: ReconcileCounters { counters.withLock { $0 } }
 
     /// Runs the registered sources and `concurrency` workers until the calling task is cancelled
-    /// (or `queue.shutDown()` is called). On cancellation it stops the sources, lets in-flight
+    /// (call it once per controller) or `queue.shutDown()` is called. On cancellation it stops the sources, lets in-flight
     /// reconciles finish and drains the keys already queued (for at most `shutdownGracePeriod`, then
     /// the remaining reconciles are cancelled), and returns.
     public func run() async {

@@ -76,3 +76,26 @@ extension Controller where Key == ObjectKey {
         watch(informer.changes(replay: true), map: map)
     }
 }
+
+/// Something with a cache that becomes complete after its first list.
+public protocol CacheSyncing: Sendable {
+    /// Whether the first complete list has been applied.
+    var hasSynced: Bool { get }
+    /// Waits until `hasSynced` (returns early when the task is cancelled).
+    func waitUntilSynced() async
+}
+
+extension Store: CacheSyncing {}
+extension Informer: CacheSyncing {}
+
+/// Waits until every cache has synced (or the task is cancelled); returns whether all have.
+///
+/// ```swift
+/// guard await waitForCacheSync(maps, nodes, devices) else { return }   // cancelled
+/// await controller.run()
+/// ```
+@discardableResult
+public func waitForCacheSync(_ caches: any CacheSyncing...) async -> Bool {
+    for cache in caches { await cache.waitUntilSynced() }
+    return caches.allSatisfy(\.hasSynced)
+}

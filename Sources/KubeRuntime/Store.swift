@@ -47,7 +47,8 @@ public final class Store<Object: KubernetesObject>: Sendable {
     private struct State {
         var objects: [ObjectKey: Object] = [:]
         var synced = false
-        var syncWaiters: [CheckedContinuation<Void, Never>] = []
+        var syncWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var cancelledSyncWaiters: Set<UInt64> = []
         var subscribers: [Subscriber] = []
         var nextID: UInt64 = 0
     }
@@ -81,23 +82,27 @@ public final class Store<Object: KubernetesObject>: Sendable {
     /// Whether a complete list has been applied.
     public var hasSynced: Bool { state.withLock { $0.synced } }
 
-    /// Waits until `hasSynced` (returns at once when the task is cancelled).
+    /// Waits until `hasSynced` (returns early when the calling task is cancelled).
     public func waitUntilSynced() async {
+        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { s -> Bool in
-                    if s.synced || Task.isCancelled { return true }
-                    s.syncWaiters.append(continuation)
+                    if s.synced || s.cancelledSyncWaiters.remove(id) != nil { return true }
+                    s.syncWaiters.append((id, continuation))
                     return false
                 }
                 if ready { continuation.resume() }
             }
         } onCancel: {
-            let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-                defer { s.syncWaiters.removeAll() }
-                return s.syncWaiters
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if let index = s.syncWaiters.firstIndex(where: { $0.id == id }) {
+                    return s.syncWaiters.remove(at: index).continuation
+                }
+                s.cancelledSyncWaiters.insert(id)
+                return nil
             }
-            for waiter in waiters { waiter.resume() }
+            waiter?.resume()
         }
     }
 
@@ -160,7 +165,7 @@ public final class Store<Object: KubernetesObject>: Sendable {
             var waiters: [CheckedContinuation<Void, Never>] = []
             if case .replaced = event, !s.synced {
                 s.synced = true
-                waiters = s.syncWaiters
+                waiters = s.syncWaiters.map(\.continuation)
                 s.syncWaiters.removeAll()
             }
             return (changes, waiters)

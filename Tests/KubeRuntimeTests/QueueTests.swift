@@ -295,4 +295,34 @@ import Testing
         #expect(interrupted.value, "work still running after the grace period is cancelled")
         #expect(ContinuousClock.now - started < .seconds(5))
     }
+
+    @Test func noChangeIsLostUnderConcurrentAdds() async throws {
+        // Level-based guarantee: after the queue goes idle, every key was reconciled after its last change.
+        let versions = Locked<[Int: Int]>([:])
+        let seen = Locked<[Int: Int]>([:])
+        let controller = Controller<Int>(name: "levels", concurrency: 4) { key in
+            let version = versions.withLock { $0[key, default: 0] }
+            try await Task.sleep(for: .microseconds(200))
+            seen.withLock { $0[key] = version }
+            return .done
+        }
+        let run = Task { await controller.run() }
+        try await withThrowingDiscardingTaskGroup { group in
+            for producer in 0..<4 {
+                group.addTask {
+                    var rng = SystemRandomNumberGenerator()
+                    for step in 0..<250 {
+                        let key = Int(rng.next() % 10)
+                        versions.withLock { $0[key, default: 0] += 1 }
+                        controller.enqueue(key)
+                        if step % 50 == producer { try await Task.sleep(for: .microseconds(100)) }
+                    }
+                }
+            }
+        }
+        #expect(try await eventually { controller.queue.readyCount == 0 && controller.queue.processingCount == 0 && seen.value == versions.value })
+        #expect(seen.value == versions.value)
+        run.cancel()
+        await run.value
+    }
 }

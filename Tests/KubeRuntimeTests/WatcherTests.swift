@@ -149,6 +149,47 @@ import Testing
         #expect(source.listRequests.count == 1, "a stalled connection does not need a relist")
     }
 
+    @Test func cancellingOneSyncWaiterLeavesTheOthersWaiting() async throws {
+        let store = Store<Widget>()
+        let woke = Locked(false)
+        let patient = Task { await store.waitUntilSynced(); woke.withLock { $0 = true } }
+        let impatient = Task { await store.waitUntilSynced() }
+        try await Task.sleep(for: .milliseconds(20))
+        impatient.cancel()
+        await impatient.value
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(!woke.value)
+        let changes = store.apply(.replaced([Widget("a", rv: "1")]))
+        #expect(changes.count == 1)
+        await patient.value
+        #expect(woke.value)
+        #expect(store.hasSynced)
+    }
+
+    @Test func watcherEventsStreamAndCacheSyncHelper() async throws {
+        let source = FakeSource(
+            lists: [.success(page([Widget("a", rv: "1")], rv: "5"))],
+            watches: [.eventsThenHang([.added(Widget("b", rv: "6")), .deleted(Widget("a", rv: "7"))])])
+        let watcher = Watcher(source: source)
+        var seen: [String] = []
+        for await event in watcher.events() {
+            switch event {
+            case .replaced(let all): seen.append("replaced \(all.count)")
+            case .applied(let o): seen.append("applied \(o.metadata.name ?? "")")
+            case .deleted(let o): seen.append("deleted \(o.metadata.name ?? "")")
+            }
+            if seen.count == 3 { break }
+        }
+        #expect(seen == ["replaced 1", "applied b", "deleted a"])
+
+        let store = Store<Widget>()
+        let informer = Informer(source: FakeSource(lists: [.success(page([], rv: "1"))], watches: []))
+        let runner = Task { await informer.run() }
+        defer { runner.cancel() }
+        store.apply(.replaced([]))
+        #expect(await waitForCacheSync(store, informer))
+    }
+
     @Test func hasSyncedWaitsForTheFirstCompleteList() async throws {
         let source = FakeSource(
             lists: [.failure(.gone), .success(page([Widget("a", rv: "1")], rv: "3"))],
