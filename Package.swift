@@ -79,7 +79,8 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         // Thin mains
-        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings,
+                         linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-lswiftDispatch"], .when(platforms: [.linux]))]),
         .executableTarget(name: "automagic-agent", dependencies: [
             "Agent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
@@ -88,6 +89,13 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+        // Benchmarks (hack/bench.sh builds it in release mode).
+        .executableTarget(name: "automagic-bench", dependencies: [
+            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "JSON",
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "automagic-lab-switch", dependencies: [
+            "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "kubectl-automagic", dependencies: [
             "KubectlPlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -101,7 +109,7 @@ let package = Package(
             "Resolver", "AutomagicAPI", "KubeCore", "JSON",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
@@ -111,6 +119,8 @@ let package = Package(
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
+        // The lab end to end through hack/lab.sh with the binaries of this build (root).
+        .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,362 @@
 #!/usr/bin/env bash
-echo "the lab is not built yet" >&2
-exit 1
+# The Automagic lab: the whole system on one machine, no cluster needed.
+#
+#   hack/lab.sh up       install what is needed, build, start everything, attach pods, print the summary
+#   hack/lab.sh status   print the summary again (networks x nodes -> device, pods and their interfaces)
+#   hack/lab.sh demo     up, then a short story: unplug and re-plug a NIC, a miscabled port, explain
+#   hack/lab.sh down     remove everything the lab created (processes, namespaces, links, files)
+#
+# What runs (see docs/lab-guide.md):
+#   automagic-lab-apiserver   in-memory Kubernetes API over HTTPS on 127.0.0.1 (or your cluster: see below)
+#   amlab-fabric              a network namespace playing the switches: one bridge per physical network,
+#                             and automagic-lab-switch announcing LLDP (switch name, port, VLAN) on its ports
+#   amlab-worker-1..3         one network namespace per simulated node; veth pairs stand in for its NICs,
+#                             named and addressed the way three different server generations would be
+#   automagic-agent x3        one per node (--netns), each sees only its node's devices
+#   automagic-controller      map status, node labels, extended resources
+#   amlab-worker-N-pod        a "pod" per node, attached to the `storage` network through the automagic
+#                             CNI plugin and the real macvlan plugin from /usr/lib/cni
+#
+# Environment:
+#   AUTOMAGIC_LAB_DIR        state directory (default /run/automagic-lab)
+#   AUTOMAGIC_LAB_BIN        use binaries from this directory instead of building release binaries
+#   AUTOMAGIC_LAB_KUBECONFIG run agents and controller against this (real) cluster instead of the lab
+#                            API server. Node objects named amlab-worker-N are created there and deleted by `down`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LAB=${AUTOMAGIC_LAB_DIR:-/run/automagic-lab}
+PREFIX=amlab
+NODES=(worker-1 worker-2 worker-3)
+export PATH=/opt/swift/usr/bin:$PATH
+
+if [ -t 1 ]; then B=$'\e[1m'; G=$'\e[32m'; R=$'\e[31m'; Y=$'\e[33m'; D=$'\e[2m'; N=$'\e[0m'; else B= G= R= Y= D= N=; fi
+step() { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf '%serror:%s %s\n' "$R" "$N" "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "the lab creates network namespaces: run it as root"
+
+kc() { kubectl --kubeconfig "$KUBECONFIG_LAB" "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# The story: three servers of different generations. Per node: NIC name, fabric network,
+# address (documentation ranges only: 192.0.2.0/24 management, 198.51.100.0/24 storage),
+# MTU, and the VLAN the switch port is in.
+#   node      mgmt NIC   storage NIC            provider NIC (trunk, no address)
+#   worker-1  ens5f0     ens5f1  (MTU 9000)     ens6f0  switch port VLAN 100
+#   worker-2  eno1       eno2    (MTU 9000)     eno3    switch port VLAN 100
+#   worker-3  enp1s0f0   enp1s0f1 (MTU 9000)    eno3    switch port VLAN 200  <- miscabled
+# ---------------------------------------------------------------------------------------------
+nics_of() {
+  case "$1" in
+    worker-1) echo "ens5f0:mgmt:192.0.2.11/24:1500:10 ens5f1:storage:198.51.100.11/24:9000:50 ens6f0:provider::1500:100" ;;
+    worker-2) echo "eno1:mgmt:192.0.2.12/24:1500:10 eno2:storage:198.51.100.12/24:9000:50 eno3:provider::1500:100" ;;
+    worker-3) echo "enp1s0f0:mgmt:192.0.2.13/24:1500:10 enp1s0f1:storage:198.51.100.13/24:9000:50 eno3:provider::1500:200" ;;
+  esac
+}
+labels_of() {
+  case "$1" in
+    worker-1) echo "hardware.automagic.dev/generation=gen2" ;;
+    worker-2) echo "hardware.automagic.dev/generation=gen1" ;;
+    worker-3) echo "hardware.automagic.dev/generation=gen3" ;;
+  esac
+}
+node_index() { echo "${1#worker-}"; }
+ns_node() { echo "$PREFIX-$1"; }
+ns_pod() { echo "$PREFIX-$1-pod"; }
+ns_fabric() { echo "$PREFIX-fabric"; }
+
+# Fabric port name for a node NIC (<= 15 chars): p<node><nic-index>
+fabric_port() { echo "p$(node_index "$1")-$2"; }
+
+ensure_deps() {
+  step "Checking dependencies"
+  bash "$ROOT/hack/install-deps.sh"
+}
+
+build() {
+  if [ -n "${AUTOMAGIC_LAB_BIN:-}" ]; then
+    BIN=$(cd "$AUTOMAGIC_LAB_BIN" && pwd)
+    info "using binaries from $BIN"
+  else
+    step "Building release binaries (first build takes a few minutes)"
+    (cd "$ROOT" && swift build -c release --product automagic-lab-apiserver 2>&1 | tail -1 \
+      && for p in automagic automagic-agent automagic-controller kubectl-automagic automagic-lab-switch; do
+           swift build -c release --product "$p" 2>&1 | tail -1; done) | sed 's/^/    /'
+    BIN="$ROOT/.build/release"
+  fi
+  for b in automagic automagic-agent automagic-controller kubectl-automagic automagic-lab-apiserver automagic-lab-switch; do
+    [ -x "$BIN/$b" ] || die "missing binary $BIN/$b"
+  done
+  echo "$BIN" > "$LAB/bin-dir"
+}
+
+start_bg() { # name, command...
+  local name=$1; shift
+  setsid "$@" >"$LAB/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$LAB/pids/$name.pid"
+}
+
+wait_for() { # description, timeout seconds, command...
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${timeout}s waiting for $what (logs in $LAB/logs)"
+    sleep 0.2
+  done
+}
+
+start_apiserver() {
+  if [ -n "${AUTOMAGIC_LAB_KUBECONFIG:-}" ]; then
+    KUBECONFIG_LAB=$AUTOMAGIC_LAB_KUBECONFIG
+    step "Using your cluster ($(kubectl --kubeconfig "$KUBECONFIG_LAB" config current-context))"
+    echo "$KUBECONFIG_LAB" > "$LAB/kubeconfig-path"
+    return
+  fi
+  step "Starting automagic-lab-apiserver (HTTPS on 127.0.0.1)"
+  KUBECONFIG_LAB=$LAB/admin.kubeconfig
+  echo "$KUBECONFIG_LAB" > "$LAB/kubeconfig-path"
+  rm -f "$LAB/apiserver.port"
+  start_bg apiserver "$BIN/automagic-lab-apiserver" --port 0 --cert-dir "$LAB/pki" \
+    --kubeconfig-out "$KUBECONFIG_LAB" --port-file "$LAB/apiserver.port" --data "$LAB/apiserver.snapshot.json"
+  wait_for "the lab API server" 30 test -s "$LAB/apiserver.port"
+  wait_for "the lab API server to answer" 30 kc get --raw /readyz
+  info "listening on https://127.0.0.1:$(cat "$LAB/apiserver.port"), kubeconfig $KUBECONFIG_LAB"
+}
+
+apply_api() {
+  step "Applying crds/ and the lab's NetworkDeviceMaps with kubectl"
+  kc apply -f "$ROOT/crds/" | sed 's/^/    /'
+  for crd in nodedevices.automagic.dev networkdevicemaps.automagic.dev; do
+    wait_for "CRD $crd to be established" 30 kc wait --for=condition=Established "crd/$crd" --timeout=5s
+  done
+  kc apply -f "$ROOT/hack/lab/maps/" | sed 's/^/    /'
+}
+
+create_fabric() {
+  local f; f=$(ns_fabric)
+  ip netns add "$f"
+  ip -n "$f" link set lo up
+  for net in mgmt storage provider; do
+    ip -n "$f" link add "br-$net" type bridge
+    ip -n "$f" link set "br-$net" up
+  done
+}
+
+# add_nic node nic net addr mtu vlan: a veth pair, NIC end in the node, port end on the fabric bridge.
+add_nic() {
+  local node=$1 nic=$2 net=$3 addr=$4 mtu=$5 nsn nsf port tmp
+  nsn=$(ns_node "$node"); nsf=$(ns_fabric); port=$(fabric_port "$node" "$nic")
+  tmp="amt$RANDOM$RANDOM"; tmp=${tmp:0:15}
+  ip link add "$tmp" mtu "$mtu" type veth peer name "$port" mtu "$mtu"
+  ip link set "$tmp" netns "$nsn"
+  ip link set "$port" netns "$nsf"
+  ip -n "$nsn" link set "$tmp" name "$nic"
+  # Stable, locally administered MACs that tell the node and NIC apart.
+  ip -n "$nsn" link set "$nic" address "02:a0:00:0$(node_index "$node"):$(printf '%02x' $(( $(cksum <<<"$nic" | cut -d' ' -f1) % 256 ))):01"
+  ip -n "$nsf" link set "$port" master "br-$net" up
+  ip -n "$nsn" link set "$nic" up
+  [ -n "$addr" ] && ip -n "$nsn" addr add "$addr" dev "$nic"
+  return 0
+}
+
+create_nodes() {
+  step "Creating simulated nodes (network namespaces with veth NICs on a simulated fabric)"
+  create_fabric
+  local node nsn nic net addr mtu vlan ports
+  for node in "${NODES[@]}"; do
+    nsn=$(ns_node "$node")
+    ip netns add "$nsn"
+    ip -n "$nsn" link set lo up
+    for spec in $(nics_of "$node"); do
+      IFS=: read -r nic net addr mtu vlan <<<"$spec"
+      add_nic "$node" "$nic" "$net" "$addr" "$mtu" "$vlan"
+    done
+    info "$node: $(ip -n "$nsn" -br link | awk '$1!="lo"{sub(/@.*/,"",$1); printf "%s ", $1}')"
+  done
+  # The switch: LLDP on every fabric port, with the VLAN the port is in.
+  ports=()
+  for node in "${NODES[@]}"; do
+    for spec in $(nics_of "$node"); do
+      IFS=: read -r nic net addr mtu vlan <<<"$spec"
+      ports+=(--port "$(fabric_port "$node" "$nic")=Ethernet1/$(node_index "$node")/$nic:$vlan:$net-$vlan")
+    done
+  done
+  start_bg lldp-switch "$BIN/automagic-lab-switch" --netns "/var/run/netns/$(ns_fabric)" --system-name tor-r1-a --interval 2 --ttl 30 "${ports[@]}"
+}
+
+create_node_objects() {
+  step "Registering Node objects"
+  local node
+  for node in "${NODES[@]}"; do
+    cat <<EOF | kc apply -f - | sed 's/^/    /'
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  labels:
+    kubernetes.io/hostname: $node
+    automagic.dev/lab: "true"
+    $(labels_of "$node" | sed 's/=/: /')
+EOF
+  done
+}
+
+start_agents() {
+  step "Starting one automagic-agent per node"
+  local node i
+  for node in "${NODES[@]}"; do
+    i=$(node_index "$node")
+    mkdir -p "$LAB/nodes/$node"
+    start_bg "agent-$node" "$BIN/automagic-agent" --kubeconfig "$KUBECONFIG_LAB" --node-name "$node" \
+      --netns "/var/run/netns/$(ns_node "$node")" --mapping-file "$LAB/nodes/$node/mapping.json" \
+      --lldp-devices '*' --health-addr "127.0.0.1:$((19740 + i))" --metrics-addr "127.0.0.1:$((19840 + i))" \
+      --resync-period 1m
+  done
+  for node in "${NODES[@]}"; do
+    i=$(node_index "$node")
+    wait_for "agent on $node to be ready" 60 curl -fsS "http://127.0.0.1:$((19740 + i))/readyz"
+    info "$node: ready, mapping file $LAB/nodes/$node/mapping.json"
+  done
+}
+
+start_controller() {
+  step "Starting automagic-controller"
+  start_bg controller "$BIN/automagic-controller" --kubeconfig "$KUBECONFIG_LAB" \
+    --health-addr 127.0.0.1:19081 --metrics-addr 127.0.0.1:19080
+  wait_for "the controller to be healthy" 60 curl -fsS http://127.0.0.1:19081/healthz
+}
+
+mapping_has() { # node network
+  jq -e --arg n "$2" '.networks[$n].device' "$LAB/nodes/$1/mapping.json"
+}
+
+cni() { # node command containerid network ifname [ip]
+  local node=$1 cmd=$2 cid=$3 net=$4 ifname=$5 ip=${6:-}
+  local ipam='{}'
+  [ -n "$ip" ] && ipam="{\"type\":\"static\",\"addresses\":[{\"address\":\"$ip\"}]}"
+  printf '{"cniVersion":"1.0.0","name":"%s","type":"automagic","network":"%s","mappingFile":"%s","cacheDir":"%s","ipam":%s}' \
+    "$net" "$net" "$LAB/nodes/$node/mapping.json" "$LAB/nodes/$node/cni-cache" "$ipam" |
+    ip netns exec "$(ns_node "$node")" env CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" \
+      CNI_NETNS="/var/run/netns/$(ns_pod "$node")" CNI_IFNAME="$ifname" CNI_PATH="$BIN:/usr/lib/cni" "$BIN/automagic"
+}
+
+attach_pods() {
+  step "Attaching a pod on each node to network 'storage' (automagic -> macvlan)"
+  local node i out
+  for node in "${NODES[@]}"; do
+    i=$(node_index "$node")
+    ip netns add "$(ns_pod "$node")"
+    ip -n "$(ns_pod "$node")" link set lo up
+    wait_for "network 'storage' in $node's mapping file" 30 mapping_has "$node" storage
+    out=$(cni "$node" ADD "lab-$node-pod" storage net1 "198.51.100.10$i/24") || die "ADD on $node failed: $out"
+    echo "$out" > "$LAB/nodes/$node/pod-result.json"
+    info "$node: pod interface net1 $(jq -r '.ips[0].address' <<<"$out")"
+  done
+}
+
+summary() {
+  [ -f "$LAB/kubeconfig-path" ] || die "the lab is not running (run: hack/lab.sh up)"
+  KUBECONFIG_LAB=$(cat "$LAB/kubeconfig-path")
+  BIN=$(cat "$LAB/bin-dir")
+  local nets node net dev row
+  printf '\n%sNetworks x nodes -> device%s (from each node'"'"'s mapping file)\n' "$B" "$N"
+  nets=$(kc get networkdevicemaps -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort)
+  printf '  %-22s' "NETWORK"; for node in "${NODES[@]}"; do printf '%-14s' "$node"; done; printf '\n'
+  for net in $nets; do
+    printf '  %-22s' "$net"
+    for node in "${NODES[@]}"; do
+      dev=$(jq -r --arg n "$net" '.networks[$n].device // "-"' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
+      if [ "$dev" = "-" ]; then printf '%s%-14s%s' "$R" "-" "$N"; else printf '%s%-14s%s' "$G" "$dev" "$N"; fi
+    done
+    printf '\n'
+  done
+  printf '\n%sNetworkDeviceMaps%s (controller view)\n' "$B" "$N"
+  kc get networkdevicemaps | sed 's/^/  /'
+  printf '\n%sPods%s\n' "$B" "$N"
+  for node in "${NODES[@]}"; do
+    local pod; pod=$(ns_pod "$node")
+    if ip netns list | grep -qw "$pod"; then
+      local master addr
+      master=$(jq -r '.networks.storage.device // "?"' "$LAB/nodes/$node/mapping.json" 2>/dev/null)
+      addr=$(ip -n "$pod" -j addr show dev net1 2>/dev/null | jq -r '[.[0].addr_info[] | select(.family=="inet") | "\(.local)/\(.prefixlen)"] | join(",")' 2>/dev/null)
+      printf '  %-10s netns %-18s net1 (macvlan on %s:%s) %s\n' "$node" "$pod" "$node" "$master" "${addr:-no address}"
+    fi
+  done
+  printf '\nTry: %sKUBECONFIG=%s %s/kubectl-automagic status%s\n' "$D" "$KUBECONFIG_LAB" "$BIN" "$N"
+  printf '     %sip netns exec %s ping -c1 198.51.100.102%s   (pod on worker-1 -> pod on worker-2 over the storage fabric)\n' "$D" "$(ns_pod worker-1)" "$N"
+}
+
+down() {
+  step "Stopping the lab"
+  if [ -d "$LAB/pids" ]; then
+    for f in "$LAB"/pids/*.pid; do
+      [ -e "$f" ] || continue
+      kill -TERM -- "-$(cat "$f")" 2>/dev/null || kill -TERM "$(cat "$f")" 2>/dev/null || true
+    done
+    sleep 1
+    for f in "$LAB"/pids/*.pid; do
+      [ -e "$f" ] || continue
+      kill -KILL -- "-$(cat "$f")" 2>/dev/null || kill -KILL "$(cat "$f")" 2>/dev/null || true
+    done
+  fi
+  if [ -n "${AUTOMAGIC_LAB_KUBECONFIG:-}" ]; then
+    kubectl --kubeconfig "$AUTOMAGIC_LAB_KUBECONFIG" delete nodes -l automagic.dev/lab=true --ignore-not-found | sed 's/^/    /' || true
+  fi
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
+    ip netns del "$ns"
+  done
+  rm -rf "$LAB"
+  info "removed namespaces, processes and $LAB"
+}
+
+up() {
+  if [ -d "$LAB" ]; then
+    info "a previous lab is present: removing it first"
+    down
+  fi
+  mkdir -p "$LAB/logs" "$LAB/pids" "$LAB/nodes"
+  ensure_deps
+  build
+  start_apiserver
+  apply_api
+  create_nodes
+  create_node_objects
+  start_agents
+  start_controller
+  attach_pods
+  wait_for "the storage map to be Ready" 60 kc wait --for=condition=Ready ndm/storage --timeout=5s
+  summary
+}
+
+demo() {
+  up
+  local nsn; nsn=$(ns_node worker-3)
+  printf '\n%sDemo 1: unplug worker-3'"'"'s storage NIC%s\n' "$B" "$N"
+  cni worker-3 DEL lab-worker-3-pod storage net1 >/dev/null
+  ip -n "$nsn" link del enp1s0f1
+  wait_for "worker-3 to lose 'storage'" 10 bash -c "! jq -e '.networks.storage' '$LAB/nodes/worker-3/mapping.json'"
+  info "worker-3's mapping file no longer has 'storage'; the agent noticed through netlink"
+  sleep 2; kc get ndm storage | sed 's/^/    /'
+  printf '\n%sDemo 2: plug it back (a new card, same subnet)%s\n' "$B" "$N"
+  add_nic worker-3 enp1s0f1 storage 198.51.100.13/24 9000 50
+  wait_for "worker-3 to regain 'storage'" 10 mapping_has worker-3 storage
+  info "worker-3 -> $(jq -r .networks.storage.device "$LAB/nodes/worker-3/mapping.json")"
+  cni worker-3 ADD lab-worker-3-pod storage net1 198.51.100.103/24 >/dev/null
+  info "pod on worker-3 re-attached"
+  printf '\n%sDemo 3: why does worker-3 not get provider-vlan-100?%s\n' "$B" "$N"
+  KUBECONFIG="$KUBECONFIG_LAB" "$BIN/kubectl-automagic" explain provider-vlan-100 --node worker-3 | sed 's/^/    /' || true
+  printf '\n%sDemo 4: a map that selects by name is fooled by the miscabled port%s\n' "$B" "$N"
+  kc get ndm provider-by-name -o jsonpath='{range .status.conditions[*]}{.type}={.status}: {.message}{"\n"}{end}' | sed 's/^/    /'
+  summary
+}
+
+case "${1:-}" in
+  up) up ;;
+  status) summary ;;
+  demo) demo ;;
+  down) down ;;
+  *) echo "usage: $0 up|status|demo|down" >&2; exit 2 ;;
+esac

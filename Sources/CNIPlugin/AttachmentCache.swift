@@ -109,7 +109,7 @@ public struct AttachmentCache: Sendable {
     public func store(_ entry: CachedAttachment) throws(CNIError) {
         let p = path(networkName: entry.networkName, containerID: entry.containerID, ifname: entry.ifname)
         do {
-            try AtomicFile.write(entry.json.serialized(), to: p, mode: 0o600)
+            try AtomicFile.write(entry.json.serialized(), to: p, mode: 0o600, durable: false)
         } catch {
             throw CNIError(.ioFailure, "failed to write attachment cache: \(error)")
         }
@@ -165,7 +165,7 @@ public struct AttachmentCache: Sendable {
                                    "supportedVersions": .array(versions.map { .string($0.description) })]
             // A cache that cannot be written only costs a VERSION exec next time.
             if (try? AtomicFile.makeDirectories(versionsDirectory, mode: 0o700)) != nil {
-                _ = try? AtomicFile.write(json.serialized(), to: file, mode: 0o600)
+                _ = try? AtomicFile.write(json.serialized(), to: file, mode: 0o600, durable: false)
             }
         }
         return versions

@@ -181,21 +181,23 @@ final class SubscriptionSource: LoopSource {
                 break // EAGAIN: drained
             }
             if truncated != 0 { batch.reasons.insert(.overflow) }
-            let (messages, malformed) = splitNetlinkMessages(buffer[0..<n])
-            if malformed { batch.reasons.insert(.overflow) }
-            for m in messages {
-                switch m.type {
-                case NL.newLink, NL.delLink:
-                    batch.reasons.insert(.link)
-                    if let l = RawLink(payload: m.payload) {
-                        batch.indexes.insert(Int(l.index))
-                        if !l.name.isEmpty { batch.interfaces.insert(l.name) }
+            buffer.withUnsafeBytes { raw in
+                let (messages, malformed) = splitNetlinkMessages(ByteView(UnsafeRawBufferPointer(rebasing: raw[0..<n])))
+                if malformed { batch.reasons.insert(.overflow) }
+                for m in messages {
+                    switch m.type {
+                    case NL.newLink, NL.delLink:
+                        batch.reasons.insert(.link)
+                        if let l = RawLink(payload: m.payload) {
+                            batch.indexes.insert(Int(l.index))
+                            if !l.name.isEmpty { batch.interfaces.insert(l.name) }
+                        }
+                    case NL.newAddr, NL.delAddr:
+                        batch.reasons.insert(.address)
+                        if let a = RawAddress(payload: m.payload) { batch.indexes.insert(Int(a.index)) }
+                    default:
+                        break
                     }
-                case NL.newAddr, NL.delAddr:
-                    batch.reasons.insert(.address)
-                    if let a = RawAddress(payload: m.payload) { batch.indexes.insert(Int(a.index)) }
-                default:
-                    break
                 }
             }
         }

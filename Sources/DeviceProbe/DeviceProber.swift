@@ -129,7 +129,7 @@ public final class DeviceProber: Sendable {
     /// Every LLDP neighbour currently known (all per device, not only the published one);
     /// empty when LLDP is off.
     public func lldpNeighbours() -> [LLDPObservation] {
-        lldpState.withLock { $0?.neighbourList.withLock { $0 } } ?? []
+        lldpState.withLock { $0 }?.observations() ?? []
     }
 
     /// Counters of the LLDP listener; nil when LLDP is off.

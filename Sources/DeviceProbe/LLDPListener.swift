@@ -75,7 +75,6 @@ final class LLDPListener: Sendable {
     let thread: LoopThread
     let options: LLDPOptions
     let published = Mutex<[Int: LLDPNeighbor]>([:])
-    let neighbourList = Mutex<[LLDPObservation]>([])
     let stats = Mutex(LLDPStatistics())
     let selectionState = Mutex<[Int: String]?>(nil)
     let onChange: @Sendable (Set<String>) -> Void
@@ -113,9 +112,15 @@ final class LLDPListener: Sendable {
     }
 
     func neighboursByIndex() -> [Int: LLDPNeighbor] { published.withLock { $0 } }
+
+    /// Every neighbour known (read on the listener thread).
+    func observations() -> [LLDPObservation] {
+        (try? thread.sync { ctx in .success((ctx.storage["lldp"] as? LLDPSource)?.observations ?? []) }) ?? []
+    }
 }
 
-/// The socket and neighbour table, confined to the listener thread.
+/// The socket and neighbour table, confined to the listener thread. Work per frame is
+/// O(neighbours on that device): only the touched device's published entry is rebuilt.
 final class LLDPSource: LoopSource {
     let fd: Int32
     private unowned let listener: LLDPListener
@@ -129,30 +134,37 @@ final class LLDPSource: LoopSource {
         self.listener = listener
     }
 
+    /// All neighbours, sorted by interface then last heard.
+    var observations: [LLDPObservation] {
+        table.values.joined().sorted { ($0.interface, $0.lastHeard) < ($1.interface, $1.lastHeard) }
+    }
+
     func select(_ selection: [Int: String]) {
-        var touched = Set<String>()
+        var touched: [Int: String] = [:]
         for (index, name) in members where selection[index] == nil {
             _ = cnl_lldp_membership(fd, Int32(index), 0) // fails harmlessly when the device is gone
-            if table.removeValue(forKey: index) != nil { touched.insert(name) }
+            if table.removeValue(forKey: index) != nil { touched[index] = name }
         }
         for (index, _) in selection where members[index] == nil {
             _ = cnl_lldp_membership(fd, Int32(index), 1)
         }
         members = selection
-        if !touched.isEmpty { publish(touched) }
+        for (index, _) in touched { republish(index) }
+        if !touched.isEmpty { listener.onChange(Set(touched.values)) }
     }
 
     func readable(_ loop: LoopContext) {
         var touched = Set<String>()
-        var refreshed = false
+        var accepted = 0, rejected = 0, ignored = 0, received = 0, expired = 0
+        var lastDefect: LLDPDefect?
         for _ in 0..<256 { // bounded per wake-up: fairness with expiry and jobs
             var ifindex: Int32 = 0
             var pkttype: Int32 = 0
             let n = buffer.withUnsafeMutableBufferPointer { cnl_packet_recv(fd, $0.baseAddress, $0.count, &ifindex, &pkttype) }
             if n < 0 { break } // EAGAIN: drained
-            listener.stats.withLock { $0.framesReceived += 1 }
+            received += 1
             guard let name = members[Int(ifindex)] else {
-                listener.stats.withLock { $0.framesIgnored += 1 }
+                ignored += 1
                 continue
             }
             let pdu: LLDPDU
@@ -162,47 +174,64 @@ final class LLDPSource: LoopSource {
                 }
                 pdu = try LLDP.parseFrame(buffer[0..<n])
             } catch {
-                listener.stats.withLock {
-                    $0.framesRejected += 1
-                    if case let .parseLLDP(d) = error { $0.lastDefect = d }
-                }
+                rejected += 1
+                if case let .parseLLDP(d) = error { lastDefect = d }
                 continue
             }
-            listener.stats.withLock { $0.framesAccepted += 1 }
-            let changed = record(pdu, ifindex: Int(ifindex), name: name)
-            if changed { touched.insert(name) } else { refreshed = true }
+            accepted += 1
+            switch record(pdu, ifindex: Int(ifindex), name: name) {
+            case .changed:
+                republish(Int(ifindex))
+                touched.insert(name)
+            case .removed:
+                expired += 1
+                republish(Int(ifindex))
+                touched.insert(name)
+            case .refreshed:
+                // Same content: refresh the published lastHeard only at the configured resolution.
+                if let at = publishedAt[Int(ifindex)], at + listener.options.lastHeardResolution > .now { break }
+                republish(Int(ifindex))
+            case .unknown:
+                break
+            }
         }
-        if !touched.isEmpty || refreshed { publish(touched) }
+        listener.stats.withLock {
+            $0.framesReceived += received
+            $0.framesAccepted += accepted
+            $0.framesRejected += rejected
+            $0.framesIgnored += ignored
+            $0.neighboursExpired += expired
+            if let lastDefect { $0.lastDefect = lastDefect }
+        }
+        if !touched.isEmpty { listener.onChange(touched) }
     }
 
-    /// Inserts or refreshes a neighbour; true when what is published changes.
-    private func record(_ pdu: LLDPDU, ifindex: Int, name: String) -> Bool {
+    enum Outcome { case changed, refreshed, removed, unknown }
+
+    /// Inserts, refreshes or (TTL 0) removes a neighbour.
+    private func record(_ pdu: LLDPDU, ifindex: Int, name: String) -> Outcome {
         var list = table[ifindex] ?? []
         let index = list.firstIndex { $0.pdu.chassisID == pdu.chassisID && $0.pdu.portID == pdu.portID }
         if pdu.ttl == 0 {
-            guard let index else { return false }
+            guard let index else { return .unknown }
             list.remove(at: index)
             table[ifindex] = list.isEmpty ? nil : list
-            listener.stats.withLock { $0.neighboursExpired += 1 }
-            return true
+            return .removed
         }
-        let now = ContinuousClock.now
         let entry = LLDPObservation(interface: name, ifindex: ifindex, pdu: pdu, lastHeard: Date(),
-                                  expires: now + .seconds(pdu.ttl))
+                                    expires: .now + .seconds(pdu.ttl))
         var changed: Bool
         if let index {
-            changed = list[index].pdu != pdu
+            // Changed content, or another neighbour becomes the newest (published) one.
+            changed = list[index].pdu != pdu || index != list.count - 1
             list.remove(at: index)
         } else {
             changed = true
             if list.count >= max(1, listener.options.maxNeighboursPerDevice) { list.removeFirst() }
         }
         list.append(entry) // most recently heard last
-        if !changed, let newest = table[ifindex]?.last, newest.pdu.chassisID != pdu.chassisID || newest.pdu.portID != pdu.portID {
-            changed = true // a different neighbour becomes the published one
-        }
         table[ifindex] = list
-        return changed
+        return changed ? .changed : .refreshed
     }
 
     func deadline() -> ContinuousClock.Instant? {
@@ -222,42 +251,29 @@ final class LLDPSource: LoopSource {
                 expired += list.count - kept.count
                 touched.insert(list[0].interface)
                 table[index] = kept.isEmpty ? nil : kept
+                republish(index)
             }
         }
         if expired > 0 { listener.stats.withLock { $0.neighboursExpired += expired } }
-        if !touched.isEmpty { publish(touched) }
+        if !touched.isEmpty { listener.onChange(touched) }
     }
 
-    /// Publishes the newest neighbour per device; notifies when content changed.
-    private func publish(_ touched: Set<String>) {
-        let now = ContinuousClock.now
-        let resolution = listener.options.lastHeardResolution
-        let previous = listener.published.withLock { $0 }
-        var out: [Int: LLDPNeighbor] = [:]
-        var all: [LLDPObservation] = []
-        for (index, list) in table {
-            all += list
-            guard let n = list.last else { continue }
-            let vlanIDs = n.pdu.vlanIDs.sorted()
-            let vlanNames = n.pdu.vlanNames.map(\.name)
-            var lldp = LLDPNeighbor(
-                chassisID: n.pdu.chassisID.value, portID: n.pdu.portID.value, systemName: n.pdu.systemName,
-                portDescription: n.pdu.portDescription, managementAddress: n.pdu.managementAddresses.first,
-                vlanIDs: vlanIDs.isEmpty ? nil : vlanIDs, vlanNames: vlanNames.isEmpty ? nil : vlanNames,
-                lastHeard: rfc3339(n.lastHeard))
-            if let old = previous[index], !touched.contains(n.interface) {
-                // Unchanged content: keep the old lastHeard unless it is older than the resolution.
-                let stale = publishedAt[index].map { $0 + resolution <= now } ?? true
-                if !stale { lldp.lastHeard = old.lastHeard } else { publishedAt[index] = now }
-            } else {
-                publishedAt[index] = now
-            }
-            out[index] = lldp
+    /// Rebuilds the published entry of one device from its newest neighbour.
+    private func republish(_ index: Int) {
+        guard let n = table[index]?.last else {
+            publishedAt[index] = nil
+            _ = listener.published.withLock { $0.removeValue(forKey: index) }
+            return
         }
-        for index in publishedAt.keys where out[index] == nil { publishedAt[index] = nil }
-        listener.published.withLock { $0 = out }
-        listener.neighbourList.withLock { $0 = all.sorted { ($0.interface, $0.lastHeard) < ($1.interface, $1.lastHeard) } }
-        if !touched.isEmpty { listener.onChange(touched) }
+        let vlanIDs = n.pdu.vlanIDs.sorted()
+        let vlanNames = n.pdu.vlanNames.map(\.name)
+        let lldp = LLDPNeighbor(
+            chassisID: n.pdu.chassisID.value, portID: n.pdu.portID.value, systemName: n.pdu.systemName,
+            portDescription: n.pdu.portDescription, managementAddress: n.pdu.managementAddresses.first,
+            vlanIDs: vlanIDs.isEmpty ? nil : vlanIDs, vlanNames: vlanNames.isEmpty ? nil : vlanNames,
+            lastHeard: rfc3339(n.lastHeard))
+        publishedAt[index] = .now
+        listener.published.withLock { $0[index] = lldp }
     }
 
     func close() {

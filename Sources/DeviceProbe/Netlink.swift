@@ -47,27 +47,46 @@ enum IFA {
     static let flags: UInt16 = 8
 }
 
-/// Little helpers to read native-endian integers from a byte slice without traps.
-extension ArraySlice<UInt8> {
+/// A bounds-checked, non-owning view of bytes (valid only inside the
+/// `withUnsafeBytes` call that produced it). Integers are read in host byte order, as
+/// netlink sends them. Every read returns nil instead of trapping when out of range.
+struct ByteView {
+    let raw: UnsafeRawBufferPointer
+
+    init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+
+    var count: Int { raw.count }
+
     @inline(__always)
-    func u16(at offset: Int) -> UInt16? {
-        let i = startIndex + offset
-        guard offset >= 0, i + 2 <= endIndex else { return nil }
-        return UInt16(self[i]) | UInt16(self[i + 1]) << 8
+    func u8(at o: Int) -> UInt8? { o >= 0 && o < raw.count ? raw[o] : nil }
+
+    @inline(__always)
+    func u16(at o: Int) -> UInt16? {
+        guard o >= 0, o + 2 <= raw.count else { return nil }
+        return raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)
     }
 
     @inline(__always)
-    func u32(at offset: Int) -> UInt32? {
-        let i = startIndex + offset
-        guard offset >= 0, i + 4 <= endIndex else { return nil }
-        return UInt32(self[i]) | UInt32(self[i + 1]) << 8 | UInt32(self[i + 2]) << 16 | UInt32(self[i + 3]) << 24
+    func u32(at o: Int) -> UInt32? {
+        guard o >= 0, o + 4 <= raw.count else { return nil }
+        return raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)
     }
 
-    @inline(__always)
-    func u8(at offset: Int) -> UInt8? {
-        let i = startIndex + offset
-        guard offset >= 0, i < endIndex else { return nil }
-        return self[i]
+    /// Bytes `from..<to`, clamped to the view.
+    func slice(_ from: Int, _ to: Int) -> ByteView {
+        let a = Swift.max(0, Swift.min(from, raw.count))
+        let b = Swift.max(a, Swift.min(to, raw.count))
+        return ByteView(UnsafeRawBufferPointer(rebasing: raw[a..<b]))
+    }
+
+    func dropFirst(_ n: Int) -> ByteView { slice(n, raw.count) }
+
+    var bytes: [UInt8] { Array(raw) }
+
+    /// A NUL-terminated C string attribute as a Swift string (invalid UTF-8 repaired).
+    var cString: String {
+        let end = raw.firstIndex(of: 0) ?? raw.count
+        return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
     }
 }
 
@@ -76,54 +95,45 @@ struct NetlinkMessage {
     var type: UInt16
     var flags: UInt16
     var seq: UInt32
-    var payload: ArraySlice<UInt8>
+    var payload: ByteView
 }
 
 /// Splits a datagram into netlink messages. Stops (returns what it has and `malformed`)
 /// at the first header whose length is inconsistent with the buffer.
-func splitNetlinkMessages(_ data: ArraySlice<UInt8>) -> (messages: [NetlinkMessage], malformed: Bool) {
+func splitNetlinkMessages(_ data: ByteView) -> (messages: [NetlinkMessage], malformed: Bool) {
     var out: [NetlinkMessage] = []
     var offset = 0
     let count = data.count
     while offset + NL.headerSize <= count {
-        let hdr = data[(data.startIndex + offset)...]
-        guard let len32 = hdr.u32(at: 0), let type = hdr.u16(at: 4), let flags = hdr.u16(at: 6), let seq = hdr.u32(at: 8)
+        guard let len32 = data.u32(at: offset), let type = data.u16(at: offset + 4), let flags = data.u16(at: offset + 6),
+              let seq = data.u32(at: offset + 8)
         else { return (out, true) }
         let len = Int(len32)
-        guard len >= NL.headerSize, offset + len <= count else { return (out, true) }
-        let start = data.startIndex + offset
-        out.append(NetlinkMessage(type: type, flags: flags, seq: seq, payload: data[(start + NL.headerSize)..<(start + len)]))
+        guard len >= NL.headerSize, len <= count - offset else { return (out, true) }
+        out.append(NetlinkMessage(type: type, flags: flags, seq: seq, payload: data.slice(offset + NL.headerSize, offset + len)))
         offset += (len + 3) & ~3
     }
     return (out, offset < count && count - offset >= 4)
 }
 
-/// Iterates route attributes (`struct rtattr`) in a byte slice. Type excludes the
+/// Iterates route attributes (`struct rtattr`) in a byte view. Type excludes the
 /// NLA_F_NESTED / NLA_F_NET_BYTEORDER bits. Stops silently at a malformed attribute.
 struct AttributeIterator: IteratorProtocol, Sequence {
-    var rest: ArraySlice<UInt8>
+    let data: ByteView
+    var offset = 0
 
-    init(_ bytes: ArraySlice<UInt8>) { rest = bytes }
+    init(_ bytes: ByteView) { data = bytes }
 
-    mutating func next() -> (type: UInt16, value: ArraySlice<UInt8>)? {
-        guard rest.count >= 4, let len16 = rest.u16(at: 0), let type = rest.u16(at: 2) else { return nil }
+    mutating func next() -> (type: UInt16, value: ByteView)? {
+        guard let len16 = data.u16(at: offset), let type = data.u16(at: offset + 2) else { return nil }
         let len = Int(len16)
-        guard len >= 4, len <= rest.count else {
-            rest = rest[rest.endIndex...]
+        guard len >= 4, len <= data.count - offset else {
+            offset = data.count
             return nil
         }
-        let value = rest[(rest.startIndex + 4)..<(rest.startIndex + len)]
-        let advance = Swift.min((len + 3) & ~3, rest.count)
-        rest = rest[(rest.startIndex + advance)...]
+        let value = data.slice(offset + 4, offset + len)
+        offset += (len + 3) & ~3
         return (type & 0x3FFF, value)
-    }
-}
-
-extension ArraySlice<UInt8> {
-    /// A NUL-terminated C string attribute as a Swift string (invalid UTF-8 repaired).
-    var cString: String {
-        let end = firstIndex(of: 0) ?? endIndex
-        return String(decoding: self[startIndex..<end], as: UTF8.self)
     }
 }
 
@@ -157,7 +167,7 @@ struct RawLink: Sendable, Equatable {
     }
 
     /// Parses an RTM_NEWLINK / RTM_DELLINK payload; nil when it is too short.
-    init?(payload: ArraySlice<UInt8>) {
+    init?(payload: ByteView) {
         guard payload.count >= NL.ifinfomsgSize, let type = payload.u16(at: 2), let index = payload.u32(at: 4),
               let flags = payload.u32(at: 8)
         else { return nil }
@@ -167,8 +177,8 @@ struct RawLink: Sendable, Equatable {
         for (t, v) in AttributeIterator(payload.dropFirst(NL.ifinfomsgSize)) {
             switch t {
             case IFLA.ifname: name = v.cString
-            case IFLA.address: address = Array(v)
-            case IFLA.permAddress: permAddress = Array(v)
+            case IFLA.address: address = v.bytes
+            case IFLA.permAddress: permAddress = v.bytes
             case IFLA.mtu: mtu = v.u32(at: 0)
             case IFLA.link: link = v.u32(at: 0).map { Int32(bitPattern: $0) }
             case IFLA.linkNetnsid: linkNetnsid = v.u32(at: 0).map { Int32(bitPattern: $0) }
@@ -206,14 +216,14 @@ struct RawAddress: Sendable, Equatable {
     }
 
     /// Parses an RTM_NEWADDR / RTM_DELADDR payload; nil when it is too short or has no address.
-    init?(payload: ArraySlice<UInt8>) {
+    init?(payload: ByteView) {
         guard payload.count >= NL.ifaddrmsgSize, let family = payload.u8(at: 0), let plen = payload.u8(at: 1),
               let index = payload.u32(at: 4)
         else { return nil }
         var local: [UInt8]?
         var addr: [UInt8]?
         for (t, v) in AttributeIterator(payload.dropFirst(NL.ifaddrmsgSize)) {
-            if t == IFA.local { local = Array(v) } else if t == IFA.address { addr = Array(v) }
+            if t == IFA.local { local = v.bytes } else if t == IFA.address { addr = v.bytes }
         }
         guard let a = local ?? addr else { return nil }
         self.family = family
@@ -224,7 +234,7 @@ struct RawAddress: Sendable, Equatable {
 }
 
 /// The output interfaces of a default route in the main table (RTM_NEWROUTE), if it is one.
-func defaultRouteInterfaces(payload: ArraySlice<UInt8>) -> [Int32] {
+func defaultRouteInterfaces(payload: ByteView) -> [Int32] {
     guard payload.count >= NL.rtmsgSize, let dstLen = payload.u8(at: 1), var table = payload.u8(at: 4).map(UInt32.init),
           let type = payload.u8(at: 7)
     else { return [] }
@@ -237,10 +247,10 @@ func defaultRouteInterfaces(payload: ArraySlice<UInt8>) -> [Int32] {
         case 4: // RTA_OIF
             if let i = v.u32(at: 0) { out.append(Int32(bitPattern: i)) }
         case 9: // RTA_MULTIPATH: struct rtnexthop { u16 len; u8 flags; u8 hops; i32 ifindex } + attrs
-            var rest = v
-            while rest.count >= 8, let len = rest.u16(at: 0), let idx = rest.u32(at: 4), Int(len) >= 8, Int(len) <= rest.count {
+            var o = 0
+            while let len = v.u16(at: o), let idx = v.u32(at: o + 4), Int(len) >= 8, Int(len) <= v.count - o {
                 out.append(Int32(bitPattern: idx))
-                rest = rest.dropFirst((Int(len) + 3) & ~3)
+                o += (Int(len) + 3) & ~3
             }
         default:
             break

@@ -47,7 +47,7 @@ final class ProbeWorker {
         Set(try dump(2) { defaultRouteInterfaces(payload: $0) }.joined())
     }
 
-    private func dump<T>(_ request: Int32, parse: (ArraySlice<UInt8>) -> T?) throws(ProbeError) -> [T] {
+    private func dump<T>(_ request: Int32, parse: (ByteView) -> T?) throws(ProbeError) -> [T] {
         let what = ["links", "addresses", "routes"][Int(request)]
         let wanted: UInt16 = [NL.newLink, NL.newAddr, NL.newRoute][Int(request)]
         for _ in 0..<5 {
@@ -65,23 +65,27 @@ final class ProbeWorker {
                 guard truncated == 0 else {
                     throw .malformedMessage(step: "\(what) dump", detail: "datagram larger than \(buffer.count) bytes")
                 }
-                let (messages, malformed) = splitNetlinkMessages(buffer[0..<Int(n)])
-                if malformed { throw .malformedMessage(step: "\(what) dump", detail: "inconsistent message length") }
-                for m in messages where m.seq == mySeq {
-                    if m.flags & NL.flagDumpInterrupted != 0 { interrupted = true }
-                    switch m.type {
-                    case NL.done:
-                        finished = true
-                    case NL.error:
-                        let code = m.payload.u32(at: 0).map { Int32(bitPattern: $0) } ?? -EIO
-                        if code != 0 { throw .netlink(step: "dump \(what) from", errno: -code) }
-                        finished = true
-                    case wanted:
-                        if let v = parse(m.payload) { out.append(v) }
-                    default:
-                        break
+                let failure: ProbeError? = buffer.withUnsafeBytes { raw in
+                    let (messages, malformed) = splitNetlinkMessages(ByteView(UnsafeRawBufferPointer(rebasing: raw[0..<Int(n)])))
+                    if malformed { return .malformedMessage(step: "\(what) dump", detail: "inconsistent message length") }
+                    for m in messages where m.seq == mySeq {
+                        if m.flags & NL.flagDumpInterrupted != 0 { interrupted = true }
+                        switch m.type {
+                        case NL.done:
+                            finished = true
+                        case NL.error:
+                            let code = m.payload.u32(at: 0).map { Int32(bitPattern: $0) } ?? -EIO
+                            if code != 0 { return .netlink(step: "dump \(what) from", errno: -code) }
+                            finished = true
+                        case wanted:
+                            if let v = parse(m.payload) { out.append(v) }
+                        default:
+                            break
+                        }
                     }
+                    return nil
                 }
+                if let failure { throw failure }
             }
             if !interrupted { return out }
         }

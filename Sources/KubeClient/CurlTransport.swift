@@ -47,6 +47,8 @@ struct TLSMaterial: Sendable, Hashable {
     var keyPEM: [UInt8]?
     var insecureSkipVerify = false
     var proxyURL: String?
+    /// Hosts never proxied (CURLOPT_NOPROXY): `$NO_PROXY` plus loopback, as Go's ProxyFromEnvironment does.
+    var noProxy: String?
     var connectTimeout: Double = 10
     var userAgent: String = "automagic"
     /// `host:port:connect-host:connect-port` for CURLOPT_CONNECT_TO (used for tls-server-name).
@@ -139,6 +141,9 @@ final class CurlTransfer: @unchecked Sendable {
         }
         if let proxy = tls.proxyURL {
             try check(ccurl_easy_setopt_string(easy, CURLOPT_PROXY, proxy), "proxy")
+        }
+        if let noProxy = tls.noProxy {
+            try check(ccurl_easy_setopt_string(easy, CURLOPT_NOPROXY, noProxy), "no-proxy list")
         }
         switch request.method {
         case "GET": try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1), "GET")

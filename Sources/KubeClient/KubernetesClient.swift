@@ -37,6 +37,10 @@ public final class KubernetesClient: Sendable {
         tls.keyPEM = try Self.load(configuration.clientKey, field: "client-key")
         tls.insecureSkipVerify = configuration.insecureSkipTLSVerify
         tls.proxyURL = configuration.proxyURL
+        let environment = ProcessInfo.processInfo.environment
+        let noProxy = [environment["NO_PROXY"], environment["no_proxy"], "localhost,127.0.0.1,::1"]
+            .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ",")
+        tls.noProxy = noProxy
         tls.connectTimeout = configuration.connectTimeout
         tls.userAgent = configuration.userAgent
         if let serverName = configuration.tlsServerName, !serverName.isEmpty,

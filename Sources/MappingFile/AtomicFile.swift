@@ -37,8 +37,10 @@ public enum AtomicFile {
     }
 
     /// Replaces `path` with `bytes` atomically: readers see the old or the new content,
-    /// never a mix, and after return the new content survives a crash.
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(MappingFileError) {
+    /// never a mix. With `durable` (the default) the file and its directory are fsync'd, so
+    /// after return the new content survives a crash; without it the write costs no disk
+    /// flush (for caches that can be rebuilt).
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws(MappingFileError) {
         let dir = directory(of: path)
         let base = basename(of: path)
         var template = Array("\(dir)/\(temporaryPrefix)\(base).XXXXXX".utf8CString)
@@ -62,10 +64,11 @@ public enum AtomicFile {
                 }
                 offset += n
             }
-            if fsync(fd) != 0 { throw MappingFileError.writeFailed(path: path, step: "fsync temporary file", errno: errno) }
+            if durable, fsync(fd) != 0 { throw MappingFileError.writeFailed(path: path, step: "fsync temporary file", errno: errno) }
         }
         if rename(tmp, path) != 0 { throw .writeFailed(path: path, step: "rename temporary file", errno: errno) }
         ok = true
+        guard durable else { return }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             defer { close(dfd) }

@@ -103,6 +103,15 @@ extension Resolver {
 
     /// Validates and compiles the rules; nil when there were errors (appended to `errors`).
     static func compileRules(_ map: NetworkDeviceMap, errors: inout [ValidationError]) -> [CompiledRule]? {
+        var interned: [DeviceMatchExpression: CompiledExpression] = [:]
+        return compileRules(map, errors: &errors, interned: &interned)
+    }
+
+    /// Validates and compiles the rules, sharing one compiled expression between identical
+    /// expressions (of this and earlier maps in `interned`), so a node evaluates each once.
+    static func compileRules(
+        _ map: NetworkDeviceMap, errors: inout [ValidationError], interned: inout [DeviceMatchExpression: CompiledExpression]
+    ) -> [CompiledRule]? {
         let start = errors.count
         let name = map.metadata.name ?? ""
         if name.isEmpty {
@@ -139,7 +148,10 @@ extension Resolver {
             }
             var compiledExprs: [CompiledExpression] = []
             for (j, e) in exprs.enumerated() {
-                if let c = compileExpression(e, path: "\(p).devices.matchExpressions[\(j)]", errors: &errors) {
+                if let shared = interned[e] {
+                    compiledExprs.append(shared)
+                } else if let c = compileExpression(e, path: "\(p).devices.matchExpressions[\(j)]", errors: &errors) {
+                    interned[e] = c
                     compiledExprs.append(c)
                 }
             }

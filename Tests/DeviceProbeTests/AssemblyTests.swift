@@ -144,18 +144,25 @@ struct AssemblyTests {
         for _ in 0..<4_000 {
             let n = Int.random(in: 0..<200, using: &rng)
             let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            let (messages, _) = splitNetlinkMessages(bytes[...])
-            for m in messages {
-                _ = RawLink(payload: m.payload)
-                _ = RawAddress(payload: m.payload)
+            bytes.withUnsafeBytes { raw in
+                let view = ByteView(raw)
+                let (messages, _) = splitNetlinkMessages(view)
+                for m in messages {
+                    _ = RawLink(payload: m.payload)
+                    _ = RawAddress(payload: m.payload)
+                    _ = defaultRouteInterfaces(payload: m.payload)
+                }
+                _ = RawLink(payload: view)
+                _ = RawAddress(payload: view)
+                _ = defaultRouteInterfaces(payload: view)
             }
-            _ = RawLink(payload: bytes[...])
-            _ = RawAddress(payload: bytes[...])
         }
         // A header claiming more bytes than present is reported malformed.
         let bad: [UInt8] = [0xFF, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
-        #expect(splitNetlinkMessages(bad[...]).malformed)
-        #expect(splitNetlinkMessages(bad[...]).messages.isEmpty)
+        bad.withUnsafeBytes { raw in
+            #expect(splitNetlinkMessages(ByteView(raw)).malformed)
+            #expect(splitNetlinkMessages(ByteView(raw)).messages.isEmpty)
+        }
     }
 
     @Test("formatting of hardware and IP addresses")

@@ -7,6 +7,7 @@ import AutomagicAPI
 
 /// Privileged tests: each builds its own namespace, probes inside it and compares with
 /// what `ip` reports in the same namespace.
+extension KernelTests {
 @Suite("Probe against the kernel", .serialized)
 struct ProbeKernelTests {
     @Test("veth, bridge, macvlan, altname and addresses match ip -j -d link / ip -j addr")
@@ -165,4 +166,5 @@ struct ProbeKernelTests {
         prober.shutdown()
         await #expect(throws: ProbeError.self) { _ = try await prober.probe() }
     }
+}
 }

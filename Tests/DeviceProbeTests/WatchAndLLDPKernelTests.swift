@@ -28,6 +28,7 @@ final class ChangeCollector: Sendable {
     }
 }
 
+extension KernelTests {
 @Suite("Watch and LLDP against the kernel", .serialized)
 struct WatchAndLLDPKernelTests {
     @Test("hot-plug: link and address events arrive debounced; removal too")
@@ -44,7 +45,7 @@ struct WatchAndLLDPKernelTests {
         var t0 = ContinuousClock.now
         try ns.ip("link", "add", "amhp0", "type", "veth", "peer", "name", "amhp0p")
         var arrived: ContinuousClock.Instant?
-        #expect(eventually {
+        #expect(eventually(timeout: .seconds(10)) {
             arrived = collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") }
             return arrived != nil
         })
@@ -54,7 +55,7 @@ struct WatchAndLLDPKernelTests {
 
         t0 = .now
         try ns.ip("addr", "add", "192.168.77.1/24", "dev", "amhp0")
-        #expect(eventually { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.addresses == ["192.168.77.1/24"])
 
         // A burst of 20 links is coalesced into few batches.
@@ -64,20 +65,20 @@ struct WatchAndLLDPKernelTests {
         let file = NSTemporaryDirectory() + "amburst-\(ns.name)"
         try batch.write(toFile: file, atomically: true, encoding: .utf8)
         try ns.ip("-batch", file)
-        #expect(eventually { collector.first(after: t0) { $0.interfaces.contains("amb19") } != nil })
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.interfaces.contains("amb19") } != nil })
         try await Task.sleep(for: .milliseconds(400))
         let burstBatches = collector.all.count - before
         #expect(burstBatches >= 1 && burstBatches <= 4, "20 links gave \(burstBatches) batches")
 
         t0 = .now
         try ns.ip("link", "del", "amhp0")
-        #expect(eventually { collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") } != nil })
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") } != nil })
         #expect(try await prober.probe().contains { $0.name == "amhp0" } == false)
 
         // requestResync goes through the same stream; shutdown ends it.
         t0 = .now
         prober.requestResync()
-        #expect(eventually { collector.first(after: t0) { $0.reasons.contains(.requested) } != nil })
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.requested) } != nil })
         prober.shutdown()
         let ended = await withTaskGroup(of: Bool.self) { g in
             g.addTask { await collector.task.value; return true }
@@ -129,7 +130,7 @@ struct WatchAndLLDPKernelTests {
         let t0 = ContinuousClock.now
         try sender.send(good.frame(), on: "amv0p")
         #expect(eventually { prober.lldpStatistics()?.framesAccepted == 1 }, "\(String(describing: prober.lldpStatistics()))")
-        #expect(eventually { collector.first(after: t0) { $0.reasons.contains(.lldp) && $0.interfaces.contains("amv0") } != nil })
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.lldp) && $0.interfaces.contains("amv0") } != nil })
         let dev = try #require(try await prober.probe().first { $0.name == "amv0" })
         let lldp = try #require(dev.lldp)
         #expect(lldp.chassisID == "02:1c:73:00:00:01")
@@ -176,4 +177,5 @@ struct WatchAndLLDPKernelTests {
         #expect(try await prober.probe().first { $0.name == "amv0" }?.lldp == nil)
         #expect((prober.lldpStatistics()?.neighboursExpired ?? 0) >= 2)
     }
+}
 }

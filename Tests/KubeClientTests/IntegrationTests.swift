@@ -188,6 +188,29 @@ struct TestCluster: Sendable {
         }
     }
 
+    @Test func deleteWithFinalizerReturnsTheObjectAndCollectionsCanBeDeleted() async throws {
+        try await TestCluster.with { cluster in
+            let widgets = cluster.widgetClient()
+            var guarded = cluster.widget("guarded")
+            guarded.metadata.finalizers = ["kubeclient-test.automagic.dev/hold"]
+            _ = try await widgets.create(guarded)
+            // The server keeps an object with finalizers: delete answers with it, now terminating.
+            let kept = try #require(try await widgets.delete("guarded"))
+            #expect(kept.metadata.deletionTimestamp != nil)
+            #expect(try await widgets.get("guarded").metadata.deletionTimestamp != nil)
+            _ = try await widgets.patch("guarded", .merge(["metadata": ["finalizers": nil]]))
+            #expect(try await widgets.getIfExists("guarded") == nil)
+            // Without finalizers the answer is a Status: nil.
+            _ = try await widgets.create(cluster.widget("plain"))
+            #expect(try await widgets.delete("plain") == nil)
+            // deleteCollection by label
+            for i in 0..<3 { _ = try await widgets.create(cluster.widget("c\(i)", labels: ["batch": "x"])) }
+            _ = try await widgets.create(cluster.widget("keep", labels: ["batch": "y"]))
+            try await widgets.deleteCollection(ListOptions(labelSelector: "batch=x"))
+            #expect(try await widgets.list().items.map(\.metadata.name) == ["keep"])
+        }
+    }
+
     @Test func namespacedResourcesAndDynamicClient() async throws {
         try await TestCluster.with { cluster in
             let leases = cluster.client.dynamic(.leases, namespace: cluster.namespace)

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmarks the automagic CNI plugin against the Debian macvlan plugin with hyperfine and
+# prints a markdown table (medians and ratios). Needs root (network namespaces), hyperfine, jq.
+#
+#   AUTOMAGIC=.build/release/automagic bash hack/bench-cni.sh
+#
+# Build the plugin first as it ships: swift build -c release --static-swift-stdlib --product automagic
+#
+# What is measured (in a throwaway host netns with a veth master and a pod netns):
+#   VERSION      CNI_COMMAND=VERSION automagic   vs  CNI_COMMAND=VERSION macvlan
+#   ADD+DEL      ADD then DEL through automagic -> macvlan (static IPAM)  vs  the same ADD and DEL
+#                sent to macvlan directly
+# Runs are interleaved: ROUNDS hyperfine invocations, each measuring both commands (order
+# alternating), so load on a shared machine hits both sides alike. "median" is over all runs;
+# "ratio" is the median over rounds of automagic's median / macvlan's median.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+AUTOMAGIC=${AUTOMAGIC:-.build/release/automagic}
+PLUGINS=${PLUGINS:-/usr/lib/cni}
+ROUNDS=${ROUNDS:-5}
+VERSION_RUNS=${VERSION_RUNS:-200}
+ADDDEL_RUNS=${ADDDEL_RUNS:-40}
+AUTOMAGIC=$(readlink -f "$AUTOMAGIC")
+[ -x "$AUTOMAGIC" ] || { echo "automagic binary not found at $AUTOMAGIC (build it first)" >&2; exit 1; }
+[ -x "$PLUGINS/macvlan" ] || { echo "$PLUGINS/macvlan not found (install containernetworking-plugins)" >&2; exit 1; }
+for tool in hyperfine jq ip; do command -v $tool >/dev/null || { echo "$tool is required" >&2; exit 1; }; done
+
+P=am$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
+H=${P}h POD=${P}p M=${P}m
+WORK=$(mktemp -d /tmp/amb-XXXXXX)
+cleanup() {
+  ip netns del "$POD" 2>/dev/null || true
+  ip netns del "$H" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$H"
+ip netns add "$POD"
+ip -n "$H" link add "$M" type veth peer name "${P}x"
+ip -n "$H" link set "$M" up
+ip -n "$H" link set "${P}x" up
+
+cat >"$WORK/mapping.json" <<JSON
+{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"bench","generation":1,
+ "updatedAt":"2026-11-28T22:00:00Z","networks":{"storage":{"device":"$M","map":"storage","attachment":{"type":"macvlan","mode":"bridge"}}}}
+JSON
+cat >"$WORK/automagic.json" <<JSON
+{"cniVersion":"1.0.0","name":"storage","type":"automagic","network":"storage","mappingFile":"$WORK/mapping.json",
+ "cacheDir":"$WORK/cache","ipam":{"type":"static","addresses":[{"address":"192.168.60.5/24"}]}}
+JSON
+cat >"$WORK/macvlan.json" <<JSON
+{"cniVersion":"1.0.0","name":"storage","type":"macvlan","master":"$M","mode":"bridge",
+ "ipam":{"type":"static","addresses":[{"address":"192.168.60.5/24"}]}}
+JSON
+
+export CNI_CONTAINERID=bench CNI_NETNS=/var/run/netns/$POD CNI_IFNAME=net1 CNI_PATH=$PLUGINS
+# Sanity: both paths work and clean up, and automagic's delegate-version cache is warm.
+for conf in automagic macvlan; do
+  bin=$AUTOMAGIC; [ $conf = macvlan ] && bin=$PLUGINS/macvlan
+  CNI_COMMAND=ADD ip netns exec "$H" "$bin" <"$WORK/$conf.json" >/dev/null
+  CNI_COMMAND=DEL ip netns exec "$H" "$bin" <"$WORK/$conf.json" >/dev/null
+done
+
+# median of numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+# bench NAME RUNS SHELL CMD_AUTOMAGIC CMD_MACVLAN: ROUNDS interleaved hyperfine invocations in the
+# host netns (SHELL "none" runs the argv exactly, "sh" lets hyperfine subtract the shell's start-up).
+bench() {
+  local name=$1 runs=$2 shell=$3 a=$4 m=$5 ia im
+  : >"$WORK/$name.a"; : >"$WORK/$name.m"; : >"$WORK/$name.r"
+  for r in $(seq 1 "$ROUNDS"); do
+    local out=$WORK/bench-$r.json
+    if [ $((r % 2)) = 1 ]; then set -- "$a" "$m"; ia=0 im=1; else set -- "$m" "$a"; ia=1 im=0; fi
+    ip netns exec "$H" hyperfine --shell="$shell" --style none --warmup 5 --runs "$runs" --export-json "$out" "$@" >/dev/null
+    jq -r ".results[$ia].times[]" "$out" >>"$WORK/$name.a"
+    jq -r ".results[$im].times[]" "$out" >>"$WORK/$name.m"
+    jq -r "(.results[$ia].median / .results[$im].median)" "$out" >>"$WORK/$name.r"
+  done
+  printf '| %s | %.2f ms | %.2f ms | %.3f |\n' "$name" \
+    "$(median <"$WORK/$name.a" | awk '{print $1*1000}')" "$(median <"$WORK/$name.m" | awk '{print $1*1000}')" \
+    "$(median <"$WORK/$name.r")"
+}
+
+echo "| benchmark | automagic (median) | macvlan (median) | ratio automagic/macvlan (median of rounds) |"
+echo "|---|---|---|---|"
+# VERSION: exact argv; the environment carries CNI_COMMAND.
+CNI_COMMAND=VERSION bench VERSION "$VERSION_RUNS" none "$AUTOMAGIC" "$PLUGINS/macvlan"
+# ADD then DEL, one pair per run.
+bench "ADD+DEL" "$ADDDEL_RUNS" sh \
+  "CNI_COMMAND=ADD $AUTOMAGIC <$WORK/automagic.json >/dev/null; CNI_COMMAND=DEL $AUTOMAGIC <$WORK/automagic.json" \
+  "CNI_COMMAND=ADD $PLUGINS/macvlan <$WORK/macvlan.json >/dev/null; CNI_COMMAND=DEL $PLUGINS/macvlan <$WORK/macvlan.json"
+# Nothing may be left behind.
+if ip -n "$POD" -o link show | grep -qv ': lo:'; then echo "error: interfaces left in the pod netns" >&2; exit 1; fi
+if [ -n "$(ls -A "$WORK/cache/attachments")" ]; then echo "error: attachment cache entries left" >&2; exit 1; fi
