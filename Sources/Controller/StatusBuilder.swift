@@ -40,15 +40,18 @@ enum StatusBuilder {
         var status = NetworkDeviceMapStatus(observedGeneration: generation)
         let unmatchedCount = a.validationErrors == nil ? a.unmatched.count : a.selected
         status.nodes = NodeCounts(matched: a.matched, unmatched: unmatchedCount, total: a.selected)
-        status.unmatchedNodes = Array(a.unmatched.prefix(cap))
-        status.conflicts = Array(a.conflicts.prefix(cap))
+        status.unmatchedNodes = a.unmatched.prefix(cap).map { UnmatchedNode(node: $0.node, reason: clip($0.reason, 4096)) }
+        var seen = Set<[String]>()
+        status.conflicts = a.conflicts.filter { seen.insert([$0.node, $0.device, $0.network]).inserted }.prefix(cap).map {
+            DeviceConflict(node: $0.node, device: $0.device, network: $0.network, winner: $0.winner, message: clip($0.message, 1024))
+        }
         let inconsistencies = consistencyProblems(a)
 
         var conditions = previous?.conditions ?? []
         func set(_ type: String, _ value: Bool, _ reason: String, _ message: String) {
             conditions.set(Condition(
                 type: type, status: value ? "True" : "False", observedGeneration: generation, lastTransitionTime: now,
-                reason: reason, message: message))
+                reason: reason, message: clip(message, 32768)))
         }
 
         // Ready and Degraded (nodes, then NAD rendering).
@@ -133,6 +136,20 @@ enum StatusBuilder {
             events.append(MapEvent(type: "Warning", reason: "Conflict", message: "\(c.reason): \(c.message)"))
         }
         return (status, events)
+    }
+
+    /// `text` cut to at most `limit` UTF-8 bytes (the CRD's maxLength), ending in "…" when cut.
+    static func clip(_ text: String, _ limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = ""
+        var used = 0
+        for c in text {
+            let n = c.utf8.count
+            if used + n > limit - 3 { break }
+            out.append(c)
+            used += n
+        }
+        return out + "…"
     }
 
     static func order(_ type: String) -> Int {
