@@ -87,7 +87,7 @@ import Foundation
         #expect(status.output.contains("storage"))
 
         let down = try Self.sh("bash hack/lab.sh down", env: env)
-        #expect(down.status == 0, down.output)
+        #expect(down.status == 0, "lab down failed: \(down.output)")
         let leftovers = try Self.sh("ip netns list | grep '^amlab-' || true; pgrep -f '\(labDir)' || true; ls -d \(labDir) 2>/dev/null || true")
         #expect(leftovers.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left behind: \(leftovers.output)")
     }
