@@ -368,8 +368,12 @@ public final class AutomagicController: Sendable {
                 ])
             } catch where error.isNotFound {
                 return .done
+            } catch where error.isConflict {
+                // Someone else wrote the map since the cache saw it: recompute from the fresh object.
+                logger.debug("status write raced another writer; retrying", metadata: ["network": "\(name)"])
+                return .requeueAfter(.milliseconds(200))
             } catch {
-                if !error.isConflict { metrics.errors.increment(labels: ["kind": "NetworkDeviceMap"]) }
+                metrics.errors.increment(labels: ["kind": "NetworkDeviceMap"])
                 throw ControllerError.api(verb: "update", what: "status of NetworkDeviceMap", name: name, cause: error)
             }
             for event in events { await recorder.record(event, about: map) }

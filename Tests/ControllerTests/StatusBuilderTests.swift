@@ -174,10 +174,11 @@ import Testing
         ])
         let r1 = ClusterIndex.resolve(node: "n1", labels: ["worker": ""], input: devices, maps: snapshot)
         #expect(r1["sriov"]?.device == "ens1f0")
-        #expect(r1["sriov"]?.available == 2)
-        // storage may not share ens1f0/ens1f1 with the exclusive network: a conflict, and it stays unresolved.
-        #expect(r1["storage"]?.outcome == .unresolved)
-        #expect(r1["storage"]?.conflicts.isEmpty == false)
+        // storage may not share ens1f0 with the exclusive network: a conflict, it falls back to ens1f1,
+        // which leaves one free device for the exclusive network.
+        #expect(r1["storage"]?.device == "ens1f1")
+        #expect(r1["storage"]?.conflicts.first?.device == "ens1f0")
+        #expect(r1["sriov"]?.available == 1)
         var (changed, outdated) = index.store("n1", labels: ["worker": ""], input: devices, version: snapshot.version, results: r1)
         #expect(Set(changed) == ["sriov", "storage"])
         #expect(!outdated)
@@ -194,8 +195,8 @@ import Testing
         #expect(sriov.unmatched.map(\.node) == ["n2"])
         #expect(sriov.conflicts.first?.node == "n1")
         let signals = index.signals("n1")
-        #expect(signals.labels == ["networks.automagic.dev/sriov": "true"])
-        #expect(signals.capacity == ["automagic.dev/sriov": "2"])
+        #expect(signals.labels == ["networks.automagic.dev/sriov": "true", "networks.automagic.dev/storage": "true"])
+        #expect(signals.capacity == ["automagic.dev/sriov": "1"])
 
         // Same inputs: nothing to do. A map change: everything is stale until resolved again.
         #expect(!index.needsResolve("n1", labels: ["worker": ""], input: devices))
