@@ -79,8 +79,11 @@ public final class AutomagicController: Sendable {
         nodes = Informer(source: client.resource(ClusterNode.self), logger: informerLogger)
         namespaces = Informer(source: client.resource(Namespace.self), logger: informerLogger)
         mapClient = client.resource(NetworkDeviceMap.self)
-        nodeClient = client.resource(ClusterNode.self)
-        deviceClient = client.resource(NodeDevice.self)
+        // Node patches get their own connection pool and rate limiter, so that labelling thousands of
+        // nodes at start-up never delays map status, Events or NADs.
+        let nodeWriter = (try? KubernetesClient(configuration: client.configuration, logger: logger)) ?? client
+        nodeClient = nodeWriter.resource(ClusterNode.self)
+        deviceClient = nodeWriter.resource(NodeDevice.self)
         nadClient = client.dynamic(.networkAttachmentDefinitions)
         recorder = EventRecorder(
             events: client.resource(Event.self, namespace: options.eventNamespace), namespace: options.eventNamespace,

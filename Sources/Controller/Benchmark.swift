@@ -112,8 +112,8 @@ public enum ControllerBenchmark {
         var fast = client.configuration
         fast.qps = 0
         let populateStart = ContinuousClock.now
+        let populate = try KubernetesClient(configuration: fast, logger: logger)
         do {
-            let populate = try KubernetesClient(configuration: fast, logger: logger)
             let nodeClient = populate.resource(Node.self)
             let deviceClient = populate.resource(NodeDevice.self)
             let mapClient = populate.resource(NetworkDeviceMap.self)
@@ -166,7 +166,7 @@ public enum ControllerBenchmark {
         let start = ContinuousClock.now
         let task = Task { try await controller.run() }
         defer { task.cancel() }
-        let mapClient = client.resource(NetworkDeviceMap.self)
+        let mapClient = populate.resource(NetworkDeviceMap.self)
         func allCorrect() async throws -> Bool {
             let current = try await mapClient.listAll().items
             var correct = 0
@@ -188,18 +188,23 @@ public enum ControllerBenchmark {
         }
         let timeToCorrect = (ContinuousClock.now - start).inSeconds
         let writesToCorrect = controller.metrics.writeCounts
-        // Let node patches finish, then measure one change.
-        try await Task.sleep(for: .seconds(5))
+        // Let node patches finish (no write for 2 s), then measure one change.
         var settled = controller.metrics.writeCounts
-        for _ in 0..<60 {
-            try await Task.sleep(for: .seconds(1))
+        var quiet = 0
+        while quiet < 4, ContinuousClock.now - start < .seconds(900) {
+            try await Task.sleep(for: .milliseconds(500))
             let now = controller.metrics.writeCounts
-            if now == settled { break }
+            quiet = now == settled ? quiet + 1 : 0
             settled = now
         }
-        let deviceClient = client.resource(NodeDevice.self)
-        _ = try await deviceClient.modifyStatus(node(1).name) { nd in
-            nd.status?.devices = devices(1, count: devicesPerNode, variant: 1)
+        let deviceClient = populate.resource(NodeDevice.self)
+        let changed = node(nodeCount - 1).name
+        // One device of one node changes driver (as after a NIC swap).
+        _ = try await deviceClient.modifyStatus(changed) { nd in
+            if var list = nd.status?.devices, !list.isEmpty {
+                list[0].driver = "tg3"
+                nd.status?.devices = list
+            }
         }
         try await Task.sleep(for: .seconds(3))
         let afterChange = controller.metrics.writeCounts
