@@ -252,6 +252,18 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         #expect(client.call("GET", "/apis/example.com/v1/widgets/owned").status == 404, "objects owned by a deleted Node are collected")
     }
 
+    @Test func deletingANamespaceDeletesItsContents() throws {
+        let api = LabAPI(configuration: LabAPIConfiguration())
+        let client = APIClient(api: api)
+        #expect(client.call("POST", "/api/v1/namespaces", json: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "doomed"]]).status == 201)
+        let lease: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": "l1"], "spec": ["holderIdentity": "x"]]
+        #expect(client.call("POST", "/apis/coordination.k8s.io/v1/namespaces/doomed/leases", json: lease).status == 201)
+        #expect(client.call("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", json: lease).status == 201)
+        #expect(client.call("DELETE", "/api/v1/namespaces/doomed").status == 200)
+        #expect(client.call("GET", "/apis/coordination.k8s.io/v1/namespaces/doomed/leases/l1").status == 404)
+        #expect(client.call("GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l1").status == 200)
+    }
+
     @Test func namespacedObjectsNeedTheirNamespace() {
         let api = LabAPI(configuration: LabAPIConfiguration())
         let client = APIClient(api: api)
