@@ -112,6 +112,19 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         }
     }
 
+    @Test func yamlAliasBombIsRejectedQuickly() {
+        let (_, client) = Fixtures.apiWithWidgets()
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<12 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        yaml += "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bomb\nspec: *a11\n"
+        let start = Date()
+        unchanged(client) {
+            let r = client.call("POST", "/apis/example.com/v1/widgets", body: Array(yaml.utf8), contentType: "application/yaml")
+            #expect(r.status == 400, "\(r.text.prefix(300))")
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
     @Test func hugeBodyIs413() {
         var config = LabAPIConfiguration()
         config.maxBodyBytes = 1024
