@@ -76,6 +76,7 @@ let package = Package(
         .target(name: "KubectlPlugin", dependencies: [
             "KubeClient", "KubeCore", "AutomagicAPI", "Resolver", "JSON",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
         // Thin mains
@@ -92,7 +93,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Benchmarks (hack/bench.sh builds it in release mode).
         .executableTarget(name: "automagic-bench", dependencies: [
-            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "JSON",
+            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,7 +110,7 @@ let package = Package(
             "Resolver", "AutomagicAPI", "KubeCore", "JSON",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),

@@ -12,27 +12,46 @@ import Synchronization
 /// ```
 public struct CompiledMap: Sendable {
     /// The map as given.
-    public let map: NetworkDeviceMap
+    public var map: NetworkDeviceMap { storage.map }
     /// The network's name (`metadata.name`).
-    public var network: String { map.network }
-    let rules: [CompiledRule]
-    let select: SelectPolicy
-    let exclusive: Bool
+    public var network: String { storage.network }
+    var rules: [CompiledRule] { storage.rules }
+    var select: SelectPolicy { storage.select }
+    var exclusive: Bool { storage.exclusive }
     /// Conflict priority: older maps first (`creationTimestamp`; a map not yet created is newest), then by name.
-    let priority: Priority
+    var priority: Priority { storage.priority }
+    let storage: Storage
+
+    final class Storage: Sendable {
+        let map: NetworkDeviceMap
+        let network: String
+        let rules: [CompiledRule]
+        let select: SelectPolicy
+        let exclusive: Bool
+        let priority: Priority
+        init(map: NetworkDeviceMap, rules: [CompiledRule]) {
+            self.map = map
+            self.network = map.network
+            self.rules = rules
+            self.select = map.spec.effectiveSelect
+            self.exclusive = map.spec.isExclusive
+            self.priority = Priority(created: map.metadata.creationTimestamp, name: map.metadata.name ?? "")
+        }
+    }
 
     /// Validates and compiles `map`.
     /// - Throws: `ResolverError.invalidMap` listing every problem with its field path.
     public init(_ map: NetworkDeviceMap) throws(ResolverError) {
+        var interned: [DeviceMatchExpression: CompiledExpression] = [:]
+        try self.init(map, interned: &interned)
+    }
+
+    init(_ map: NetworkDeviceMap, interned: inout [DeviceMatchExpression: CompiledExpression]) throws(ResolverError) {
         var errors: [ValidationError] = []
-        guard let rules = Resolver.compileRules(map, errors: &errors), errors.isEmpty else {
+        guard let rules = Resolver.compileRules(map, errors: &errors, interned: &interned), errors.isEmpty else {
             throw .invalidMap(name: map.metadata.name ?? "", errors: errors)
         }
-        self.map = map
-        self.rules = rules
-        self.select = map.spec.effectiveSelect
-        self.exclusive = map.spec.isExclusive
-        self.priority = Priority(created: map.metadata.creationTimestamp, name: map.metadata.name ?? "")
+        storage = Storage(map: map, rules: rules)
     }
 
     struct Priority: Comparable, Sendable {
@@ -43,21 +62,28 @@ public struct CompiledMap: Sendable {
             case let (x?, y?) where x != y: return x < y  // RFC 3339 UTC timestamps as Kubernetes writes them sort as text
             case (.some, nil): return true
             case (nil, .some): return false
-            default: return a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+            default: return a.name < b.name
             }
         }
     }
 }
 
-struct CompiledRule: Sendable {
+final class CompiledRule: Sendable {
     let index: Int
     let name: String?
     let nodeSelector: LabelSelector?
     let expressions: [CompiledExpression]
-    var ref: RuleRef { RuleRef(index: index, name: name) }
+    let ref: RuleRef
+    init(index: Int, name: String?, nodeSelector: LabelSelector?, expressions: [CompiledExpression]) {
+        self.index = index
+        self.name = name
+        self.nodeSelector = nodeSelector
+        self.expressions = expressions
+        self.ref = RuleRef(index: index, name: name)
+    }
 }
 
-struct CompiledExpression: Sendable {
+final class CompiledExpression: Sendable {
     enum Op: Sendable {
         case `in`(ValueSet)
         case notIn(ValueSet)
@@ -72,32 +98,53 @@ struct CompiledExpression: Sendable {
     let ordinal: Int
     let op: Op
     let source: DeviceMatchExpression
+    /// The expression as shown in explanations: `driver In [ice]`, `speedMbps Gt 10000`, `lldp.systemName Exists`.
+    let text: String
 
-    /// Whether the expression holds for a device whose field has `values` (canonical strings; empty = absent).
-    func holds(_ values: [String]) -> Bool {
+    init(field: DeviceField, ordinal: Int, op: Op, source: DeviceMatchExpression) {
+        self.field = field
+        self.ordinal = ordinal
+        self.op = op
+        self.source = source
+        self.text = Self.render(op: op, source: source)
+    }
+
+    /// Whether the expression holds for device `d` of `table`.
+    func holds(_ table: inout DeviceTable, _ d: Int) -> Bool {
         switch op {
-        case .in(let set): return values.contains { set.contains($0) }
-        case .notIn(let set): return !values.contains { set.contains($0) }
-        case .exists: return !values.isEmpty
-        case .doesNotExist: return values.isEmpty
-        case .gt(let n): return values.contains { Int($0).map { $0 > n } ?? false }
-        case .lt(let n): return values.contains { Int($0).map { $0 < n } ?? false }
-        case .matches(let regexes): return values.contains { v in regexes.contains { $0.matches(v) } }
-        case .inCIDR(let cidrs):
-            return values.contains { v in
-                guard let a = IPAddress(interfaceAddress: v) else { return false }
-                return cidrs.contains { $0.contains(a) }
+        case .in(let set):
+            for v in table.values(d, field, ordinal: ordinal) where set.contains(v) { return true }
+            return false
+        case .notIn(let set):
+            for v in table.values(d, field, ordinal: ordinal) where set.contains(v) { return false }
+            return true
+        case .exists: return !table.values(d, field, ordinal: ordinal).isEmpty
+        case .doesNotExist: return table.values(d, field, ordinal: ordinal).isEmpty
+        case .gt(let n):
+            for v in table.integers(d, field, ordinal: ordinal) where v > n { return true }
+            return false
+        case .lt(let n):
+            for v in table.integers(d, field, ordinal: ordinal) where v < n { return true }
+            return false
+        case .matches(let regexes):
+            for v in table.values(d, field, ordinal: ordinal) {
+                for r in regexes where r.matches(v) { return true }
             }
+            return false
+        case .inCIDR(let cidrs):
+            for a in table.addresses(d, field, ordinal: ordinal) {
+                for c in cidrs where c.contains(a) { return true }
+            }
+            return false
         }
     }
 
-    /// The expression as shown in explanations: `driver In [ice]`, `speedMbps Gt 10000`, `lldp.systemName Exists`.
-    var text: String {
-        let key = source.key, op = source.operator.rawValue
-        switch self.op {
-        case .exists, .doesNotExist: return "\(key) \(op)"
-        case .gt(let n), .lt(let n): return "\(key) \(op) \(n)"
-        default: return "\(key) \(op) [\((source.values ?? []).joined(separator: ", "))]"
+    static func render(op: Op, source: DeviceMatchExpression) -> String {
+        let key = source.key, opName = source.operator.rawValue
+        switch op {
+        case .exists, .doesNotExist: return "\(key) \(opName)"
+        case .gt(let n), .lt(let n): return "\(key) \(opName) \(n)"
+        default: return "\(key) \(opName) [\((source.values ?? []).joined(separator: ", "))]"
         }
     }
 

@@ -47,22 +47,69 @@ extension DeviceField {
 }
 
 /// One node's devices with their field values extracted on first use (each field at most once
-/// per device per resolution, however many maps and rules read it).
+/// per device per resolution, however many maps and rules read it), as canonical strings, as
+/// integers and as IP addresses.
 struct DeviceTable {
     let devices: [NetworkDevice]
-    private var cache: [[String]?]
+    private var strings: [[String]?]
+    private var ints: [[Int]?]
+    private var addrs: [[IPAddress]?]
     private let width = DeviceField.allCases.count
+    /// Expression results: 0 unknown, 1 holds, 2 fails; indexed by slot * devices + device.
+    private var results: [UInt8]
+    private let slots: [ObjectIdentifier: Int]
 
-    init(_ devices: [NetworkDevice]) {
+    init(_ devices: [NetworkDevice], expressionSlots: [ObjectIdentifier: Int] = [:]) {
+        self.slots = expressionSlots
+        self.results = Array(repeating: 0, count: expressionSlots.count * devices.count)
         self.devices = devices
-        self.cache = Array(repeating: nil, count: devices.count * DeviceField.allCases.count)
+        let n = devices.count * DeviceField.allCases.count
+        self.strings = Array(repeating: nil, count: n)
+        self.ints = Array(repeating: nil, count: n)
+        self.addrs = Array(repeating: nil, count: n)
     }
 
+    /// The result slot of `e`, or -1 when it has none (then results are not remembered).
+    func slot(of e: CompiledExpression) -> Int { slots[ObjectIdentifier(e)] ?? -1 }
+
+    /// Whether `e` (with result slot `slot`) holds for `device`, evaluated at most once per slot.
+    mutating func holds(_ e: CompiledExpression, slot: Int, device: Int) -> Bool {
+        guard slot >= 0 else { return e.holds(&self, device) }
+        let i = slot * devices.count + device
+        switch results[i] {
+        case 1: return true
+        case 2: return false
+        default:
+            let r = e.holds(&self, device)
+            results[i] = r ? 1 : 2
+            return r
+        }
+    }
+
+    /// The field's values as canonical strings (empty: absent).
     mutating func values(_ device: Int, _ field: DeviceField, ordinal: Int) -> [String] {
         let slot = device * width + ordinal
-        if let cached = cache[slot] { return cached }
+        if let cached = strings[slot] { return cached }
         let v = field.values(of: devices[device])
-        cache[slot] = v
+        strings[slot] = v
+        return v
+    }
+
+    /// The values that are integers.
+    mutating func integers(_ device: Int, _ field: DeviceField, ordinal: Int) -> [Int] {
+        let slot = device * width + ordinal
+        if let cached = ints[slot] { return cached }
+        let v = values(device, field, ordinal: ordinal).compactMap { Int($0) }
+        ints[slot] = v
+        return v
+    }
+
+    /// The values that are IP addresses (with or without a prefix length).
+    mutating func addresses(_ device: Int, _ field: DeviceField, ordinal: Int) -> [IPAddress] {
+        let slot = device * width + ordinal
+        if let cached = addrs[slot] { return cached }
+        let v = values(device, field, ordinal: ordinal).compactMap { IPAddress(interfaceAddress: $0) }
+        addrs[slot] = v
         return v
     }
 }

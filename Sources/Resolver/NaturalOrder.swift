@@ -1,3 +1,5 @@
+import AutomagicAPI
+
 /// Natural order of device names: runs of digits compare as numbers, so `eno2` < `eno10` and
 /// `ens5f1` < `ens5f10`; everything else compares byte-wise. Names equal in natural order (like
 /// `eth01` and `eth1`) fall back to plain byte order, so the order is total and deterministic.
@@ -12,6 +14,16 @@ public enum NaturalOrder {
     /// Sorts names in natural order.
     public static func sorted(_ names: some Sequence<String>) -> [String] {
         names.sorted(by: less)
+    }
+
+    /// Devices sorted by name in natural order (each name's bytes extracted once).
+    static func sortedByName(_ devices: [NetworkDevice]) -> [NetworkDevice] {
+        let keys = devices.map { Array($0.name.utf8) }
+        let order = devices.indices.sorted { a, b in
+            let c = compare(keys[a], keys[b])
+            return c != 0 ? c < 0 : keys[a].lexicographicallyPrecedes(keys[b])
+        }
+        return order.map { devices[$0] }
     }
 
     static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }

@@ -30,17 +30,19 @@ public enum Resolver {
         let (compiled, invalid) = compile(maps)
         var result = resolve(node: node, devices: devices, compiled: compiled, detail: detail)
         result.networks += invalid
-        result.networks.sort { $0.network.utf8.lexicographicallyPrecedes($1.network.utf8) }
+        result.networks.sort { $0.network < $1.network }
         return result
     }
 
-    /// Compiles maps; returns the valid ones and an `.invalid` result for each invalid one.
+    /// Compiles maps; returns the valid ones (in conflict-priority order, which `resolve` then need
+    /// not re-establish) and an `.invalid` result for each invalid one.
     public static func compile(_ maps: [NetworkDeviceMap]) -> (compiled: [CompiledMap], invalid: [NetworkResolution]) {
         var compiled: [CompiledMap] = []
         var invalid: [NetworkResolution] = []
+        var interned: [DeviceMatchExpression: CompiledExpression] = [:]
         for map in maps {
             do {
-                compiled.append(try CompiledMap(map))
+                compiled.append(try CompiledMap(map, interned: &interned))
             } catch {
                 guard case .invalidMap(_, let errors) = error else { continue }
                 invalid.append(NetworkResolution(
@@ -49,6 +51,7 @@ public enum Resolver {
                     candidates: [], availableDevices: [], conflicts: [], trace: [], validationErrors: errors))
             }
         }
+        compiled.sort { $0.priority < $1.priority }
         return (compiled, invalid)
     }
 
@@ -56,12 +59,24 @@ public enum Resolver {
     public static func resolve(
         node: NodeInfo, devices: [NetworkDevice], compiled: [CompiledMap], detail: ExplanationDetail = .full
     ) -> NodeResolution {
-        let sortedDevices = devices.sorted { NaturalOrder.less($0.name, $1.name) }
-        var table = DeviceTable(sortedDevices)
-        let order = compiled.indices.sorted { compiled[$0].priority < compiled[$1].priority }
-        var states = order.map { MapState(map: compiled[$0], node: node) }
+        let sortedDevices = NaturalOrder.sortedByName(devices)
+        // Dense per-call slots for the distinct compiled expressions: each is evaluated at most
+        // once per device, however many rules and maps share it.
+        var slots: [ObjectIdentifier: Int] = [:]
+        for c in compiled {
+            for rule in c.rules {
+                for e in rule.expressions where slots[ObjectIdentifier(e)] == nil { slots[ObjectIdentifier(e)] = slots.count }
+            }
+        }
+        var table = DeviceTable(sortedDevices, expressionSlots: slots)
+        // `compile` returns maps in priority order; only re-sort when given another order.
+        let inOrder = zip(compiled, compiled.dropFirst()).allSatisfy { !($1.priority < $0.priority) }
+        let order = inOrder ? Array(compiled.indices) : compiled.indices.sorted { compiled[$0].priority < compiled[$1].priority }
+        var states = order.map { MapState(map: compiled[$0], node: node, deviceCount: sortedDevices.count) }
         var claims = Array(repeating: [Int](), count: sortedDevices.count)  // device -> indices into states
         var conflicts = Array(repeating: [ResolutionConflict](), count: states.count)
+        let names = states.map(\.map.network)
+        let exclusive = states.map(\.map.exclusive)
 
         // Serve maps in priority order.
         for s in states.indices where states[s].selected {
@@ -75,7 +90,7 @@ public enum Resolver {
                 }
                 let entry = states[s].preference[position]
                 position += 1
-                let holders = claims[entry.device].filter { states[$0].map.exclusive || states[s].map.exclusive }
+                let holders = claims[entry.device].isEmpty ? [] : claims[entry.device].filter { exclusive[$0] || exclusive[s] }
                 if holders.isEmpty { chosen = entry } else { skipped.append((entry.device, holders)) }
             }
             if let chosen { claims[chosen.device].append(s) }
@@ -113,9 +128,9 @@ public enum Resolver {
         results.reserveCapacity(states.count)
         for s in states.indices {
             results.append(states[s].result(
-                devices: sortedDevices, conflicts: conflicts[s], available: available[s], names: states.map(\.map.network), node: node))
+                devices: sortedDevices, conflicts: conflicts[s], available: available[s], names: names, node: node))
         }
-        results.sort { $0.network.utf8.lexicographicallyPrecedes($1.network.utf8) }
+        results.sort { $0.network < $1.network }
         return NodeResolution(node: node.name, networks: results)
     }
 
@@ -141,7 +156,7 @@ struct MapState {
     var nextRule = 0
     /// Matching devices, in preference order, each with the rule that matched it first.
     var preference: [(device: Int, rule: Int)] = []
-    var inPreference = Set<Int>()
+    var inPreference: [Bool]
     var trace: [RuleTrace] = []
     /// Set when a rule under `select: Fail` matched several devices: evaluation stops there.
     var failed: (rule: Int, devices: [Int])? = nil
@@ -149,10 +164,12 @@ struct MapState {
     var chosen: (device: Int, rule: Int)? = nil
     var skipped: [(device: Int, holders: [Int])] = []
     /// Matched device count of each evaluated rule.
-    var matchedCount: [Int: Int] = [:]
+    var matchedCount: [Int]
 
-    init(map: CompiledMap, node: NodeInfo) {
+    init(map: CompiledMap, node: NodeInfo, deviceCount: Int) {
         self.map = map
+        self.inPreference = Array(repeating: false, count: deviceCount)
+        self.matchedCount = Array(repeating: 0, count: map.rules.count)
         self.nodeLabels = node.labels
         self.selected = Resolver.selectorMatches(map.map.spec.nodeSelector, node.labels)
     }
@@ -169,21 +186,28 @@ struct MapState {
         rulesSelectingNode += 1
         var matched: [Int] = []
         var rejected: [DeviceRejection] = []
-        for d in table.devices.indices {
-            if detail == .full {
+        let slots = rule.expressions.map { table.slot(of: $0) }
+        if detail == .full {
+            // Device by device, naming every failing expression.
+            for d in table.devices.indices {
                 var reasons: [String] = []
-                for e in rule.expressions {
-                    let values = table.values(d, e.field, ordinal: e.ordinal)
-                    if !e.holds(values) { reasons.append(e.failure(device: table.devices[d].name, values: values)) }
+                for (e, slot) in zip(rule.expressions, slots) where !table.holds(e, slot: slot, device: d) {
+                    reasons.append(e.failure(device: table.devices[d].name, values: table.values(d, e.field, ordinal: e.ordinal)))
                 }
                 if reasons.isEmpty { matched.append(d) } else { rejected.append(DeviceRejection(device: table.devices[d].name, reasons: reasons)) }
-            } else {
-                var ok = true
-                for e in rule.expressions where !e.holds(table.values(d, e.field, ordinal: e.ordinal)) {
-                    ok = false
-                    break
+            }
+        } else {
+            // Expression by expression over the devices still in the running: each device stops
+            // at its first failing expression, and each expression is fetched once.
+            matched = Array(table.devices.indices)
+            for (e, slot) in zip(rule.expressions, slots) {
+                var kept = 0
+                for i in matched.indices where table.holds(e, slot: slot, device: matched[i]) {
+                    matched[kept] = matched[i]
+                    kept += 1
                 }
-                if ok { matched.append(d) }
+                matched.removeLast(matched.count - kept)
+                if kept == 0 { break }
             }
         }
         if map.select == .highestSpeed && matched.count > 1 {
@@ -201,7 +225,10 @@ struct MapState {
             failed = (rule.index, matched)
             return false
         }
-        for d in matched where inPreference.insert(d).inserted { preference.append((d, rule.index)) }
+        for d in matched where !inPreference[d] {
+            inPreference[d] = true
+            preference.append((d, rule.index))
+        }
         return true
     }
 
@@ -226,7 +253,7 @@ struct MapState {
             r.device = name
             r.rule = rule.ref
             var message = "rule \(rule.ref) chose \(name)"
-            let count = matchedCount[chosen.rule] ?? 1
+            let count = matchedCount[chosen.rule]
             if count > 1 {
                 switch map.select {
                 case .highestSpeed:
