@@ -1,0 +1,164 @@
+import Foundation
+import JSON
+import Testing
+
+/// The directories of example maps users apply.
+let exampleDirectories = ["manifests/examples", "hack/lab/maps"]
+
+/// Defaults the NetworkDeviceMap schema adds to a spec that leaves them out (the only fields the
+/// server may add to a spec): `select: First`, `exclusive: false`.
+let networkDeviceMapSpecDefaults: [String: JSONValue] = ["select": "First", "exclusive": false]
+
+/// An example file as kubectl reads it (YAML → JSON on the client, no server involved).
+func clientSideObject(_ lab: Lab, file: String) async throws -> JSONValue {
+    try await lab.kubectlJSON(["create", "--dry-run=client", "-f", file])
+}
+
+/// `spec` with the schema defaults filled in where absent.
+func withDefaults(_ spec: JSONValue) -> JSONValue {
+    var spec = spec
+    for (k, v) in networkDeviceMapSpecDefaults where spec[k] == nil { spec[k] = v }
+    return spec
+}
+
+/// The example maps: apply, printer columns, round trip.
+@Suite struct ExampleTests {
+    @Test(arguments: exampleDirectories)
+    func everyExampleApplies(directory: String) async throws {
+        let files = try repoFiles(in: directory)
+        #expect(!files.isEmpty, "no examples in \(directory)")
+        try await withLab { lab in
+            try await lab.installCRDs()
+            var names: [String: String] = [:]
+            for file in files {
+                let object = try await clientSideObject(lab, file: file)
+                #expect(object["kind"] == "NetworkDeviceMap", "\(file)")
+                #expect(object["apiVersion"] == "automagic.dev/v1alpha1", "\(file)")
+                let name = try #require(object[path: ["metadata", "name"]]?.stringValue, "\(file) has no name")
+                #expect(names[name] == nil, "\(file) and \(names[name] ?? "") both define the map '\(name)' in \(directory)")
+                names[name] = file
+            }
+            // Each file on its own (an error names the file), then the directory as a whole (unchanged).
+            for file in files {
+                let apply = try await lab.kubectl(["apply", "-f", file])
+                #expect(apply.status == 0, "\(file): \(apply)")
+                #expect(apply.stderr.isEmpty, "\(file) gave warnings: \(apply.stderr)")
+            }
+            let all = try await lab.kubectl(["apply", "-f", directory])
+            #expect(all.status == 0, "\(all)")
+            for name in names.keys {
+                #expect(all.stdout.contains("networkdevicemap.automagic.dev/\(name) unchanged"), "\(name): \(all)")
+            }
+            let stored = try await lab.kubectl(["get", "ndm", "-o", "name"])
+            #expect(Set(stored.lines) == Set(names.keys.map { "networkdevicemap.automagic.dev/" + $0 }), "\(stored)")
+        }
+    }
+
+    @Test func mapPrinterColumns() async throws {
+        try await withLab { lab in
+            try await lab.installCRDs()
+            let apply = try await lab.kubectl(["apply", "-f", "manifests/examples/"])
+            #expect(apply.status == 0, "\(apply)")
+
+            let table = try await lab.kubectl(["get", "ndm"])
+            #expect(table.status == 0, "\(table)")
+            #expect(tableHeader(table.stdout) == ["NAME", "MATCHED", "UNMATCHED", "READY", "AGE"], "\(table.stdout)")
+            let wide = try await lab.kubectl(["get", "ndm", "-o", "wide"])
+            #expect(wide.status == 0, "\(wide)")
+            #expect(tableHeader(wide.stdout) == ["NAME", "MATCHED", "UNMATCHED", "READY", "ATTACHMENT", "EXCLUSIVE", "SELECT", "AGE"], "\(wide.stdout)")
+            let rows = Dictionary(tableRows(wide.stdout).map { ($0["NAME"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            let passthrough = try #require(rows["passthrough"], "\(wide.stdout)")
+            #expect(passthrough["ATTACHMENT"] == "host-device" && passthrough["EXCLUSIVE"] == "true" && passthrough["SELECT"] == "First", "\(passthrough)")
+            // Defaults show in the columns of a map that leaves them out.
+            let provisioning = try #require(rows["provisioning"], "\(wide.stdout)")
+            #expect(provisioning["ATTACHMENT"] == "macvlan" && provisioning["EXCLUSIVE"] == "false" && provisioning["SELECT"] == "First", "\(provisioning)")
+            // Before the controller writes status the counts are empty (kubectl prints <none> for a missing value).
+            for cell in [provisioning["MATCHED"], provisioning["UNMATCHED"], provisioning["READY"]] {
+                #expect(cell == "<none>" || cell == "", "\(provisioning)")
+            }
+
+            // The controller's status, written through the status subresource, fills the columns.
+            let status: JSONValue = ["status": [
+                "observedGeneration": 1,
+                "nodes": ["matched": 2, "unmatched": 1, "total": 3],
+                "unmatchedNodes": [["node": "worker-3", "reason": "no rule matched a device"]],
+                "conditions": [["type": "Ready", "status": "False", "lastTransitionTime": "2026-11-29T00:00:00Z",
+                                "reason": "Unmatched", "message": "1 of 3 nodes unresolved", "observedGeneration": 1]],
+            ]]
+            let patch = try await lab.kubectl(["patch", "ndm", "storage", "--subresource=status", "--type=merge", "-p", status.jsonString()])
+            #expect(patch.status == 0, "\(patch)")
+            #expect(patch.stdout.contains("networkdevicemap.automagic.dev/storage patched"), "\(patch)")
+            let after = try await lab.kubectl(["get", "ndm", "storage"])
+            let row = try #require(tableRows(after.stdout).first, "\(after)")
+            #expect(row["NAME"] == "storage" && row["MATCHED"] == "2" && row["UNMATCHED"] == "1" && row["READY"] == "False", "\(after.stdout)")
+            #expect(row["AGE"].map { !$0.isEmpty && $0 != "<none>" } == true, "\(after.stdout)")
+            // Status written through the subresource does not bump the generation; spec is untouched.
+            let object = try await lab.kubectlJSON(["get", "ndm", "storage"])
+            #expect(object[path: ["metadata", "generation"]]?.intValue == 1, "\(object)")
+            #expect(object["status"] == status["status"], "status round trip: \(object["status"]?.jsonString() ?? "nil")")
+        }
+    }
+
+    @Test func nodeDevicePrinterColumnsAndStatusRoundTrip() async throws {
+        try await withLab { lab in
+            try await lab.installCRDs()
+            // Status sent on create is dropped (status subresource), like a real server does.
+            let createWithStatus = JSONValue.object([
+                "apiVersion": "automagic.dev/v1alpha1", "kind": "NodeDevice", "metadata": ["name": "worker-1"],
+                "status": NodeDeviceFixture.fullStatus,
+            ])
+            let create = try await lab.kubectl(["create", "-f", "-"], stdin: createWithStatus.jsonString())
+            #expect(create.status == 0, "\(create)")
+            let created = try await lab.kubectlJSON(["get", "nd", "worker-1"])
+            #expect(created["status"] == nil, "status kept on create: \(created)")
+
+            let patch = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge",
+                                               "-p", JSONValue.object(["status": NodeDeviceFixture.fullStatus]).jsonString()])
+            #expect(patch.status == 0, "\(patch)")
+            let object = try await lab.kubectlJSON(["get", "nd", "worker-1"])
+            #expect(object["status"] == NodeDeviceFixture.fullStatus,
+                    "status round trip differs:\nsent: \(NodeDeviceFixture.fullStatus.jsonString())\ngot:  \(object["status"]?.jsonString() ?? "nil")")
+
+            let table = try await lab.kubectl(["get", "nd"])
+            #expect(table.status == 0, "\(table)")
+            #expect(tableHeader(table.stdout) == ["NAME", "DEVICES", "NETWORKS", "PROBED", "AGE"], "\(table.stdout)")
+            let row = try #require(tableRows(table.stdout).first, "\(table)")
+            #expect(row["NAME"] == "worker-1" && row["DEVICES"] == "2" && row["NETWORKS"] == "storage,tenant", "\(table.stdout)")
+            #expect(row["PROBED"].map { !$0.isEmpty && $0 != "<none>" } == true, "\(table.stdout)")
+            let wide = try await lab.kubectl(["get", "nd", "-o", "wide"])
+            #expect(tableHeader(wide.stdout) == ["NAME", "DEVICES", "NETWORKS", "PROBED", "AGENT", "AGE"], "\(wide.stdout)")
+            #expect(tableRows(wide.stdout).first?["AGENT"] == "0.1.0-test", "\(wide.stdout)")
+        }
+    }
+
+    /// `kubectl get ndm X -o json` returns the applied spec: nothing lost, nothing invented but the
+    /// documented defaults (`networkDeviceMapSpecDefaults`); no status until a controller writes one.
+    @Test(arguments: exampleDirectories)
+    func roundTrip(directory: String) async throws {
+        try await withLab { lab in
+            try await lab.installCRDs()
+            for file in try repoFiles(in: directory) {
+                let sent = try await clientSideObject(lab, file: file)
+                let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
+                let apply = try await lab.kubectl(["apply", "-f", file])
+                try #require(apply.status == 0, "\(file): \(apply)")
+                let got = try await lab.kubectlJSON(["get", "ndm", name])
+                let sentSpec = try #require(sent["spec"], "\(file) has no spec")
+                #expect(got["spec"] == withDefaults(sentSpec),
+                        "\(file): spec differs\nsent (+defaults): \(withDefaults(sentSpec).jsonString())\ngot: \(got["spec"]?.jsonString() ?? "nil")")
+                #expect(Set(got.objectValue?.keys.map { $0 } ?? []) == ["apiVersion", "kind", "metadata", "spec"], "\(file): \(got)")
+                #expect(got["apiVersion"] == sent["apiVersion"] && got["kind"] == sent["kind"])
+                #expect(got[path: ["metadata", "labels"]] == sent[path: ["metadata", "labels"]], "\(file): labels")
+                // The only annotation is kubectl's own last-applied-configuration.
+                let annotations = got[path: ["metadata", "annotations"]]?.objectValue ?? [:]
+                #expect(Set(annotations.keys).subtracting(sent[path: ["metadata", "annotations"]]?.objectValue?.keys.map { $0 } ?? [])
+                        == ["kubectl.kubernetes.io/last-applied-configuration"], "\(file): \(annotations.keys)")
+                #expect(got[path: ["metadata", "generation"]]?.intValue == 1)
+                // The same through YAML output and `kubectl get -o jsonpath` (what scripts use).
+                let jsonpath = try await lab.kubectl(["get", "ndm", name, "-o", "jsonpath={.spec.rules[*].devices.matchExpressions[*].key}"])
+                let keys = (sentSpec["rules"]?.arrayValue ?? []).flatMap { ($0[path: ["devices", "matchExpressions"]]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue } }
+                #expect(jsonpath.stdout == keys.joined(separator: " "), "\(file): \(jsonpath)")
+            }
+        }
+    }
+}
