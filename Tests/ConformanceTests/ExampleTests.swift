@@ -14,13 +14,6 @@ func clientSideObject(_ lab: Lab, file: String) async throws -> JSONValue {
     try await lab.kubectlJSON(["create", "--dry-run=client", "-f", file])
 }
 
-/// `spec` with the schema defaults filled in where absent.
-func withDefaults(_ spec: JSONValue) -> JSONValue {
-    var spec = spec
-    for (k, v) in networkDeviceMapSpecDefaults where spec[k] == nil { spec[k] = v }
-    return spec
-}
-
 /// Where the lab API server is known to differ from a real kube-apiserver (each checked with
 /// `withKnownIssue`, so the test fails once the lab is fixed and the marker can go).
 enum LabKnownIssue {
@@ -32,8 +25,9 @@ enum LabKnownIssue {
 
 /// The example maps: apply, printer columns, round trip.
 @Suite struct ExampleTests {
+    /// Every example applies (each file, then the directory: unchanged) and round-trips.
     @Test(arguments: exampleDirectories)
-    func everyExampleApplies(directory: String) async throws {
+    func everyExampleAppliesAndRoundTrips(directory: String) async throws {
         let files = try repoFiles(in: directory)
         #expect(!files.isEmpty, "no examples in \(directory)")
         try await withLab { lab in
@@ -60,7 +54,36 @@ enum LabKnownIssue {
             }
             let stored = try await lab.kubectl(["get", "ndm", "-o", "name"])
             #expect(Set(stored.lines) == Set(names.keys.map { "networkdevicemap.automagic.dev/" + $0 }), "\(stored)")
+            for file in files { try await checkRoundTrip(lab, file: file) }
         }
+    }
+
+    /// `kubectl get ndm X -o json` returns the applied spec: nothing lost, nothing invented but the
+    /// documented defaults (`networkDeviceMapSpecDefaults`); no status until a controller writes one.
+    func checkRoundTrip(_ lab: Lab, file: String) async throws {
+        let sent = try await clientSideObject(lab, file: file)
+        let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
+        let got = try await lab.kubectlJSON(["get", "ndm", name])
+        let sentSpec = try #require(sent["spec"], "\(file) has no spec")
+        // Nothing lost, nothing invented: equal once the documented defaults (when the server
+        // added them with their default value) are taken out again.
+        var gotSpec = got["spec"] ?? .null
+        for (key, value) in networkDeviceMapSpecDefaults where sentSpec[key] == nil && gotSpec[key] == value {
+            gotSpec = .object((gotSpec.objectValue ?? [:]).filter { $0.key != key })
+        }
+        #expect(gotSpec == sentSpec, "\(file): spec differs\nsent: \(sentSpec.jsonString())\ngot:  \(got["spec"]?.jsonString() ?? "nil")")
+        #expect(Set(got.objectValue?.keys.map { $0 } ?? []) == ["apiVersion", "kind", "metadata", "spec"], "\(file): \(got)")
+        #expect(got["apiVersion"] == sent["apiVersion"] && got["kind"] == sent["kind"])
+        #expect(got[path: ["metadata", "labels"]] == sent[path: ["metadata", "labels"]], "\(file): labels")
+        // The only annotation added is kubectl's own last-applied-configuration.
+        let annotations = got[path: ["metadata", "annotations"]]?.objectValue ?? [:]
+        #expect(Set(annotations.keys).subtracting(sent[path: ["metadata", "annotations"]]?.objectValue?.keys.map { $0 } ?? [])
+                == ["kubectl.kubernetes.io/last-applied-configuration"], "\(file): \(annotations.keys)")
+        #expect(got[path: ["metadata", "generation"]]?.intValue == 1, "\(file)")
+        // The same through `kubectl get -o jsonpath` (what scripts use).
+        let jsonpath = try await lab.kubectl(["get", "ndm", name, "-o", "jsonpath={.spec.rules[*].devices.matchExpressions[*].key}"])
+        let keys = (sentSpec["rules"]?.arrayValue ?? []).flatMap { ($0[path: ["devices", "matchExpressions"]]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue } }
+        #expect(jsonpath.stdout == keys.joined(separator: " "), "\(file): \(jsonpath)")
     }
 
     @Test func mapPrinterColumns() async throws {
@@ -150,43 +173,6 @@ enum LabKnownIssue {
             let wide = try await lab.kubectl(["get", "nd", "-o", "wide"])
             #expect(tableHeader(wide.stdout) == ["NAME", "DEVICES", "NETWORKS", "PROBED", "AGENT", "AGE"], "\(wide.stdout)")
             #expect(tableRows(wide.stdout).first?["AGENT"] == "0.1.0-test", "\(wide.stdout)")
-        }
-    }
-
-    /// `kubectl get ndm X -o json` returns the applied spec: nothing lost, nothing invented but the
-    /// documented defaults (`networkDeviceMapSpecDefaults`); no status until a controller writes one.
-    @Test(arguments: exampleDirectories)
-    func roundTrip(directory: String) async throws {
-        try await withLab { lab in
-            try await lab.installCRDs()
-            for file in try repoFiles(in: directory) {
-                let sent = try await clientSideObject(lab, file: file)
-                let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
-                let apply = try await lab.kubectl(["apply", "-f", file])
-                try #require(apply.status == 0, "\(file): \(apply)")
-                let got = try await lab.kubectlJSON(["get", "ndm", name])
-                let sentSpec = try #require(sent["spec"], "\(file) has no spec")
-                // Nothing lost, nothing invented: equal once the documented defaults (when the server
-                // added them with their default value) are taken out again.
-                var gotSpec = got["spec"] ?? .null
-                for (key, value) in networkDeviceMapSpecDefaults where sentSpec[key] == nil && gotSpec[key] == value {
-                    gotSpec = .object((gotSpec.objectValue ?? [:]).filter { $0.key != key })
-                }
-                #expect(gotSpec == sentSpec,
-                        "\(file): spec differs\nsent: \(sentSpec.jsonString())\ngot:  \(got["spec"]?.jsonString() ?? "nil")")
-                #expect(Set(got.objectValue?.keys.map { $0 } ?? []) == ["apiVersion", "kind", "metadata", "spec"], "\(file): \(got)")
-                #expect(got["apiVersion"] == sent["apiVersion"] && got["kind"] == sent["kind"])
-                #expect(got[path: ["metadata", "labels"]] == sent[path: ["metadata", "labels"]], "\(file): labels")
-                // The only annotation is kubectl's own last-applied-configuration.
-                let annotations = got[path: ["metadata", "annotations"]]?.objectValue ?? [:]
-                #expect(Set(annotations.keys).subtracting(sent[path: ["metadata", "annotations"]]?.objectValue?.keys.map { $0 } ?? [])
-                        == ["kubectl.kubernetes.io/last-applied-configuration"], "\(file): \(annotations.keys)")
-                #expect(got[path: ["metadata", "generation"]]?.intValue == 1)
-                // The same through YAML output and `kubectl get -o jsonpath` (what scripts use).
-                let jsonpath = try await lab.kubectl(["get", "ndm", name, "-o", "jsonpath={.spec.rules[*].devices.matchExpressions[*].key}"])
-                let keys = (sentSpec["rules"]?.arrayValue ?? []).flatMap { ($0[path: ["devices", "matchExpressions"]]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue } }
-                #expect(jsonpath.stdout == keys.joined(separator: " "), "\(file): \(jsonpath)")
-            }
         }
     }
 

@@ -45,45 +45,54 @@ func statusBodies(in log: String) -> [JSONValue] {
         }
     }
 
-    @Test(arguments: try repoFiles(in: invalidFixtureDirectory))
-    func fixtureIsRefusedWith422NamingTheField(file: String) async throws {
-        let first = try readRepoFile(file).split(separator: "\n").first.map(String.init) ?? ""
-        let expected = try #require(InvalidExpectation.parse(firstLine: first), "\(file): \(first)")
+    /// All fixtures against one lab (one server keeps the suite fast; each failure names its file).
+    @Test func everyFixtureIsRefusedWith422NamingTheField() async throws {
+        let files = try repoFiles(in: invalidFixtureDirectory)
         try await withLab { lab in
             try await lab.installCRDs()
-            let sent = try await clientSideObject(lab, file: file)
-            let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
-
-            // --validate=false: the server alone must refuse it (kubectl's own checks are not the CRD's).
-            let create = try await lab.kubectl(["create", "--validate=false", "-f", file, "-v=8"])
-            #expect(create.status != 0, "\(file) was accepted: \(create)")
-            #expect(create.stderr.contains("422 Unprocessable Entity"), "\(file): no 422 in \(create.stderr)")
-            let status = try #require(statusBodies(in: create.stderr).last, "\(file): no Status body in the log")
-            #expect(status["code"] == 422 && status["reason"] == "Invalid", "\(file): \(status)")
-            let causes = status[path: ["details", "causes"]]?.arrayValue ?? []
-            let fields = causes.compactMap { $0["field"]?.stringValue }
-            #expect(fields.contains(expected.field), "\(file): expected a cause for \(expected.field), got \(fields): \(status)")
-            #expect(status[path: ["details", "kind"]] == "NetworkDeviceMap" && status[path: ["details", "group"]] == "automagic.dev", "\(file): \(status)")
-            #expect(status[path: ["details", "name"]]?.stringValue == name, "\(file): \(status)")
-            // What the user reads: kubectl's error line names the object and the field.
-            #expect(create.stderr.contains("The NetworkDeviceMap \"\(name)\" is invalid"), "\(file): \(create.stderr)")
-            #expect(create.stderr.contains(expected.field), "\(file): \(create.stderr)")
-
-            // The default client path (kubectl apply, strict validation) refuses it too.
-            let apply = try await lab.kubectl(["apply", "-f", file])
-            #expect(apply.status != 0, "\(file) was applied: \(apply)")
-            #expect(apply.stderr.contains(expected.field), "\(file): apply error does not name \(expected.field): \(apply.stderr)")
-
+            for file in files {
+                let first = try readRepoFile(file).split(separator: "\n").first.map(String.init) ?? ""
+                let expected = try #require(InvalidExpectation.parse(firstLine: first), "\(file): \(first)")
+                try await checkRefused(lab, file: file, expected: expected)
+            }
             // Nothing was stored.
             let get = try await lab.kubectl(["get", "ndm", "-o", "name"])
-            #expect(get.status == 0 && get.stdout.isEmpty, "\(file): something was stored: \(get)")
+            #expect(get.status == 0 && get.stdout.isEmpty, "something was stored: \(get)")
         }
+    }
+
+    func checkRefused(_ lab: Lab, file: String, expected: InvalidExpectation) async throws {
+        let sent = try await clientSideObject(lab, file: file)
+        let name = try #require(sent[path: ["metadata", "name"]]?.stringValue, "\(file) has no name")
+
+        // --validate=false: the server alone must refuse it (kubectl's own checks are not the CRD's).
+        let create = try await lab.kubectl(["create", "--validate=false", "-f", file, "-v=8"])
+        #expect(create.status != 0, "\(file) was accepted: \(create)")
+        #expect(create.stderr.contains("422 Unprocessable Entity"), "\(file): no 422 in \(create.stderr)")
+        let status = try #require(statusBodies(in: create.stderr).last, "\(file): no Status body in the log")
+        #expect(status["code"] == 422 && status["reason"] == "Invalid", "\(file): \(status)")
+        let causes = status[path: ["details", "causes"]]?.arrayValue ?? []
+        let fields = causes.compactMap { $0["field"]?.stringValue }
+        #expect(fields.contains(expected.field), "\(file): expected a cause for \(expected.field), got \(fields): \(status)")
+        #expect(status[path: ["details", "kind"]] == "NetworkDeviceMap" && status[path: ["details", "group"]] == "automagic.dev", "\(file): \(status)")
+        #expect(status[path: ["details", "name"]]?.stringValue == name, "\(file): \(status)")
+        // What the user reads: kubectl's error line names the object and the field.
+        #expect(create.stderr.contains("The NetworkDeviceMap \"\(name)\" is invalid"), "\(file): \(create.stderr)")
+        #expect(create.stderr.contains(expected.field), "\(file): \(create.stderr)")
+
+        // The default client path (kubectl apply, strict validation) refuses it too.
+        let apply = try await lab.kubectl(["apply", "-f", file])
+        #expect(apply.status != 0, "\(file) was applied: \(apply)")
+        #expect(apply.stderr.contains(expected.field), "\(file): apply error does not name \(expected.field): \(apply.stderr)")
+
+        let get = try await lab.kubectl(["get", "ndm", name, "--ignore-not-found", "-o", "name"])
+        #expect(get.status == 0 && get.stdout.isEmpty, "\(file): stored: \(get)")
     }
 
     /// A selection of NodeDevice status fields with patterns, enums and bounds, written like an agent
     /// does (status subresource), refused with 422 naming the field; the stored status is unchanged.
-    @Test(arguments: [
-        ("mac", JSONValue.string("b4:96:91:aa:bb"), "status.devices[0].mac"),
+    static let invalidDeviceFields: [(key: String, value: JSONValue, field: String)] = [
+        ("mac", .string("b4:96:91:aa:bb"), "status.devices[0].mac"),
         ("mac", .string("b4-96-91-aa-bb-01"), "status.devices[0].mac"),
         ("pciAddress", .string("0000:5E:00.1"), "status.devices[0].pciAddress"),
         ("pciAddress", .string("5e:00.1"), "status.devices[0].pciAddress"),
@@ -95,21 +104,24 @@ func statusBodies(in log: String) -> [JSONValue] {
         ("mtu", .int(-1), "status.devices[0].mtu"),
         ("name", .string("a-very-long-interface-name"), "status.devices[0].name"),
         ("numaNode", .string("0"), "status.devices[0].numaNode"),
-    ])
-    func invalidNodeDeviceStatusIsRefused(key: String, value: JSONValue, field: String) async throws {
+    ]
+
+    @Test func invalidNodeDeviceStatusIsRefused() async throws {
         try await withLab { lab in
             try await lab.installCRDs()
             let create = try await lab.kubectl(["apply", "-f", "-"], stdin: NodeDeviceFixture.minimalYAML(name: "worker-1"))
             try #require(create.status == 0, "\(create)")
-            var device: JSONValue = ["name": "ens5f1", "mac": "b4:96:91:aa:bb:01"]
-            device[key] = value
-            let patch: JSONValue = ["status": ["devices": [device], "deviceCount": 1]]
-            let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=8"])
-            #expect(r.status != 0, "\(key)=\(value) was accepted")
-            let status = try #require(statusBodies(in: r.stderr).last, "no Status body: \(r.stderr)")
-            #expect(status["code"] == 422, "\(status)")
-            let fields = (status[path: ["details", "causes"]]?.arrayValue ?? []).compactMap { $0["field"]?.stringValue }
-            #expect(fields.contains(field), "\(key)=\(value.jsonString()): expected \(field), got \(fields)")
+            for (key, value, field) in Self.invalidDeviceFields {
+                var device: JSONValue = ["name": "ens5f1", "mac": "b4:96:91:aa:bb:01"]
+                device[key] = value
+                let patch: JSONValue = ["status": ["devices": [device], "deviceCount": 1]]
+                let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=8"])
+                #expect(r.status != 0, "\(key)=\(value.jsonString()) was accepted")
+                let status = try #require(statusBodies(in: r.stderr).last, "\(key)=\(value.jsonString()): no Status body: \(r.stderr)")
+                #expect(status["code"] == 422, "\(status)")
+                let fields = (status[path: ["details", "causes"]]?.arrayValue ?? []).compactMap { $0["field"]?.stringValue }
+                #expect(fields.contains(field), "\(key)=\(value.jsonString()): expected \(field), got \(fields)")
+            }
             let stored = try await lab.kubectlJSON(["get", "nd", "worker-1"])
             #expect(stored["status"] == nil, "an invalid status was stored: \(stored)")
         }
@@ -131,21 +143,23 @@ func statusBodies(in log: String) -> [JSONValue] {
     }
 
     /// metadata.name must be a DNS-1123 label (the CRD's metadata.name pattern and maxLength): the name
-    /// becomes a node label key segment and a NetworkAttachmentDefinition name. "storage.net" is a valid
-    /// DNS subdomain (what every object name must be) but not a label, so only the schema refuses it.
-    @Test(arguments: ["storage.net", String(repeating: "a", count: 64)])
-    func mapNameMustBeADNSLabel(name: String) async throws {
+    /// becomes a node label key segment and a NetworkAttachmentDefinition name. "storage.net" and a
+    /// 64-character name are valid DNS subdomains (what every object name must be) but not labels, so only
+    /// the schema refuses them.
+    @Test func mapNameMustBeADNSLabel() async throws {
         try await withLab { lab in
             try await lab.installCRDs()
-            let map: JSONValue = [
-                "apiVersion": "automagic.dev/v1alpha1", "kind": "NetworkDeviceMap", "metadata": ["name": .string(name)],
-                "spec": ["rules": [["devices": ["matchExpressions": [["key": "driver", "operator": "Exists"]]]]]],
-            ]
-            let create = try await lab.kubectl(["create", "--validate=false", "-f", "-", "-v=8"], stdin: map.jsonString())
-            withKnownIssue(LabKnownIssue.metadataSchema) {
-                #expect(create.status != 0, "\(name) was accepted")
-                let fields = statusBodies(in: create.stderr).last?[path: ["details", "causes"]]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
-                #expect(fields.contains("metadata.name"), "\(fields)")
+            for name in ["storage.net", String(repeating: "a", count: 64)] {
+                let map: JSONValue = [
+                    "apiVersion": "automagic.dev/v1alpha1", "kind": "NetworkDeviceMap", "metadata": ["name": .string(name)],
+                    "spec": ["rules": [["devices": ["matchExpressions": [["key": "driver", "operator": "Exists"]]]]]],
+                ]
+                let create = try await lab.kubectl(["create", "--validate=false", "-f", "-", "-v=8"], stdin: map.jsonString())
+                withKnownIssue(LabKnownIssue.metadataSchema) {
+                    #expect(create.status != 0, "\(name) was accepted")
+                    let fields = statusBodies(in: create.stderr).last?[path: ["details", "causes"]]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
+                    #expect(fields.contains("metadata.name"), "\(name): \(fields)")
+                }
             }
         }
     }
