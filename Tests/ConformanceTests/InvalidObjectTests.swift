@@ -22,7 +22,7 @@ struct InvalidExpectation: Sendable {
     }
 }
 
-/// The Status bodies in kubectl's `-v=8` log (it logs every response body; kubectl 1.32 puts the body on
+/// The Status bodies in kubectl's `-v=9` log (it logs every response body, up to 10,240 bytes at -v=9; kubectl 1.32 puts the body on
 /// its own tab-indented line after `"Response Body" body=<`, older versions after `Response Body: `).
 func statusBodies(in log: String) -> [JSONValue] {
     log.split(separator: "\n").compactMap { line -> JSONValue? in
@@ -66,7 +66,7 @@ func statusBodies(in log: String) -> [JSONValue] {
         let name = try #require(sent[path: ["metadata", "name"]]?.stringValue, "\(file) has no name")
 
         // --validate=false: the server alone must refuse it (kubectl's own checks are not the CRD's).
-        let create = try await lab.kubectl(["create", "--validate=false", "-f", file, "-v=8"])
+        let create = try await lab.kubectl(["create", "--validate=false", "-f", file, "-v=9"])
         #expect(create.status != 0, "\(file) was accepted: \(create)")
         #expect(create.stderr.contains("422 Unprocessable Entity"), "\(file): no 422 in \(create.stderr)")
         let status = try #require(statusBodies(in: create.stderr).last, "\(file): no Status body in the log")
@@ -92,7 +92,7 @@ func statusBodies(in log: String) -> [JSONValue] {
     /// A selection of NodeDevice status fields with patterns, enums and bounds, written like an agent
     /// does (status subresource), refused with 422 naming the field; the stored status is unchanged.
     static let invalidDeviceFields: [(key: String, value: JSONValue, field: String)] = [
-        ("mac", .string("b4:96:91:aa:bb"), "status.devices[0].mac"),
+        ("mac", .string("b4:96:91:aa:bb:0g"), "status.devices[0].mac"),
         ("mac", .string("b4-96-91-aa-bb-01"), "status.devices[0].mac"),
         ("pciAddress", .string("0000:5E:00.1"), "status.devices[0].pciAddress"),
         ("pciAddress", .string("5e:00.1"), "status.devices[0].pciAddress"),
@@ -115,7 +115,7 @@ func statusBodies(in log: String) -> [JSONValue] {
                 var device: JSONValue = ["name": "ens5f1", "mac": "b4:96:91:aa:bb:01"]
                 device[key] = value
                 let patch: JSONValue = ["status": ["devices": [device], "deviceCount": 1]]
-                let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=8"])
+                let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=9"])
                 #expect(r.status != 0, "\(key)=\(value.jsonString()) was accepted")
                 let status = try #require(statusBodies(in: r.stderr).last, "\(key)=\(value.jsonString()): no Status body: \(r.stderr)")
                 #expect(status["code"] == 422, "\(status)")
@@ -134,7 +134,7 @@ func statusBodies(in log: String) -> [JSONValue] {
             let create = try await lab.kubectl(["apply", "-f", "-"], stdin: NodeDeviceFixture.minimalYAML(name: "worker-1"))
             try #require(create.status == 0, "\(create)")
             let patch: JSONValue = ["status": ["devices": [["name": "eth0"], ["name": "eth0"]]]]
-            let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=8"])
+            let r = try await lab.kubectl(["patch", "nd", "worker-1", "--subresource=status", "--type=merge", "-p", patch.jsonString(), "-v=9"])
             #expect(r.status != 0, "duplicate device names accepted")
             let status = try #require(statusBodies(in: r.stderr).last, "no Status body: \(r.stderr)")
             let causes = status[path: ["details", "causes"]]?.arrayValue ?? []
@@ -154,7 +154,7 @@ func statusBodies(in log: String) -> [JSONValue] {
                     "apiVersion": "automagic.dev/v1alpha1", "kind": "NetworkDeviceMap", "metadata": ["name": .string(name)],
                     "spec": ["rules": [["devices": ["matchExpressions": [["key": "driver", "operator": "Exists"]]]]]],
                 ]
-                let create = try await lab.kubectl(["create", "--validate=false", "-f", "-", "-v=8"], stdin: map.jsonString())
+                let create = try await lab.kubectl(["create", "--validate=false", "-f", "-", "-v=9"], stdin: map.jsonString())
                 withKnownIssue(LabKnownIssue.metadataSchema) {
                     #expect(create.status != 0, "\(name) was accepted")
                     let fields = statusBodies(in: create.stderr).last?[path: ["details", "causes"]]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []

@@ -150,6 +150,12 @@ final class Lab: Sendable {
         try #require(apply.status == 0, "kubectl apply -f crds/: \(apply)")
         let wait = try await kubectl(["wait", "--for=condition=Established", "--timeout=30s"] + Lab.crdNames.map { "crd/" + $0 })
         try #require(wait.status == 0, "kubectl wait: \(wait)")
+        // kubectl caches discovery (6 h): the first command above cached it before the CRDs existed.
+        // `kubectl get ndm` recovers by itself (its REST mapper re-reads discovery on a miss), but
+        // `kubectl get automagic` (category) and `kubectl explain ndm` do not; `api-resources` refreshes
+        // the cache, as a user would after installing CRDs.
+        let refresh = try await kubectl(["api-resources", "--api-group=automagic.dev", "-o", "name"])
+        try #require(Set(refresh.lines) == ["networkdevicemaps.automagic.dev", "nodedevices.automagic.dev"], "kubectl api-resources: \(refresh)")
     }
 
     static let crdNames = ["networkdevicemaps.automagic.dev", "nodedevices.automagic.dev"]
