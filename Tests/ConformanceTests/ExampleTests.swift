@@ -193,4 +193,66 @@ enum LabKnownIssue {
             #expect(got[path: ["spec", "exclusive"]] == nil || got[path: ["spec", "exclusive"]] == false)
         }
     }
+
+    /// Server-side apply (what GitOps tools use) takes every example too, and reads back the same spec.
+    @Test func serverSideApplyOfTheExamples() async throws {
+        try await withLab { lab in
+            try await lab.installCRDs()
+            let files = try repoFiles(in: "manifests/examples")
+            let apply = try await lab.kubectl(["apply", "--server-side", "--field-manager=conformance", "-f", "manifests/examples/"])
+            #expect(apply.status == 0, "\(apply)")
+            #expect(apply.lines.filter { $0.hasSuffix(" serverside-applied") }.count == files.count, "\(apply)")
+            for file in files {
+                let sent = try await clientSideObject(lab, file: file)
+                let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
+                let got = try await lab.kubectlJSON(["get", "ndm", name, "--show-managed-fields"])
+                var gotSpec = got["spec"] ?? .null
+                for (key, value) in networkDeviceMapSpecDefaults where sent[path: ["spec", key]] == nil && gotSpec[key] == value {
+                    gotSpec = .object((gotSpec.objectValue ?? [:]).filter { $0.key != key })
+                }
+                #expect(gotSpec == sent["spec"], "\(file): \(got["spec"]?.jsonString() ?? "nil")")
+                let managers = (got[path: ["metadata", "managedFields"]]?.arrayValue ?? []).compactMap { $0["manager"]?.stringValue }
+                #expect(managers == ["conformance"], "\(file): \(managers)")
+            }
+            // Re-applying is a no-op: same resourceVersion.
+            let before = try await lab.kubectl(["get", "ndm", "-o", "jsonpath={.items[*].metadata.resourceVersion}"])
+            let again = try await lab.kubectl(["apply", "--server-side", "--field-manager=conformance", "-f", "manifests/examples/"])
+            #expect(again.status == 0, "\(again)")
+            let after = try await lab.kubectl(["get", "ndm", "-o", "jsonpath={.items[*].metadata.resourceVersion}"])
+            #expect(before.stdout == after.stdout && !before.stdout.isEmpty, "\(before.stdout) → \(after.stdout)")
+        }
+    }
+
+    /// Kubernetes 1.24 ignores fieldValidation=Strict (trace 031) and prunes unknown fields silently; the lab
+    /// follows it. So on 1.24 a misspelt field (`exclusiv: true`) is dropped without an error even with
+    /// kubectl's default strict validation, and the map silently means something else. From 1.25 the same
+    /// apply fails with `unknown field "spec.exclusiv"`. This pins the 1.24 behaviour the docs must warn about.
+    @Test func unknownFieldsArePrunedSilentlyAsOn124() async throws {
+        try await withLab { lab in
+            try await lab.installCRDs()
+            let version = try await lab.kubectlJSON(["version"])
+            let minor = version[path: ["serverVersion", "minor"]]?.stringValue ?? ""
+            let typo = """
+            apiVersion: automagic.dev/v1alpha1
+            kind: NetworkDeviceMap
+            metadata:
+              name: typo
+            spec:
+              exclusiv: true
+              rules:
+              - devices:
+                  matchExpressions:
+                  - {key: driver, operator: Exists, valuez: [ice]}
+            """
+            let apply = try await lab.kubectl(["apply", "-f", "-"], stdin: typo)
+            if minor.hasPrefix("24") {
+                #expect(apply.status == 0, "\(apply)")
+                let got = try await lab.kubectlJSON(["get", "ndm", "typo"])
+                #expect(got[path: ["spec", "exclusiv"]] == nil && got[path: ["spec", "exclusive"]] != true, "\(got)")
+                #expect(got[path: ["spec", "rules"]]?[0]?[path: ["devices", "matchExpressions"]]?[0]?["valuez"] == nil, "\(got)")
+            } else {
+                #expect(apply.status != 0 && apply.stderr.contains("unknown field"), "server 1.\(minor): \(apply)")
+            }
+        }
+    }
 }
