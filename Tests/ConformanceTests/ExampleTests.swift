@@ -14,6 +14,57 @@ func clientSideObject(_ lab: Lab, file: String) async throws -> JSONValue {
     try await lab.kubectlJSON(["create", "--dry-run=client", "-f", file])
 }
 
+/// Single-object files as kubectl reads them, in one kubectl run: file → object.
+func clientSideObjects(_ lab: Lab, files: [String]) async throws -> [String: JSONValue] {
+    guard files.count > 1 else {
+        return Dictionary(uniqueKeysWithValues: try await files.asyncMap { ($0, try await clientSideObject(lab, file: $0)) })
+    }
+    // Several objects come out as consecutive JSON documents, in file order.
+    let r = try await lab.kubectl(["create", "--dry-run=client", "-o", "json"] + files.flatMap { ["-f", $0] })
+    try #require(r.status == 0, "\(r)")
+    let items = try splitJSONDocuments(r.stdout).map { text in
+        do { return try JSONValue.parse(text) } catch { throw HarnessError.parse(what: "kubectl create --dry-run=client output", cause: "\(error)") }
+    }
+    try #require(items.count == files.count, "expected one object per file in \(files): \(r.stdout)")
+    return Dictionary(uniqueKeysWithValues: zip(files, items).map { ($0, $1) })
+}
+
+/// Splits concatenated top-level JSON objects (`{…}{…}` with any whitespace between).
+func splitJSONDocuments(_ text: String) throws -> [String] {
+    var docs: [String] = []
+    var depth = 0, inString = false, escaped = false
+    var current: [Character] = []
+    for ch in text {
+        if depth == 0 && !inString {
+            if ch.isWhitespace { continue }
+            guard ch == "{" else { throw HarnessError.parse(what: "JSON document stream", cause: "unexpected '\(ch)' between documents") }
+        }
+        current.append(ch)
+        if inString {
+            if escaped { escaped = false } else if ch == "\\" { escaped = true } else if ch == "\"" { inString = false }
+            continue
+        }
+        switch ch {
+        case "\"": inString = true
+        case "{", "[": depth += 1
+        case "}", "]":
+            depth -= 1
+            if depth == 0 { docs.append(String(current)); current = [] }
+        default: break
+        }
+    }
+    guard depth == 0, current.isEmpty else { throw HarnessError.parse(what: "JSON document stream", cause: "unterminated document") }
+    return docs
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
+    }
+}
+
 /// Where the lab API server is known to differ from a real kube-apiserver (each checked with
 /// `withKnownIssue`, so the test fails once the lab is fixed and the marker can go).
 enum LabKnownIssue {
@@ -25,46 +76,62 @@ enum LabKnownIssue {
 
 /// The example maps: apply, printer columns, round trip.
 @Suite struct ExampleTests {
-    /// Every example applies (each file, then the directory: unchanged) and round-trips.
+    /// Every example applies (then re-applies unchanged) and round-trips: `kubectl get ndm -o json` returns
+    /// the applied spec, nothing lost, nothing invented but the documented defaults
+    /// (`networkDeviceMapSpecDefaults`), and no status until a controller writes one.
     @Test(arguments: exampleDirectories)
     func everyExampleAppliesAndRoundTrips(directory: String) async throws {
         let files = try repoFiles(in: directory)
         #expect(!files.isEmpty, "no examples in \(directory)")
         try await withLab { lab in
             try await lab.installCRDs()
+            let sent = try await clientSideObjects(lab, files: files)
             var names: [String: String] = [:]
             for file in files {
-                let object = try await clientSideObject(lab, file: file)
+                let object = try #require(sent[file])
                 #expect(object["kind"] == "NetworkDeviceMap", "\(file)")
                 #expect(object["apiVersion"] == "automagic.dev/v1alpha1", "\(file)")
                 let name = try #require(object[path: ["metadata", "name"]]?.stringValue, "\(file) has no name")
                 #expect(names[name] == nil, "\(file) and \(names[name] ?? "") both define the map '\(name)' in \(directory)")
                 names[name] = file
             }
-            // Each file on its own (an error names the file), then the directory as a whole (unchanged).
-            for file in files {
-                let apply = try await lab.kubectl(["apply", "-f", file])
-                #expect(apply.status == 0, "\(file): \(apply)")
-                #expect(apply.stderr.isEmpty, "\(file) gave warnings: \(apply.stderr)")
-            }
-            let all = try await lab.kubectl(["apply", "-f", directory])
-            #expect(all.status == 0, "\(all)")
+            let apply = try await lab.kubectl(["apply", "-f", directory])
+            #expect(apply.status == 0, "\(apply)")
+            #expect(apply.stderr.isEmpty, "warnings: \(apply.stderr)")
             for name in names.keys {
-                #expect(all.stdout.contains("networkdevicemap.automagic.dev/\(name) unchanged"), "\(name): \(all)")
+                #expect(apply.stdout.contains("networkdevicemap.automagic.dev/\(name) created"), "\(name): \(apply)")
             }
-            let stored = try await lab.kubectl(["get", "ndm", "-o", "name"])
-            #expect(Set(stored.lines) == Set(names.keys.map { "networkdevicemap.automagic.dev/" + $0 }), "\(stored)")
-            for file in files { try await checkRoundTrip(lab, file: file) }
+            let again = try await lab.kubectl(["apply", "-f", directory])
+            #expect(again.status == 0, "\(again)")
+            for name in names.keys {
+                #expect(again.stdout.contains("networkdevicemap.automagic.dev/\(name) unchanged"), "\(name): \(again)")
+            }
+
+            let list = try await lab.kubectlJSON(["get", "ndm"])
+            let stored = Dictionary((list["items"]?.arrayValue ?? []).map { ($0[path: ["metadata", "name"]]?.stringValue ?? "", $0) },
+                                    uniquingKeysWith: { a, _ in a })
+            #expect(Set(stored.keys) == Set(names.keys), "\(stored.keys)")
+            for file in files {
+                let object = try #require(sent[file])
+                let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+                let got = try #require(stored[name], "\(file): \(name) not stored")
+                checkRoundTrip(sent: object, got: got, file: file)
+            }
+            // The same through `kubectl get -o jsonpath` (what scripts use).
+            let jsonpath = try await lab.kubectl(["get", "ndm", "-o",
+                                                  #"jsonpath={range .items[*]}{.metadata.name}={.spec.rules[*].devices.matchExpressions[*].key}{"\n"}{end}"#])
+            let expectedLines = Set(sent.values.map { object in
+                let keys = (object[path: ["spec", "rules"]]?.arrayValue ?? []).flatMap {
+                    ($0[path: ["devices", "matchExpressions"]]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue }
+                }
+                return (object[path: ["metadata", "name"]]?.stringValue ?? "") + "=" + keys.joined(separator: " ")
+            })
+            #expect(Set(jsonpath.lines) == expectedLines, "\(jsonpath)")
         }
     }
 
-    /// `kubectl get ndm X -o json` returns the applied spec: nothing lost, nothing invented but the
-    /// documented defaults (`networkDeviceMapSpecDefaults`); no status until a controller writes one.
-    func checkRoundTrip(_ lab: Lab, file: String) async throws {
-        let sent = try await clientSideObject(lab, file: file)
-        let name = try #require(sent[path: ["metadata", "name"]]?.stringValue)
-        let got = try await lab.kubectlJSON(["get", "ndm", name])
-        let sentSpec = try #require(sent["spec"], "\(file) has no spec")
+    func checkRoundTrip(sent: JSONValue, got: JSONValue, file: String) {
+        let sentSpec = sent["spec"] ?? .null
         // Nothing lost, nothing invented: equal once the documented defaults (when the server
         // added them with their default value) are taken out again.
         var gotSpec = got["spec"] ?? .null
@@ -73,17 +140,13 @@ enum LabKnownIssue {
         }
         #expect(gotSpec == sentSpec, "\(file): spec differs\nsent: \(sentSpec.jsonString())\ngot:  \(got["spec"]?.jsonString() ?? "nil")")
         #expect(Set(got.objectValue?.keys.map { $0 } ?? []) == ["apiVersion", "kind", "metadata", "spec"], "\(file): \(got)")
-        #expect(got["apiVersion"] == sent["apiVersion"] && got["kind"] == sent["kind"])
+        #expect(got["apiVersion"] == sent["apiVersion"] && got["kind"] == sent["kind"], "\(file)")
         #expect(got[path: ["metadata", "labels"]] == sent[path: ["metadata", "labels"]], "\(file): labels")
         // The only annotation added is kubectl's own last-applied-configuration.
         let annotations = got[path: ["metadata", "annotations"]]?.objectValue ?? [:]
         #expect(Set(annotations.keys).subtracting(sent[path: ["metadata", "annotations"]]?.objectValue?.keys.map { $0 } ?? [])
                 == ["kubectl.kubernetes.io/last-applied-configuration"], "\(file): \(annotations.keys)")
         #expect(got[path: ["metadata", "generation"]]?.intValue == 1, "\(file)")
-        // The same through `kubectl get -o jsonpath` (what scripts use).
-        let jsonpath = try await lab.kubectl(["get", "ndm", name, "-o", "jsonpath={.spec.rules[*].devices.matchExpressions[*].key}"])
-        let keys = (sentSpec["rules"]?.arrayValue ?? []).flatMap { ($0[path: ["devices", "matchExpressions"]]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue } }
-        #expect(jsonpath.stdout == keys.joined(separator: " "), "\(file): \(jsonpath)")
     }
 
     @Test func mapPrinterColumns() async throws {
