@@ -127,6 +127,15 @@ enum LabKnownIssue {
                 return (object[path: ["metadata", "name"]]?.stringValue ?? "") + "=" + keys.joined(separator: " ")
             })
             #expect(Set(jsonpath.lines) == expectedLines, "\(jsonpath)")
+
+            // And they go away cleanly with the same files.
+            let delete = try await lab.kubectl(["delete", "-f", directory])
+            #expect(delete.status == 0, "\(delete)")
+            for name in names.keys {
+                #expect(delete.stdout.contains("networkdevicemap.automagic.dev \"\(name)\" deleted"), "\(name): \(delete)")
+            }
+            let left = try await lab.kubectl(["get", "ndm", "-o", "name"])
+            #expect(left.status == 0 && left.stdout.isEmpty, "\(left)")
         }
     }
 
@@ -194,6 +203,11 @@ enum LabKnownIssue {
                 #expect(row["READY"] == "False", "\(after.stdout)")
             }
             #expect(row["AGE"].map { !$0.isEmpty && $0 != "<none>" } == true, "\(after.stdout)")
+            let describe = try await lab.kubectl(["describe", "ndm", "storage"])
+            #expect(describe.status == 0, "\(describe)")
+            for text in ["Name:", "Kind:", "NetworkDeviceMap", "Spec:", "Rules:", "intel-in-storage-subnet", "Status:", "Matched:"] {
+                #expect(describe.stdout.contains(text), "describe lacks '\(text)': \(describe.stdout)")
+            }
             // Status written through the subresource does not bump the generation; spec is untouched.
             let object = try await lab.kubectlJSON(["get", "ndm", "storage"])
             #expect(object[path: ["metadata", "generation"]]?.intValue == 1, "\(object)")
