@@ -229,8 +229,10 @@ start_controller() {
 }
 
 mapping_has() { # node network
-  jq -e --arg n "$2" '.networks[$n].device' "$LAB/nodes/$1/mapping.json"
+  jq -e --arg n "$2" '(.networks[$n].device // "") != ""' "$LAB/nodes/$1/mapping.json"
 }
+
+mapping_lacks() { ! mapping_has "$@"; }
 
 cni() { # node command containerid network ifname [ip]
   local node=$1 cmd=$2 cid=$3 net=$4 ifname=$5 ip=${6:-}
@@ -267,7 +269,7 @@ summary() {
   for net in $nets; do
     printf '  %-22s' "$net"
     for node in "${NODES[@]}"; do
-      dev=$(jq -r --arg n "$net" '.networks[$n].device // "-"' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
+      dev=$(jq -r --arg n "$net" '(.networks[$n].device // "") | if . == "" then "-" else . end' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
       if [ "$dev" = "-" ]; then printf '%s%-14s%s' "$R" "-" "$N"; else printf '%s%-14s%s' "$G" "$dev" "$N"; fi
     done
     printf '\n'
@@ -337,7 +339,7 @@ demo() {
   printf '\n%sDemo 1: unplug worker-3'"'"'s storage NIC%s\n' "$B" "$N"
   cni worker-3 DEL lab-worker-3-pod storage net1 >/dev/null
   ip -n "$nsn" link del enp1s0f1
-  wait_for "worker-3 to lose 'storage'" 10 bash -c "! jq -e '.networks.storage' '$LAB/nodes/worker-3/mapping.json'"
+  wait_for "worker-3 to lose 'storage'" 10 mapping_lacks worker-3 storage
   info "worker-3's mapping file no longer has 'storage'; the agent noticed through netlink"
   sleep 2; kc get ndm storage | sed 's/^/    /'
   printf '\n%sDemo 2: plug it back (a new card, same subnet)%s\n' "$B" "$N"
