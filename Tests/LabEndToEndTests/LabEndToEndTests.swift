@@ -9,39 +9,33 @@ import Foundation
 
     struct Run { var status: Int32; var output: String }
 
+    /// Runs `command` with bash under coreutils `timeout`, output to a file; waits with waitpid.
+    /// (The lab's daemons outlive the script; a pipe would never reach end-of-file, and
+    /// Foundation's Process did not always notice the script's exit while they ran.)
     @discardableResult
     static func sh(_ command: String, env: [String: String] = [:], timeout: TimeInterval = 300) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
-        p.currentDirectoryURL = root
-        var e = ProcessInfo.processInfo.environment
-        e["NO_COLOR"] = "1"
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        // Output goes to a file, not a pipe: the lab's daemons may inherit descriptors, and a pipe
-        // would then never reach end-of-file.
-        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("lab-e2e-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() > deadline {
-                p.terminate()
-                Issue.record("timed out after \(Int(timeout)) s: \(command)")
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        p.waitUntilExit()
-        try out.close()
+        let outPath = "/tmp/lab-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(outPath) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["NO_COLOR"] = "1"
+        for (k, v) in env { environment[k] = v }
+        let script = "cd '\(root.path)' && exec >'\(outPath)' 2>&1 </dev/null && exec timeout --kill-after=10 \(Int(timeout)) bash -c \"$AM_E2E_COMMAND\""
+        environment["AM_E2E_COMMAND"] = command
+        let argv = ["/bin/bash", "-c", script]
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = envp.map { strdup($0) } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        let rc = posix_spawn(&pid, "/bin/bash", nil, nil, cArgs, cEnv)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        if code == 124 { Issue.record("timed out after \(Int(timeout)) s: \(command)") }
         let data = FileManager.default.contents(atPath: outPath) ?? Data()
-        return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        return Run(status: code, output: String(decoding: data, as: UTF8.self))
     }
 
     static var binDir: String { root.appendingPathComponent(".build/debug").path }
