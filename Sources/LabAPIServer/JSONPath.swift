@@ -199,10 +199,15 @@ struct KubeJSONPath: Sendable {
                 case "n": out.append("\n")
                 case "t": out.append("\t")
                 case "r": out.append("\r")
+                case "a": out.append("\u{07}")
+                case "b": out.append("\u{08}")
+                case "f": out.append("\u{0C}")
+                case "v": out.append("\u{0B}")
                 case "\\": out.append("\\")
-                case "\"": out.append("\"")
-                case "'": out.append("'")
-                case "/": out.append("/")
+                case "\"", "'":
+                    // Only the enclosing quote may be escaped (Go strconv.UnquoteChar).
+                    guard s[i] == q else { return nil }
+                    out.append(s[i])
                 case "u":
                     guard i + 4 < s.count - 1 else { return nil }
                     var hex = String.UnicodeScalarView()
