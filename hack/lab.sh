@@ -20,8 +20,9 @@
 # Environment:
 #   AUTOMAGIC_LAB_DIR        state directory (default /run/automagic-lab)
 #   AUTOMAGIC_LAB_BIN        use binaries from this directory instead of building release binaries
-#   AUTOMAGIC_LAB_KUBECONFIG run agents and controller against this (real) cluster instead of the lab
-#                            API server. Node objects named amlab-worker-N are created there and deleted by `down`.
+#   AUTOMAGIC_LAB_KUBECONFIG run agents and controller against this (real, throwaway) cluster instead of the
+#                            lab API server; `up --cluster` does the same with $KUBECONFIG. Node objects
+#                            worker-1..3 labelled automagic.dev/lab=true are created there; `down` deletes them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,6 +113,7 @@ start_apiserver() {
     KUBECONFIG_LAB=$AUTOMAGIC_LAB_KUBECONFIG
     step "Using your cluster ($(kubectl --kubeconfig "$KUBECONFIG_LAB" config current-context))"
     echo "$KUBECONFIG_LAB" > "$LAB/kubeconfig-path"
+    echo "$KUBECONFIG_LAB" > "$LAB/cluster-mode"
     return
   fi
   step "Starting automagic-lab-apiserver (HTTPS on 127.0.0.1)"
@@ -303,8 +305,8 @@ down() {
       kill -KILL -- "-$(cat "$f")" 2>/dev/null || kill -KILL "$(cat "$f")" 2>/dev/null || true
     done
   fi
-  if [ -n "${AUTOMAGIC_LAB_KUBECONFIG:-}" ]; then
-    kubectl --kubeconfig "$AUTOMAGIC_LAB_KUBECONFIG" delete nodes -l automagic.dev/lab=true --ignore-not-found | sed 's/^/    /' || true
+  if [ -f "$LAB/cluster-mode" ]; then
+    kubectl --kubeconfig "$(cat "$LAB/cluster-mode")" delete nodes -l automagic.dev/lab=true --ignore-not-found | sed 's/^/    /' || true
   fi
   local ns
   for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
@@ -355,10 +357,15 @@ demo() {
   summary
 }
 
+if [ "${2:-}" = "--cluster" ]; then
+  AUTOMAGIC_LAB_KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
+  [ -f "$AUTOMAGIC_LAB_KUBECONFIG" ] || die "--cluster: no kubeconfig at $AUTOMAGIC_LAB_KUBECONFIG"
+fi
+
 case "${1:-}" in
   up) up ;;
   status) summary ;;
   demo) demo ;;
   down) down ;;
-  *) echo "usage: $0 up|status|demo|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|down" >&2; exit 2 ;;
 esac
