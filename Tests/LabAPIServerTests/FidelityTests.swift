@@ -225,6 +225,22 @@ enum GizmoFixture {
                                                                       "metadata": ["generateName": "gen-"], "spec": [:]])
         #expect(generated.status == 201, "\(generated.text)")
     }
+
+    /// The NodeDevice CRD declares `metadata: {type: object}` without restrictions: any DNS subdomain
+    /// (a node name) is accepted.
+    @Test func unrestrictedMetadataSchemaAcceptsSubdomains() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let crd = try Wire.parseYAML(Array(try Data(contentsOf: root.appendingPathComponent("crds/automagic.dev_nodedevices.yaml"))))
+        let client = APIClient(api: LabAPI(configuration: LabAPIConfiguration()))
+        try #require(client.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json: crd).status == 201)
+        let name = "worker-1.rack-" + String(repeating: "a", count: 60)
+        let r = client.call("POST", "/apis/automagic.dev/v1alpha1/nodedevices",
+                            json: ["apiVersion": "automagic.dev/v1alpha1", "kind": "NodeDevice", "metadata": ["name": .string(name)]])
+        #expect(r.status == 201, "\(r.text)")
+        let bad = client.call("POST", "/apis/automagic.dev/v1alpha1/nodedevices",
+                              json: ["apiVersion": "automagic.dev/v1alpha1", "kind": "NodeDevice", "metadata": ["name": "Worker_1"]])
+        #expect(bad.status == 422, "the DNS-1123 subdomain check still applies: \(bad.text)")
+    }
 }
 
 @Suite struct JSONPathTests {
