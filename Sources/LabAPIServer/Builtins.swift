@@ -165,10 +165,9 @@ enum Tables {
         }
         if def.isCustom {
             for pc in def.printerColumns {
+                let path = PrinterCells.compile(pc.jsonPath)
                 cols.append(Column(name: pc.name, type: pc.type, format: pc.format, description: pc.description, priority: pc.priority) { obj in
-                    let v = jsonPath(obj, pc.jsonPath)
-                    if pc.type == "date" { return v?.stringValue.map { .string(humanAge($0)) } ?? .null }
-                    return v ?? .null
+                    PrinterCells.cell(path, type: pc.type, object: obj)
                 })
             }
             return cols
@@ -243,38 +242,10 @@ enum Tables {
                 "columnDefinitions": .array(definitions), "rows": .array(rows)]
     }
 
-    /// A minimal JSONPath: `.a.b`, `.a[0].b`, `.a['x.y']`.
-    static func jsonPath(_ obj: JSONValue, _ path: String) -> JSONValue? {
-        var p = path
-        if p.hasPrefix("{") && p.hasSuffix("}") { p = String(p.dropFirst().dropLast()) }
-        var current: JSONValue? = obj
-        var i = p.startIndex
-        while i < p.endIndex, let c = current {
-            let ch = p[i]
-            if ch == "." {
-                i = p.index(after: i)
-                var key = ""
-                while i < p.endIndex, p[i] != ".", p[i] != "[" { key.append(p[i]); i = p.index(after: i) }
-                if key.isEmpty { continue }
-                current = c[key]
-            } else if ch == "[" {
-                guard let close = p[i...].firstIndex(of: "]") else { return nil }
-                var inner = String(p[p.index(after: i)..<close])
-                i = p.index(after: close)
-                if inner.hasPrefix("'") || inner.hasPrefix("\"") { inner = String(inner.dropFirst().dropLast()); current = c[inner] }
-                else if let n = Int(inner) { current = c[n < 0 ? (c.arrayValue?.count ?? 0) + n : n] }
-                else { return nil }
-            } else {
-                return nil
-            }
-        }
-        return current
-    }
-
     /// Go's duration.HumanDuration of the time since `timestamp`.
-    static func humanAge(_ timestamp: String?) -> String {
+    static func humanAge(_ timestamp: String?, now: Date = Date()) -> String {
         guard let timestamp, let date = SchemaValidation.parseRFC3339(timestamp) else { return "<unknown>" }
-        let d = Date().timeIntervalSince(date)
+        let d = now.timeIntervalSince(date)
         if d < -1 { return "<invalid>" }
         let seconds = Int(max(0, d))
         if seconds < 120 { return "\(seconds)s" }

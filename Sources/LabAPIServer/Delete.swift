@@ -285,6 +285,7 @@ enum CRDLifecycle {
             for d in ResourceDef.fromCRD(crd.value) { served["\(d.group)/\(d.version)/\(d.plural)"] = d }
         }
         s.customResources = served
+        SchemaDefaulting.defaultStored(&s)
     }
 
     /// CRD deletion: Terminating, instances deleted, then the CRD itself.

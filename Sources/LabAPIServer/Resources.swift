@@ -36,6 +36,8 @@ struct ResourceDef: Sendable {
     var crdName: String? = nil
     /// A `Warning: 299` text for deprecated versions.
     var deprecationWarning: String? = nil
+    /// Custom resources: whether this is the CRD's storage version.
+    var isStorageVersion: Bool = false
 
     var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
     var qualifiedPlural: String { APIError.qualified(plural, group) }
@@ -112,6 +114,7 @@ extension ResourceDef {
             def.schema = version[path: ["schema", "openAPIV3Schema"]]
             def.compiledSchema = def.schema.map { CompiledSchema($0) }
             def.crdName = name
+            def.isStorageVersion = version["storage"]?.boolValue == true
             if version["deprecated"]?.boolValue == true {
                 def.deprecationWarning = version["deprecationWarning"]?.stringValue
                     ?? "\(group)/\(vname) \(kind) is deprecated"

@@ -67,8 +67,17 @@ enum SchemaValidation {
         var causes: [APICause] = []
         guard case .object(let root) = value else { return causes }
         let props = schema.properties ?? [:]
-        for k in orderedKeys(root, required: schema.required) where k != "apiVersion" && k != "kind" && k != "metadata" {
-            if let s = props[k], let child = root[k] { validateNode(child, schema: s, path: k, into: &causes) }
+        for k in orderedKeys(root, required: schema.required) where k != "apiVersion" && k != "kind" {
+            guard let s = props[k], let child = root[k] else { continue }
+            if k == "metadata" {
+                // A structural schema may restrict only metadata.name and metadata.generateName; the
+                // OpenAPI validator checks those against the whole object like any other field.
+                for field in ["generateName", "name"] {
+                    if let fs = s.properties?[field], let v = child[field] { validateNode(v, schema: fs, path: "metadata.\(field)", into: &causes) }
+                }
+                continue
+            }
+            validateNode(child, schema: s, path: k, into: &causes)
         }
         for req in schema.required where root[req] == nil {
             causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: req))
@@ -296,6 +305,10 @@ final class CompiledSchema: Sendable {
     let required: [String]
     let listType: String?
     let listMapKeys: [String]
+    /// The `default` keyword (structural defaulting).
+    let defaultValue: JSONValue?
+    /// Whether this node or any node below it has a default.
+    let hasDefaults: Bool
 
     init(_ s: JSONValue, depth: Int = 0) {
         type = s["type"]?.stringValue
@@ -326,5 +339,8 @@ final class CompiledSchema: Sendable {
         required = s["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
         listType = s["x-kubernetes-list-type"]?.stringValue
         listMapKeys = s["x-kubernetes-list-map-keys"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        defaultValue = s["default"].flatMap { $0.isNull ? nil : $0 }
+        hasDefaults = defaultValue != nil || items?.hasDefaults == true || additionalProperties?.hasDefaults == true
+            || properties?.values.contains { $0.hasDefaults } == true
     }
 }

@@ -192,6 +192,7 @@ extension LabAPI {
         var causes = metadataCauses(obj, def: def)
         if def.isCustom {
             SchemaValidation.prune(&obj, schema: def.compiledSchema)
+            SchemaDefaulting.apply(&obj, schema: def.compiledSchema)
             causes += SchemaValidation.validate(obj, schema: def.compiledSchema)
         } else {
             causes += BuiltinAdmission.admit(&obj, def: def, old: old)

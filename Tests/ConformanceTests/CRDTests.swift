@@ -170,6 +170,7 @@ enum NodeDeviceFixture {
             ],
         ],
         "deviceCount": 2,
+        "resolvedNetworks": "storage",
         "networks": [
             ["network": "storage", "device": "ens5f1", "rule": "intel-in-storage-subnet", "message": "rule intel-in-storage-subnet chose ens5f1"],
             ["network": "tenant", "message": "no device matched"],

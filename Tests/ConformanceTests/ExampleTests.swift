@@ -65,15 +65,6 @@ extension Array {
     }
 }
 
-/// Where the lab API server is known to differ from a real kube-apiserver (each checked with
-/// `withKnownIssue`, so the test fails once the lab is fixed and the marker can go).
-enum LabKnownIssue {
-    static let noDefaulting: Comment = "lab API server: no structural-schema defaulting (`default:` in the CRD schema) on create/update/read; a real kube-apiserver (>= 1.17, so 1.24) stores select: First and exclusive: false"
-    static let jsonPathFilter: Comment = "lab API server: printer-column JSONPath filter expressions ([?(@.type==\"Ready\")]) evaluate to nothing; a real server prints the first match"
-    static let jsonPathWildcard: Comment = "lab API server: printer-column JSONPath wildcards ([*]) evaluate to nothing; a real server prints the first result"
-    static let metadataSchema: Comment = "lab API server: metadata.name is not validated against the CRD schema (pattern, maxLength); a real server validates metadata.name/generateName restrictions of a structural schema"
-}
-
 /// The example maps: apply, printer columns, round trip.
 @Suite struct ExampleTests {
     /// Every example applies (then re-applies unchanged) and round-trips: `kubectl get ndm -o json` returns
@@ -176,9 +167,7 @@ enum LabKnownIssue {
             // Defaults show in the columns of a map that leaves them out (a real server stores them).
             let provisioning = try #require(rows["provisioning"], "\(wide.stdout)")
             #expect(provisioning["ATTACHMENT"] == "macvlan", "\(provisioning)")
-            withKnownIssue(LabKnownIssue.noDefaulting) {
-                #expect(provisioning["EXCLUSIVE"] == "false" && provisioning["SELECT"] == "First", "\(provisioning)")
-            }
+            #expect(provisioning["EXCLUSIVE"] == "false" && provisioning["SELECT"] == "First", "\(provisioning)")
             // Before the controller writes status the counts are empty (kubectl prints <none> for a missing value).
             for cell in [provisioning["MATCHED"], provisioning["UNMATCHED"], provisioning["READY"]] {
                 #expect(cell == "<none>" || cell == "", "\(provisioning)")
@@ -199,9 +188,7 @@ enum LabKnownIssue {
             let row = try #require(tableRows(after.stdout).first, "\(after)")
             #expect(row["NAME"] == "storage" && row["MATCHED"] == "2" && row["UNMATCHED"] == "1", "\(after.stdout)")
             // READY is `.status.conditions[?(@.type=="Ready")].status`: a real server evaluates the filter.
-            withKnownIssue(LabKnownIssue.jsonPathFilter) {
-                #expect(row["READY"] == "False", "\(after.stdout)")
-            }
+            #expect(row["READY"] == "False", "\(after.stdout)")
             #expect(row["AGE"].map { !$0.isEmpty && $0 != "<none>" } == true, "\(after.stdout)")
             let describe = try await lab.kubectl(["describe", "ndm", "storage"])
             #expect(describe.status == 0, "\(describe)")
@@ -240,12 +227,9 @@ enum LabKnownIssue {
             #expect(tableHeader(table.stdout) == ["NAME", "DEVICES", "NETWORKS", "PROBED", "AGE"], "\(table.stdout)")
             let row = try #require(tableRows(table.stdout).first, "\(table)")
             #expect(row["NAME"] == "worker-1" && row["DEVICES"] == "2", "\(table.stdout)")
-            // NETWORKS is `.status.networks[*].network`. A real server's table convertor prints only the FIRST
-            // result of a column's JSONPath (apiextensions tableconvertor: results[0][0]), so the column shows
-            // "storage", not "storage,tenant": the column does not say what its description promises.
-            withKnownIssue(LabKnownIssue.jsonPathWildcard) {
-                #expect(row["NETWORKS"] == "storage", "\(table.stdout)")
-            }
+            // NETWORKS is `.status.resolvedNetworks`, the agent's comma-separated summary (a column shows only
+            // the first result of its JSONPath, so a list could not be shown whole).
+            #expect(row["NETWORKS"] == "storage", "\(table.stdout)")
             #expect(row["PROBED"].map { !$0.isEmpty && $0 != "<none>" } == true, "\(table.stdout)")
             let wide = try await lab.kubectl(["get", "nd", "-o", "wide"])
             #expect(tableHeader(wide.stdout) == ["NAME", "DEVICES", "NETWORKS", "PROBED", "AGENT", "AGE"], "\(wide.stdout)")
@@ -261,13 +245,8 @@ enum LabKnownIssue {
             let apply = try await lab.kubectl(["apply", "-f", "hack/lab/maps/mgmt.yaml"])
             try #require(apply.status == 0, "\(apply)")
             let got = try await lab.kubectlJSON(["get", "ndm", "mgmt"])
-            withKnownIssue(LabKnownIssue.noDefaulting) {
-                #expect(got[path: ["spec", "select"]] == "First", "\(got)")
-                #expect(got[path: ["spec", "exclusive"]] == false, "\(got)")
-            }
-            // Never anything but the defaults.
-            #expect(got[path: ["spec", "select"]] == nil || got[path: ["spec", "select"]] == "First")
-            #expect(got[path: ["spec", "exclusive"]] == nil || got[path: ["spec", "exclusive"]] == false)
+            #expect(got[path: ["spec", "select"]] == "First", "\(got)")
+            #expect(got[path: ["spec", "exclusive"]] == false, "\(got)")
         }
     }
 

@@ -152,11 +152,9 @@ func statusBodies(in log: String) -> [JSONValue] {
                     "spec": ["rules": [["devices": ["matchExpressions": [["key": "driver", "operator": "Exists"]]]]]],
                 ]
                 let create = try await lab.kubectl(["create", "--validate=false", "-f", "-", "-v=9"], stdin: map.jsonString())
-                withKnownIssue(LabKnownIssue.metadataSchema) {
-                    #expect(create.status != 0, "\(name) was accepted")
-                    let fields = statusBodies(in: create.stderr).last?[path: ["details", "causes"]]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
-                    #expect(fields.contains("metadata.name"), "\(name): \(fields)")
-                }
+                #expect(create.status != 0, "\(name) was accepted")
+                let fields = statusBodies(in: create.stderr).last?[path: ["details", "causes"]]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
+                #expect(fields.contains("metadata.name"), "\(name): \(fields)")
             }
         }
     }
