@@ -77,7 +77,9 @@ import Foundation
 
         let down = try Self.sh("bash hack/lab.sh down", env: env)
         #expect(down.status == 0, "lab down failed: \(down.output)")
-        let leftovers = try Self.sh("ip netns list | grep '^amlab-' || true; pgrep -f '\(labDir)' || true; ls -d \(labDir) 2>/dev/null || true")
+        // "tes[t]" is both a regex and a glob that match the directory but not this command line itself.
+        let pattern = labDir.replacingOccurrences(of: "lab-test", with: "lab-tes[t]")
+        let leftovers = try Self.sh("ip netns list | grep '^amlab-' || true; pgrep -af '\(pattern)' || true; ls -d \(pattern) 2>/dev/null || true")
         #expect(leftovers.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left behind: \(leftovers.output)")
     }
 }
