@@ -97,7 +97,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let client: KubernetesClient
         do {
-            client = try KubernetesClient(configuration: clientConfiguration)
+            client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
         } catch {
             throw AgentError.client(cause: error)
         }

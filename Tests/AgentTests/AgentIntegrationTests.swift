@@ -18,14 +18,15 @@ import Testing
         try netns.veth("stor0", "stor0p")
         try netns.veth("mgmt0", "mgmt0p")
         try netns.ip("addr", "add", "10.77.1.5/24", "dev", "mgmt0")
-        let lab = try await LabFixture(nodeName: "node-a", labels: ["zone": "a"])
+        // A map the resolver rejects: an unknown key that slipped past validation on an old server.
+        let broken = makeMap("broken", [DeviceMatchExpression(key: "no.such.field", operator: "In", values: ["x"])])
+        let lab = try await LabFixture(nodeName: "node-a", labels: ["zone": "a"], legacyMaps: [broken])
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("storage", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^stor"])]))
         _ = try await lab.maps.create(makeMap("mgmt", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.77.1.0/24"])]))
         _ = try await lab.maps.create(makeMap("elsewhere", [DeviceMatchExpression(key: "name", operator: "Exists")],
                                               nodeSelector: LabelSelector(matchLabels: ["zone": "b"])))
-        // A map the resolver rejects (an unknown key that slipped past validation).
-        _ = try await lab.maps.create(makeMap("broken", [DeviceMatchExpression(key: "no.such.field", operator: "In", values: ["x"])]))
+        #expect(try await lab.maps.get("broken").spec.rules.first?.devices.matchExpressions.first?.key == "no.such.field")
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A stale temporary from a crashed writer is cleaned at start.
