@@ -156,6 +156,7 @@ public final class NodeAgent: Sendable {
     let nodes = Store<Node>()
     let nodeDevices = Store<NodeDevice>()
     let prober = Mutex<DeviceProber?>(nil)
+    let events: EventRecorder
 
     struct State {
         var devices: [NetworkDevice]?
@@ -168,6 +169,9 @@ public final class NodeAgent: Sendable {
         var published: NodeDevice?
         var publishError: String?
         var resultLabels: [String: String] = [:]
+        var lastNetworks: [NodeNetworkStatus]?
+        var lastInvalid: Set<String> = []
+        var lastMappingError: String?
     }
 
     /// Creates an agent; checks the configuration. Nothing runs until `run()`.
@@ -183,6 +187,7 @@ public final class NodeAgent: Sendable {
         logger[metadataKey: "node"] = .string(configuration.nodeName)
         self.logger = logger
         health = HealthChecks()
+        events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         health.addReadinessCheck("probe") { [weak self] in
@@ -468,6 +473,19 @@ public final class NodeAgent: Sendable {
                 conditions: conditions)
             defer { s.resultLabels = results }
             return s.resultLabels
+        }
+        let invalid = Set(results.filter { $0.value == NetworkResolution.Outcome.invalid.rawValue }.keys)
+        let (items, uid) = state.withLock { s -> ([EventPlan.Item], String?) in
+            let items = EventPlan.items(
+                previous: s.lastNetworks, current: statuses, invalid: invalid, previousInvalid: s.lastInvalid,
+                mappingError: mappingError, previousMappingError: s.lastMappingError)
+            s.lastNetworks = statuses
+            s.lastInvalid = invalid
+            s.lastMappingError = mappingError
+            return (items, s.published?.metadata.uid)
+        }
+        for item in items {
+            events.record(uid: uid, type: item.type, reason: item.reason, message: item.message)
         }
         for (network, result) in oldResults where results[network] != result {
             metrics.resolutions.remove(labels: ["network": network, "result": result])
