@@ -157,6 +157,7 @@ public final class NodeAgent: Sendable {
     let nodeDevices = Store<NodeDevice>()
     let prober = Mutex<DeviceProber?>(nil)
     let events: EventRecorder
+    let fileWorker = BlockingWorker(name: "agent:mapping-file")
 
     struct State {
         var devices: [NetworkDevice]?
@@ -207,6 +208,8 @@ public final class NodeAgent: Sendable {
             if !written { throw HealthFailure(message: "mapping file not written yet") }
         }
     }
+
+    deinit { fileWorker.stop() }
 
     /// What the agent knows now.
     public var status: AgentStatus {
@@ -386,7 +389,7 @@ public final class NodeAgent: Sendable {
         var backoff = configuration.retryBackoff
         for await _ in resolveKicks {
             if Task.isCancelled { return }
-            if resolveOnce() {
+            if await resolveOnce() {
                 backoff.reset()
             } else {
                 let delay = backoff.next(now: .now)
@@ -398,7 +401,7 @@ public final class NodeAgent: Sendable {
 
     /// Resolves the node and writes the mapping file if its content changed. Returns false when
     /// the write failed (the caller retries after a pause).
-    func resolveOnce() -> Bool {
+    func resolveOnce() async -> Bool {
         let node = configuration.nodeName
         guard maps.hasSynced, nodes.hasSynced else { return true }
         guard let nodeObject = nodes.get(name: node) else {
@@ -433,19 +436,27 @@ public final class NodeAgent: Sendable {
         let now = KubeTime.format(Date())
         let path = configuration.mappingFile
         let current = state.withLock { $0.mapping }
+        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
+        // fsync and rename block: on the worker thread, not the cooperative pool.
+        let outcome: Result<Bool, MappingFileError> = await fileWorker.run {
+            do throws(MappingFileError) {
+                if let next {
+                    try MappingFile.write(next, to: path)
+                    return .success(true)
+                } else if let current {
+                    // Same content: make sure the file is still there and intact (cheap read + compare).
+                    return .success(try MappingFile.writeIfChanged(current, to: path))
+                }
+                return .success(false)
+            } catch {
+                return .failure(error)
+            }
+        }
         var mappingError: String?
         var wrote = false
-        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
-        do {
-            if let next {
-                try MappingFile.write(next, to: path)
-                wrote = true
-            } else if let current {
-                // Same content: make sure the file is still there and intact (cheap read + compare).
-                wrote = try MappingFile.writeIfChanged(current, to: path)
-            }
-        } catch {
-            mappingError = AgentError.mappingFile(path: path, cause: error).description
+        switch outcome {
+        case .success(let w): wrote = w
+        case .failure(let error): mappingError = AgentError.mappingFile(path: path, cause: error).description
         }
         if wrote {
             metrics.mappingWrites.increment()
