@@ -106,6 +106,18 @@ import Testing
         #expect(throws: AgentError.self) { try AgentConfiguration(nodeName: "w", mappingFile: "relative.json").validate() }
     }
 
+    @Test func durations() {
+        #expect(AgentConfiguration.parseDuration("5m") == .seconds(300))
+        #expect(AgentConfiguration.parseDuration("30s") == .seconds(30))
+        #expect(AgentConfiguration.parseDuration("250ms") == .milliseconds(250))
+        #expect(AgentConfiguration.parseDuration("1h") == .seconds(3600))
+        #expect(AgentConfiguration.parseDuration("1.5s") == .milliseconds(1500))
+        #expect(AgentConfiguration.parseDuration("90") == .seconds(90))
+        for bad in ["", "0s", "-1m", "5d", "m", "abc", "nan", "infs"] {
+            #expect(AgentConfiguration.parseDuration(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func directoryOfPath() {
         #expect(NodeAgent.directory(of: "/run/automagic/mapping.json") == "/run/automagic")
         #expect(NodeAgent.directory(of: "/mapping.json") == "/")
