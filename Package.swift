@@ -123,6 +123,8 @@ let package = Package(
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
+        // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

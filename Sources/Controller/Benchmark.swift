@@ -1,0 +1,242 @@
+import AutomagicAPI
+import FoundationEssentials
+import JSON
+import KubeClient
+import KubeCore
+import Logging
+import Resolver
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Results of ``ControllerBenchmark/run(client:nodes:devicesPerNode:maps:logger:)``.
+public struct ControllerBenchmarkResult: Sendable, CustomStringConvertible {
+    /// Nodes, devices per node and maps created.
+    public var nodes: Int, devicesPerNode: Int, maps: Int
+    /// Time to create the objects (not part of the measurement).
+    public var populateSeconds: Double
+    /// From the controller's start to every map's status being correct.
+    public var timeToCorrectSeconds: Double
+    /// Peak resident memory of the process while the controller ran (the population's peak is reset first).
+    public var peakRSSMiB: Double
+    /// API writes by resource until every status was correct.
+    public var writesToCorrect: [String: Int]
+    /// API writes caused by changing one NodeDevice (3 s window).
+    public var oneChangeWrites: [String: Int]
+    /// API writes in a quiet steady-state window (Lease renewals excluded; no leader election here).
+    public var steadyStateWrites: Int
+    /// Length of the steady-state window.
+    public var steadyStateSeconds: Double
+
+    /// One JSON object.
+    public var description: String {
+        func counts(_ d: [String: Int]) -> JSONValue { .object(d.mapValues { .int(Int64($0)) }) }
+        let v: JSONValue = [
+            "nodes": .int(Int64(nodes)), "devicesPerNode": .int(Int64(devicesPerNode)), "maps": .int(Int64(maps)),
+            "populateSeconds": .double((populateSeconds * 100).rounded() / 100),
+            "timeToCorrectSeconds": .double((timeToCorrectSeconds * 100).rounded() / 100),
+            "peakRSSMiB": .double(peakRSSMiB.rounded()), "writesToCorrect": counts(writesToCorrect),
+            "oneChangeWrites": counts(oneChangeWrites), "steadyStateWrites": .int(Int64(steadyStateWrites)),
+            "steadyStateSeconds": .double(steadyStateSeconds),
+        ]
+        return v.jsonString(pretty: true)
+    }
+}
+
+/// The controller benchmark: creates `nodes` Nodes with one NodeDevice of `devicesPerNode` devices each
+/// and `maps` maps on an empty API server (a lab server: `automagic-lab-apiserver --kubeconfig-out …`), then
+/// starts the controller in-process and measures time until every map's status is correct (checked
+/// against the shared resolver run by the benchmark itself), peak RSS, and API writes — to converge,
+/// after one NodeDevice change, and in steady state.
+///
+/// ```swift
+/// let result = try await ControllerBenchmark.run(client: client, nodes: 5000, devicesPerNode: 16, maps: 50)
+/// print(result)   // JSON
+/// ```
+/// From the command line: `automagic-controller --kubeconfig lab.kubeconfig --benchmark-nodes 5000`.
+public enum ControllerBenchmark {
+    static let drivers = ["ice", "i40e", "mlx5_core", "bnxt_en"]
+    static let speeds = [10_000, 25_000, 100_000]
+
+    /// Node `i` of the generated cluster.
+    static func node(_ i: Int) -> (name: String, labels: [String: String]) {
+        let name = String(format: "bench-node-%05d", i)
+        var labels = ["kubernetes.io/hostname": name, "bench.automagic.dev/rack": "r\(i % 20)"]
+        if i % 10 != 0 { labels["node-role.kubernetes.io/worker"] = "" }
+        return (name, labels)
+    }
+
+    /// The devices of node `i`.
+    static func devices(_ i: Int, count: Int, variant: Int = 0) -> [NetworkDevice] {
+        (0..<count).map { (d: Int) -> NetworkDevice in
+            let name = "ens\(d / 2 + 1)f\(d % 2)"
+            let mac = String(format: "3c:fd:fe:%02x:%02x:%02x", (i >> 8) & 0xff, i & 0xff, d & 0xff)
+            let pci = String(format: "0000:%02x:00.%d", 0x10 + d / 2, d % 2)
+            let mtu = d % 4 == 0 ? 9000 : 1500
+            let driver = drivers[(d + i + variant) % drivers.count]
+            let address = "10.\(d).\((i >> 8) & 0xff).\(i & 0xff)/16"
+            var device = NetworkDevice(name: name, kind: .physical, mac: mac, mtu: mtu, operState: "up", carrier: true)
+            device.speedMbps = speeds[d % 3]
+            device.driver = driver
+            device.pciAddress = pci
+            device.vendorID = "8086"
+            device.deviceID = "159b"
+            device.numaNode = d % 2
+            device.addresses = [address]
+            return device
+        }
+    }
+
+    /// Map `j` of the generated cluster.
+    static func map(_ j: Int) -> NetworkDeviceMap {
+        let selector: LabelSelector? = j % 3 == 0 ? LabelSelector(matchLabels: ["node-role.kubernetes.io/worker": ""]) : nil
+        let rules = [
+            DeviceRule(name: "by-driver", expressions: [
+                DeviceMatchExpression(key: "driver", operator: .in, values: [drivers[j % drivers.count]]),
+                DeviceMatchExpression(key: "name", operator: .matches, values: ["^ens\(j % 8 + 1)f"]),
+            ]),
+            DeviceRule(name: "fast", expressions: [DeviceMatchExpression(key: "speedMbps", operator: .gt, values: ["90000"])]),
+        ]
+        return NetworkDeviceMap(name: "bench-net-\(j)", spec: NetworkDeviceMapSpec(
+            nodeSelector: selector, rules: rules, select: j % 5 == 0 ? .highestSpeed : nil, exclusive: j % 10 == 9 ? true : nil,
+            attachment: AttachmentSpec(type: j % 10 == 9 ? .hostDevice : .macvlan, mode: j % 10 == 9 ? nil : "bridge")))
+    }
+
+    /// Runs the benchmark. The API server must not already hold `bench-*` objects.
+    public static func run(
+        client: KubernetesClient, nodes nodeCount: Int, devicesPerNode: Int = 16, maps mapCount: Int = 50,
+        logger: Logger = Logger(label: "automagic.controller.benchmark")
+    ) async throws -> ControllerBenchmarkResult {
+        var fast = client.configuration
+        fast.qps = 0
+        let populateStart = ContinuousClock.now
+        let populate = try KubernetesClient(configuration: fast, logger: logger)
+        do {
+            let nodeClient = populate.resource(Node.self)
+            let deviceClient = populate.resource(NodeDevice.self)
+            let mapClient = populate.resource(NetworkDeviceMap.self)
+            for j in 0..<mapCount { _ = try await mapClient.create(map(j)) }
+            let workers = 16
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<workers {
+                    group.addTask {
+                        for i in stride(from: w, to: nodeCount, by: workers) {
+                            let (name, labels) = node(i)
+                            let created = try await nodeClient.create(Node(metadata: ObjectMeta(name: name, labels: labels)))
+                            var nd = NodeDevice(metadata: ObjectMeta(name: name, ownerReferences: [
+                                OwnerReference(apiVersion: "v1", kind: "Node", name: name, uid: created.metadata.uid ?? ""),
+                            ]))
+                            nd = try await deviceClient.create(nd)
+                            nd.status = NodeDeviceStatus(
+                                devices: devices(i, count: devicesPerNode), probedAt: KubeTime.format(Date()), agentVersion: "bench")
+                            _ = try await deviceClient.updateStatus(nd)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let populateSeconds = (ContinuousClock.now - populateStart).inSeconds
+        logger.info("populated", metadata: ["seconds": "\(populateSeconds)"])
+
+        // Expected results, from the shared resolver.
+        let definitions = try await client.resource(NetworkDeviceMap.self).listAll().items.filter { $0.network.hasPrefix("bench-net-") }
+        var expected: [String: (matched: Int, total: Int)] = [:]
+        do {
+            let (compiled, _) = Resolver.compile(definitions)
+            for i in 0..<nodeCount {
+                let (name, labels) = node(i)
+                let r = Resolver.resolve(node: NodeInfo(name: name, labels: labels), devices: devices(i, count: devicesPerNode),
+                                         compiled: compiled, detail: .summary)
+                for n in r.networks where n.outcome != .notSelected {
+                    var e = expected[n.network] ?? (0, 0)
+                    e.total += 1
+                    if n.outcome == .resolved { e.matched += 1 }
+                    expected[n.network] = e
+                }
+            }
+        }
+        resetPeakRSS()
+
+        var options = ControllerOptions()
+        options.nadRetryPeriod = .seconds(600)
+        let controller = AutomagicController(client: client, options: options, logger: logger)
+        let start = ContinuousClock.now
+        let task = Task { try await controller.run() }
+        defer { task.cancel() }
+        let mapClient = populate.resource(NetworkDeviceMap.self)
+        func allCorrect() async throws -> Bool {
+            let current = try await mapClient.listAll().items
+            var correct = 0
+            for m in current where m.network.hasPrefix("bench-net-") {
+                let e = expected[m.network] ?? (0, 0)
+                guard let s = m.status, s.observedGeneration == m.metadata.generation, s.nodes?.total == e.total,
+                    s.nodes?.matched == e.matched
+                else { return false }
+                correct += 1
+            }
+            return correct == mapCount
+        }
+        while true {
+            if try await allCorrect() { break }
+            if ContinuousClock.now - start > .seconds(600) {
+                throw ControllerError.invalidOption(name: "benchmark", problem: "map statuses not correct after 600 s")
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let timeToCorrect = (ContinuousClock.now - start).inSeconds
+        let writesToCorrect = controller.metrics.writeCounts
+        // Let node patches finish (no write for 2 s), then measure one change.
+        var settled = controller.metrics.writeCounts
+        var quiet = 0
+        while quiet < 4, ContinuousClock.now - start < .seconds(900) {
+            try await Task.sleep(for: .milliseconds(500))
+            let now = controller.metrics.writeCounts
+            quiet = now == settled ? quiet + 1 : 0
+            settled = now
+        }
+        let deviceClient = populate.resource(NodeDevice.self)
+        let changed = node(nodeCount - 1).name
+        // One device of one node changes driver (as after a NIC swap).
+        _ = try await deviceClient.modifyStatus(changed) { nd in
+            if var list = nd.status?.devices, !list.isEmpty {
+                list[0].driver = "tg3"
+                nd.status?.devices = list
+            }
+        }
+        try await Task.sleep(for: .seconds(3))
+        let afterChange = controller.metrics.writeCounts
+        var oneChange: [String: Int] = [:]
+        for (k, v) in afterChange where v - (settled[k] ?? 0) > 0 { oneChange[k] = v - (settled[k] ?? 0) }
+        let steadyStart = controller.metrics.totalWrites
+        try await Task.sleep(for: .seconds(10))
+        let steady = controller.metrics.totalWrites - steadyStart
+        return ControllerBenchmarkResult(
+            nodes: nodeCount, devicesPerNode: devicesPerNode, maps: mapCount, populateSeconds: populateSeconds,
+            timeToCorrectSeconds: timeToCorrect, peakRSSMiB: Double(peakRSSBytes()) / 1_048_576, writesToCorrect: writesToCorrect,
+            oneChangeWrites: oneChange, steadyStateWrites: steady, steadyStateSeconds: 10)
+    }
+
+    /// Resets the kernel's peak-RSS record of this process (`/proc/self/clear_refs`, Linux ≥ 4.0).
+    static func resetPeakRSS() {
+        #if os(Linux)
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        if fd >= 0 {
+            _ = write(fd, "5", 1)
+            close(fd)
+        }
+        #endif
+    }
+
+    /// `VmHWM` of this process in bytes (0 where unknown).
+    static func peakRSSBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+            return digits * 1024
+        }
+        return 0
+    }
+}

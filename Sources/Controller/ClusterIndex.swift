@@ -1,0 +1,328 @@
+import AutomagicAPI
+import KubeCore
+import Resolver
+import Synchronization
+
+/// What the controller knows about one node's devices.
+enum DeviceInput: Hashable, Sendable {
+    /// No `NodeDevice` object for the node.
+    case missing
+    /// A `NodeDevice` without status (the agent created it but has not probed yet).
+    case noStatus
+    /// The devices the agent published.
+    case devices([NetworkDevice])
+
+    init(_ nodeDevice: NodeDevice?) {
+        guard let nodeDevice else { self = .missing; return }
+        guard let status = nodeDevice.status else { self = .noStatus; return }
+        self = .devices(status.devices ?? [])
+    }
+
+    var devices: [NetworkDevice] {
+        if case .devices(let d) = self { return d }
+        return []
+    }
+}
+
+/// One network's result on one node, reduced to what map status and node signals need.
+struct NodeNetworkResult: Hashable, Sendable {
+    enum Outcome: UInt8, Sendable { case resolved, unresolved }
+    var outcome: Outcome
+    /// The chosen device (resolved only).
+    var device: String?
+    /// Why nothing was chosen (unresolved only).
+    var reason: String?
+    /// Exclusive networks: devices that could serve it here and no other network uses.
+    var available: Int = 0
+    /// Exclusive-device contests on this node.
+    var conflicts: [ResolutionConflict] = []
+    /// Attributes of the chosen device, for the consistency checks across nodes.
+    var mtu: Int? = nil
+    var speed: Int? = nil
+    var vlans: [Int]? = nil
+    var subnets: [String]? = nil
+}
+
+/// The compiled maps the node results were computed with.
+struct MapSnapshot: Sendable {
+    var version: Int
+    var compiled: [CompiledMap]
+    /// Networks whose rules select by subnet (`InCIDR`): their devices' subnets are compared across nodes.
+    var subnetNetworks: Set<String>
+    var exclusiveNetworks: Set<String>
+}
+
+/// Counts and examples of one attribute value across the nodes of a map.
+struct ValueGroup: Hashable, Sendable {
+    var count = 0
+    /// The first few node names (by name).
+    var examples: [String] = []
+
+    mutating func add(_ node: String, keep: Int = 3) {
+        count += 1
+        if examples.count < keep {
+            examples.append(node)
+            examples.sort()
+        } else if let last = examples.last, node < last {
+            examples[examples.count - 1] = node
+            examples.sort()
+        }
+    }
+}
+
+/// A map's view over every node: the input of ``StatusBuilder``.
+struct MapAggregate: Sendable {
+    var selected = 0
+    var matched = 0
+    /// Every selected node without a device, sorted by node.
+    var unmatched: [UnmatchedNode] = []
+    /// Exclusive conflicts, sorted by node then device.
+    var conflicts: [DeviceConflict] = []
+    var mtus: [Int: ValueGroup] = [:]
+    var speeds: [Int: ValueGroup] = [:]
+    var vlanSets: [[Int]: ValueGroup] = [:]
+    var subnetSets: [[String]: ValueGroup] = [:]
+    /// Validation errors when the map is invalid (then nothing else but `selected` is filled).
+    var validationErrors: [String]? = nil
+    /// Nodes whose results predate the current maps (a re-resolution is in progress).
+    var staleNodes = 0
+}
+
+/// The controller's in-memory index: compiled maps and, per node, the result of every map that
+/// selects it. Node reconciles update one node; map reconciles aggregate over all nodes (a linear
+/// scan of small records — cheap even at 5,000 nodes × 50 maps).
+final class ClusterIndex: Sendable {
+    struct NodeEntry: Sendable {
+        var labels: [String: String]
+        var input: DeviceInput
+        var version: Int
+        var results: [String: NodeNetworkResult]
+    }
+    struct MapRecord: Sendable {
+        var map: NetworkDeviceMap
+        var compiled: CompiledMap?
+        var errors: [String]?
+    }
+    struct State: Sendable {
+        var version = 0
+        var maps: [String: MapRecord] = [:]
+        var snapshot = MapSnapshot(version: 0, compiled: [], subnetNetworks: [], exclusiveNetworks: [])
+        var nodes: [String: NodeEntry] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Replaces the set of maps. Recompiles only maps whose spec, uid or creation time changed.
+    /// Returns true when the compiled set changed (then every node must be resolved again).
+    @discardableResult
+    func updateMaps(_ maps: [NetworkDeviceMap]) -> Bool {
+        let current = state.withLock { $0.maps }
+        var next: [String: MapRecord] = [:]
+        var changed = false
+        for map in maps {
+            let name = map.network
+            if let old = current[name], Self.sameDefinition(old.map, map) {
+                var record = old
+                record.map = map
+                next[name] = record
+                continue
+            }
+            changed = true
+            do {
+                next[name] = MapRecord(map: map, compiled: try CompiledMap(map), errors: nil)
+            } catch {
+                let errors: [String]
+                if case .invalidMap(_, let list) = error { errors = list.map(\.description) } else { errors = ["\(error)"] }
+                next[name] = MapRecord(map: map, compiled: nil, errors: errors)
+            }
+        }
+        if Set(current.keys) != Set(next.keys) { changed = true }
+        state.withLock { s in
+            s.maps = next
+            if changed {
+                s.version += 1
+                let compiled = next.values.compactMap(\.compiled).sorted { $0.network < $1.network }
+                var subnet = Set<String>()
+                var exclusive = Set<String>()
+                for c in compiled {
+                    if c.map.spec.isExclusive { exclusive.insert(c.network) }
+                    if c.map.spec.rules.contains(where: { $0.devices.matchExpressions.contains { $0.operator == .inCIDR } }) {
+                        subnet.insert(c.network)
+                    }
+                }
+                s.snapshot = MapSnapshot(version: s.version, compiled: compiled, subnetNetworks: subnet, exclusiveNetworks: exclusive)
+            }
+        }
+        return changed
+    }
+
+    static func sameDefinition(_ a: NetworkDeviceMap, _ b: NetworkDeviceMap) -> Bool {
+        a.metadata.uid == b.metadata.uid && a.metadata.creationTimestamp == b.metadata.creationTimestamp && a.spec == b.spec
+    }
+
+    /// The maps in force.
+    var maps: MapSnapshot { state.withLock { $0.snapshot } }
+
+    /// Whether node `name` must be resolved again for these inputs.
+    func needsResolve(_ name: String, labels: [String: String], input: DeviceInput) -> Bool {
+        state.withLock { s in
+            guard let e = s.nodes[name] else { return true }
+            return e.version != s.version || e.labels != labels || e.input != input
+        }
+    }
+
+    /// Stores a node's results; returns the networks whose result on this node changed, and
+    /// whether the results are already outdated (the maps changed meanwhile: resolve again).
+    func store(_ name: String, labels: [String: String], input: DeviceInput, version: Int, results: [String: NodeNetworkResult])
+        -> (changed: [String], outdated: Bool)
+    {
+        state.withLock { s in
+            let old = s.nodes[name]?.results ?? [:]
+            s.nodes[name] = NodeEntry(labels: labels, input: input, version: version, results: results)
+            var changed: [String] = []
+            for (network, r) in results where old[network] != r { changed.append(network) }
+            for network in old.keys where results[network] == nil { changed.append(network) }
+            // Invalid maps count selected nodes by labels: a label change matters to them too.
+            for (network, record) in s.maps where record.compiled == nil { changed.append(network) }
+            return (changed, version != s.version)
+        }
+    }
+
+    /// Forgets a node (its Node is gone); returns the networks it counted in.
+    func remove(_ name: String) -> [String] {
+        state.withLock { s in
+            guard let old = s.nodes.removeValue(forKey: name) else { return [] }
+            var changed = Array(old.results.keys)
+            for (network, record) in s.maps where record.compiled == nil { changed.append(network) }
+            return changed
+        }
+    }
+
+    /// Names of every indexed node.
+    var nodeNames: [String] { state.withLock { Array($0.nodes.keys) } }
+
+    /// The networks `namespace` matters to (maps rendering NADs there).
+    func networks(renderingIn namespace: String) -> [String] {
+        state.withLock { s in
+            s.maps.values.filter { ($0.map.spec.networkAttachmentDefinition?.namespaces ?? []).contains(namespace) }.map(\.map.network)
+        }
+    }
+
+    /// The labels and extended resources node `name` should carry.
+    func signals(_ name: String) -> (labels: [String: String], capacity: [String: String]) {
+        state.withLock { s in
+            guard let e = s.nodes[name] else { return ([:], [:]) }
+            var labels: [String: String] = [:]
+            var capacity: [String: String] = [:]
+            for (network, r) in e.results {
+                if r.outcome == .resolved { labels[Automagic.networkLabel(for: network)] = "true" }
+                if s.snapshot.exclusiveNetworks.contains(network), r.available > 0 {
+                    capacity[Automagic.extendedResource(for: network)] = String(r.available)
+                }
+            }
+            return (labels, capacity)
+        }
+    }
+
+    /// The aggregate of `network` over every node.
+    func aggregate(_ network: String) -> MapAggregate? {
+        state.withLock { s -> MapAggregate? in
+            var a = MapAggregate()
+            guard let record = s.maps[network] else { return nil }
+            if let errors = record.errors {
+                a.validationErrors = errors
+                for (_, e) in s.nodes where Resolver.selects(record.map.spec.nodeSelector, e.labels) { a.selected += 1 }
+                return a
+            }
+            for (node, e) in s.nodes {
+                if e.version != s.version { a.staleNodes += 1 }
+                guard let r = e.results[network] else { continue }
+                a.selected += 1
+                switch r.outcome {
+                case .resolved:
+                    a.matched += 1
+                    if let mtu = r.mtu { a.mtus[mtu, default: ValueGroup()].add(node) }
+                    if let speed = r.speed { a.speeds[speed, default: ValueGroup()].add(node) }
+                    if let vlans = r.vlans, !vlans.isEmpty { a.vlanSets[vlans, default: ValueGroup()].add(node) }
+                    if let subnets = r.subnets, !subnets.isEmpty { a.subnetSets[subnets, default: ValueGroup()].add(node) }
+                case .unresolved:
+                    a.unmatched.append(UnmatchedNode(node: node, reason: r.reason ?? "unresolved"))
+                }
+                for c in r.conflicts {
+                    a.conflicts.append(DeviceConflict(node: node, device: c.device, network: c.network, winner: c.winner, message: c.message))
+                }
+            }
+            a.unmatched.sort { $0.node < $1.node }
+            a.conflicts.sort { ($0.node, $0.device, $0.network) < ($1.node, $1.device, $1.network) }
+            return a
+        }
+    }
+
+    // MARK: - Resolution (pure)
+
+    /// Resolves every map on one node and reduces the results.
+    static func resolve(node name: String, labels: [String: String], input: DeviceInput, maps: MapSnapshot)
+        -> [String: NodeNetworkResult]
+    {
+        let devices = input.devices
+        let resolution = Resolver.resolve(
+            node: NodeInfo(name: name, labels: labels), devices: devices, compiled: maps.compiled, detail: .summary)
+        var byName: [String: NetworkDevice]? = nil
+        var out: [String: NodeNetworkResult] = [:]
+        for n in resolution.networks {
+            switch n.outcome {
+            case .notSelected, .invalid:
+                continue
+            case .resolved:
+                if byName == nil {
+                    var d: [String: NetworkDevice] = [:]
+                    for device in devices { d[device.name] = device }
+                    byName = d
+                }
+                let device = n.device.flatMap { byName?[$0] }
+                var r = NodeNetworkResult(outcome: .resolved, device: n.device)
+                r.available = n.availableDevices.count
+                r.conflicts = n.conflicts
+                r.mtu = device?.mtu
+                r.speed = device?.speedMbps
+                if let vlans = device?.lldp?.vlanIDs, !vlans.isEmpty { r.vlans = Array(Set(vlans)).sorted() }
+                if maps.subnetNetworks.contains(n.network), let addresses = device?.addresses {
+                    let subnets = Self.subnets(addresses)
+                    if !subnets.isEmpty { r.subnets = subnets }
+                }
+                out[n.network] = r
+            case .unresolved:
+                let reason: String
+                switch input {
+                case .missing: reason = "no NodeDevice published (agent not running?)"
+                case .noStatus: reason = "NodeDevice has no status yet (agent not running?)"
+                case .devices: reason = n.message
+                }
+                var r = NodeNetworkResult(outcome: .unresolved, reason: reason)
+                r.available = n.availableDevices.count
+                r.conflicts = n.conflicts
+                out[n.network] = r
+            }
+        }
+        return out
+    }
+
+    /// The subnets (`network/prefix`) of interface addresses, link-local ones left out, sorted.
+    static func subnets(_ addresses: [String]) -> [String] {
+        var out = Set<String>()
+        for a in addresses {
+            guard let cidr = CIDR(a) else { continue }
+            let text = cidr.description
+            if text.hasPrefix("fe80:") || text.hasPrefix("169.254.") { continue }
+            out.insert(text)
+        }
+        return out.sorted()
+    }
+}
+
+extension Resolver {
+    /// Whether a (possibly absent) label selector selects `labels`.
+    static func selects(_ selector: LabelSelector?, _ labels: [String: String]) -> Bool {
+        guard let selector else { return true }
+        return selector.matches(labels)
+    }
+}

@@ -1,0 +1,51 @@
+import Observability
+import Synchronization
+
+/// The controller's Prometheus metrics (registered on a `MetricsRegistry`).
+///
+/// - `automagic_controller_reconciles_total{kind,result}`: reconciles by kind (`NetworkDeviceMap`, `Node`) and result (`success`, `error`).
+/// - `automagic_controller_reconcile_duration_seconds{kind}`: reconcile latency.
+/// - `automagic_controller_queue_depth{kind}`: keys waiting (ready or delayed) per work queue.
+/// - `automagic_controller_errors_total{kind}`: failed reconciles and failed API writes.
+/// - `automagic_controller_api_writes_total{resource}`: API writes by resource (`networkdevicemaps/status`,
+///   `nodes`, `nodes/status`, `nodedevices`, `network-attachment-definitions`, `events`). Lease renewals are not counted.
+public final class ControllerMetrics: Sendable {
+    /// The registry the metrics live in (serve it with `HealthServer`).
+    public let registry: MetricsRegistry
+    let reconciles: Counter
+    let duration: Histogram
+    let queueDepth: Gauge
+    let errors: Counter
+    let writes: Counter
+    private let writeTotals = Mutex<[String: Int]>([:])
+
+    /// Registers the metrics on `registry`.
+    public init(registry: MetricsRegistry = MetricsRegistry()) {
+        self.registry = registry
+        reconciles = registry.counter(
+            "automagic_controller_reconciles_total", help: "Reconciles by kind and result.", labelNames: ["kind", "result"])
+        duration = registry.histogram(
+            "automagic_controller_reconcile_duration_seconds", help: "Duration of reconciles.", labelNames: ["kind"])
+        queueDepth = registry.gauge(
+            "automagic_controller_queue_depth", help: "Keys waiting in the work queue (ready or delayed).", labelNames: ["kind"])
+        errors = registry.counter("automagic_controller_errors_total", help: "Failed reconciles and API writes.", labelNames: ["kind"])
+        writes = registry.counter(
+            "automagic_controller_api_writes_total", help: "API writes by resource (Lease renewals excluded).", labelNames: ["resource"])
+    }
+
+    func wrote(_ resource: String) {
+        writes.increment(labels: ["resource": resource])
+        writeTotals.withLock { $0[resource, default: 0] += 1 }
+    }
+
+    /// API writes so far by resource (Lease renewals excluded).
+    public var writeCounts: [String: Int] { writeTotals.withLock { $0 } }
+
+    /// All API writes so far (Lease renewals excluded).
+    public var totalWrites: Int { writeTotals.withLock { $0.values.reduce(0, +) } }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,147 @@
+// automagic-controller: thin main over the Controller module.
+import ArgumentParser
+import Controller
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import Observability
+
+@main
+struct AutomagicControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "automagic-controller",
+        abstract: "Reconciles NetworkDeviceMaps and NodeDevices: map status, node labels and extended resources, Multus NADs, clean-up.")
+
+    @Option(help: "Path of a kubeconfig (default: in-cluster, else $KUBECONFIG, else ~/.kube/config).")
+    var kubeconfig: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Address of /healthz and /readyz (host:port; empty disables).")
+    var healthAddr: String = ":8081"
+
+    @Option(help: "Address of /metrics (host:port; empty disables).")
+    var metricsAddr: String = ":8080"
+
+    @Flag(help: "Run only while holding the Lease 'automagic-controller' (for several replicas).")
+    var leaderElect = false
+
+    @Option(help: "Namespace of the leader-election Lease (default: $POD_NAMESPACE, else automagic-system).")
+    var leaderElectNamespace: String?
+
+    @Option(help: "Reconcile every map this often even when nothing changed (e.g. 30s, 10m, 1h).")
+    var resyncPeriod: String = "10m"
+
+    @Option(help: "Client-side limit of API requests per second.")
+    var kubeApiQps: Double = 50
+
+    @Option(help: "Client-side burst of API requests.")
+    var kubeApiBurst: Int = 100
+
+    @Option(help: "Run the benchmark against the API server of --kubeconfig (a lab server) with this many nodes, print JSON and exit.")
+    var benchmarkNodes: Int?
+
+    @Option(help: "Benchmark: devices per node.")
+    var benchmarkDevices: Int = 16
+
+    @Option(help: "Benchmark: maps.")
+    var benchmarkMaps: Int = 50
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("--log-level: unknown level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
+        }
+        guard let resync = parseDuration(resyncPeriod), resync > .zero else {
+            throw ValidationError("--resync-period: '\(resyncPeriod)' is not a positive duration like 30s, 10m or 1h")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "automagic.controller")
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = try KubeConfigLoader.defaultConfiguration(kubeconfig: kubeconfig)
+        configuration.qps = kubeApiQps
+        configuration.burst = kubeApiBurst
+        configuration.userAgent = "automagic-controller/0.1 (libcurl)"
+        let client = try KubernetesClient(configuration: configuration, logger: logger)
+
+        if let nodes = benchmarkNodes {
+            let result = try await ControllerBenchmark.run(
+                client: client, nodes: nodes, devicesPerNode: benchmarkDevices, maps: benchmarkMaps, logger: logger)
+            print(result)
+            return
+        }
+
+        let host = ProcessInfo.processInfo.hostName
+        let podName = environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? host
+        var options = ControllerOptions()
+        options.resyncPeriod = resync
+        options.instance = podName
+        if leaderElect {
+            let namespace = leaderElectNamespace ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "automagic-system"
+            let identity = "\(podName)_\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+            options.leaderElection = LeaderElectionOptions(namespace: namespace, identity: identity)
+        }
+        let registry = MetricsRegistry()
+        registry.registerProcessMetrics()
+        let metrics = ControllerMetrics(registry: registry)
+        let controller = AutomagicController(client: client, options: options, metrics: metrics, logger: logger)
+
+        let checks = HealthChecks()
+        checks.addLivenessCheck("ping") {}
+        checks.addReadinessCheck("caches-synced") {
+            guard controller.hasSynced else {
+                throw HealthCheckFailure(controller.cacheFailure.map { "caches not synced: \($0)" } ?? "caches not synced yet")
+            }
+        }
+        let health = try HealthServer(
+            healthAddress: healthAddr.isEmpty ? nil : healthAddr, metricsAddress: metricsAddr.isEmpty ? nil : metricsAddr,
+            registry: registry, checks: checks, logger: logger)
+        let bound = try health.start()
+        logger.info("serving health and metrics", metadata: ["addresses": "\(bound.map(\.description).joined(separator: ", "))"])
+        defer { health.stop() }
+
+        do {
+            let signal = try await ShutdownSignals.runUntilSignalled { try await controller.run() }
+            if let signal { logger.info("shut down on signal \(signal)") }
+        } catch let error as ControllerError {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A failed health check with a message.
+struct HealthCheckFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Parses `1h30m`, `10m`, `30s`, `500ms` or plain seconds.
+func parseDuration(_ text: String) -> Duration? {
+    if let seconds = Double(text) { return .milliseconds(Int64(seconds * 1000)) }
+    var total: Double = 0
+    var number = ""
+    var rest = Substring(text)
+    while let c = rest.first {
+        if c.isNumber || c == "." {
+            number.append(c)
+            rest = rest.dropFirst()
+            continue
+        }
+        guard let value = Double(number) else { return nil }
+        number = ""
+        if rest.hasPrefix("ms") { total += value / 1000; rest = rest.dropFirst(2) }
+        else if rest.hasPrefix("h") { total += value * 3600; rest = rest.dropFirst() }
+        else if rest.hasPrefix("m") { total += value * 60; rest = rest.dropFirst() }
+        else if rest.hasPrefix("s") { total += value; rest = rest.dropFirst() }
+        else { return nil }
+    }
+    guard number.isEmpty else { return nil }
+    return .milliseconds(Int64(total * 1000))
+}
+

@@ -1,1 +1,0 @@
-print("automagic-controller: not built yet")

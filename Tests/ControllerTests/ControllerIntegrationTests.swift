@@ -1,0 +1,374 @@
+import AutomagicAPI
+import Foundation
+import JSON
+import KubeClient
+import KubeCore
+import KubeRuntime
+import Testing
+@testable import Controller
+
+/// End-to-end tests: simulated nodes (Node and NodeDevice objects written as agents would) against the
+/// lab API server (or `AUTOMAGIC_TEST_KUBECONFIG`), with the controller running in-process.
+@Suite(.timeLimit(.minutes(2))) struct ControllerIntegrationTests {
+    static let worker = ["node-role.kubernetes.io/worker": ""]
+
+    @Test func statusLabelsAndCapacityFollowTheNodes() async throws {
+        try await TestCluster.with { c in
+            try await c.createNode("n1", labels: Self.worker.merging(["keep": "me"]) { a, _ in a })
+            try await c.createNode("n2", labels: Self.worker)
+            try await c.createNode("n3")
+            try await c.createNode("n4", labels: Self.worker)  // no agent
+            try await c.publish("n1", devices: [device("ens1f0", driver: "ice"), device("ens2f0", driver: "mlx5_core", speed: 100_000),
+                                                device("ens2f1", driver: "mlx5_core", speed: 100_000)])
+            try await c.publish("n2", devices: [device("eno1", driver: "i40e")])
+            try await c.publish("n3", devices: [device("ens1f0", driver: "ice")])
+            let storage = c.name("storage"), fast = c.name("fast")
+            try await c.createMap("storage", spec: NetworkDeviceMapSpec(
+                nodeSelector: LabelSelector(matchLabels: Self.worker),
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            try await c.createMap("fast", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("speedMbps", .gt, ["50000"])])], exclusive: true,
+                attachment: AttachmentSpec(type: .hostDevice)))
+            let (controller, task) = c.startController()
+            defer { task.cancel() }
+
+            try await eventually("storage status") {
+                let s = try await c.map("storage").status
+                return s?.nodes == NodeCounts(matched: 1, unmatched: 2, total: 3)
+            }
+            let status = try #require(try await c.map("storage").status)
+            #expect(status.observedGeneration == 1)
+            #expect(status.unmatchedNodes?.map(\.node) == [c.name("n2"), c.name("n4")])
+            #expect(status.unmatchedNodes?.last?.reason == "no NodeDevice published (agent not running?)")
+            let ready = try #require(status.conditions?[type: "Ready"])
+            #expect(ready.status == "False")
+            #expect(ready.reason == "NodesUnresolved")
+            let degraded = try #require(status.conditions?[type: "Degraded"])
+            #expect(degraded.status == "True")
+            #expect(degraded.message.contains("2 of 3 selected nodes"))
+            #expect(degraded.message.contains(c.name("n4")))
+            #expect(status.conditions?[type: "Conflict"]?.status == "False")
+
+            // Labels and capacity.
+            try await eventually("labels and capacity on n1") {
+                let n1 = try await c.node("n1")
+                return n1.labels[Automagic.networkLabel(for: storage)] == "true" && n1.capacity[Automagic.extendedResource(for: fast)] == "2"
+            }
+            let n1 = try await c.node("n1")
+            #expect(n1.labels["keep"] == "me")
+            #expect(n1.labels[Automagic.networkLabel(for: fast)] == "true")
+            #expect(try await c.node("n2").labels[Automagic.networkLabel(for: storage)] == nil)
+            #expect(try await c.node("n3").labels[Automagic.networkLabel(for: storage)] == nil)  // not selected
+
+            // The agent on n2 now reports an ice device: n2 resolves, gets the label.
+            try await c.publish("n2", devices: [device("eno1", driver: "i40e"), device("ens3f0", driver: "ice")])
+            try await eventually("n2 resolved") {
+                try await c.map("storage").status?.nodes == NodeCounts(matched: 2, unmatched: 1, total: 3)
+            }
+            try await eventually("label on n2") { try await c.node("n2").labels[Automagic.networkLabel(for: storage)] == "true" }
+
+            // Events for the transitions: Degraded for storage.
+            try await eventually("Degraded event") {
+                try await c.events.list().items.contains { $0.involvedObject.name == storage && $0.reason == "Degraded" }
+            }
+            let event = try #require(try await c.events.list().items.first { $0.involvedObject.name == storage })
+            #expect(event.reportingComponent == "automagic-controller")
+            #expect(event.involvedObject.kind == "NetworkDeviceMap")
+
+            // Maps deleted: their labels and capacity go, other labels stay.
+            try await c.maps.delete(storage)
+            try await c.maps.delete(fast)
+            try await eventually("labels and capacity removed") {
+                let n1 = try await c.node("n1"), n2 = try await c.node("n2")
+                return n1.labels[Automagic.networkLabel(for: storage)] == nil && n2.labels[Automagic.networkLabel(for: storage)] == nil
+                    && n1.labels[Automagic.networkLabel(for: fast)] == nil && n1.capacity[Automagic.extendedResource(for: fast)] == nil
+            }
+            #expect(try await c.node("n1").labels["keep"] == "me")
+            #expect(controller.metrics.writeCounts["nodes", default: 0] >= 3)
+        }
+    }
+
+    @Test func multusNetworkAttachmentDefinitions() async throws {
+        try await TestCluster.with { c in
+            try await c.installNADCRD()
+            let teamA = c.name("team-a"), teamB = c.name("team-b")
+            _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: teamA, labels: ["automagic.dev/test": c.prefix])))
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            let network = c.name("storage")
+            let map = try await c.createMap("storage", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])],
+                networkAttachmentDefinition: NADTemplate(namespaces: [teamA, teamB], ipam: ["type": "whereabouts", "range": "192.168.60.0/24"])))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+
+            try await eventually("NAD in team-a") { try await c.nads.inNamespace(teamA).getIfExists(network) != nil }
+            let nad = try await c.nads.inNamespace(teamA).get(network)
+            let config = try JSONValue.parse(try #require(nad.json[path: ["spec", "config"]]?.stringValue))
+            #expect(config["type"] == "automagic")
+            #expect(config["network"] == .string(network))
+            #expect(config["cniVersion"] == "1.0.0")
+            #expect(config[path: ["ipam", "type"]] == "whereabouts")
+            #expect(nad.metadata.labels?[NADRenderer.managedByLabel] == "automagic")
+            let owner = try #require(nad.metadata.ownerReferences?.first)
+            #expect(owner.uid == map.metadata.uid)
+            #expect(owner.kind == "NetworkDeviceMap")
+            #expect(owner.blockOwnerDeletion == nil)
+
+            // team-b does not exist: status and an Event say so.
+            try await eventually("namespace reported missing") {
+                let degraded = try await c.map("storage").status?.conditions?[type: "Degraded"]
+                return degraded?.status == "True" && degraded?.message.contains(teamB) == true
+            }
+            try await eventually("NamespaceNotFound event") {
+                try await c.events.list().items.contains { $0.involvedObject.name == network && $0.reason == "NamespaceNotFound" }
+            }
+            // The namespace appears: its NAD follows, the status recovers.
+            _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: teamB, labels: ["automagic.dev/test": c.prefix])))
+            try await eventually("NAD in team-b") { try await c.nads.inNamespace(teamB).getIfExists(network) != nil }
+            try await eventually("Degraded cleared") {
+                try await c.map("storage").status?.conditions?[type: "Degraded"]?.status == "False"
+            }
+
+            // The map changes: the NADs follow; a namespace leaves the list: its NAD goes.
+            _ = try await c.maps.modify(network) { m in
+                m.spec.networkAttachmentDefinition = NADTemplate(namespaces: [teamB], ipam: ["type": "static"])
+            }
+            try await eventually("NAD updated and removed") {
+                let b = try await c.nads.inNamespace(teamB).get(network)
+                let config = try JSONValue.parse(b.json[path: ["spec", "config"]]?.stringValue ?? "")
+                let a = try await c.nads.inNamespace(teamA).getIfExists(network)
+                return config[path: ["ipam", "type"]] == "static" && a == nil
+            }
+            // The template goes: every NAD goes.
+            _ = try await c.maps.modify(network) { $0.spec.networkAttachmentDefinition = nil }
+            try await eventually("NADs removed") { try await c.nads.inNamespace(teamB).getIfExists(network) == nil }
+        }
+    }
+
+    @Test func missingNADCRDIsReportedAndRetried() async throws {
+        try await TestCluster.with { c in
+            guard !c.isRealCluster else { return }  // a real cluster may have Multus installed
+            let teamA = c.name("team-a")
+            _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: teamA, labels: ["automagic.dev/test": c.prefix])))
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            let network = c.name("storage")
+            try await c.createMap("storage", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])],
+                networkAttachmentDefinition: NADTemplate(namespaces: [teamA])))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("CRD missing reported") {
+                let s = try await c.map("storage").status
+                let degraded = s?.conditions?[type: "Degraded"]
+                return degraded?.reason == "NADCRDMissing" && degraded?.message.contains("not installed") == true
+                    && s?.conditions?[type: "Ready"]?.status == "True"
+            }
+            try await c.installNADCRD()
+            try await eventually("NAD created after the CRD appeared", timeout: 30) {
+                try await c.nads.inNamespace(teamA).getIfExists(network) != nil
+            }
+            try await eventually("Degraded cleared") {
+                try await c.map("storage").status?.conditions?[type: "Degraded"]?.status == "False"
+            }
+        }
+    }
+
+    @Test func nodeDeviceOfDeletedNodeIsRemoved() async throws {
+        try await TestCluster.with { c in
+            try await c.createNode("n1")
+            try await c.createNode("n2")
+            // Created without an owner (as before the Node existed), so only the controller removes it.
+            try await c.publish("n1", devices: [device("ens1f0")], owned: false)
+            try await c.publish("n2", devices: [device("ens1f0")], owned: false)
+            let (controller, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("controller synced") { controller.hasSynced }
+            try await c.nodes.delete(c.name("n1"))
+            try await eventually("NodeDevice of n1 deleted") { try await c.nodeDevices.getIfExists(c.name("n1")) == nil }
+            #expect(try await c.nodeDevices.getIfExists(c.name("n2")) != nil)
+            #expect(controller.metrics.writeCounts["nodedevices"] == 1)
+        }
+    }
+
+    @Test func consistencyConflictsAcrossNodes() async throws {
+        try await TestCluster.with { c in
+            // Same device name, different VLANs by LLDP and disjoint subnets: evidently different networks.
+            try await c.createNode("n1")
+            try await c.createNode("n2")
+            try await c.publish("n1", devices: [device("ens1f0", mtu: 9000, addresses: ["192.168.50.11/24"], vlans: [100])])
+            try await c.publish("n2", devices: [device("ens1f0", mtu: 1500, addresses: ["192.168.60.12/24"], vlans: [200])])
+            try await c.createMap("tenant", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("addresses", .inCIDR, ["192.168.0.0/16"])])]))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("Conflict condition") {
+                try await c.map("tenant").status?.conditions?[type: "Conflict"]?.status == "True"
+            }
+            let conflict = try #require(try await c.map("tenant").status?.conditions?[type: "Conflict"])
+            #expect(conflict.reason == "InconsistentDevices")
+            #expect(conflict.message.contains("VLAN 100"))
+            #expect(conflict.message.contains("VLAN 200"))
+            #expect(conflict.message.contains("disjoint subnets"))
+            #expect(conflict.message.contains("MTU"))
+            try await eventually("Conflict event") {
+                try await c.events.list().items.contains { $0.involvedObject.name == c.name("tenant") && $0.reason == "Conflict" }
+            }
+        }
+    }
+
+    @Test func badInputIsReportedNotFatal() async throws {
+        try await TestCluster.with { c in
+            try await c.createNode("n1")
+            // A NodeDevice from a newer agent: fields this build does not know (kept or pruned by the server).
+            let name = c.name("n1")
+            let nd = try await c.nodeDevices.create(NodeDevice(metadata: ObjectMeta(name: name, labels: ["automagic.dev/test": c.prefix])))
+            var body: JSONValue = try JSONValue(encoding: nd)
+            body["status"] = [
+                "devices": [["name": "ens1f0", "kind": "physical", "driver": "ice", "futureField": ["x": 1]]],
+                "futureStatus": "yes", "probedAt": .string(KubeTime.format(Date())),
+            ]
+            _ = try await c.client.request(
+                "PUT", path: "/apis/automagic.dev/v1alpha1/nodedevices/\(name)/status", body: body.serialized(), contentType: "application/json")
+            // A map the resolver rejects (the regular expression does not compile), and a good one.
+            try await c.createMap("broken", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("name", .matches, ["(["])])]))
+            try await c.createMap("good", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            let (controller, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("broken map reported") {
+                let s = try await c.map("broken").status
+                return s?.conditions?[type: "Ready"]?.reason == "InvalidSpec" && s?.conditions?[type: "Degraded"]?.status == "True"
+            }
+            try await eventually("good map resolved despite the newer agent's fields") {
+                try await c.map("good").status?.nodes == NodeCounts(matched: 1, unmatched: 0, total: 1)
+            }
+            let broken = try await c.map("broken").status
+            #expect(broken?.nodes == NodeCounts(matched: 0, unmatched: 1, total: 1))
+            #expect(broken?.conditions?[type: "Degraded"]?.message.contains("invalid") == true)
+            try await eventually("Degraded event for the broken map") {
+                try await c.events.list().items.contains { $0.involvedObject.name == c.name("broken") && $0.reason == "Degraded" }
+            }
+            #expect(controller.hasSynced)
+            #expect(!task.isCancelled)
+        }
+    }
+
+    @Test func racingWritesConvergeWithoutLostUpdates() async throws {
+        try await TestCluster.with { c in
+            for i in 0..<4 {
+                try await c.createNode("n\(i)")
+                try await c.publish("n\(i)", devices: [device("ens1f0", driver: i % 2 == 0 ? "ice" : "i40e")])
+            }
+            let network = c.name("storage")
+            try await c.createMap("storage", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            let (controller, task) = c.startController { $0.statusDebounce = .milliseconds(10) }
+            defer { task.cancel() }
+            // Other writers race the controller on the same objects: map metadata (status PUTs get 409),
+            // node labels (merge patches must not clobber them), device changes.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for k in 0..<15 {
+                        _ = try await c.maps.modify(network) { $0.metadata.annotations = ["racer": "\(k)"] }
+                    }
+                }
+                group.addTask {
+                    for k in 0..<15 {
+                        _ = try await c.nodes.patch(c.name("n\(k % 4)"), .merge(["metadata": ["labels": ["racer-\(k)": "x"]]]))
+                    }
+                }
+                group.addTask {
+                    for k in 0..<6 {
+                        try await c.publish("n1", devices: [device("ens1f0", driver: k % 2 == 0 ? "ice" : "i40e")])
+                    }
+                    try await c.publish("n1", devices: [device("ens1f0", driver: "ice")])
+                }
+                try await group.waitForAll()
+            }
+            try await eventually("converged") {
+                let s = try await c.map("storage").status
+                let labels = try await (0..<4).asyncMap { try await c.node("n\($0)").labels }
+                return s?.nodes == NodeCounts(matched: 3, unmatched: 1, total: 4)
+                    && labels.filter { $0[Automagic.networkLabel(for: network)] == "true" }.count == 3
+            }
+            let labels = try await (0..<4).asyncMap { try await c.node("n\($0)").labels }
+            for k in 0..<15 { #expect(labels[k % 4]["racer-\(k)"] == "x") }
+            #expect(try await c.map("storage").metadata.annotations?["racer"] == "14")
+            #expect(controller.metrics.writeCounts["networkdevicemaps/status", default: 0] >= 1)
+        }
+    }
+
+    @Test func steadyStateWritesNothing() async throws {
+        try await TestCluster.with { c in
+            for i in 0..<3 {
+                try await c.createNode("n\(i)", labels: Self.worker)
+                try await c.publish("n\(i)", devices: [device("ens1f0"), device("ens2f0", speed: 100_000)])
+            }
+            try await c.createMap("a", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            try await c.createMap("b", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("speedMbps", .gt, ["50000"])])], exclusive: true))
+            let (controller, task) = c.startController { $0.resyncPeriod = .milliseconds(300) }
+            defer { task.cancel() }
+            try await eventually("converged") {
+                let a = try await c.map("a").status?.nodes?.matched, b = try await c.map("b").status?.nodes?.matched
+                let capacity = try await c.node("n2").capacity[Automagic.extendedResource(for: c.name("b"))]
+                return a == 3 && b == 3 && capacity == "1"
+            }
+            try await Task.sleep(for: .seconds(1))
+            let before = controller.metrics.writeCounts
+            // Agents re-publish the same devices (new probedAt): no writes either.
+            for i in 0..<3 { try await c.publish("n\(i)", devices: [device("ens1f0"), device("ens2f0", speed: 100_000)]) }
+            try await Task.sleep(for: .seconds(2))
+            #expect(controller.metrics.writeCounts == before)
+            #expect(controller.metrics.reconciles.value(labels: ["kind": "NetworkDeviceMap", "result": "success"]) > 4)
+        }
+    }
+
+    @Test func leaderElectionOneActsTheOtherTakesOver() async throws {
+        try await TestCluster.with { c in
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            try await c.createMap("a", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            let lease = c.name("lease")
+            func election(_ identity: String) -> (inout ControllerOptions) -> Void {
+                { options in
+                    var le = LeaderElectionOptions(namespace: "default", identity: identity)
+                    le.leaseName = lease
+                    le.leaseDuration = .seconds(4)
+                    le.renewDeadline = .seconds(3)
+                    le.retryPeriod = .milliseconds(500)
+                    options.leaderElection = le
+                }
+            }
+            let (first, firstTask) = c.startController(election("first"))
+            try await eventually("first leads") { first.isLeading }
+            let (second, secondTask) = c.startController(election("second"))
+            defer { secondTask.cancel() }
+            try await eventually("status by the leader") { try await c.map("a").status?.nodes?.matched == 1 }
+            try await Task.sleep(for: .seconds(1))
+            #expect(!second.isLeading)
+            #expect(second.metrics.totalWrites == 0)
+            #expect(second.hasSynced)  // a warm standby
+
+            firstTask.cancel()
+            _ = await firstTask.result
+            let stopped = ContinuousClock.now
+            try await eventually("second leads", timeout: 10) { second.isLeading }
+            #expect(ContinuousClock.now - stopped < .seconds(4))
+            let holder = try await c.client.resource(Lease.self, namespace: "default").get(lease).spec?.holderIdentity
+            #expect(holder == "second")
+            // The new leader acts.
+            try await c.createMap("b", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])]))
+            try await eventually("status by the new leader") { try await c.map("b").status?.nodes?.matched == 1 }
+            #expect(second.metrics.writeCounts["networkdevicemaps/status", default: 0] >= 1)
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}

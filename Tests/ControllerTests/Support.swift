@@ -1,0 +1,219 @@
+import AutomagicAPI
+import Foundation
+import JSON
+import KubeClient
+import KubeCore
+import LabAPIServer
+import Logging
+@testable import Controller
+
+/// The API server a test talks to: a lab API server started in-process (HTTPS, client certificates)
+/// with the CRDs of `crds/` applied, or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`. Every object a
+/// test creates carries its unique prefix.
+final class TestCluster: Sendable {
+    let client: KubernetesClient
+    let lab: RunningLabServer?
+    let prefix: String
+
+    var isRealCluster: Bool { lab == nil }
+
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    init(client: KubernetesClient, lab: RunningLabServer?, prefix: String) {
+        self.client = client
+        self.lab = lab
+        self.prefix = prefix
+    }
+
+    static func start() async throws -> TestCluster {
+        let prefix = "am" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+        let environment = ProcessInfo.processInfo.environment
+        let cluster: TestCluster
+        if let path = environment["AUTOMAGIC_TEST_KUBECONFIG"], !path.isEmpty {
+            var configuration = try KubeConfigLoader.load(explicitPath: path, environment: environment)
+            configuration.qps = 0
+            cluster = TestCluster(client: try KubernetesClient(configuration: configuration), lab: nil, prefix: prefix)
+        } else {
+            var options = LabServerOptions()
+            options.logger.logLevel = .warning
+            let lab = try LabServer.start(options)
+            var configuration = try KubeConfigLoader.load(explicitPath: lab.kubeconfigPath, environment: [:])
+            configuration.qps = 0
+            cluster = TestCluster(client: try KubernetesClient(configuration: configuration), lab: lab, prefix: prefix)
+        }
+        for file in ["automagic.dev_nodedevices.yaml", "automagic.dev_networkdevicemaps.yaml"] {
+            let yaml = try String(contentsOfFile: "\(repoRoot)/crds/\(file)", encoding: .utf8)
+            try await cluster.applyCRD(yaml: yaml)
+        }
+        try await cluster.waitForResource("/apis/automagic.dev/v1alpha1/nodedevices")
+        try await cluster.waitForResource("/apis/automagic.dev/v1alpha1/networkdevicemaps")
+        return cluster
+    }
+
+    func applyCRD(yaml: String) async throws {
+        do {
+            _ = try await client.request(
+                "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: Array(yaml.utf8),
+                contentType: "application/yaml")
+        } catch where error.isAlreadyExists {
+        }
+    }
+
+    func waitForResource(_ path: String) async throws {
+        try await eventually("resource \(path) served", timeout: 30) {
+            do {
+                _ = try await self.client.request("GET", path: path)
+                return true
+            } catch let error as KubeClientError where error.httpCode == 404 {
+                return false
+            }
+        }
+    }
+
+    /// A minimal NetworkAttachmentDefinition CRD (Multus' is not installed in the lab).
+    func installNADCRD() async throws {
+        let crd: JSONValue = [
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": ["name": "network-attachment-definitions.k8s.cni.cncf.io"],
+            "spec": [
+                "group": "k8s.cni.cncf.io", "scope": "Namespaced",
+                "names": ["kind": "NetworkAttachmentDefinition", "plural": "network-attachment-definitions",
+                          "singular": "network-attachment-definition", "shortNames": ["net-attach-def"]],
+                "versions": [[
+                    "name": "v1", "served": true, "storage": true,
+                    "schema": ["openAPIV3Schema": [
+                        "type": "object",
+                        "properties": ["spec": ["type": "object", "properties": ["config": ["type": "string"]]]],
+                    ]],
+                ]],
+            ],
+        ]
+        do {
+            _ = try await client.dynamic(.customResourceDefinitions).create(DynamicObject(crd))
+        } catch where error.isAlreadyExists {
+        }
+        try await waitForResource("/apis/k8s.cni.cncf.io/v1/network-attachment-definitions")
+    }
+
+    func name(_ suffix: String) -> String { "\(prefix)-\(suffix)" }
+
+    var nodes: ResourceClient<Node> { client.resource(Node.self) }
+    var nodeDevices: ResourceClient<NodeDevice> { client.resource(NodeDevice.self) }
+    var maps: ResourceClient<NetworkDeviceMap> { client.resource(NetworkDeviceMap.self) }
+    var namespaces: ResourceClient<Namespace> { client.resource(Namespace.self) }
+    var nads: ResourceClient<DynamicObject> { client.dynamic(.networkAttachmentDefinitions) }
+    var events: ResourceClient<Event> { client.resource(Event.self, namespace: "default") }
+
+    @discardableResult
+    func createNode(_ suffix: String, labels: [String: String] = [:]) async throws -> Node {
+        let name = name(suffix)
+        var all = labels
+        all["automagic.dev/test"] = prefix
+        all["kubernetes.io/hostname"] = name
+        return try await nodes.create(Node(metadata: ObjectMeta(name: name, labels: all)))
+    }
+
+    /// Writes the node's NodeDevice as its agent would (create, then status).
+    @discardableResult
+    func publish(_ suffix: String, devices: [NetworkDevice], owned: Bool = true) async throws -> NodeDevice {
+        let name = name(suffix)
+        var meta = ObjectMeta(name: name, labels: ["automagic.dev/test": prefix])
+        if owned, let node = try await nodes.getIfExists(name) {
+            meta.ownerReferences = [OwnerReference(apiVersion: "v1", kind: "Node", name: name, uid: node.metadata.uid ?? "")]
+        }
+        var nd: NodeDevice
+        if let existing = try await nodeDevices.getIfExists(name) {
+            nd = existing
+        } else {
+            nd = try await nodeDevices.create(NodeDevice(metadata: meta))
+        }
+        nd.status = NodeDeviceStatus(devices: devices, probedAt: KubeTime.format(Date()), agentVersion: "test")
+        return try await nodeDevices.updateStatus(nd)
+    }
+
+    @discardableResult
+    func createMap(_ suffix: String, spec: NetworkDeviceMapSpec) async throws -> NetworkDeviceMap {
+        var map = NetworkDeviceMap(name: name(suffix), spec: spec)
+        map.metadata.labels = ["automagic.dev/test": prefix]
+        return try await maps.create(map)
+    }
+
+    func map(_ suffix: String) async throws -> NetworkDeviceMap { try await maps.get(name(suffix)) }
+    func node(_ suffix: String) async throws -> ClusterNode { try await client.resource(ClusterNode.self).get(name(suffix)) }
+
+    /// A controller with short periods, running until the returned task is cancelled.
+    func startController(_ configure: (inout ControllerOptions) -> Void = { _ in }) -> (AutomagicController, Task<Void, any Error>) {
+        var options = ControllerOptions()
+        options.statusDebounce = .milliseconds(100)
+        options.nadRetryPeriod = .seconds(1)
+        options.resyncPeriod = .seconds(30)
+        configure(&options)
+        var logger = Logger(label: "test.controller")
+        logger.logLevel = .warning
+        let controller = AutomagicController(client: client, options: options, logger: logger)
+        let task = Task { try await controller.run() }
+        return (controller, task)
+    }
+
+    /// Deletes what the test created (real clusters), stops the lab server.
+    func cleanUp() async {
+        if isRealCluster {
+            let selector = ListOptions(labelSelector: "automagic.dev/test=\(prefix)")
+            do {
+                for m in try await maps.list(selector).items { try await maps.delete(m.network) }
+                for n in try await nodeDevices.list(selector).items { try await nodeDevices.delete(n.metadata.name ?? "") }
+                for n in try await nodes.list(selector).items { try await nodes.delete(n.metadata.name ?? "") }
+                for n in try await namespaces.list(selector).items { try await namespaces.delete(n.metadata.name ?? "") }
+            } catch {
+                print("cleanup of \(prefix) failed: \(error)")
+            }
+        }
+        lab?.stop()
+    }
+
+    /// Runs `body` with a fresh cluster and cleans up whether it threw or not.
+    static func with<R>(_ body: (TestCluster) async throws -> R) async throws -> R {
+        let cluster = try await TestCluster.start()
+        do {
+            let result = try await body(cluster)
+            await cluster.cleanUp()
+            return result
+        } catch {
+            await cluster.cleanUp()
+            throw error
+        }
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` every 100 ms until it holds, or fails after `timeout` seconds naming `what`.
+func eventually(_ what: String, timeout: Double = 20, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+    while true {
+        if try await condition() { return }
+        if ContinuousClock.now > deadline { throw TimedOut(description: "timed out after \(timeout) s waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// A physical device with the given attributes.
+func device(_ name: String, driver: String = "ice", speed: Int? = 25_000, mtu: Int = 1500, addresses: [String]? = nil,
+            vlans: [Int]? = nil) -> NetworkDevice {
+    var d = NetworkDevice(name: name, kind: .physical, mtu: mtu, operState: "up", carrier: true)
+    d.speedMbps = speed
+    d.driver = driver
+    d.addresses = addresses
+    if let vlans { d.lldp = LLDPNeighbor(systemName: "tor-1", vlanIDs: vlans) }
+    return d
+}
+
+func expr(_ key: String, _ op: MatchOperator, _ values: [String]? = nil) -> DeviceMatchExpression {
+    DeviceMatchExpression(key: key, operator: op, values: values)
+}
