@@ -89,6 +89,7 @@ struct AgentCommand: AsyncParsableCommand {
             nodeName: node, mappingFile: mappingFile, netnsPath: netns, hostRoot: hostRoot,
             lldp: noLldp ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
 
+        try configuration.validate()  // flag errors before any file or network access
         let clientConfiguration: ClientConfiguration
         do {
             clientConfiguration = try KubeConfigLoader.defaultConfiguration(kubeconfig: kubeconfig)
