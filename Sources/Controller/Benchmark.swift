@@ -9,6 +9,9 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+
+/// glibc's `malloc_trim` (not exported by the Glibc module).
+@_silgen_name("malloc_trim") func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
 
 /// Results of ``ControllerBenchmark/run(client:nodes:devicesPerNode:maps:logger:)``.
@@ -199,12 +202,11 @@ public enum ControllerBenchmark {
         }
         let deviceClient = populate.resource(NodeDevice.self)
         let changed = node(nodeCount - 1).name
-        // One device of one node changes driver (as after a NIC swap).
+        // Two ports of one node disappear (a NIC removed): the maps that used them re-resolve there.
         _ = try await deviceClient.modifyStatus(changed) { nd in
-            if var list = nd.status?.devices, !list.isEmpty {
-                list[0].driver = "tg3"
-                nd.status?.devices = list
-            }
+            let remaining = Array((nd.status?.devices ?? []).dropFirst(2))
+            nd.status?.devices = remaining
+            nd.status?.deviceCount = remaining.count
         }
         try await Task.sleep(for: .seconds(3))
         let afterChange = controller.metrics.writeCounts
@@ -222,6 +224,7 @@ public enum ControllerBenchmark {
     /// Resets the kernel's peak-RSS record of this process (`/proc/self/clear_refs`, Linux ≥ 4.0).
     static func resetPeakRSS() {
         #if os(Linux)
+        _ = glibcMallocTrim(0)  // give the population's freed memory back first
         let fd = open("/proc/self/clear_refs", O_WRONLY)
         if fd >= 0 {
             _ = write(fd, "5", 1)

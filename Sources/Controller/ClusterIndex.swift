@@ -12,10 +12,10 @@ enum DeviceInput: Hashable, Sendable {
     /// The devices the agent published.
     case devices([NetworkDevice])
 
-    init(_ nodeDevice: NodeDevice?) {
+    init(_ nodeDevice: CachedNodeDevice?) {
         guard let nodeDevice else { self = .missing; return }
-        guard let status = nodeDevice.status else { self = .noStatus; return }
-        self = .devices(status.devices ?? [])
+        guard let devices = nodeDevice.devices else { self = .noStatus; return }
+        self = .devices(devices)
     }
 
     var devices: [NetworkDevice] {
@@ -34,13 +34,32 @@ struct NodeNetworkResult: Hashable, Sendable {
     var reason: String?
     /// Exclusive networks: devices that could serve it here and no other network uses.
     var available: Int = 0
-    /// Exclusive-device contests on this node.
-    var conflicts: [ResolutionConflict] = []
+    /// Exclusive-device contests on this node (compact: the message is composed when listed).
+    var conflicts: [CompactConflict] = []
     /// Attributes of the chosen device, for the consistency checks across nodes.
     var mtu: Int? = nil
     var speed: Int? = nil
     var vlans: [Int]? = nil
     var subnets: [String]? = nil
+}
+
+/// An exclusive-device contest on one node, without the resolver's prose (kept for every node, so small).
+struct CompactConflict: Hashable, Sendable {
+    var device: String
+    var network: String
+    var winner: String
+
+    init(_ c: ResolutionConflict) {
+        device = c.device
+        network = c.network
+        winner = c.winner
+    }
+
+    /// `device ens1f0 is wanted by storage and sriov (at least one exclusive); sriov keeps it`.
+    func message(for network: String) -> String {
+        let loser = winner == network ? self.network : network
+        return "device \(device) is wanted by \(winner) and \(loser) (at least one exclusive); \(winner) keeps it"
+    }
 }
 
 /// The compiled maps the node results were computed with.
@@ -248,7 +267,8 @@ final class ClusterIndex: Sendable {
                     a.unmatched.append(UnmatchedNode(node: node, reason: r.reason ?? "unresolved"))
                 }
                 for c in r.conflicts {
-                    a.conflicts.append(DeviceConflict(node: node, device: c.device, network: c.network, winner: c.winner, message: c.message))
+                    a.conflicts.append(DeviceConflict(
+                        node: node, device: c.device, network: c.network, winner: c.winner, message: c.message(for: network)))
                 }
             }
             a.unmatched.sort { $0.node < $1.node }
@@ -281,7 +301,7 @@ final class ClusterIndex: Sendable {
                 let device = n.device.flatMap { byName?[$0] }
                 var r = NodeNetworkResult(outcome: .resolved, device: n.device)
                 r.available = n.availableDevices.count
-                r.conflicts = n.conflicts
+                r.conflicts = n.conflicts.map(CompactConflict.init)
                 r.mtu = device?.mtu
                 r.speed = device?.speedMbps
                 if let vlans = device?.lldp?.vlanIDs, !vlans.isEmpty { r.vlans = Array(Set(vlans)).sorted() }
@@ -299,7 +319,7 @@ final class ClusterIndex: Sendable {
                 }
                 var r = NodeNetworkResult(outcome: .unresolved, reason: reason)
                 r.available = n.availableDevices.count
-                r.conflicts = n.conflicts
+                r.conflicts = n.conflicts.map(CompactConflict.init)
                 out[n.network] = r
             }
         }

@@ -181,6 +181,7 @@ import Testing
         #expect(r1["sriov"]?.available == 1)
         var (changed, outdated) = index.store("n1", labels: ["worker": ""], input: devices, version: snapshot.version, results: r1)
         #expect(Set(changed) == ["sriov", "storage"])
+        #expect(r1["storage"]?.conflicts.first?.message(for: "storage") == "device ens1f0 is wanted by sriov and storage (at least one exclusive); sriov keeps it")
         #expect(!outdated)
 
         let r2 = ClusterIndex.resolve(node: "n2", labels: [:], input: .missing, maps: snapshot)
