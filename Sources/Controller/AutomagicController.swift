@@ -345,11 +345,12 @@ public final class AutomagicController: Sendable {
             try await deleteNADs(network: name, keeping: [], report: nil)
             return .done
         }
-        guard let aggregate = index.aggregate(name) else {
+        guard var aggregate = index.aggregate(name) else {
             _ = onMapChange(.added(map), term)
             return .requeueAfter(options.statusDebounce)
         }
         if aggregate.staleNodes > 0 { return .requeueAfter(.milliseconds(300)) }
+        ClusterIndex.fillDetails(&aggregate, network: name, maps: index.maps)
 
         let (report, retry) = await syncNADs(map)
         let previous = map.status
