@@ -208,9 +208,8 @@ public final class AutomagicController: Sendable {
             group.addTask { await mapController.run() }
             group.addTask {
                 while !Task.isCancelled {
-                    self.metrics.queueDepth.set(Double(term.nodeQueue.readyCount + term.nodeQueue.waitingCount), labels: ["kind": "Node"])
-                    self.metrics.queueDepth.set(
-                        Double(term.mapQueue.readyCount + term.mapQueue.waitingCount), labels: ["kind": "NetworkDeviceMap"])
+                    self.metrics.queueDepth.set(Double(term.nodeQueue.readyCount), labels: ["kind": "Node"])
+                    self.metrics.queueDepth.set(Double(term.mapQueue.readyCount), labels: ["kind": "NetworkDeviceMap"])
                     do { try await Task.sleep(for: .seconds(1)) } catch { break }
                 }
             }
