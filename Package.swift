@@ -76,6 +76,7 @@ let package = Package(
         .target(name: "KubectlPlugin", dependencies: [
             "KubeClient", "KubeCore", "AutomagicAPI", "Resolver", "JSON",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
         // Thin mains
@@ -92,7 +93,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Benchmarks (hack/bench.sh builds it in release mode).
         .executableTarget(name: "automagic-bench", dependencies: [
-            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "JSON",
+            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -122,6 +123,8 @@ let package = Package(
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
+        // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

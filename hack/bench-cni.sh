@@ -4,23 +4,25 @@
 #
 #   AUTOMAGIC=.build/release/automagic bash hack/bench-cni.sh
 #
-# Build the plugin first as it ships: swift build -c release --static-swift-stdlib --product automagic
+# Build the plugin first as it ships: swift build -c release --product automagic (Package.swift links
+# it as a fully static executable; --static-swift-stdlib is accepted too).
 #
 # What is measured (in a throwaway host netns with a veth master and a pod netns):
 #   VERSION      CNI_COMMAND=VERSION automagic   vs  CNI_COMMAND=VERSION macvlan
 #   ADD+DEL      ADD then DEL through automagic -> macvlan (static IPAM)  vs  the same ADD and DEL
 #                sent to macvlan directly
-# Runs are interleaved: ROUNDS hyperfine invocations, each measuring both commands (order
-# alternating), so load on a shared machine hits both sides alike. "median" is over all runs;
-# "ratio" is the median over rounds of automagic's median / macvlan's median.
+# Runs are paired: ROUNDS short hyperfine invocations (a few runs each), each measuring both
+# commands back to back with the order alternating, so load on a shared machine hits both sides
+# alike. "median" is over all runs; "ratio" is the median over rounds of automagic's median /
+# macvlan's median in that round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 AUTOMAGIC=${AUTOMAGIC:-.build/release/automagic}
 PLUGINS=${PLUGINS:-/usr/lib/cni}
-ROUNDS=${ROUNDS:-5}
-VERSION_RUNS=${VERSION_RUNS:-200}
-ADDDEL_RUNS=${ADDDEL_RUNS:-40}
+ROUNDS=${ROUNDS:-30}
+VERSION_RUNS=${VERSION_RUNS:-20}
+ADDDEL_RUNS=${ADDDEL_RUNS:-3}
 AUTOMAGIC=$(readlink -f "$AUTOMAGIC")
 [ -x "$AUTOMAGIC" ] || { echo "automagic binary not found at $AUTOMAGIC (build it first)" >&2; exit 1; }
 [ -x "$PLUGINS/macvlan" ] || { echo "$PLUGINS/macvlan not found (install containernetworking-plugins)" >&2; exit 1; }
@@ -74,7 +76,7 @@ bench() {
   for r in $(seq 1 "$ROUNDS"); do
     local out=$WORK/bench-$r.json
     if [ $((r % 2)) = 1 ]; then set -- "$a" "$m"; ia=0 im=1; else set -- "$m" "$a"; ia=1 im=0; fi
-    ip netns exec "$H" hyperfine --shell="$shell" --style none --warmup 5 --runs "$runs" --export-json "$out" "$@" >/dev/null
+    ip netns exec "$H" hyperfine --shell="$shell" --style none --warmup 1 --runs "$runs" --export-json "$out" "$@" >/dev/null
     jq -r ".results[$ia].times[]" "$out" >>"$WORK/$name.a"
     jq -r ".results[$im].times[]" "$out" >>"$WORK/$name.m"
     jq -r "(.results[$ia].median / .results[$im].median)" "$out" >>"$WORK/$name.r"

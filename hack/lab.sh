@@ -20,8 +20,9 @@
 # Environment:
 #   AUTOMAGIC_LAB_DIR        state directory (default /run/automagic-lab)
 #   AUTOMAGIC_LAB_BIN        use binaries from this directory instead of building release binaries
-#   AUTOMAGIC_LAB_KUBECONFIG run agents and controller against this (real) cluster instead of the lab
-#                            API server. Node objects named amlab-worker-N are created there and deleted by `down`.
+#   AUTOMAGIC_LAB_KUBECONFIG run agents and controller against this (real, throwaway) cluster instead of the
+#                            lab API server; `up --cluster` does the same with $KUBECONFIG. Node objects
+#                            worker-1..3 labelled automagic.dev/lab=true are created there; `down` deletes them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,6 +113,7 @@ start_apiserver() {
     KUBECONFIG_LAB=$AUTOMAGIC_LAB_KUBECONFIG
     step "Using your cluster ($(kubectl --kubeconfig "$KUBECONFIG_LAB" config current-context))"
     echo "$KUBECONFIG_LAB" > "$LAB/kubeconfig-path"
+    echo "$KUBECONFIG_LAB" > "$LAB/cluster-mode"
     return
   fi
   step "Starting automagic-lab-apiserver (HTTPS on 127.0.0.1)"
@@ -229,8 +231,10 @@ start_controller() {
 }
 
 mapping_has() { # node network
-  jq -e --arg n "$2" '.networks[$n].device' "$LAB/nodes/$1/mapping.json"
+  jq -e --arg n "$2" '(.networks[$n].device // "") != ""' "$LAB/nodes/$1/mapping.json"
 }
+
+mapping_lacks() { ! mapping_has "$@"; }
 
 cni() { # node command containerid network ifname [ip]
   local node=$1 cmd=$2 cid=$3 net=$4 ifname=$5 ip=${6:-}
@@ -267,7 +271,7 @@ summary() {
   for net in $nets; do
     printf '  %-22s' "$net"
     for node in "${NODES[@]}"; do
-      dev=$(jq -r --arg n "$net" '.networks[$n].device // "-"' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
+      dev=$(jq -r --arg n "$net" '(.networks[$n].device // "") | if . == "" then "-" else . end' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
       if [ "$dev" = "-" ]; then printf '%s%-14s%s' "$R" "-" "$N"; else printf '%s%-14s%s' "$G" "$dev" "$N"; fi
     done
     printf '\n'
@@ -301,8 +305,8 @@ down() {
       kill -KILL -- "-$(cat "$f")" 2>/dev/null || kill -KILL "$(cat "$f")" 2>/dev/null || true
     done
   fi
-  if [ -n "${AUTOMAGIC_LAB_KUBECONFIG:-}" ]; then
-    kubectl --kubeconfig "$AUTOMAGIC_LAB_KUBECONFIG" delete nodes -l automagic.dev/lab=true --ignore-not-found | sed 's/^/    /' || true
+  if [ -f "$LAB/cluster-mode" ]; then
+    kubectl --kubeconfig "$(cat "$LAB/cluster-mode")" delete nodes -l automagic.dev/lab=true --ignore-not-found | sed 's/^/    /' || true
   fi
   local ns
   for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
@@ -337,7 +341,7 @@ demo() {
   printf '\n%sDemo 1: unplug worker-3'"'"'s storage NIC%s\n' "$B" "$N"
   cni worker-3 DEL lab-worker-3-pod storage net1 >/dev/null
   ip -n "$nsn" link del enp1s0f1
-  wait_for "worker-3 to lose 'storage'" 10 bash -c "! jq -e '.networks.storage' '$LAB/nodes/worker-3/mapping.json'"
+  wait_for "worker-3 to lose 'storage'" 10 mapping_lacks worker-3 storage
   info "worker-3's mapping file no longer has 'storage'; the agent noticed through netlink"
   sleep 2; kc get ndm storage | sed 's/^/    /'
   printf '\n%sDemo 2: plug it back (a new card, same subnet)%s\n' "$B" "$N"
@@ -353,10 +357,15 @@ demo() {
   summary
 }
 
+if [ "${2:-}" = "--cluster" ]; then
+  AUTOMAGIC_LAB_KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
+  [ -f "$AUTOMAGIC_LAB_KUBECONFIG" ] || die "--cluster: no kubeconfig at $AUTOMAGIC_LAB_KUBECONFIG"
+fi
+
 case "${1:-}" in
   up) up ;;
   status) summary ;;
   demo) demo ;;
   down) down ;;
-  *) echo "usage: $0 up|status|demo|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|down" >&2; exit 2 ;;
 esac

@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/install-deps.sh
 export PATH=/opt/swift/usr/bin:$PATH
+# Fuzz the parsers that take untrusted bytes (CNI configuration, mapping file, LLDP frames) for a
+# bounded time first; a crash fails the run and leaves its input under .build/fuzz-*/.
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  FUZZ_SECONDS=$FUZZ_SECONDS bash hack/fuzz-cni.sh > .build-fuzz-cni.log 2>&1 || { tail -40 .build-fuzz-cni.log; echo "fuzz-cni found a problem" >&2; exit 1; }
+  echo "fuzz-cni: $(grep -hE 'stat::number_of_executed_units' .build-fuzz-cni.log .build/fuzz-cni/fuzz.log 2>/dev/null | tail -1 | awk '{print $2}') inputs in ${FUZZ_SECONDS}s, no crash"
+  bash hack/fuzz-lldp.sh "$FUZZ_SECONDS" > .build-fuzz-lldp.log 2>&1 || { tail -40 .build-fuzz-lldp.log; echo "fuzz-lldp found a problem" >&2; exit 1; }
+  echo "fuzz-lldp: $(grep -E 'stat::number_of_executed_units' .build-fuzz-lldp.log | awk '{print $2}') inputs in ${FUZZ_SECONDS}s, no crash"
+fi
+
 # Tests run one at a time: several start real servers, kernel namespaces and child processes, and on a
 # 2-core machine parallel suites starve each other's threads enough to trip the hang detectors.
 swift test --no-parallel "$@"

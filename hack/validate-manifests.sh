@@ -138,7 +138,8 @@ sed -n 's#^customresourcedefinition\.apiextensions\.k8s\.io/[^.]*\.##p' "$tmp/ou
 sed -n 's#^namespace/##p' "$tmp/out.txt" | sort -u >"$tmp/own-namespaces.txt"
 
 # kubectl's stderr is a sequence of records; a record starts with "error:",
-# "Error from server" or "Warning:", and continues on the following lines.
+# "Error from server", "Warning:" or (kubectl >= 1.27, for a kind the server does
+# not serve) "resource mapping not found", and continues on the following lines.
 # Classify each record into one line: missing|<gv> <kind>|<file>,
 # own|<what>|<file>, warn|<text>, error|<text> (continuation lines of <text>
 # joined with the unit separator \037).
@@ -170,7 +171,7 @@ awk -v crdgroups="$tmp/crd-groups.txt" -v ownns="$tmp/own-namespaces.txt" '
     }
     rec = ""
   }
-  /^(error:|Error from server|Warning:)/ { flush(); rec = $0; next }
+  /^(error:|Error from server|Warning:|resource mapping not found)/ { flush(); rec = $0; next }
   /^ensure CRDs are installed first/ { next }
   { rec = (rec == "" ? $0 : rec "\037" $0) }
   END { flush() }

@@ -59,6 +59,9 @@ public struct NodeDeviceStatus: Codable, Sendable, Hashable {
     public var deviceCount: Int?
     /// This node's resolution of each map that selects it, sorted by network. A list map keyed by `network`.
     public var networks: [NodeNetworkStatus]?
+    /// The networks resolved to a device on this node, comma-separated (shown by `kubectl get nd`:
+    /// a printer column shows only the first value of a list, so the list is summarized here).
+    public var resolvedNetworks: String?
     /// When the devices were last probed (RFC 3339, e.g. `2026-11-28T22:00:00Z`).
     public var probedAt: String?
     /// Version of the agent that wrote this status.
@@ -74,6 +77,9 @@ public struct NodeDeviceStatus: Codable, Sendable, Hashable {
         self.devices = devices
         self.deviceCount = deviceCount ?? devices?.count
         self.networks = networks
+        self.resolvedNetworks = networks.map { list in
+            list.filter { !($0.device ?? "").isEmpty }.map(\.network).sorted().joined(separator: ",")
+        }
         self.probedAt = probedAt
         self.agentVersion = agentVersion
         self.conditions = conditions

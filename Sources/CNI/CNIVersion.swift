@@ -1,7 +1,10 @@
 /// A CNI spec version (`major.minor.patch`), ordered.
 public struct CNIVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Major version.
     public var major: Int
+    /// Minor version.
     public var minor: Int
+    /// Patch version.
     public var patch: Int
 
     /// Creates a version.

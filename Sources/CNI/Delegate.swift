@@ -98,31 +98,38 @@ public enum Delegate {
     }
 
     /// Runs an executable with exactly `environment`, feeding `stdin` and capturing stdout and
-    /// stderr (poll loop, so large outputs cannot deadlock).
+    /// stderr.
     ///
-    /// A child may exit without reading its stdin (plugins answer VERSION without reading it),
-    /// so writing to it can raise `SIGPIPE`: the first call sets `SIGPIPE` to ignored for the
-    /// process if it was at its default (as Go's runtime does), and the write sees `EPIPE`.
-    /// Children start with default signal dispositions either way.
+    /// stdin, stdout and stderr are anonymous in-memory files (`memfd_create`), not pipes: the
+    /// child never blocks on a full pipe, nobody gets `SIGPIPE` when a plugin exits without
+    /// reading its input (plugins answer VERSION that way), and the caller sleeps exactly once,
+    /// in `waitpid`, which matters on a loaded node where every wake-up waits for a CPU.
+    /// Output left by grandchildren after the child exits is not waited for.
     public static func run(path: String, arguments: [String] = [], environment: [String: String],
                            stdin: [UInt8]) throws(SpawnError) -> ExecOutcome {
-        ignoreSIGPIPE()
-        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        guard systemPipe2(&inPipe, O_CLOEXEC) == 0 else { throw SpawnError(step: "create pipe", errno: errno) }
-        guard systemPipe2(&outPipe, O_CLOEXEC) == 0 else {
-            close(inPipe[0]); close(inPipe[1])
-            throw SpawnError(step: "create pipe", errno: errno)
+        let inFD = try memoryFile("cni-stdin")
+        defer { close(inFD) }
+        let outFD = try memoryFile("cni-stdout")
+        defer { close(outFD) }
+        let errFD = try memoryFile("cni-stderr")
+        defer { close(errFD) }
+        var written = 0
+        while written < stdin.count {
+            let n = stdin.withUnsafeBytes { Glibc.write(inFD, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpawnError(step: "write stdin", errno: errno)
+            }
+            written += n
         }
-        guard systemPipe2(&errPipe, O_CLOEXEC) == 0 else {
-            for fd in inPipe + outPipe { close(fd) }
-            throw SpawnError(step: "create pipe", errno: errno)
-        }
+        lseek(inFD, 0, SEEK_SET)
+
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, inFD, 0)
+        posix_spawn_file_actions_adddup2(&actions, outFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, errFD, 2)
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -143,54 +150,14 @@ public enum Delegate {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
-        if rc != 0 {
-            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
-            throw SpawnError(step: "posix_spawn '\(path)'", errno: rc)
-        }
-
-        var stdout: [UInt8] = [], stderr: [UInt8] = []
-        var inFD = inPipe[1], outFD = outPipe[0], errFD = errPipe[0]
-        if stdin.isEmpty { close(inFD); inFD = -1 } else { _ = fcntl(inFD, F_SETFL, O_NONBLOCK) }
-        var written = 0
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var failure: SpawnError?
-        while outFD >= 0 || errFD >= 0 || inFD >= 0 {
-            var fds: [pollfd] = []
-            if inFD >= 0 { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
-            if outFD >= 0 { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
-            if errFD >= 0 { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
-            let n = poll(&fds, nfds_t(fds.count), -1)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = SpawnError(step: "poll", errno: errno)
-                break
-            }
-            for p in fds where p.revents != 0 {
-                if p.fd == inFD {
-                    let w = stdin.withUnsafeBytes { Glibc.write(inFD, $0.baseAddress! + written, $0.count - written) }
-                    if w > 0 { written += w }
-                    if written >= stdin.count || (w < 0 && errno != EAGAIN && errno != EINTR) || (p.revents & Int16(POLLERR | POLLHUP)) != 0 && w <= 0 {
-                        close(inFD); inFD = -1
-                    }
-                } else {
-                    let r = buffer.withUnsafeMutableBytes { Glibc.read(p.fd, $0.baseAddress, $0.count) }
-                    if r > 0 {
-                        if p.fd == outFD { stdout.append(contentsOf: buffer[0..<r]) } else { stderr.append(contentsOf: buffer[0..<r]) }
-                    } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
-                        close(p.fd)
-                        if p.fd == outFD { outFD = -1 } else { errFD = -1 }
-                    }
-                }
-            }
-        }
-        for fd in [inFD, outFD, errFD] where fd >= 0 { close(fd) }
+        if rc != 0 { throw SpawnError(step: "posix_spawn '\(path)'", errno: rc) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno == EINTR { continue }
             throw SpawnError(step: "waitpid", errno: errno)
         }
-        if let failure { throw failure }
+        let stdout = try readAll(outFD)
+        let stderr = try readAll(errFD)
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot see.
         let termSignal = status & 0x7F
         if termSignal == 0 {
@@ -198,16 +165,37 @@ public enum Delegate {
         }
         return ExecOutcome(status: 128 + termSignal, signaled: true, stdout: stdout, stderr: stderr)
     }
-}
 
-private func ignoreSIGPIPE() {
-    var current = sigaction()
-    if sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil {
-        signal(SIGPIPE, SIG_IGN)
+    private static func memoryFile(_ name: String) throws(SpawnError) -> Int32 {
+        var fd = systemMemfdCreate(name, 1 /* MFD_CLOEXEC */)
+        if fd < 0 { throw SpawnError(step: "memfd_create", errno: errno) }
+        // Keep clear of 0–2 so that dup2 onto them always happens (and clears close-on-exec).
+        if fd <= 2 {
+            let high = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+            close(fd)
+            if high < 0 { throw SpawnError(step: "fcntl F_DUPFD_CLOEXEC", errno: errno) }
+            fd = high
+        }
+        return fd
+    }
+
+    private static func readAll(_ fd: Int32) throws(SpawnError) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var offset: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpawnError(step: "read output", errno: errno)
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: buffer[0..<n])
+            offset += off_t(n)
+        }
     }
 }
 
-/// `pipe2(2)`: Glibc declares it only under `_GNU_SOURCE`, which Swift's Glibc module does not
-/// set. Creating both ends close-on-exec atomically matters when several threads spawn at once.
-@_silgen_name("pipe2")
-private func systemPipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+/// `memfd_create(2)`: Glibc declares it only under `_GNU_SOURCE`, which Swift's Glibc module does not set.
+@_silgen_name("memfd_create")
+private func systemMemfdCreate(_ name: UnsafePointer<CChar>, _ flags: UInt32) -> Int32

@@ -27,10 +27,12 @@ public struct CachedAttachment: Sendable, Hashable {
     public var device: String
     /// The mapping generation the device came from.
     public var generation: Int64
+    /// The map's attachment defaults used at ADD.
+    public var attachment: Attachment?
 
     /// Creates an entry.
     public init(networkName: String, containerID: String, ifname: String, netns: String, network: String,
-                delegateType: String, device: String, generation: Int64) {
+                delegateType: String, device: String, generation: Int64, attachment: Attachment? = nil) {
         self.networkName = networkName
         self.containerID = containerID
         self.ifname = ifname
@@ -39,14 +41,22 @@ public struct CachedAttachment: Sendable, Hashable {
         self.delegateType = delegateType
         self.device = device
         self.generation = generation
+        self.attachment = attachment
     }
 
     var json: JSONValue {
-        [
+        var o: JSONValue = [
             "networkName": .string(networkName), "containerID": .string(containerID), "ifname": .string(ifname),
             "netns": .string(netns), "network": .string(network), "delegateType": .string(delegateType),
             "device": .string(device), "generation": .int(generation),
         ]
+        if let attachment {
+            var a: JSONValue = ["type": .string(attachment.type)]
+            if let mode = attachment.mode { a["mode"] = .string(mode) }
+            if let mtu = attachment.mtu { a["mtu"] = .int(mtu) }
+            o["attachment"] = a
+        }
+        return o
     }
 
     init?(json: JSONValue) {
@@ -55,7 +65,10 @@ public struct CachedAttachment: Sendable, Hashable {
               let d = json["device"]?.stringValue else { return nil }
         self.init(networkName: n, containerID: c, ifname: i, netns: json["netns"]?.stringValue ?? "",
                   network: json["network"]?.stringValue ?? "", delegateType: t, device: d,
-                  generation: json["generation"]?.intValue ?? 0)
+                  generation: json["generation"]?.intValue ?? 0,
+                  attachment: json["attachment"]?["type"]?.stringValue.map {
+                      Attachment(type: $0, mode: json["attachment"]?["mode"]?.stringValue, mtu: json["attachment"]?["mtu"]?.intValue)
+                  })
     }
 }
 
@@ -105,11 +118,13 @@ public struct AttachmentCache: Sendable {
         return CachedAttachment(json: json)
     }
 
-    /// Writes an entry atomically.
+    /// Writes an entry. In place and without fsync: the runtime never runs two operations for
+    /// the same attachment at once, GC holds the lock exclusively, and a torn file after a crash
+    /// reads as "no entry", where DEL falls back to the mapping file.
     public func store(_ entry: CachedAttachment) throws(CNIError) {
         let p = path(networkName: entry.networkName, containerID: entry.containerID, ifname: entry.ifname)
         do {
-            try AtomicFile.write(entry.json.serialized(), to: p, mode: 0o600, durable: false)
+            try AtomicFile.writeInPlace(entry.json.serialized(), to: p, mode: 0o600)
         } catch {
             throw CNIError(.ioFailure, "failed to write attachment cache: \(error)")
         }

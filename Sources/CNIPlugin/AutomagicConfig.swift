@@ -28,6 +28,7 @@ public struct AutomagicConfig: Sendable, Hashable {
 
     /// Reads the keys from `conf`. Errors are code 7 and say how to fix the configuration.
     public init(_ conf: NetConf) throws(CNIError) {
+        let ownKeys = Self.ownKeys
         switch conf.raw["network"] {
         case .string(let s)? where !s.isEmpty: network = s
         case nil, .null?, .string?:
@@ -43,6 +44,11 @@ public struct AutomagicConfig: Sendable, Hashable {
         case .object(let o)?:
             if let t = o["type"], t.stringValue == nil {
                 throw CNIError(.invalidConfig, "invalid network configuration '\(conf.name)': 'delegate.type' must be a string, got \(t.typeName)")
+            }
+            // Found by fuzzing: keys of automagic's own must not reach the delegate through here.
+            for key in o.keys where ownKeys.contains(key) && key != "type" {
+                throw CNIError(.invalidConfig,
+                               "invalid network configuration '\(conf.name)': 'delegate.\(key)' is not allowed; '\(key)' belongs to automagic, set it at the top level")
             }
             delegate = o
         case let other?:

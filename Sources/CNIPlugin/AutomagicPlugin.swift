@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CNI
 import JSON
 import MappingFile
@@ -17,6 +22,9 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: ADD
 
+    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), record
+    /// the attachment in the cache, exec the delegate's ADD with `master`/`device` set, and return
+    /// its result. If the delegate fails, its DEL is run and the cache entry removed.
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -36,7 +44,8 @@ public struct AutomagicPlugin: CNIHandler {
         // Record first: if we die after the delegate acted, DEL still knows the device.
         try cache.store(CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
                                          netns: env.netns, network: cfg.network, delegateType: type,
-                                         device: network.device, generation: mapping.generation))
+                                         device: network.device, generation: mapping.generation,
+                                         attachment: network.attachment))
         let stdin = delegateConf.serialized()
         do {
             let out = try Delegate.invoke(path: path, command: .add, environment: env.all, stdin: stdin)
@@ -48,12 +57,25 @@ public struct AutomagicPlugin: CNIHandler {
             undo["prevResult"] = nil
             _ = try? Delegate.invoke(path: path, command: .del, environment: env.all, stdin: undo.serialized())
             try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
-            throw error
+            var failure = error
+            if !deviceExists(network.device) {
+                failure.message += "; device '\(network.device)' that the mapping file gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
+            }
+            throw failure
         }
+    }
+
+    /// Whether the host has an interface of that name (in the netns the plugin runs in).
+    func deviceExists(_ name: String) -> Bool {
+        guard CNIEnvironment.interfaceNameProblem(name) == nil else { return false }
+        return access("/sys/class/net/" + name, F_OK) == 0
     }
 
     // MARK: DEL
 
+    /// DEL: best effort and idempotent. Uses the cached device (the mapping only as a fallback),
+    /// execs the delegate's DEL, removes the cache entry. With nothing known about the attachment
+    /// it only releases the IPAM address; it succeeds without a prior ADD, netns or mapping file.
     public func del(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -62,13 +84,13 @@ public struct AutomagicPlugin: CNIHandler {
         defer { lock.unlock() }
         let cached = cache.load(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
         // The mapping is only a fallback: DEL must work when it is gone or changed.
-        let network = (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
+        let network = cached != nil ? nil : (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
         let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
         let device = cached?.device ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
         if let type, let device {
             let path = try Delegate.find(type, in: env.path)
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
-            let attachment = network?.attachment
+            let attachment = cached?.attachment ?? network?.attachment
             let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
             _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: delegateConf.serialized())
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
@@ -86,6 +108,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: CHECK
 
+    /// CHECK: the attachment must be recorded and the network must still map to its device
+    /// (else code 100); then the delegate's CHECK decides.
     public func check(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -115,6 +139,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: STATUS
 
+    /// STATUS: code 50 when the mapping file is missing, unreadable or of another format, or the
+    /// network has no device on this node; otherwise the delegate's STATUS when it speaks 1.1.0.
     public func status(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -143,6 +169,8 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: GC
 
+    /// GC: remove this network's cache entries not in `cni.dev/valid-attachments`, forward GC to
+    /// every delegate type involved that speaks 1.1.0; continue past errors and report them all.
     public func gc(_ request: CNIRequest) throws(CNIError) {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)

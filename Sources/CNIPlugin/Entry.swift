@@ -10,22 +10,42 @@ import CNI
 public enum AutomagicMain {
     /// Runs one invocation of the plugin as a process.
     public static func run() -> Int32 {
+        // VERSION is asked often (every runtime and every delegating plugin asks it) and needs
+        // nothing: answer it before building any state. Same bytes as Skel's answer (tested).
+        if let command = getenv("CNI_COMMAND"), strcmp(command, "VERSION") == 0 {
+            versionAnswer.withUTF8Buffer { write($0) }
+            return 0
+        }
         let output = Skel.run(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() })
+        output.stdout.withUnsafeBufferPointer { write($0) }
+        return output.exitCode
+    }
+
+    /// The VERSION answer, as ``Skel/versionInfo(_:)`` prints it for ``AutomagicPlugin/supportedVersions``.
+    public static let versionAnswer: StaticString = """
+        {"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}
+
+        """
+
+    private static func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
         var offset = 0
-        while offset < output.stdout.count {
-            let n = output.stdout.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
+        while offset < bytes.count {
+            let n = Glibc.write(1, base + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
-                break
+                return
             }
             offset += n
         }
-        return output.exitCode
     }
 
     /// The process environment as a dictionary.
     public static func processEnvironment() -> [String: String] {
+        var count = 0
+        while environ[count] != nil { count += 1 }
         var env: [String: String] = [:]
+        env.reserveCapacity(count)  // no rehashing while filling
         var p = environ
         while let entry = p.pointee {
             let s = String(cString: entry)

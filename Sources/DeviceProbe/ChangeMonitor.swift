@@ -12,6 +12,8 @@ public struct DeviceChange: Sendable, Hashable {
         case address
         /// An LLDP neighbour appeared, changed or expired.
         case lldp
+        /// A default route of the main table appeared or disappeared (other routes are ignored).
+        case route
         /// The periodic full resync timer fired (safety net).
         case resync
         /// The kernel dropped notifications (ENOBUFS): state is unknown, re-probe everything.
@@ -27,6 +29,7 @@ public struct DeviceChange: Sendable, Hashable {
     /// Interface indexes named by link and address events.
     public var indexes: Set<Int>
 
+    /// A batch with the given contents.
     public init(reasons: Set<Reason> = [], interfaces: Set<String> = [], indexes: Set<Int> = []) {
         self.reasons = reasons
         self.interfaces = interfaces
@@ -49,6 +52,7 @@ public struct WatchOptions: Sendable, Hashable {
     /// Period of the `.resync` safety net (nil: none).
     public var resyncInterval: Duration?
 
+    /// Defaults: 75 ms debounce, 500 ms longest hold, resync every 5 minutes.
     public init(debounce: Duration = .milliseconds(75), maxDelay: Duration = .milliseconds(500),
                 resyncInterval: Duration? = .seconds(300)) {
         self.debounce = debounce
@@ -135,11 +139,11 @@ final class ChangeMonitor: Sendable {
     }
 }
 
-/// The netlink multicast subscription (links, IPv4 and IPv6 addresses) with debounce
+/// The netlink multicast subscription (links, IPv4 and IPv6 addresses, default routes) with debounce
 /// and the periodic resync timer. Blocking poll on one descriptor: free when idle.
 final class SubscriptionSource: LoopSource {
     let fd: Int32
-    private unowned let monitor: ChangeMonitor
+    private let monitor: ChangeMonitor // strong: the source may outlive the prober until the loop exits
     private let options: WatchOptions
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var pending: DeviceChange?
@@ -148,7 +152,8 @@ final class SubscriptionSource: LoopSource {
     private var nextResync: ContinuousClock.Instant?
 
     init(monitor: ChangeMonitor, options: WatchOptions) throws(ProbeError) {
-        let groups = UInt32(CNL_RTMGRP_LINK | CNL_RTMGRP_IPV4_IFADDR | CNL_RTMGRP_IPV6_IFADDR)
+        let groups = UInt32(CNL_RTMGRP_LINK | CNL_RTMGRP_IPV4_IFADDR | CNL_RTMGRP_IPV6_IFADDR
+            | CNL_RTMGRP_IPV4_ROUTE | CNL_RTMGRP_IPV6_ROUTE)
         let fd = cnl_rtnl_open(groups, 4 << 20)
         guard fd >= 0 else { throw .openSocket(what: "rtnetlink subscription", errno: -fd) }
         self.fd = fd
@@ -195,6 +200,13 @@ final class SubscriptionSource: LoopSource {
                     case NL.newAddr, NL.delAddr:
                         batch.reasons.insert(.address)
                         if let a = RawAddress(payload: m.payload) { batch.indexes.insert(Int(a.index)) }
+                    case NL.newRoute, NL.delRoute:
+                        // Only default routes matter (hasDefaultRoute); a BGP-fed table stays quiet.
+                        let oifs = defaultRouteInterfaces(payload: m.payload)
+                        if !oifs.isEmpty {
+                            batch.reasons.insert(.route)
+                            for i in oifs { batch.indexes.insert(Int(i)) }
+                        }
                     default:
                         break
                     }

@@ -4,20 +4,42 @@ import Glibc
 import Synchronization
 
 /// Probes the network devices of one network namespace: one rtnetlink dump for all
-/// links, one for all addresses, ethtool per device, sysfs through a host root.
+/// links, one for all addresses, one for routes (default-route presence), ethtool per
+/// device (driver, bus info, speed), sysfs through a host root (PCI IDs, NUMA, SR-IOV).
 ///
 /// All kernel work runs on one dedicated OS thread that entered the namespace once
 /// (setns changes only the calling thread); callers never block Swift's cooperative pool
 /// when they use the async `probe()`.
 ///
 /// ```swift
-/// let prober = try DeviceProber(netnsPath: "/proc/1/ns/net")
-/// let devices = try await prober.probe()
-/// for await change in prober.changes() {           // debounced netlink events + resyncs
-///     let fresh = try await prober.probe()
+/// let prober = try DeviceProber(netnsPath: "/proc/1/ns/net", lldp: LLDPOptions(patterns: ["eth*"]))
+/// let changes = prober.changes()                   // subscribe first, then probe: nothing is missed
+/// var devices = try await prober.probe()
+/// for await change in changes {                     // debounced netlink + LLDP events, periodic .resync
+///     devices = try await prober.probe()
 /// }
 /// prober.shutdown()
 /// ```
+///
+/// What is listed, and how:
+/// - `kind`: the link kind (IFLA_INFO_KIND) mapped to bond, bridge, vlan, veth, macvlan
+///   (also macvtap), ipvlan (also ipvtap); other kinds (tun, vxlan, ifb, …) and loopback are
+///   `virtual`. Without a link kind: `vf` when the PCI function has a `physfn`, `physical`
+///   when the kernel names a parent bus device (IFLA_PARENT_DEV_NAME, or the sysfs `device`
+///   link of the same ifindex), otherwise `virtual`.
+/// - `parent`: the master (bond/bridge/VRF), else the lower device of vlan/macvlan/ipvlan
+///   when it is in the same namespace, else the PF of a VF. A veth peer is not a parent.
+/// - Loopback is excluded (option `includeLoopback`); IPv6 link-local addresses are
+///   excluded (option `includeIPv6LinkLocal`): every IPv6 device has one and it identifies
+///   no network. Addresses keep the kernel's order (IPv4 first, primary first).
+/// - `carrier` is the kernel's IFLA_CARRIER, also for admin-down links (false then).
+/// - `speedMbps` is omitted when the driver reports unknown (-1) or 0; `permanentMAC` when
+///   the kernel has none (veth, bridge); `numaNode` when sysfs says -1.
+/// - `vendorID`/`deviceID` are 4 lower-case hex digits without `0x`.
+/// - sysfs shows the namespace it was mounted in; a `/sys/class/net/<name>` entry is trusted
+///   only when its ifindex matches the probed link. PCI facts come from
+///   `<hostRoot>/sys/bus/pci/devices/<address>`, which is not namespaced.
+/// - `hasDefaultRoute` is set (true or false) on every device from the main table.
 public final class DeviceProber: Sendable {
     /// Root below which `/sys` is read (`/` in production, a fixture tree in tests).
     public let hostRoot: String
@@ -118,9 +140,11 @@ public final class DeviceProber: Sendable {
 
     /// Debounced change batches from a netlink subscription (links, IPv4 and IPv6
     /// addresses) in the probed namespace, LLDP neighbour changes, and the periodic
-    /// `.resync`. Each call returns a new stream; the subscription opens on first use.
-    /// Streams end at `shutdown()`. Cheap when idle: one blocking poll, no timers
-    /// except the resync interval.
+    /// `.resync`. Each call returns a new stream; the subscription opens on first use,
+    /// before any probe queued after this call runs (so subscribe, then probe). A batch with
+    /// `.overflow` means the kernel dropped events: re-probe everything (you always should).
+    /// Streams end at `shutdown()` (or at once if the subscription socket cannot be opened).
+    /// Cheap when idle: one blocking poll, no timers except the resync interval.
     public func changes() -> AsyncStream<DeviceChange> { monitor.subscribe() }
 
     /// Emits a `.requested` batch to every `changes()` stream (after the debounce).

@@ -4,6 +4,9 @@
 
 /// How a chassis or port identifier is expressed (the TLV subtype, named).
 public enum LLDPIDKind: String, Sendable, Hashable, Codable {
+    /// Chassis/port component (entPhysicalAlias), interface alias (ifAlias), MAC, network
+    /// address, interface name (ifName), agent circuit ID (port only), locally assigned,
+    /// or a reserved subtype.
     case chassisComponent, interfaceAlias, portComponent, macAddress, networkAddress
     case interfaceName, agentCircuitID, locallyAssigned, reserved
 
@@ -63,9 +66,12 @@ public enum LLDPIDKind: String, Sendable, Hashable, Codable {
 /// A chassis or port identifier: its kind and its text (MAC as `aa:bb:..`, network
 /// addresses as IP text, names as UTF-8; anything not printable as colon hex).
 public struct LLDPID: Sendable, Hashable, Codable {
+    /// The subtype.
     public var kind: LLDPIDKind
+    /// The identifier as text.
     public var value: String
 
+    /// An identifier of the given kind and text.
     public init(kind: LLDPIDKind, value: String) {
         self.kind = kind
         self.value = value
@@ -74,9 +80,12 @@ public struct LLDPID: Sendable, Hashable, Codable {
 
 /// A VLAN name TLV (IEEE 802.1, subtype 3).
 public struct LLDPVLANName: Sendable, Hashable, Codable {
+    /// VLAN ID, 1–4094.
     public var vlanID: Int
+    /// VLAN name, up to 32 bytes.
     public var name: String
 
+    /// A VLAN name entry.
     public init(vlanID: Int, name: String) {
         self.vlanID = vlanID
         self.name = name
@@ -85,12 +94,17 @@ public struct LLDPVLANName: Sendable, Hashable, Codable {
 
 /// A parsed LLDPDU.
 public struct LLDPDU: Sendable, Hashable {
+    /// Chassis ID TLV (mandatory, first).
     public var chassisID: LLDPID
+    /// Port ID TLV (mandatory, second).
     public var portID: LLDPID
     /// Seconds the information stays valid; 0 means "forget me now" (shutdown).
     public var ttl: Int
+    /// Port Description TLV.
     public var portDescription: String?
+    /// System Name TLV.
     public var systemName: String?
+    /// System Description TLV.
     public var systemDescription: String?
     /// Management addresses as text (IPv4/IPv6, MAC for IEEE 802 addresses, hex otherwise).
     public var managementAddresses: [String] = []
@@ -101,6 +115,7 @@ public struct LLDPDU: Sendable, Hashable {
     /// Number of TLVs skipped because they are not understood.
     public var unknownTLVs: Int = 0
 
+    /// An LLDPDU with the mandatory TLVs only.
     public init(chassisID: LLDPID, portID: LLDPID, ttl: Int) {
         self.chassisID = chassisID
         self.portID = portID
@@ -117,6 +132,7 @@ public struct LLDPDU: Sendable, Hashable {
 }
 
 /// Why a frame was rejected.
+/// The cause carried by `ProbeError.parseLLDP`.
 public enum LLDPDefect: Error, Sendable, Hashable, CustomStringConvertible {
     case frameTooShort(length: Int)
     case notLLDP(ethertype: Int)
@@ -363,6 +379,7 @@ public enum LLDP {
 public struct LLDPFrameBuilder: Sendable, Hashable {
     /// An identifier to encode.
     public enum ID: Sendable, Hashable {
+        /// MAC address (6 bytes), IPv4 (4 bytes), IPv6 (16 bytes), or text subtypes.
         case mac([UInt8])
         case ipv4([UInt8])
         case ipv6([UInt8])
@@ -371,29 +388,43 @@ public struct LLDPFrameBuilder: Sendable, Hashable {
         case locallyAssigned(String)
     }
 
+    /// Source MAC (6 bytes).
     public var source: [UInt8]
+    /// Destination MAC; the nearest-bridge group address by default.
     public var destination: [UInt8] = LLDP.multicastMAC
+    /// Chassis ID to send.
     public var chassisID: ID
+    /// Port ID to send.
     public var portID: ID
+    /// TTL in seconds (0: shutdown).
     public var ttl: UInt16 = 120
+    /// Optional Port Description TLV.
     public var portDescription: String?
+    /// Optional System Name TLV.
     public var systemName: String?
+    /// Optional System Description TLV.
     public var systemDescription: String?
+    /// Management addresses (`.ipv4`, `.ipv6`, `.mac`; others are skipped).
     public var managementAddresses: [ID] = []
+    /// Optional IEEE 802.1 port VLAN ID.
     public var portVLANID: UInt16?
+    /// IEEE 802.1 VLAN name TLVs.
     public var vlanNames: [LLDPVLANName] = []
     /// Raw TLVs appended before the End TLV: (type 0–127, value).
     public var extraTLVs: [(type: Int, value: [UInt8])] = []
     /// Whether to end with an End TLV (optional since 802.1AB-2016).
     public var endTLV = true
 
+    /// A builder with the mandatory fields; set the optional ones as properties.
     public init(source: [UInt8], chassisID: ID, portID: ID) {
         self.source = source
         self.chassisID = chassisID
         self.portID = portID
     }
 
+    /// Equal when they encode to the same frame.
     public static func == (a: Self, b: Self) -> Bool { a.frame() == b.frame() }
+    /// Hashes the encoded frame.
     public func hash(into h: inout Hasher) { h.combine(frame()) }
 
     /// One TLV: 7-bit type, 9-bit length (values longer than 511 bytes are truncated).

@@ -17,6 +17,7 @@ public struct LLDPOptions: Sendable, Hashable {
     /// object); a neighbour not heard within its TTL disappears anyway.
     public var lastHeardResolution: Duration
 
+    /// Options; the defaults listen on physical devices only.
     public init(physical: Bool = true, patterns: [String] = [], maxNeighboursPerDevice: Int = 4,
                 lastHeardResolution: Duration = .seconds(600)) {
         self.physical = physical
@@ -59,8 +60,11 @@ public struct LLDPStatistics: Sendable, Hashable {
 
 /// One LLDP neighbour heard on one device (all of them, not only the published one).
 public struct LLDPObservation: Sendable, Hashable {
+    /// Interface name it was heard on.
     public var interface: String
+    /// Interface index it was heard on.
     public var ifindex: Int
+    /// What it sent last.
     public var pdu: LLDPDU
     /// Wall-clock time the neighbour was last heard (exact).
     public var lastHeard: Date
@@ -123,7 +127,7 @@ final class LLDPListener: Sendable {
 /// O(neighbours on that device): only the touched device's published entry is rebuilt.
 final class LLDPSource: LoopSource {
     let fd: Int32
-    private unowned let listener: LLDPListener
+    private let listener: LLDPListener // strong: released when the loop exits
     private var members: [Int: String] = [:]
     private var table: [Int: [LLDPObservation]] = [:]
     private var publishedAt: [Int: ContinuousClock.Instant] = [:]

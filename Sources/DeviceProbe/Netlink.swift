@@ -16,6 +16,7 @@ enum NL {
     static let delAddr: UInt16 = 21
 
     static let newRoute: UInt16 = 24
+    static let delRoute: UInt16 = 25
     static let rtmsgSize = 12
 
     static let headerSize = 16

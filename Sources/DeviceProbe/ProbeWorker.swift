@@ -128,6 +128,7 @@ public struct ProbeOptions: Sendable, Hashable {
     /// Set `hasDefaultRoute` (one extra route dump; main table, IPv4 and IPv6).
     public var defaultRoutes: Bool
 
+    /// Defaults: no loopback, no IPv6 link-local, ethtool and default routes on.
     public init(includeLoopback: Bool = false, includeIPv6LinkLocal: Bool = false, ethtool: Bool = true,
                 defaultRoutes: Bool = true) {
         self.includeLoopback = includeLoopback

@@ -59,6 +59,10 @@ extension LabAPI {
         }
         if finalizers.isEmpty {
             if options.dryRun { return .gone(existing) }
+            if def.plural == "namespaces" && def.group.isEmpty && s.garbageCollection {
+                // The namespace controller: everything in the namespace goes first.
+                NamespaceCleanup.deleteContents(&s, namespace: name)
+            }
             guard let gone = s.remove(def, namespace: namespace, name: name) else { throw APIError.notFound(def.plural, group: def.group, name: name) }
             GarbageCollector.collect(&s, deleted: gone.value, policy: options.propagationPolicy ?? "Background")
             return .gone(gone)
@@ -175,6 +179,19 @@ enum GarbageCollector {
         for d in BuiltinResources.all { defs[d.storageKey] = d }
         for d in s.customResources.values { defs[d.storageKey] = d }
         return defs
+    }
+}
+
+/// What kube-controller-manager's namespace controller does when a namespace is deleted.
+enum NamespaceCleanup {
+    static func deleteContents(_ s: inout StoreState, namespace: String) {
+        let defs = GarbageCollector.resourceDefs(s)
+        for (key, objects) in s.objects {
+            guard let def = defs[key], def.namespaced else { continue }
+            for obj in objects.values where obj.namespace == namespace {
+                s.remove(def, namespace: namespace, name: obj.name)
+            }
+        }
     }
 }
 

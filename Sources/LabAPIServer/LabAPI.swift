@@ -173,7 +173,7 @@ public final class LabAPI: Sendable {
     func writeObject(_ object: StoredObject, def: ResourceDef, status: Int = 200, request: LabRequest, sink: any LabResponseSink,
                      auditID: String, format: OutputFormat) {
         var value = EventConversion.present(object.value, def)
-        if value["apiVersion"]?.stringValue != def.apiVersion {
+        if value["apiVersion"]?.stringValue != def.apiVersion || EventConversion.isConverted(def) {
             value["apiVersion"] = .string(def.apiVersion)
             return writeFormatted(value, def: def, status: status, request: request, sink: sink, auditID: auditID, format: format)
         }

@@ -38,7 +38,8 @@ public struct LabServerOptions: Sendable {
     public var bindAddress: String = "127.0.0.1"
     /// TCP port; 0 picks a free one.
     public var port: Int = 0
-    /// Where the CA, serving and admin certificates live (created, or reused when present). nil: a new temporary directory.
+    /// Where the CA, serving and admin certificates live (created, or reused when present). nil: a new temporary
+    /// directory, removed again by `stop()` (with the kubeconfig, when that was left at its default place).
     public var certDir: String? = nil
     /// Where to write the admin kubeconfig. nil: `<certDir>/admin.kubeconfig`.
     public var kubeconfigPath: String? = nil
@@ -81,10 +82,12 @@ public final class RunningLabServer: Sendable {
     let http: HTTPServer
     let ca: CertificateAuthority
     let snapshot: SnapshotWriter?
+    let temporaryDir: Bool
     private let stopped = Atomic<Bool>(false)
 
     init(port: Int, url: String, ca: CertificateAuthority, adminCertPEM: String, adminKeyPEM: String, kubeconfigPath: String,
-         certDir: String, api: LabAPI, http: HTTPServer, snapshot: SnapshotWriter?) {
+         certDir: String, api: LabAPI, http: HTTPServer, snapshot: SnapshotWriter?, temporaryDir: Bool) {
+        self.temporaryDir = temporaryDir
         self.port = port; self.url = url; self.ca = ca; self.caPEM = ca.certificatePEM
         self.adminCertPEM = adminCertPEM; self.adminKeyPEM = adminKeyPEM
         self.kubeconfigPath = kubeconfigPath; self.certDir = certDir; self.api = api; self.http = http
@@ -99,6 +102,7 @@ public final class RunningLabServer: Sendable {
         api.shutdown()
         http.stop()
         snapshot?.stop()
+        if temporaryDir { try? FileManager.default.removeItem(atPath: certDir) }
     }
 
     /// Issues a client certificate for `user` (CN) in `groups` (O), signed by the server's CA.
@@ -190,7 +194,8 @@ public enum LabServer {
         snapshot?.start()
         options.logger.info("lab API server listening", metadata: ["url": "\(url)", "kubeconfig": "\(kubeconfigPath)"])
         return RunningLabServer(port: port, url: url, ca: pki.ca, adminCertPEM: pki.adminCert, adminKeyPEM: pki.adminKey,
-                                kubeconfigPath: kubeconfigPath, certDir: certDir, api: api, http: http, snapshot: snapshot)
+                                kubeconfigPath: kubeconfigPath, certDir: certDir, api: api, http: http, snapshot: snapshot,
+                                temporaryDir: options.certDir == nil)
     }
 
     struct PKI { var ca: CertificateAuthority; var serverCert, serverKey, adminCert, adminKey: String }

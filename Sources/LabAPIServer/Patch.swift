@@ -347,7 +347,11 @@ enum FieldOwnership {
     /// Server-side apply of `config` by `manager` onto `current` (nil: create).
     static func apply(current: JSONValue?, config: JSONValue, manager: String, subresource: String?, force: Bool,
                       apiVersion: String, now: String, schema: JSONValue?, isCustom: Bool) throws(ApplyConflict) -> JSONValue {
-        let applied = paths(of: config, schema: schema, isCustom: isCustom)
+        // An applied configuration owns its leaves (and list-map entries), not the maps around them.
+        let all = paths(of: config, schema: schema, isCustom: isCustom)
+        var parents = Set<Path>()
+        for p in all where p.count > 1 { for n in 1..<p.count { parents.insert(Array(p.prefix(n))) } }
+        let applied = all.filter { !parents.contains($0) || $0.last?.hasPrefix("k:") == true }
         var entries = current.map(entries) ?? []
         let me = Entry(manager: manager, operation: "Apply", apiVersion: apiVersion, time: now, subresource: subresource, set: applied)
         var result = current ?? .object([:])
@@ -390,7 +394,11 @@ enum FieldOwnership {
         if first.hasPrefix("f:") {
             let key = String(first.dropFirst(2))
             guard case .object(var o) = object else { return object }
-            if rest.isEmpty { o.removeValue(forKey: key) } else if let c = o[key] { o[key] = removing(c, at: rest) }
+            if rest.isEmpty { o.removeValue(forKey: key) } else if let c = o[key] {
+                let pruned = removing(c, at: rest)
+                // A map left empty by the removal goes too (as structured-merge-diff does).
+                if pruned.objectValue?.isEmpty == true && c.objectValue?.isEmpty == false { o.removeValue(forKey: key) } else { o[key] = pruned }
+            }
             return .object(o)
         }
         if first.hasPrefix("k:"), case .array(var a) = object,

@@ -27,6 +27,8 @@ struct ResourceDef: Sendable {
     var isCustom: Bool = false
     /// The structural schema of a custom resource version.
     var schema: JSONValue? = nil
+    /// The same schema, decoded for validation.
+    var compiledSchema: CompiledSchema? = nil
     var printerColumns: [PrinterColumn] = []
     /// Where objects are stored; CRD versions of one resource share it.
     var storageKey: String
@@ -108,6 +110,7 @@ extension ResourceDef {
                                   hasStatus: version[path: ["subresources", "status"]] != nil,
                                   isCustom: true, storageKey: "\(group)/\(plural)")
             def.schema = version[path: ["schema", "openAPIV3Schema"]]
+            def.compiledSchema = def.schema.map { CompiledSchema($0) }
             def.crdName = name
             if version["deprecated"]?.boolValue == true {
                 def.deprecationWarning = version["deprecationWarning"]?.stringValue

@@ -44,8 +44,11 @@ final class WatchQueue: @unchecked Sendable {
 
     func push(_ change: Change) {
         condition.lock()
-        if items.count >= WatchQueue.maxPending { closed = true } else { items.append(change) }
-        condition.signal()
+        if items.count >= WatchQueue.maxPending { closed = true; condition.signal() } else {
+            items.append(change)
+            // Only the first pending item can find the watcher asleep.
+            if items.count == 1 { condition.signal() }
+        }
         condition.unlock()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import KubeCore
 
 /// Structural-schema pruning and validation of custom resources, with the messages of
 /// apiextensions-apiserver (kube-openapi validate errors converted to field errors).
@@ -11,18 +12,18 @@ enum SchemaValidation {
     ]
 
     /// Removes fields the schema does not know (keeping apiVersion, kind and ObjectMeta fields at the root).
-    static func prune(_ value: inout JSONValue, schema: JSONValue?) {
+    static func prune(_ value: inout JSONValue, schema: CompiledSchema?) {
         guard case .object(var root) = value else { return }
         value = .null
         if case .object(var meta)? = root["metadata"] {
             for k in meta.keys where !objectMetaFields.contains(k) { meta.removeValue(forKey: k) }
             root["metadata"] = .object(meta)
         }
-        let props = schema?["properties"]?.objectValue ?? [:]
-        let preserve = schema?["x-kubernetes-preserve-unknown-fields"]?.boolValue == true
+        let props = schema?.properties ?? [:]
+        let preserve = schema?.preserveUnknown == true
         for k in Array(root.keys) where k != "apiVersion" && k != "kind" && k != "metadata" {
             if let childSchema = props[k] {
-                if var child = root[k] { pruneNode(&child, schema: childSchema); root[k] = child }
+                if var child = root[k] { root[k] = .null; pruneNode(&child, schema: childSchema); root[k] = child }
             } else if !preserve {
                 root.removeValue(forKey: k)
             }
@@ -30,33 +31,29 @@ enum SchemaValidation {
         value = .object(root)
     }
 
-    private static func pruneNode(_ value: inout JSONValue, schema: JSONValue) {
-        if schema["x-kubernetes-preserve-unknown-fields"]?.boolValue == true && schema["properties"] == nil
-            && schema["items"] == nil && schema["additionalProperties"] == nil { return }
+    private static func pruneNode(_ value: inout JSONValue, schema: CompiledSchema) {
+        if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
         switch value {
         case .object(var o):
             value = .null
-            if let props = schema["properties"]?.objectValue {
-                let preserve = schema["x-kubernetes-preserve-unknown-fields"]?.boolValue == true
+            if let props = schema.properties {
                 for k in Array(o.keys) {
                     if let s = props[k] {
-                        if var child = o[k] { pruneNode(&child, schema: s); o[k] = child }
-                    } else if !preserve {
+                        if var child = o[k] { o[k] = .null; pruneNode(&child, schema: s); o[k] = child }
+                    } else if !schema.preserveUnknown {
                         o.removeValue(forKey: k)
                     }
                 }
-            } else if let additional = schema["additionalProperties"], additional.objectValue != nil {
-                for k in Array(o.keys) { if var child = o[k] { pruneNode(&child, schema: additional); o[k] = child } }
-            } else if schema["x-kubernetes-embedded-resource"]?.boolValue != true,
-                      schema["x-kubernetes-preserve-unknown-fields"]?.boolValue != true,
-                      schema["additionalProperties"]?.boolValue != true {
+            } else if let additional = schema.additionalProperties {
+                for k in Array(o.keys) { if var child = o[k] { o[k] = .null; pruneNode(&child, schema: additional); o[k] = child } }
+            } else if !schema.embedded, !schema.preserveUnknown, !schema.additionalPropertiesTrue, schema.type == "object" {
                 // An object schema without properties keeps nothing.
-                if schema["type"]?.stringValue == "object" && schema["additionalProperties"] == nil { o = [:] }
+                o = [:]
             }
             value = .object(o)
         case .array(var a):
             value = .null
-            if let items = schema["items"] {
+            if let items = schema.items {
                 for i in a.indices { pruneNode(&a[i], schema: items) }
             }
             value = .array(a)
@@ -65,16 +62,15 @@ enum SchemaValidation {
     }
 
     /// Validates a (pruned) object against the schema; the causes in the real server's shape.
-    static func validate(_ value: JSONValue, schema: JSONValue?) -> [APICause] {
+    static func validate(_ value: JSONValue, schema: CompiledSchema?) -> [APICause] {
         guard let schema else { return [] }
         var causes: [APICause] = []
         guard case .object(let root) = value else { return causes }
-        let props = schema["properties"]?.objectValue ?? [:]
-        let required = schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        for k in orderedKeys(root, required: required) where k != "apiVersion" && k != "kind" && k != "metadata" {
+        let props = schema.properties ?? [:]
+        for k in orderedKeys(root, required: schema.required) where k != "apiVersion" && k != "kind" && k != "metadata" {
             if let s = props[k], let child = root[k] { validateNode(child, schema: s, path: k, into: &causes) }
         }
-        for req in required where root[req] == nil {
+        for req in schema.required where root[req] == nil {
             causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: req))
         }
         return causes
@@ -103,7 +99,7 @@ enum SchemaValidation {
         }
     }
 
-    private static func number(_ v: JSONValue) -> Double? {
+    static func number(_ v: JSONValue) -> Double? {
         switch v {
         case .int(let i): return Double(i)
         case .double(let d): return d
@@ -116,17 +112,17 @@ enum SchemaValidation {
         return describe(s)
     }
 
-    static func validateNode(_ value: JSONValue, schema: JSONValue, path: String, into causes: inout [APICause]) {
-        let type = schema["type"]?.stringValue
+    static func validateNode(_ value: JSONValue, schema: CompiledSchema, path: String, into causes: inout [APICause]) {
+        let type = schema.type
         if value.isNull {
-            if schema["nullable"]?.boolValue == true { return }
+            if schema.nullable { return }
             if let type {
                 causes.append(APICause(reason: "FieldValueTypeInvalid",
                                        message: "Invalid value: \"null\": \(path) in body must be of type \(type): \"null\"", field: path))
             }
             return
         }
-        if schema["x-kubernetes-int-or-string"]?.boolValue == true {
+        if schema.intOrString {
             switch value {
             case .int, .string: break
             case .double(let d) where d == d.rounded(): break
@@ -144,62 +140,64 @@ enum SchemaValidation {
                 return
             }
         }
-        if let allowed = schema["enum"]?.arrayValue, !allowed.contains(value) {
+        if let allowed = schema.enumValues, !allowed.contains(value) {
             let list = allowed.map(describe).joined(separator: ", ")
             causes.append(APICause(reason: "FieldValueNotSupported",
                                    message: "Unsupported value: \(describe(value)): supported values: \(list)", field: path))
         }
         if let n = number(value) {
-            if let min = schema["minimum"].flatMap(number) {
-                let exclusive = schema["exclusiveMinimum"]?.boolValue == true
+            if let minV = schema.minimum, let min = number(minV) {
+                let exclusive = schema.exclusiveMinimum
                 if exclusive ? n <= min : n < min {
                     causes.append(APICause(reason: "FieldValueInvalid",
-                                           message: "Invalid value: \(describe(value)): \(path) in body should be greater than \(exclusive ? "" : "or equal to ")\(numberText(schema["minimum"]))", field: path))
+                                           message: "Invalid value: \(describe(value)): \(path) in body should be greater than \(exclusive ? "" : "or equal to ")\(numberText(minV))", field: path))
                 }
             }
-            if let max = schema["maximum"].flatMap(number) {
-                let exclusive = schema["exclusiveMaximum"]?.boolValue == true
+            if let maxV = schema.maximum, let max = number(maxV) {
+                let exclusive = schema.exclusiveMaximum
                 if exclusive ? n >= max : n > max {
                     causes.append(APICause(reason: "FieldValueInvalid",
-                                           message: "Invalid value: \(describe(value)): \(path) in body should be less than \(exclusive ? "" : "or equal to ")\(numberText(schema["maximum"]))", field: path))
+                                           message: "Invalid value: \(describe(value)): \(path) in body should be less than \(exclusive ? "" : "or equal to ")\(numberText(maxV))", field: path))
                 }
             }
-            if let m = schema["multipleOf"].flatMap(number), m > 0, (n / m).rounded() != n / m {
+            if let mv = schema.multipleOf, let m = number(mv), m > 0, (n / m).rounded() != n / m {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(describe(value)): \(path) in body should be a multiple of \(numberText(schema["multipleOf"]))", field: path))
+                                       message: "Invalid value: \(describe(value)): \(path) in body should be a multiple of \(numberText(mv))", field: path))
             }
         }
         switch value {
         case .string(let s):
-            let length = s.unicodeScalars.count
-            if let maxL = schema["maxLength"]?.intValue, length > maxL {
-                causes.append(APICause(reason: "FieldValueTooLong", message: "Too long: may not be longer than \(maxL)", field: path))
+            if schema.maxLength != nil || schema.minLength != nil {
+                let length = Int64(s.unicodeScalars.count)
+                if let maxL = schema.maxLength, length > maxL {
+                    causes.append(APICause(reason: "FieldValueTooLong", message: "Too long: may not be longer than \(maxL)", field: path))
+                }
+                if let minL = schema.minLength, length < minL {
+                    causes.append(APICause(reason: "FieldValueInvalid",
+                                           message: "Invalid value: \(describe(value)): \(path) in body should be at least \(minL) chars long", field: path))
+                }
             }
-            if let minL = schema["minLength"]?.intValue, length < minL {
-                causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(describe(value)): \(path) in body should be at least \(minL) chars long", field: path))
-            }
-            if let pattern = schema["pattern"]?.stringValue, !matches(pattern, s) {
+            if let pattern = schema.pattern, !matches(pattern, s) {
                 causes.append(APICause(reason: "FieldValueInvalid",
                                        message: "Invalid value: \(describe(value)): \(path) in body should match '\(pattern)'", field: path))
             }
-            if let format = schema["format"]?.stringValue, !formatOK(format, s) {
+            if let format = schema.format, !formatOK(format, s) {
                 causes.append(APICause(reason: "FieldValueInvalid",
                                        message: "Invalid value: \(describe(value)): \(path) in body must be of type \(format): \(describe(value))", field: path))
             }
         case .array(let a):
-            if let maxI = schema["maxItems"]?.intValue, a.count > maxI {
+            if let maxI = schema.maxItems, a.count > maxI {
                 causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(a.count): must have at most \(maxI) items", field: path))
             }
-            if let minI = schema["minItems"]?.intValue, a.count < minI {
+            if let minI = schema.minItems, a.count < minI {
                 causes.append(APICause(reason: "FieldValueInvalid",
                                        message: "Invalid value: \(a.count): \(path) in body should have at least \(minI) items", field: path))
             }
-            if let items = schema["items"] {
+            if let items = schema.items {
                 for (i, element) in a.enumerated() { validateNode(element, schema: items, path: "\(path)[\(i)]", into: &causes) }
             }
-            if schema["x-kubernetes-list-type"]?.stringValue == "map",
-               let keys = schema["x-kubernetes-list-map-keys"]?.arrayValue?.compactMap(\.stringValue), !keys.isEmpty {
+            if schema.listType == "map", !schema.listMapKeys.isEmpty {
+                let keys = schema.listMapKeys
                 var seen = Set<[JSONValue]>()
                 for (i, element) in a.enumerated() {
                     let k = keys.map { element[$0] ?? .null }
@@ -208,29 +206,29 @@ enum SchemaValidation {
                         causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(desc)", field: "\(path)[\(i)]"))
                     }
                 }
-            } else if schema["x-kubernetes-list-type"]?.stringValue == "set" {
+            } else if schema.listType == "set" {
                 var seen = Set<JSONValue>()
                 for (i, element) in a.enumerated() where !seen.insert(element).inserted {
                     causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(describe(element))", field: "\(path)[\(i)]"))
                 }
             }
         case .object(let o):
-            let required = schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let required = schema.required
             defer {
                 for req in required where o[req] == nil {
                     causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "\(path).\(req)"))
                 }
             }
-            if let maxP = schema["maxProperties"]?.intValue, o.count > maxP {
+            if let maxP = schema.maxProperties, o.count > maxP {
                 causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(o.count): must have at most \(maxP) items", field: path))
             }
-            if let minP = schema["minProperties"]?.intValue, o.count < minP {
+            if let minP = schema.minProperties, o.count < minP {
                 causes.append(APICause(reason: "FieldValueInvalid",
                                        message: "Invalid value: \(o.count): \(path) in body should have at least \(minP) properties", field: path))
             }
-            if let props = schema["properties"]?.objectValue {
+            if let props = schema.properties {
                 for k in orderedKeys(o, required: required) { if let s = props[k], let child = o[k] { validateNode(child, schema: s, path: "\(path).\(k)", into: &causes) } }
-            } else if let additional = schema["additionalProperties"], additional.objectValue != nil {
+            } else if let additional = schema.additionalProperties {
                 for k in o.keys.sorted() { if let child = o[k] { validateNode(child, schema: additional, path: "\(path).\(k)", into: &causes) } }
             }
         default: break
@@ -239,6 +237,7 @@ enum SchemaValidation {
 
     /// Property order for error reporting: required properties in their declared order, then the rest sorted.
     static func orderedKeys(_ o: [String: JSONValue], required: [String]) -> [String] {
+        if required.isEmpty { return o.count < 2 ? Array(o.keys) : o.keys.sorted() }
         let req = required.filter { o[$0] != nil }
         return req + o.keys.filter { !required.contains($0) }.sorted()
     }
@@ -264,13 +263,68 @@ enum SchemaValidation {
         }
     }
 
-    static func parseRFC3339(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s)
-    }
+    static func parseRFC3339(_ s: String) -> Date? { KubeTime.parse(s) }
 }
 
 import Synchronization
+
+/// A structural schema node with its keywords decoded once (validation and pruning run per write).
+final class CompiledSchema: Sendable {
+    let type: String?
+    let nullable: Bool
+    let intOrString: Bool
+    let enumValues: [JSONValue]?
+    let minimum: JSONValue?
+    let exclusiveMinimum: Bool
+    let maximum: JSONValue?
+    let exclusiveMaximum: Bool
+    let multipleOf: JSONValue?
+    let maxLength: Int64?
+    let minLength: Int64?
+    let pattern: String?
+    let format: String?
+    let maxItems: Int?
+    let minItems: Int?
+    let maxProperties: Int?
+    let minProperties: Int?
+    let items: CompiledSchema?
+    let properties: [String: CompiledSchema]?
+    let additionalProperties: CompiledSchema?
+    let additionalPropertiesTrue: Bool
+    let preserveUnknown: Bool
+    let embedded: Bool
+    let required: [String]
+    let listType: String?
+    let listMapKeys: [String]
+
+    init(_ s: JSONValue, depth: Int = 0) {
+        type = s["type"]?.stringValue
+        nullable = s["nullable"]?.boolValue == true
+        intOrString = s["x-kubernetes-int-or-string"]?.boolValue == true
+        enumValues = s["enum"]?.arrayValue
+        minimum = s["minimum"]
+        exclusiveMinimum = s["exclusiveMinimum"]?.boolValue == true
+        maximum = s["maximum"]
+        exclusiveMaximum = s["exclusiveMaximum"]?.boolValue == true
+        multipleOf = s["multipleOf"]
+        maxLength = s["maxLength"]?.intValue
+        minLength = s["minLength"]?.intValue
+        pattern = s["pattern"]?.stringValue
+        let f = s["format"]?.stringValue
+        format = (f == "date-time") ? f : nil
+        maxItems = s["maxItems"]?.intValue.map { Int($0) }
+        minItems = s["minItems"]?.intValue.map { Int($0) }
+        maxProperties = s["maxProperties"]?.intValue.map { Int($0) }
+        minProperties = s["minProperties"]?.intValue.map { Int($0) }
+        let deeper = depth < 64
+        items = deeper ? s["items"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
+        properties = deeper ? s["properties"]?.objectValue?.mapValues { CompiledSchema($0, depth: depth + 1) } : nil
+        additionalProperties = deeper ? s["additionalProperties"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
+        additionalPropertiesTrue = s["additionalProperties"]?.boolValue == true
+        preserveUnknown = s["x-kubernetes-preserve-unknown-fields"]?.boolValue == true
+        embedded = s["x-kubernetes-embedded-resource"]?.boolValue == true
+        required = s["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        listType = s["x-kubernetes-list-type"]?.stringValue
+        listMapKeys = s["x-kubernetes-list-map-keys"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+}

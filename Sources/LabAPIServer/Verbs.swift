@@ -60,6 +60,10 @@ extension LabAPI {
             do { value = try Wire.parseYAML(body) } catch {
                 throw APIError.badRequest("the object provided is unrecognized (must be of type \(ctx.def.kind)): couldn't get version/kind; yaml parse error: \(error) (\(LabAPI.bodySnippet(body)))")
             }
+        case "application/vnd.kubernetes.protobuf" where !ctx.def.isCustom:
+            do { value = try Protobuf.decodeObject(body) } catch {
+                throw APIError.badRequest("the object provided is unrecognized (must be of type \(ctx.def.kind)): \(error.message)")
+            }
         default:
             throw APIError.unsupportedMediaType(media, supported: ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
         }
@@ -187,8 +191,8 @@ extension LabAPI {
         let name = obj[path: ["metadata", "name"]]?.stringValue ?? ""
         var causes = metadataCauses(obj, def: def)
         if def.isCustom {
-            SchemaValidation.prune(&obj, schema: def.schema)
-            causes += SchemaValidation.validate(obj, schema: def.schema)
+            SchemaValidation.prune(&obj, schema: def.compiledSchema)
+            causes += SchemaValidation.validate(obj, schema: def.compiledSchema)
         } else {
             causes += BuiltinAdmission.admit(&obj, def: def, old: old)
         }
@@ -528,7 +532,7 @@ extension LabAPI {
         } else if def.hasStatus {
             config["status"] = nil
         }
-        if def.isCustom { SchemaValidation.prune(&config, schema: def.schema) }
+        if def.isCustom { SchemaValidation.prune(&config, schema: def.compiledSchema) }
         var cmeta = config["metadata"]?.objectValue ?? [:]
         for k in ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionTimestamp", "namespace"] {
             cmeta.removeValue(forKey: k)

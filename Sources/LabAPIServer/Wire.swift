@@ -159,11 +159,15 @@ enum Wire {
     static func parseYAML(_ bytes: [UInt8]) throws -> JSONValue {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let node = try Yams.compose(yaml: text) else { return .null }
-        return try jsonFromYAML(node, depth: 0)
+        // Anchors can make a small document expand exponentially: bound the work.
+        var budget = max(100_000, bytes.count * 4)
+        return try jsonFromYAML(node, depth: 0, budget: &budget)
     }
 
-    private static func jsonFromYAML(_ node: Node, depth: Int) throws -> JSONValue {
+    private static func jsonFromYAML(_ node: Node, depth: Int, budget: inout Int) throws -> JSONValue {
         if depth > 200 { throw WireError.tooDeep }
+        budget -= 1
+        if budget < 0 { throw WireError.tooLarge }
         switch node {
         case .scalar(let scalar):
             if scalar.style != .plain { return .string(scalar.string) }
@@ -177,11 +181,13 @@ enum Wire {
             var object: [String: JSONValue] = [:]
             for (k, v) in mapping {
                 guard case .scalar(let ks) = k else { throw WireError.nonStringKey }
-                object[ks.string] = try jsonFromYAML(v, depth: depth + 1)
+                object[ks.string] = try jsonFromYAML(v, depth: depth + 1, budget: &budget)
             }
             return .object(object)
         case .sequence(let seq):
-            return .array(try seq.map { try jsonFromYAML($0, depth: depth + 1) })
+            var items: [JSONValue] = []
+            for element in seq { items.append(try jsonFromYAML(element, depth: depth + 1, budget: &budget)) }
+            return .array(items)
         case .alias:
             throw WireError.alias
         }
@@ -209,10 +215,11 @@ enum Wire {
 }
 
 enum WireError: Error, CustomStringConvertible {
-    case tooDeep, nonStringKey, alias
+    case tooDeep, tooLarge, nonStringKey, alias
     var description: String {
         switch self {
         case .tooDeep: return "document nested too deeply"
+        case .tooLarge: return "document expands to too many nodes (YAML aliases?)"
         case .nonStringKey: return "mapping keys must be strings"
         case .alias: return "YAML aliases are not supported"
         }

@@ -88,6 +88,24 @@ public enum AtomicFile {
         return true
     }
 
+    /// Writes `bytes` to `path` in place (create or truncate, then write), without a temporary
+    /// file or fsync. Only for small files whose writers are serialized by other means and whose
+    /// readers tolerate a torn file after a crash (they see a decode error and fall back).
+    public static func writeInPlace(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(MappingFileError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw .writeFailed(path: path, step: "open", errno: errno) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .writeFailed(path: path, step: "write", errno: errno)
+            }
+            offset += n
+        }
+    }
+
     /// Removes the file; a missing file is not an error. Returns whether something was removed.
     @discardableResult
     public static func remove(path: String) throws(MappingFileError) -> Bool {
@@ -134,6 +152,9 @@ public enum AtomicFile {
 
     /// Creates `path` and its missing parents (like `mkdir -p`).
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(MappingFileError) {
+        // Common case first: the directory exists (one syscall).
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return }
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part

@@ -33,7 +33,7 @@ public enum ResolverError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Limits shared by validation and the CRD schema.
-public enum Limits {
+public enum MapLimits {
     /// Most rules per map.
     public static let maxRules = 32
     /// Most match expressions per rule.
@@ -123,8 +123,8 @@ extension Resolver {
         validateSelector(spec.nodeSelector, path: "spec.nodeSelector", errors: &errors)
         if spec.rules.isEmpty {
             errors.append(.init(field: "spec.rules", message: "must have at least 1 rule"))
-        } else if spec.rules.count > Limits.maxRules {
-            errors.append(.init(field: "spec.rules", message: "must have at most \(Limits.maxRules) rules, has \(spec.rules.count)"))
+        } else if spec.rules.count > MapLimits.maxRules {
+            errors.append(.init(field: "spec.rules", message: "must have at most \(MapLimits.maxRules) rules, has \(spec.rules.count)"))
         }
         var compiled: [CompiledRule] = []
         var ruleNames: [String: Int] = [:]
@@ -143,8 +143,8 @@ extension Resolver {
             let exprs = rule.devices.matchExpressions
             if exprs.isEmpty {
                 errors.append(.init(field: "\(p).devices.matchExpressions", message: "must have at least 1 expression (use 'name Exists' to match every device)"))
-            } else if exprs.count > Limits.maxExpressions {
-                errors.append(.init(field: "\(p).devices.matchExpressions", message: "must have at most \(Limits.maxExpressions) expressions, has \(exprs.count)"))
+            } else if exprs.count > MapLimits.maxExpressions {
+                errors.append(.init(field: "\(p).devices.matchExpressions", message: "must have at most \(MapLimits.maxExpressions) expressions, has \(exprs.count)"))
             }
             var compiledExprs: [CompiledExpression] = []
             for (j, e) in exprs.enumerated() {
@@ -171,8 +171,8 @@ extension Resolver {
                     errors.append(.init(field: "spec.attachment.mode", message: "unsupported value '\(mode)' for type \(a.type) (supported: \(modes.joined(separator: ", ")))"))
                 }
             }
-            if let mtu = a.mtu, !Limits.mtuRange.contains(mtu) {
-                errors.append(.init(field: "spec.attachment.mtu", message: "\(mtu) is out of range \(Limits.mtuRange.lowerBound)...\(Limits.mtuRange.upperBound)"))
+            if let mtu = a.mtu, !MapLimits.mtuRange.contains(mtu) {
+                errors.append(.init(field: "spec.attachment.mtu", message: "\(mtu) is out of range \(MapLimits.mtuRange.lowerBound)...\(MapLimits.mtuRange.upperBound)"))
             }
             if a.type == .hostDevice && !spec.isExclusive {
                 errors.append(.init(field: "spec.exclusive", message: "must be true when spec.attachment.type is host-device (the device moves into the pod)"))
@@ -180,8 +180,8 @@ extension Resolver {
         }
         if let nad = spec.networkAttachmentDefinition {
             let namespaces = nad.namespaces ?? []
-            if namespaces.count > Limits.maxNamespaces {
-                errors.append(.init(field: "spec.networkAttachmentDefinition.namespaces", message: "must have at most \(Limits.maxNamespaces) items"))
+            if namespaces.count > MapLimits.maxNamespaces {
+                errors.append(.init(field: "spec.networkAttachmentDefinition.namespaces", message: "must have at most \(MapLimits.maxNamespaces) items"))
             }
             var seen: Set<String> = []
             for (i, ns) in namespaces.enumerated() {
@@ -205,14 +205,14 @@ extension Resolver {
             errors.append(.init(field: "\(p).key", message: "unsupported value '\(e.key)' (supported: \(DeviceField.allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
         let values = e.values ?? []
-        for (k, v) in values.enumerated() where v.utf8.count > Limits.maxValueLength {
-            errors.append(.init(field: "\(p).values[\(k)]", message: "longer than \(Limits.maxValueLength) bytes"))
+        for (k, v) in values.enumerated() where v.utf8.count > MapLimits.maxValueLength {
+            errors.append(.init(field: "\(p).values[\(k)]", message: "longer than \(MapLimits.maxValueLength) bytes"))
         }
         func needValues() {
             if values.isEmpty {
                 errors.append(.init(field: "\(p).values", message: "must be non-empty when operator is \(e.operator)"))
-            } else if values.count > Limits.maxValues {
-                errors.append(.init(field: "\(p).values", message: "must have at most \(Limits.maxValues) items, has \(values.count)"))
+            } else if values.count > MapLimits.maxValues {
+                errors.append(.init(field: "\(p).values", message: "must have at most \(MapLimits.maxValues) items, has \(values.count)"))
             }
         }
         var op: CompiledExpression.Op? = nil

@@ -6,6 +6,7 @@ import JSON
 import KubeClient
 import KubeCore
 import LabAPIServer
+import Resolver
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
@@ -135,14 +136,30 @@ func benchConnectionReuse(requests: Int) async throws {
     ])
 }
 
+/// The resolver: one node (100 maps x 256 devices) and a controller full resync (5,000 nodes x 100 maps).
+func benchResolver() {
+    for (key, m) in [
+        ("single-node-summary", ResolverBenchmark.singleNode(detail: .summary)),
+        ("single-node-full", ResolverBenchmark.singleNode(detail: .full)),
+        ("fleet", ResolverBenchmark.fleet()),
+    ] {
+        emit([
+            "benchmark": .string("resolver-\(key)"), "name": .string(m.name), "iterations": .int(Int64(m.iterations)),
+            "cpuMsPerIteration": .double(m.cpuMillisecondsPerIteration), "wallMsPerIteration": .double(m.millisecondsPerIteration),
+            "resolved": .int(Int64(m.resolved)), "results": .int(Int64(m.results)),
+        ])
+    }
+}
+
 let args = CommandLine.arguments.dropFirst()
 do {
     switch args.first {
     case "watch-decode": try benchWatchDecode(events: args.dropFirst().first.flatMap { Int($0) } ?? 20_000)
     case "list-decode": try benchListDecode(objects: args.dropFirst().first.flatMap { Int($0) } ?? 5_000)
+    case "resolver": benchResolver()
     case "connection-reuse": try await benchConnectionReuse(requests: args.dropFirst().first.flatMap { Int($0) } ?? 1_000)
     default:
-        print("usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N]")
+        print("usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N] | resolver")
         exit(2)
     }
 } catch {

@@ -226,6 +226,10 @@ struct DelegateConfigTests {
             ("delegate", "macvlan", "'delegate' must be an object"), ("delegate", ["type": 1], "'delegate.type'"),
             ("mappingFile", "relative.json", "'mappingFile' must be an absolute path"), ("cacheDir", 3, "'cacheDir'"),
             ("master", "eth0", "remove 'master'"), ("device", "eth0", "remove 'device'"), ("delegate", ["device": "eth0"], "remove 'device'"),
+            // From hack/fuzz-cni.sh (crash-ad4e7fca…): automagic's keys inside `delegate` leaked to the delegate.
+            ("delegate", ["type": "macvlan", "network": "storage"], "'delegate.network' is not allowed"),
+            ("delegate", ["mappingFile": "/x"], "'delegate.mappingFile' is not allowed"),
+            ("delegate", ["cniVersion": "0.3.1"], "'delegate.cniVersion' is not allowed"),
         ]
         for (key, value, expected) in cases {
             var c = try conf([:])
@@ -247,5 +251,13 @@ struct DelegateConfigTests {
             #expect(!enc.contains("+") && !enc.contains("/") && !enc.hasPrefix("."))
             #expect(AttachmentCache.decode(enc) == s)
         }
+    }
+}
+
+@Suite("Entry point")
+struct EntryPointTests {
+    @Test func versionFastPathMatchesSkel() throws {
+        let fast = AutomagicMain.versionAnswer.withUTF8Buffer { Array($0) }
+        #expect(fast == Skel.versionInfo(AutomagicPlugin().supportedVersions))
     }
 }

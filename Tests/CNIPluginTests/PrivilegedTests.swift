@@ -218,6 +218,13 @@ struct PrivilegedTests {
         let badIP = lab.config(address: "not-an-ip")
         let r = try lab.invoke("ADD", conf: badIP, pod: pod)
         try expectFailure(r, code: r.code ?? -1, "macvlan ADD failed")
+        // The netns does not exist: the delegate's error is relayed, nothing is recorded.
+        let gone = try lab.invoke("ADD", conf: lab.config(), pod: pod, extraEnv: ["CNI_NETNS": "/var/run/netns/\(lab.prefix)gone"])
+        try expectFailure(gone, code: gone.code ?? -1, "macvlan ADD failed")
+        #expect(gone.message.contains("\(lab.prefix)gone"), "\(gone)")
+        // The mapping names a device this node does not have: the delegate's error, plus a hint.
+        try lab.writeMapping(["storage": ["device": "amnosuchdev0", "map": "storage", "attachment": ["type": "macvlan"]]])
+        try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 999, "device 'amnosuchdev0' that the mapping file gives")
         // Mapping file broken or of another kind.
         try AtomicFile.write(Array(#"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","networks":{"stor"#.utf8), to: lab.mappingPath)
         try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 6, lab.mappingPath)

@@ -40,6 +40,10 @@ struct PerformanceTests {
             })
         }
         #expect(count == 500)
+        let timing = try DeviceProbe.measure(netnsPath: ns.path, iterations: 5)
+        #expect(timing.devices == 500)
+        #expect(timing.samples.count == 5)
+        #expect(timing.fastest <= timing.median)
         let p = Self.median(probeTimes)
         let i = Self.median(ipTimes)
         let ratio = Double(p.components.attoseconds / 1_000_000_000_000 + p.components.seconds * 1_000_000)

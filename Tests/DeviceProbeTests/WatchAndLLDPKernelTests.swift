@@ -58,6 +58,18 @@ struct WatchAndLLDPKernelTests {
         #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.addresses == ["192.168.77.1/24"])
 
+        // A default route is an event (hasDefaultRoute follows); other routes are not.
+        try ns.ip("link", "set", "amhp0", "up")
+        try await Task.sleep(for: .milliseconds(200))
+        t0 = .now
+        try ns.ip("route", "add", "10.99.0.0/16", "via", "192.168.77.254")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(collector.first(after: t0) { $0.reasons.contains(.route) } == nil)
+        try ns.ip("route", "add", "default", "via", "192.168.77.254")
+        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.route) } != nil })
+        #expect(try await prober.probe().first { $0.name == "amhp0" }?.hasDefaultRoute == true)
+        #expect(collector.all.filter { $0.reasons.contains(.route) }.count == 1)
+
         // A burst of 20 links is coalesced into few batches.
         t0 = .now
         let before = collector.all.count
@@ -82,12 +94,75 @@ struct WatchAndLLDPKernelTests {
         prober.shutdown()
         let ended = await withTaskGroup(of: Bool.self) { g in
             g.addTask { await collector.task.value; return true }
-            g.addTask { try? await Task.sleep(for: .seconds(3)); return false }
+            g.addTask {
+                do { try await Task.sleep(for: .seconds(3)) } catch { return false } // cancelled: the stream ended first
+                return false
+            }
             let r = await g.next() ?? false
             g.cancelAll()
             return r
         }
         #expect(ended)
+    }
+
+    @Test("hot-plug latency: 15 links added one by one, each notified")
+    func hotPlugLatency() async throws {
+        let ns = try TestNetns()
+        defer { ns.remove() }
+        let prober = try DeviceProber(netnsPath: ns.path, watch: .init(resyncInterval: nil)) // default 75 ms debounce
+        defer { prober.shutdown() }
+        let collector = ChangeCollector(prober.changes())
+        defer { collector.task.cancel() }
+        _ = try await prober.probe()
+        var latencies: [Duration] = []
+        for i in 0..<15 {
+            try ns.ip("link", "add", "amlat\(i)", "type", "veth", "peer", "name", "amlat\(i)p")
+            let t0 = ContinuousClock.now // after ip returned: the kernel has sent the event
+            var arrived: ContinuousClock.Instant?
+            #expect(eventually(timeout: .seconds(10)) {
+                arrived = collector.first(after: t0) { $0.interfaces.contains("amlat\(i)") }
+                return arrived != nil
+            })
+            if let arrived { latencies.append(t0.duration(to: arrived)) }
+            try await Task.sleep(for: .milliseconds(120)) // let the batch close before the next one
+        }
+        latencies.sort()
+        #expect(latencies.count == 15)
+        print("link added -> notification with 75 ms debounce: median \(latencies[latencies.count / 2]), worst \(latencies.last ?? .zero)")
+        #expect(latencies[latencies.count / 2] < .milliseconds(500))
+    }
+
+    @Test("no descriptor or thread is left behind after shutdown")
+    func noLeaks() async throws {
+        let ns = try TestNetns()
+        defer { ns.remove() }
+        func entries(_ path: String) -> Int {
+            guard let d = opendir(path) else { return Int.max }
+            defer { closedir(d) }
+            var n = 0
+            while readdir(d) != nil { n += 1 }
+            return n
+        }
+        func fds() -> Int { entries("/proc/self/fd") }
+        func threads() -> Int { entries("/proc/self/task") }
+        // Warm up the runtime's own threads and descriptors first.
+        let warm = try DeviceProber(netnsPath: ns.path, lldp: LLDPOptions())
+        _ = try await warm.probe()
+        warm.shutdown()
+        try await Task.sleep(for: .milliseconds(200))
+        let fd0 = fds()
+        let th0 = threads()
+        for _ in 0..<20 {
+            let p = try DeviceProber(netnsPath: ns.path, lldp: LLDPOptions(patterns: ["*"]))
+            let stream = p.changes()
+            _ = try await p.probe()
+            _ = p.lldpNeighbours()
+            p.shutdown()
+            _ = stream
+        }
+        // Threads exit asynchronously after shutdown.
+        #expect(eventually(timeout: .seconds(5)) { fds() <= fd0 + 2 && threads() <= th0 + 2 },
+                "fds \(fd0) -> \(fds()), threads \(th0) -> \(threads())")
     }
 
     @Test("periodic resync fires with no events")

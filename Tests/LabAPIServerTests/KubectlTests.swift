@@ -113,6 +113,32 @@ import Testing
         #expect(watch.stdout.contains("during"), "\(watch.stdout) \(watch.stderr)")
     }
 
+    @Test func typedGeneratorsAndEvents() throws {
+        let env = try Env()
+        // `kubectl create namespace` posts protobuf.
+        let ns = try env.kubectl(["create", "namespace", "team-a"])
+        #expect(ns.status == 0, "\(ns.stderr)")
+        #expect(ns.stdout.contains("namespace/team-a created"))
+        let get = try env.kubectl(["get", "ns", "team-a", "-o", "jsonpath={.status.phase}"])
+        #expect(get.stdout == "Active", "\(get.stdout) \(get.stderr)")
+        // An events.k8s.io/v1 Event is visible through the core API (kubectl get events).
+        let client = APIClient(api: env.server.api)
+        let event: JSONValue = [
+            "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": ["name": "e1", "namespace": "team-a"],
+            "eventTime": "2026-11-28T23:02:50.123456Z", "reportingController": "automagic.dev/controller", "reportingInstance": "c-1",
+            "action": "Resolve", "reason": "Resolved", "type": "Normal", "note": "network storage resolved",
+            "regarding": ["apiVersion": "v1", "kind": "Node", "name": "node-a"],
+        ]
+        let created = client.call("POST", "/apis/events.k8s.io/v1/namespaces/team-a/events", json: event)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(created.json?["note"]?.stringValue == "network storage resolved")
+        let events = try env.kubectl(["get", "events", "-n", "team-a"])
+        #expect(events.stdout.contains("Resolved") && events.stdout.contains("network storage resolved"), "\(events.stdout) \(events.stderr)")
+        let core = client.call("GET", "/api/v1/namespaces/team-a/events/e1")
+        #expect(core.json?["message"]?.stringValue == "network storage resolved")
+        #expect(core.json?[path: ["involvedObject", "name"]]?.stringValue == "node-a")
+    }
+
     @Test func crdDeletionRemovesInstancesAndEndpoint() throws {
         let env = try Env()
         #expect(try env.kubectl(["apply", "-f", Traces.directory + "/manifests/widgets.example.com.yaml"]).status == 0)

@@ -112,6 +112,19 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         }
     }
 
+    @Test func yamlAliasBombIsRejectedQuickly() {
+        let (_, client) = Fixtures.apiWithWidgets()
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<12 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        yaml += "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bomb\nspec: *a11\n"
+        let start = Date()
+        unchanged(client) {
+            let r = client.call("POST", "/apis/example.com/v1/widgets", body: Array(yaml.utf8), contentType: "application/yaml")
+            #expect(r.status == 400, "\(r.text.prefix(300))")
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
     @Test func hugeBodyIs413() {
         var config = LabAPIConfiguration()
         config.maxBodyBytes = 1024
@@ -250,6 +263,18 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 
         #expect(client.call("DELETE", "/api/v1/nodes/n1").status == 200)
         #expect(client.call("GET", "/apis/example.com/v1/widgets/owned").status == 404, "objects owned by a deleted Node are collected")
+    }
+
+    @Test func deletingANamespaceDeletesItsContents() throws {
+        let api = LabAPI(configuration: LabAPIConfiguration())
+        let client = APIClient(api: api)
+        #expect(client.call("POST", "/api/v1/namespaces", json: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "doomed"]]).status == 201)
+        let lease: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": "l1"], "spec": ["holderIdentity": "x"]]
+        #expect(client.call("POST", "/apis/coordination.k8s.io/v1/namespaces/doomed/leases", json: lease).status == 201)
+        #expect(client.call("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", json: lease).status == 201)
+        #expect(client.call("DELETE", "/api/v1/namespaces/doomed").status == 200)
+        #expect(client.call("GET", "/apis/coordination.k8s.io/v1/namespaces/doomed/leases/l1").status == 404)
+        #expect(client.call("GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l1").status == 200)
     }
 
     @Test func namespacedObjectsNeedTheirNamespace() {

@@ -19,15 +19,17 @@ import Foundation
         e["NO_COLOR"] = "1"
         for (k, v) in env { e[k] = v }
         p.environment = e
-        let out = Pipe()
+        // Output goes to a file, not a pipe: the lab's daemons may inherit descriptors, and a pipe
+        // would then never reach end-of-file.
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("lab-e2e-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         p.standardOutput = out
         p.standardError = out
         p.standardInput = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(timeout)
-        let data = LockedData()
-        let reader = Thread { data.set(out.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
         while p.isRunning {
             if Date() > deadline {
                 p.terminate()
@@ -37,16 +39,9 @@ import Foundation
             Thread.sleep(forTimeInterval: 0.1)
         }
         p.waitUntilExit()
-        while !data.isSet { Thread.sleep(forTimeInterval: 0.05) }
-        return Run(status: p.terminationStatus, output: String(decoding: data.get(), as: UTF8.self))
-    }
-
-    final class LockedData: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: Data?
-        func set(_ d: Data) { lock.withLock { value = d } }
-        func get() -> Data { lock.withLock { value ?? Data() } }
-        var isSet: Bool { lock.withLock { value != nil } }
+        try out.close()
+        let data = FileManager.default.contents(atPath: outPath) ?? Data()
+        return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 
     static var binDir: String { root.appendingPathComponent(".build/debug").path }

@@ -159,10 +159,10 @@ struct CRDConsistencyTests {
         #expect(Self.strings(spec[path: ["select", "enum"]]) == SelectPolicy.allKnown.map(\.rawValue))
         #expect(Self.strings(spec[path: ["attachment", "properties", "type", "enum"]]) == AttachmentType.allKnown.map(\.rawValue))
         #expect(Set(Self.strings(spec[path: ["attachment", "properties", "mode", "enum"]])) == Set(AttachmentType.allKnown.flatMap(\.knownModes)))
-        #expect(spec[path: ["rules", "maxItems"]] == .int(Int64(Limits.maxRules)))
-        #expect(spec[path: ["rules", "items", "properties", "devices", "properties", "matchExpressions", "maxItems"]] == .int(Int64(Limits.maxExpressions)))
-        #expect(expr[path: ["values", "maxItems"]] == .int(Int64(Limits.maxValues)))
-        #expect(expr[path: ["values", "items", "maxLength"]] == .int(Int64(Limits.maxValueLength)))
+        #expect(spec[path: ["rules", "maxItems"]] == .int(Int64(MapLimits.maxRules)))
+        #expect(spec[path: ["rules", "items", "properties", "devices", "properties", "matchExpressions", "maxItems"]] == .int(Int64(MapLimits.maxExpressions)))
+        #expect(expr[path: ["values", "maxItems"]] == .int(Int64(MapLimits.maxValues)))
+        #expect(expr[path: ["values", "items", "maxLength"]] == .int(Int64(MapLimits.maxValueLength)))
     }
 
     @Test func nodeDeviceCRD() throws {

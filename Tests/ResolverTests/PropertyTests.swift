@@ -129,3 +129,29 @@ struct BenchmarkSmokeTests {
         #expect(fleet.description.contains("full resync: 20 nodes x 10 maps"))
     }
 }
+
+@Suite("IP address properties")
+struct IPPropertyTests {
+    @Test("every address prints in a form that parses back to itself; a CIDR contains exactly the addresses sharing its prefix")
+    func roundTrip() async {
+        await propertyCheck(count: 500, input: Gen.int(in: 0...Int.max), Gen.int(in: 0...Int.max), Gen.int(in: 0...128)) { a, b, length in
+            var g = SyntheticFleet(seed: UInt64(a) ^ UInt64(b) << 1)
+            // Bias towards zero groups so that "::" compression is exercised.
+            var bits: UInt128 = 0
+            for _ in 0..<8 { bits = bits << 16 | (g.below(3) == 0 ? 0 : UInt128(g.next() & 0xFFFF)) }
+            let v6 = IPAddress(isIPv6: true, bits: bits)
+            #expect(IPAddress(v6.description) == v6, "\(v6)")
+            let v4 = IPAddress(isIPv6: false, bits: UInt128(UInt32(truncatingIfNeeded: g.next())))
+            #expect(IPAddress(v4.description) == v4, "\(v4)")
+            let other = IPAddress(isIPv6: true, bits: bits ^ (UInt128(1) << UInt128(g.below(128))))
+            if let cidr = CIDR("\(v6)/\(length)") {
+                #expect(cidr.contains(v6))
+                let sharesPrefix = (bits ^ other.bits).leadingZeroBitCount >= length
+                #expect(cidr.contains(other) == sharesPrefix, "\(cidr) \(other)")
+                #expect(!cidr.contains(v4))
+            } else {
+                Issue.record("CIDR \(v6)/\(length) did not parse")
+            }
+        }
+    }
+}

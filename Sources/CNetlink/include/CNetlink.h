@@ -12,10 +12,12 @@
 extern "C" {
 #endif
 
-/// Multicast groups for cnl_rtnl_open: links, IPv4 addresses, IPv6 addresses.
+/// Multicast groups for cnl_rtnl_open: links, IPv4/IPv6 addresses, IPv4/IPv6 routes.
 #define CNL_RTMGRP_LINK 0x1
 #define CNL_RTMGRP_IPV4_IFADDR 0x10
 #define CNL_RTMGRP_IPV6_IFADDR 0x100
+#define CNL_RTMGRP_IPV4_ROUTE 0x40
+#define CNL_RTMGRP_IPV6_ROUTE 0x400
 
 /// Opens a NETLINK_ROUTE socket (close-on-exec) bound to `groups` (0 for a plain
 /// request socket) with a receive buffer of `rcvbuf` bytes (0 keeps the default).

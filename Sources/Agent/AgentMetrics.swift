@@ -1,0 +1,37 @@
+import Observability
+
+/// The agent's Prometheus metrics (served on `--metrics-addr` at `/metrics`).
+public struct AgentMetrics: Sendable {
+    /// The registry the metrics live in.
+    public let registry: MetricsRegistry
+    /// `automagic_agent_probes_total`: full probes run.
+    public let probes: Counter
+    /// `automagic_agent_probe_duration_seconds`: how long a full probe took.
+    public let probeDuration: Histogram
+    /// `automagic_agent_publishes_total`: `NodeDevice` writes (create, status update).
+    public let publishes: Counter
+    /// `automagic_agent_resolutions{network,result}`: 1 for the current outcome of each network.
+    public let resolutions: Gauge
+    /// `automagic_agent_watch_restarts_total`: list/watch failures that made a watch restart.
+    public let watchRestarts: Counter
+    /// `automagic_agent_errors_total{step}`: failures by step (probe, publish, mapping-file, watch).
+    public let errors: Counter
+    /// `automagic_agent_mapping_writes_total`: mapping-file rewrites.
+    public let mappingWrites: Counter
+
+    /// Registers the agent's metrics in `registry`.
+    public init(registry: MetricsRegistry = MetricsRegistry()) {
+        self.registry = registry
+        probes = registry.counter("automagic_agent_probes_total", help: "Full device probes run.")
+        probeDuration = registry.histogram(
+            "automagic_agent_probe_duration_seconds", help: "Duration of a full device probe.",
+            buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
+        publishes = registry.counter("automagic_agent_publishes_total", help: "NodeDevice writes (create and status updates).")
+        resolutions = registry.gauge(
+            "automagic_agent_resolutions", help: "Current resolution of each network on this node (1 for the current result).",
+            labelNames: ["network", "result"])
+        watchRestarts = registry.counter("automagic_agent_watch_restarts_total", help: "List/watch failures that restarted a watch.")
+        errors = registry.counter("automagic_agent_errors_total", help: "Failures by step.", labelNames: ["step"])
+        mappingWrites = registry.counter("automagic_agent_mapping_writes_total", help: "Mapping file rewrites.")
+    }
+}

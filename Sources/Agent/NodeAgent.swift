@@ -1,0 +1,561 @@
+import AutomagicAPI
+import DeviceProbe
+import Foundation
+import JSON
+import KubeClient
+import KubeCore
+import KubeRuntime
+import Logging
+import MappingFile
+import Observability
+import Resolver
+import Synchronization
+
+/// The version the agent writes into `NodeDevice.status.agentVersion`.
+public enum AgentVersion {
+    /// This build's version.
+    public static let current = "0.1.0"
+}
+
+/// How one node agent runs.
+public struct AgentConfiguration: Sendable {
+    /// The node this agent speaks for (`--node-name`, default `$NODE_NAME`).
+    public var nodeName: String
+    /// Where the mapping file is written (`--mapping-file`).
+    public var mappingFile: String
+    /// The network namespace probed (`--netns`); nil: the agent's own.
+    public var netnsPath: String?
+    /// Root below which `/sys` is read (`--host-root`).
+    public var hostRoot: String
+    /// LLDP listening (physical devices plus `--lldp-devices` patterns); nil with `--no-lldp`.
+    public var lldp: LLDPOptions?
+    /// Period of the full re-probe safety net (`--resync-period`).
+    public var resyncPeriod: Duration
+    /// Quiet time after the last netlink event before re-probing.
+    public var debounce: Duration
+    /// Longest a re-probe is held back while netlink events keep coming.
+    public var maxDelay: Duration
+    /// Version written into the status.
+    public var agentVersion: String
+    /// Delays between failed `NodeDevice` writes and mapping-file writes.
+    public var retryBackoff: Backoff
+    /// Delays between failed lists/watches.
+    public var watchBackoff: Backoff
+
+    /// A configuration with production defaults for node `nodeName`.
+    public init(
+        nodeName: String, mappingFile: String = MappingFile.defaultPath, netnsPath: String? = nil, hostRoot: String = "/",
+        lldp: LLDPOptions? = LLDPOptions(), resyncPeriod: Duration = .seconds(300), debounce: Duration = .milliseconds(50),
+        maxDelay: Duration = .milliseconds(250), agentVersion: String = AgentVersion.current,
+        retryBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30), resetAfter: .seconds(120)),
+        watchBackoff: Backoff = .watchDefault
+    ) {
+        self.nodeName = nodeName
+        self.mappingFile = mappingFile
+        self.netnsPath = netnsPath
+        self.hostRoot = hostRoot
+        self.lldp = lldp
+        self.resyncPeriod = resyncPeriod
+        self.debounce = debounce
+        self.maxDelay = maxDelay
+        self.agentVersion = agentVersion
+        self.retryBackoff = retryBackoff
+        self.watchBackoff = watchBackoff
+    }
+
+    /// Checks the settings that can be checked without touching the system.
+    public func validate() throws(AgentError) {
+        guard !nodeName.isEmpty else {
+            throw .configuration(field: "--node-name", message: "no node name: pass --node-name or set NODE_NAME")
+        }
+        guard Self.isDNSSubdomain(nodeName) else {
+            throw .configuration(field: "--node-name", message: "'\(nodeName)' is not a valid node name (DNS subdomain)")
+        }
+        guard mappingFile.hasPrefix("/"), !mappingFile.hasSuffix("/") else {
+            throw .configuration(field: "--mapping-file", message: "'\(mappingFile)' must be an absolute file path")
+        }
+        guard resyncPeriod > .zero else {
+            throw .configuration(field: "--resync-period", message: "must be positive")
+        }
+    }
+
+    static func isDNSSubdomain(_ s: String) -> Bool {
+        guard (1...253).contains(s.utf8.count) else { return false }
+        for label in s.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let first = label.utf8.first, let last = label.utf8.last, label.utf8.count <= 63 else { return false }
+            func alnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) }
+            guard alnum(first), alnum(last), label.utf8.allSatisfy({ alnum($0) || $0 == 0x2D }) else { return false }
+        }
+        return true
+    }
+}
+
+/// A snapshot of what the agent knows, for health checks, tests and logs.
+public struct AgentStatus: Sendable {
+    /// Devices of the last successful probe (nil before the first).
+    public var devices: [NetworkDevice]?
+    /// The last probe's failure, if it failed.
+    public var probeError: String?
+    /// The mapping last written (or found on disk at start).
+    public var mapping: NodeNetworkMapping?
+    /// Whether the mapping file reflects the current resolution.
+    public var mappingWritten: Bool
+    /// The last mapping-file failure.
+    public var mappingError: String?
+    /// The status the agent wants published.
+    public var desired: NodeDeviceStatus?
+    /// The last `NodeDevice` seen (watch) or written.
+    public var published: NodeDevice?
+    /// The last publish failure.
+    public var publishError: String?
+    /// Whether the maps have been listed once.
+    public var mapsSynced: Bool
+}
+
+/// The node agent: probes the node's devices, publishes its `NodeDevice`, resolves every
+/// `NetworkDeviceMap` for the node and writes the mapping file the CNI plugin reads.
+///
+/// Work is event driven: a debounced netlink subscription (plus a periodic full re-probe) for
+/// devices, watches for maps, the own Node and the own `NodeDevice`. Nothing polls the API
+/// server. The mapping file is written first (local, fast) and the `NodeDevice` status after it,
+/// each only when its content changes (timestamps alone never cause a write).
+///
+/// Decisions worth knowing:
+/// - `probedAt` (and each neighbour's `lldp.lastHeard`) is the time of the probe that produced
+///   the published content; it is refreshed only when something else is written. A periodic
+///   resync that finds nothing new writes nothing, so an idle node costs zero API writes.
+/// - The mapping file lists every map that selects the node: resolved networks with their
+///   device, unresolved and invalid ones with an empty device and the reason (the plugin
+///   reports it). `generation` continues from the file found at start.
+/// - Until the maps have been listed once (API server unreachable at start) the file found on
+///   disk is left untouched; later outages keep the cached maps, so the file still follows
+///   local device changes, and the `NodeDevice` catches up when the server is back.
+/// - The agent only ever writes the `NodeDevice` named after its node (``NodeDevicePublisher``).
+///
+/// ```swift
+/// let client = try KubernetesClient(configuration: KubeConfigLoader.defaultConfiguration())
+/// let agent = try NodeAgent(configuration: AgentConfiguration(nodeName: "worker-1"), client: client)
+/// try await agent.run()            // until the task is cancelled
+/// ```
+public final class NodeAgent: Sendable {
+    /// The settings.
+    public let configuration: AgentConfiguration
+    /// Metrics (serve `metrics.registry`).
+    public let metrics: AgentMetrics
+    /// Liveness and readiness checks (serve them with `HealthServer`).
+    public let health: HealthChecks
+
+    let client: KubernetesClient
+    let logger: Logger
+    let state = Mutex(State())
+    let resolveKick: AsyncStream<Void>.Continuation
+    let resolveKicks: AsyncStream<Void>
+    let publishKick: AsyncStream<Void>.Continuation
+    let publishKicks: AsyncStream<Void>
+    let maps = Store<DynamicObject>()
+    let nodes = Store<Node>()
+    let nodeDevices = Store<NodeDevice>()
+    let prober = Mutex<DeviceProber?>(nil)
+
+    struct State {
+        var devices: [NetworkDevice]?
+        var probedAt = ""
+        var probeError: String?
+        var mapping: NodeNetworkMapping?
+        var mappingWritten = false
+        var mappingError: String?
+        var desired: NodeDeviceStatus?
+        var published: NodeDevice?
+        var publishError: String?
+        var resultLabels: [String: String] = [:]
+    }
+
+    /// Creates an agent; checks the configuration. Nothing runs until `run()`.
+    public init(
+        configuration: AgentConfiguration, client: KubernetesClient, metrics: AgentMetrics = AgentMetrics(),
+        logger: Logger = Logger(label: "automagic.agent")
+    ) throws(AgentError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.client = client
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "node"] = .string(configuration.nodeName)
+        self.logger = logger
+        health = HealthChecks()
+        (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        health.addReadinessCheck("probe") { [weak self] in
+            guard let self else { return }
+            let (done, error) = self.state.withLock { ($0.devices != nil, $0.probeError) }
+            if let error { throw HealthFailure(message: error) }
+            if !done { throw HealthFailure(message: "first probe not done") }
+        }
+        health.addReadinessCheck("maps-synced") { [weak self] in
+            guard let self else { return }
+            if !self.maps.hasSynced { throw HealthFailure(message: "NetworkDeviceMaps not listed yet") }
+        }
+        health.addReadinessCheck("mapping-file") { [weak self] in
+            guard let self else { return }
+            let (written, error) = self.state.withLock { ($0.mappingWritten, $0.mappingError) }
+            if let error { throw HealthFailure(message: error) }
+            if !written { throw HealthFailure(message: "mapping file not written yet") }
+        }
+    }
+
+    /// What the agent knows now.
+    public var status: AgentStatus {
+        let synced = maps.hasSynced
+        return state.withLock { s in
+            AgentStatus(devices: s.devices, probeError: s.probeError, mapping: s.mapping, mappingWritten: s.mappingWritten,
+                        mappingError: s.mappingError, desired: s.desired, published: s.published,
+                        publishError: s.publishError, mapsSynced: synced)
+        }
+    }
+
+    /// Whether every readiness check passes (what `/readyz` answers).
+    public var isReady: Bool {
+        health.run(readiness: true).allSatisfy { $0.failure == nil || $0.excluded }
+    }
+
+    /// Asks for a full re-probe now (as the periodic resync does).
+    public func requestResync() {
+        prober.withLock { $0?.requestResync() }
+    }
+
+    /// Runs until the calling task is cancelled (SIGTERM/SIGINT in the binary). Throws only when
+    /// the agent cannot start at all (the network namespace cannot be entered).
+    public func run() async throws(AgentError) {
+        prepareMappingFile()
+        let probeOptions = ProbeOptions()
+        let watch = ProbeWatchOptions(
+            debounce: configuration.debounce, maxDelay: configuration.maxDelay, resyncInterval: configuration.resyncPeriod)
+        let prober: DeviceProber
+        do {
+            prober = try DeviceProber(
+                hostRoot: configuration.hostRoot, netnsPath: configuration.netnsPath, options: probeOptions,
+                watch: watch, lldp: configuration.lldp)
+        } catch {
+            throw .probe(namespace: configuration.netnsPath ?? "self", cause: error)
+        }
+        self.prober.withLock { $0 = prober }
+        defer {
+            self.prober.withLock { $0 = nil }
+            prober.shutdown()
+        }
+        let changes = prober.changes()
+        logger.info("agent starting", metadata: [
+            "mappingFile": .string(configuration.mappingFile), "netns": .string(configuration.netnsPath ?? "self"),
+            "lldp": .string(configuration.lldp == nil ? "off" : "on"),
+        ])
+
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.probeLoop(prober, changes) }
+            group.addTask { await self.resolveLoop() }
+            group.addTask { await self.publishLoop() }
+            let name = configuration.nodeName
+            group.addTask {
+                await self.runWatcher(
+                    self.client.dynamic(NetworkDeviceMap.resourceType), WatcherConfiguration(), self.maps, "maps"
+                ) { self.resolveKick.yield() }
+            }
+            group.addTask {
+                await self.runWatcher(
+                    self.client.resource(Node.self), WatcherConfiguration(fieldSelector: "metadata.name=\(name)"),
+                    self.nodes, "node"
+                ) {
+                    self.resolveKick.yield()
+                    self.publishKick.yield()
+                }
+            }
+            group.addTask {
+                await self.runWatcher(
+                    self.client.resource(NodeDevice.self), WatcherConfiguration(fieldSelector: "metadata.name=\(name)"),
+                    self.nodeDevices, "nodedevice"
+                ) {
+                    let current = self.nodeDevices.get(name: name)
+                    self.state.withLock { $0.published = current }
+                    self.publishKick.yield()
+                }
+            }
+        }
+        logger.info("agent stopped")
+    }
+
+    // MARK: - Mapping file
+
+    /// Cleans stale temporaries, creates the directory and loads the current file (so the
+    /// generation continues and an unchanged resolution does not rewrite it).
+    func prepareMappingFile() {
+        let path = configuration.mappingFile
+        let directory = Self.directory(of: path)
+        let removed = MappingFile.cleanStaleTemporaries(directory: directory, olderThanSeconds: 0)
+        if !removed.isEmpty {
+            logger.info("removed stale temporary files", metadata: ["files": .string(removed.joined(separator: ","))])
+        }
+        do throws(MappingFileError) {
+            try AtomicFile.makeDirectories(directory)
+        } catch {
+            let message = AgentError.mappingFile(path: path, cause: error).description
+            logger.error("\(message)")
+            metrics.errors.increment(labels: ["step": "mapping-file"])
+            state.withLock { $0.mappingError = message }
+        }
+        do {
+            let existing = try MappingFile.read(path: path)
+            state.withLock { $0.mapping = existing }
+            logger.info("found mapping file", metadata: ["generation": .stringConvertible(existing.generation)])
+        } catch where error.isNotFound {
+        } catch {
+            logger.warning("ignoring unreadable mapping file (it will be replaced): \(error)")
+        }
+    }
+
+    /// The folder of `path` (`/` for a file at the root).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    // MARK: - Probe
+
+    func probeLoop(_ prober: DeviceProber, _ changes: AsyncStream<DeviceChange>) async {
+        var backoff = configuration.retryBackoff
+        while !Task.isCancelled {
+            if await probe(prober) { break }
+            let delay = backoff.next(now: .now)
+            do { try await Task.sleep(for: delay) } catch { return }
+        }
+        for await change in changes {
+            if Task.isCancelled { return }
+            logger.debug("devices changed", metadata: [
+                "reasons": .string(change.reasons.map(\.rawValue).sorted().joined(separator: ",")),
+                "interfaces": .string(change.interfaces.sorted().joined(separator: ",")),
+            ])
+            if !(await probe(prober)) {
+                // Probe again after a pause even if nothing else happens.
+                let delay = configuration.retryBackoff.initial
+                Task {
+                    try await Task.sleep(for: delay)
+                    prober.requestResync()
+                }
+            }
+        }
+    }
+
+    /// One full probe; true on success. Kicks the resolver when the devices changed.
+    func probe(_ prober: DeviceProber) async -> Bool {
+        let start = ContinuousClock.now
+        do {
+            let probed = try await prober.probe()
+            let elapsed = ContinuousClock.now - start
+            metrics.probes.increment()
+            metrics.probeDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            let devices = DeviceConversion.sorted(probed)
+            let now = KubeTime.format(Date())
+            let changed = state.withLock { s -> Bool in
+                s.probeError = nil
+                guard s.devices != devices else { return false }
+                s.devices = devices
+                s.probedAt = now
+                return true
+            }
+            if changed {
+                logger.debug("probed devices", metadata: ["count": .stringConvertible(devices.count)])
+                resolveKick.yield()
+            }
+            return true
+        } catch {
+            let message = AgentError.probe(namespace: configuration.netnsPath ?? "self", cause: error).description
+            logger.error("\(message)")
+            metrics.errors.increment(labels: ["step": "probe"])
+            state.withLock { $0.probeError = message }
+            return false
+        }
+    }
+
+    // MARK: - Resolve
+
+    func resolveLoop() async {
+        var backoff = configuration.retryBackoff
+        for await _ in resolveKicks {
+            if Task.isCancelled { return }
+            if resolveOnce() {
+                backoff.reset()
+            } else {
+                let delay = backoff.next(now: .now)
+                do { try await Task.sleep(for: delay) } catch { return }
+                resolveKick.yield()
+            }
+        }
+    }
+
+    /// Resolves the node and writes the mapping file if its content changed. Returns false when
+    /// the write failed (the caller retries after a pause).
+    func resolveOnce() -> Bool {
+        let node = configuration.nodeName
+        guard maps.hasSynced, nodes.hasSynced else { return true }
+        guard let nodeObject = nodes.get(name: node) else {
+            logger.warning("Node '\(node)' not found; keeping the current mapping file")
+            return true
+        }
+        guard let devices = state.withLock({ $0.devices }) else { return true }
+
+        var decoded: [NetworkDeviceMap] = []
+        var undecodable: [NodeNetworkStatus] = []
+        for object in maps.list() {
+            do {
+                decoded.append(try object.json.decode(NetworkDeviceMap.self))
+            } catch {
+                let name = object.json[path: ["metadata", "name"]]?.stringValue ?? "?"
+                undecodable.append(NodeNetworkStatus(network: name, message: "invalid spec: cannot decode the map: \(error)"))
+            }
+        }
+        let resolution = Resolver.resolve(
+            node: NodeInfo(name: node, labels: nodeObject.metadata.labels ?? [:]), devices: devices, maps: decoded,
+            detail: .summary)
+        var byName: [String: NetworkDeviceMap] = [:]
+        for m in decoded { byName[m.network] = m }
+        var networks = Planning.mappingNetworks(resolution: resolution, maps: byName, devices: devices)
+        for u in undecodable {
+            networks[u.network] = NetworkMapping(device: "", map: u.network, message: "Invalid: \(u.message ?? "")")
+        }
+        for n in resolution.networks where n.outcome == .invalid {
+            logger.warning("skipping invalid map", metadata: ["network": .string(n.network), "reason": .string(n.message)])
+        }
+
+        let now = KubeTime.format(Date())
+        let path = configuration.mappingFile
+        let current = state.withLock { $0.mapping }
+        var mappingError: String?
+        var wrote = false
+        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
+        do {
+            if let next {
+                try MappingFile.write(next, to: path)
+                wrote = true
+            } else if let current {
+                // Same content: make sure the file is still there and intact (cheap read + compare).
+                wrote = try MappingFile.writeIfChanged(current, to: path)
+            }
+        } catch {
+            mappingError = AgentError.mappingFile(path: path, cause: error).description
+        }
+        if wrote {
+            metrics.mappingWrites.increment()
+            logger.info("wrote mapping file", metadata: [
+                "generation": .stringConvertible(next?.generation ?? current?.generation ?? 0),
+                "networks": .string(networks.keys.sorted().map { "\($0)=\(networks[$0]?.device ?? "")" }.joined(separator: ",")),
+            ])
+        }
+        if let mappingError {
+            logger.error("\(mappingError)")
+            metrics.errors.increment(labels: ["step": "mapping-file"])
+        }
+
+        let statuses = (resolution.networkStatuses + undecodable).sorted { $0.network < $1.network }
+        let conditions = Planning.agentConditions(resolution: resolution, mappingError: mappingError, now: now)
+        var results: [String: String] = [:]
+        for n in resolution.networks { results[n.network] = n.outcome.rawValue }
+        for u in undecodable { results[u.network] = NetworkResolution.Outcome.invalid.rawValue }
+        let oldResults = state.withLock { s -> [String: String] in
+            if mappingError == nil, let next { s.mapping = next }
+            s.mappingWritten = mappingError == nil
+            s.mappingError = mappingError
+            s.desired = NodeDeviceStatus(
+                devices: devices, networks: statuses, probedAt: s.probedAt, agentVersion: configuration.agentVersion,
+                conditions: conditions)
+            defer { s.resultLabels = results }
+            return s.resultLabels
+        }
+        for (network, result) in oldResults where results[network] != result {
+            metrics.resolutions.remove(labels: ["network": network, "result": result])
+        }
+        for (network, result) in results {
+            metrics.resolutions.set(1, labels: ["network": network, "result": result])
+        }
+        publishKick.yield()
+        return mappingError == nil
+    }
+
+    // MARK: - Publish
+
+    func publishLoop() async {
+        var backoff = configuration.retryBackoff
+        for await _ in publishKicks {
+            if Task.isCancelled { return }
+            do {
+                try await publishOnce()
+                backoff.reset()
+                state.withLock { $0.publishError = nil }
+            } catch {
+                if Task.isCancelled { return }
+                let message = "\(error)"
+                logger.warning("\(message)")
+                metrics.errors.increment(labels: ["step": "publish"])
+                state.withLock { $0.publishError = message }
+                let delay = backoff.next(now: .now)
+                do { try await Task.sleep(for: delay) } catch { return }
+                publishKick.yield()
+            }
+        }
+    }
+
+    /// Creates the `NodeDevice` if needed and writes its status when it differs from what is
+    /// published in anything but timestamps.
+    func publishOnce() async throws(AgentError) {
+        let name = configuration.nodeName
+        guard nodeDevices.hasSynced, nodes.hasSynced else { return }
+        guard let desired = state.withLock({ $0.desired }) else { return }
+        let publisher = NodeDevicePublisher(nodeName: name, client: client.resource(NodeDevice.self))
+        var current = state.withLock { $0.published }
+        if current == nil || current?.metadata.ownerReferences?.isEmpty ?? true {
+            guard let node = nodes.get(name: name), let uid = node.metadata.uid else {
+                throw .publish(node: name, step: "find owner Node of", cause: "Node '\(name)' not found")
+            }
+            let owner = OwnerReference(apiVersion: "v1", kind: "Node", name: name, uid: uid)
+            current = try await publisher.ensureExists(owner: owner, current: current)
+            metrics.publishes.increment()
+            state.withLock { $0.published = current }
+        }
+        guard let current, Planning.needsPublish(desired: desired, published: current.status) else { return }
+        let written = try await publisher.writeStatus(desired, current: current)
+        if let written {
+            metrics.publishes.increment()
+            logger.info("published NodeDevice status", metadata: [
+                "devices": .stringConvertible(desired.devices?.count ?? 0),
+                "networks": .stringConvertible(desired.networks?.count ?? 0),
+            ])
+            state.withLock { $0.published = written }
+        }
+    }
+
+    // MARK: - Watches
+
+    func runWatcher<O: KubernetesObject>(
+        _ source: any ListWatchSource<O>, _ config: WatcherConfiguration, _ store: Store<O>, _ what: String,
+        onChange: @escaping @Sendable () -> Void
+    ) async {
+        let metrics = self.metrics
+        var logger = self.logger
+        logger[metadataKey: "watch"] = .string(what)
+        let watcher = Watcher(
+            source: source, configuration: config, backoff: configuration.watchBackoff, logger: logger,
+            onFailure: { _ in
+                metrics.watchRestarts.increment()
+                metrics.errors.increment(labels: ["step": "watch"])
+            })
+        await watcher.run { event in
+            let wasSynced = store.hasSynced
+            let changes = store.apply(event)
+            if !changes.isEmpty || !wasSynced { onChange() }
+        }
+    }
+}
+
+/// A failed health check's reason.
+struct HealthFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

@@ -1,0 +1,111 @@
+import AutomagicAPI
+import KubeCore
+import MappingFile
+import Resolver
+
+/// Pure decisions of the agent (no I/O): what the mapping file and the `NodeDevice` status
+/// should say, and whether a write is needed.
+public enum Planning {
+    /// Condition type: the agent probed, resolved and wrote the mapping file.
+    public static let readyCondition = "Ready"
+    /// Condition type: some maps were rejected by the resolver and skipped on this node.
+    public static let invalidMapsCondition = "InvalidMaps"
+
+    /// The networks of the mapping file for a resolution: every map that selects the node;
+    /// resolved ones name the device (with its MAC and PCI address), unresolved and invalid
+    /// ones carry an empty device and the reason, so the plugin can say why.
+    public static func mappingNetworks(
+        resolution: NodeResolution, maps: [String: NetworkDeviceMap], devices: [NetworkDevice]
+    ) -> [String: NetworkMapping] {
+        var byName: [String: NetworkDevice] = [:]
+        for d in devices { byName[d.name] = d }
+        var out: [String: NetworkMapping] = [:]
+        for n in resolution.networks where n.outcome != .notSelected {
+            let attachment = maps[n.network]?.spec.attachment.map {
+                FileAttachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
+            }
+            if n.outcome == .resolved, let device = n.device {
+                let d = byName[device]
+                out[n.network] = NetworkMapping(
+                    device: device, map: n.network, attachment: attachment, mac: d?.mac, pciAddress: d?.pciAddress)
+            } else {
+                out[n.network] = NetworkMapping(
+                    device: "", map: n.network, attachment: attachment, message: "\(n.outcome.rawValue): \(n.message)")
+            }
+        }
+        return out
+    }
+
+    /// The next mapping to write, or nil when `networks` (and the node) equal the current file's:
+    /// the generation increases by one on every content change and `updatedAt` is refreshed.
+    public static func nextMapping(
+        current: NodeNetworkMapping?, node: String, networks: [String: NetworkMapping], now: String
+    ) -> NodeNetworkMapping? {
+        if let current, current.node == node, current.networks == networks { return nil }
+        return NodeNetworkMapping(node: node, generation: (current?.generation ?? 0) + 1, updatedAt: now, networks: networks)
+    }
+
+    /// The status with everything that changes without meaning stripped: `probedAt`, the
+    /// neighbours' `lastHeard` and the conditions' transition times. Two statuses with equal
+    /// keys need no write.
+    public static func comparisonKey(_ status: NodeDeviceStatus?) -> NodeDeviceStatus? {
+        guard var s = status else { return nil }
+        s.probedAt = nil
+        s.devices = s.devices?.map { d in
+            var d = d
+            d.lldp?.lastHeard = nil
+            return d
+        }
+        s.conditions = s.conditions?.map { c in
+            var c = c
+            c.lastTransitionTime = ""
+            return c
+        }.sorted { $0.type < $1.type }
+        return s
+    }
+
+    /// Whether `desired` differs from `published` in anything but timestamps.
+    public static func needsPublish(desired: NodeDeviceStatus, published: NodeDeviceStatus?) -> Bool {
+        comparisonKey(desired) != comparisonKey(published)
+    }
+
+    /// Conditions with the transition time kept from `previous` when the status did not change.
+    public static func conditions(
+        _ fresh: [Condition], previous: [Condition]?
+    ) -> [Condition] {
+        fresh.map { c in
+            var c = c
+            if let old = previous?.first(where: { $0.type == c.type }), old.status == c.status {
+                c.lastTransitionTime = old.lastTransitionTime
+            }
+            return c
+        }
+    }
+
+    /// The agent's conditions for a resolution.
+    public static func agentConditions(
+        resolution: NodeResolution, mappingError: String?, now: String
+    ) -> [Condition] {
+        let invalid = resolution.networks.filter { $0.outcome == .invalid }
+        var out: [Condition] = []
+        if let mappingError {
+            out.append(Condition(type: readyCondition, status: "False", lastTransitionTime: now,
+                                 reason: "MappingFileWriteFailed", message: mappingError))
+        } else {
+            let resolved = resolution.networks.filter { $0.outcome == .resolved }.count
+            let selected = resolution.networks.filter { $0.outcome != .notSelected }.count
+            out.append(Condition(type: readyCondition, status: "True", lastTransitionTime: now,
+                                 reason: "MappingFileWritten",
+                                 message: "\(resolved) of \(selected) networks that select this node resolved"))
+        }
+        if invalid.isEmpty {
+            out.append(Condition(type: invalidMapsCondition, status: "False", lastTransitionTime: now,
+                                 reason: "AllMapsValid", message: "every map is usable"))
+        } else {
+            let text = invalid.map { "\($0.network): \($0.message)" }.joined(separator: "; ")
+            out.append(Condition(type: invalidMapsCondition, status: "True", lastTransitionTime: now,
+                                 reason: "MapsSkipped", message: "skipped \(invalid.count) invalid map(s): \(text)"))
+        }
+        return out
+    }
+}

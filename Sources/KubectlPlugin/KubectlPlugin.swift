@@ -1,1 +1,0 @@
-// KubectlPlugin module. See docs/architecture.md.

@@ -1,1 +1,0 @@
-print("automagic-agent: not built yet")

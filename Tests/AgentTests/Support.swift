@@ -1,0 +1,209 @@
+import AutomagicAPI
+import Foundation
+import JSON
+import KubeClient
+import KubeCore
+import KubeRuntime
+import LabAPIServer
+import Logging
+import MappingFile
+import Testing
+
+@testable import Agent
+
+/// Runs a command and returns its standard output; throws with stderr on failure.
+@discardableResult
+func sh(_ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw TestFailure("\(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
+    }
+    return String(decoding: o, as: UTF8.self)
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A throwaway network namespace named `am<4 random hex>`; `remove()` deletes it (and its links).
+final class TestNetns: Sendable {
+    let name: String
+    var path: String { "/var/run/netns/\(name)" }
+
+    init() throws {
+        name = "am" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+        try sh(["ip", "netns", "add", name])
+        try sh(["ip", "-n", name, "link", "set", "lo", "up"])
+    }
+
+    /// `ip -n <ns> <args...>`
+    @discardableResult
+    func ip(_ args: String...) throws -> String { try sh(["ip", "-n", name] + args) }
+
+    /// Adds a veth pair `a`/`b` (both up).
+    func veth(_ a: String, _ b: String) throws {
+        try ip("link", "add", a, "type", "veth", "peer", "name", b)
+        try ip("link", "set", a, "up")
+        try ip("link", "set", b, "up")
+    }
+
+    func remove() {
+        do { try sh(["ip", "netns", "del", name]) } catch { print("cleanup: \(error)") }
+    }
+}
+
+/// Polls `condition` every 10 ms until true or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
+
+/// A fresh temporary directory (removed by `remove()`).
+func makeTempDir(_ prefix: String = "amagent") throws -> String {
+    let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+    let path = "\(base)/\(prefix)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Minimal CRDs for the two Automagic kinds (schema-less, status subresource), so the tests do
+/// not depend on the full CRDs in `crds/`.
+func crdJSON(plural: String, kind: String, shortName: String) -> JSONValue {
+    [
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": ["name": .string("\(plural).automagic.dev")],
+        "spec": [
+            "group": "automagic.dev", "scope": "Cluster",
+            "names": ["plural": .string(plural), "singular": .string(kind.lowercased()), "kind": .string(kind),
+                      "shortNames": [.string(shortName)]],
+            "versions": [[
+                "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
+                "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
+            ]],
+        ],
+    ]
+}
+
+/// A lab API server with the Automagic CRDs and a Node, plus an admin client.
+final class LabFixture: @unchecked Sendable {
+    var server: RunningLabServer
+    let client: KubernetesClient
+    let certDir: String
+    let dataPath: String?
+    let nodeName: String
+    var nodeUID: String = ""
+
+    init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false) async throws {
+        let dir = try makeTempDir("amlab")
+        certDir = dir
+        dataPath = persistent ? "\(dir)/data.json" : nil
+        var options = LabServerOptions()
+        options.certDir = dir
+        options.dataPath = dataPath
+        options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })
+        server = try LabServer.start(options)
+        self.nodeName = nodeName
+        let config = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
+        client = try KubernetesClient(configuration: config)
+        for (plural, kind, short) in [("nodedevices", "NodeDevice", "nd"), ("networkdevicemaps", "NetworkDeviceMap", "ndm")] {
+            let body = crdJSON(plural: plural, kind: kind, shortName: short).serialized()
+            let response = server.api.perform(LabRequest(
+                method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                headers: [("Content-Type", "application/json")], body: body,
+                clientCertificate: LabUser(name: "admin", groups: ["system:masters"])))
+            guard response.status == 201 else { throw TestFailure("create CRD \(plural): \(response.status) \(response.text)") }
+        }
+        let node = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName, labels: labels)))
+        nodeUID = node.metadata.uid ?? ""
+    }
+
+    /// A client for the agent (its own connections, like a separate process).
+    func agentClient() throws -> KubernetesClient {
+        var config = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
+        config.maxRetries = 1
+        config.connectTimeout = 2
+        config.requestTimeout = 5
+        return try KubernetesClient(configuration: config)
+    }
+
+    /// Stops the server (the snapshot is written when persistent).
+    func stop() { server.stop() }
+
+    /// Starts the server again on the same port with the same certificates and data.
+    func restart() throws {
+        var options = LabServerOptions()
+        options.certDir = certDir
+        options.dataPath = dataPath
+        options.port = server.port
+        options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })
+        server = try LabServer.start(options)
+    }
+
+    var maps: ResourceClient<NetworkDeviceMap> { client.resource(NetworkDeviceMap.self) }
+    var nodeDevices: ResourceClient<NodeDevice> { client.resource(NodeDevice.self) }
+
+    func cleanup() {
+        server.stop()
+        try? FileManager.default.removeItem(atPath: certDir)
+    }
+}
+
+/// A running in-process agent.
+final class AgentFixture: @unchecked Sendable {
+    let agent: NodeAgent
+    let task: Task<Void, any Error>
+    let mappingPath: String
+
+    init(lab: LabFixture, netns: TestNetns, mappingPath: String, lldp: LLDPOptionsWrapper = .off) throws {
+        self.mappingPath = mappingPath
+        var config = AgentConfiguration(
+            nodeName: lab.nodeName, mappingFile: mappingPath, netnsPath: netns.path, lldp: lldp.options,
+            resyncPeriod: .seconds(300), debounce: .milliseconds(30), maxDelay: .milliseconds(200))
+        config.retryBackoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))
+        config.watchBackoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))
+        let logger = Logger(label: "test.agent", factory: { _ in SwiftLogNoOpLogHandler() })
+        agent = try NodeAgent(configuration: config, client: try lab.agentClient(), logger: logger)
+        let agent = self.agent
+        task = Task { try await agent.run() }
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+
+    func mapping() -> NodeNetworkMapping? {
+        do { return try MappingFile.read(path: mappingPath) } catch { return nil }
+    }
+}
+
+import DeviceProbe
+
+/// LLDP settings for a test agent.
+struct LLDPOptionsWrapper {
+    var options: LLDPOptions?
+    static let off = LLDPOptionsWrapper(options: nil)
+    static func on(_ patterns: [String]) -> LLDPOptionsWrapper { .init(options: LLDPOptions(physical: false, patterns: patterns)) }
+}
+
+/// A map selecting devices by `expressions`, with a macvlan attachment.
+func makeMap(_ name: String, _ expressions: [DeviceMatchExpression], nodeSelector: LabelSelector? = nil) -> NetworkDeviceMap {
+    NetworkDeviceMap(name: name, spec: NetworkDeviceMapSpec(
+        nodeSelector: nodeSelector, rules: [DeviceRule(expressions: expressions)],
+        attachment: AttachmentSpec(type: .macvlan, mode: "bridge")))
+}

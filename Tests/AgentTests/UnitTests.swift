@@ -1,0 +1,140 @@
+import AutomagicAPI
+import DeviceProbe
+import Foundation
+import KubeClient
+import KubeCore
+import MappingFile
+import Resolver
+import Testing
+
+@testable import Agent
+
+@Suite struct PlanningTests {
+    let resolvedNet = ["storage": NetworkMapping(device: "eth1", map: "storage")]
+
+    @Test func firstMappingStartsAtGenerationOne() throws {
+        let next = try #require(Planning.nextMapping(current: nil, node: "n1", networks: resolvedNet, now: "t1"))
+        #expect(next.generation == 1)
+        #expect(next.updatedAt == "t1")
+        #expect(next.networks == resolvedNet)
+    }
+
+    @Test func unchangedContentIsNotRewritten() {
+        let current = NodeNetworkMapping(node: "n1", generation: 7, updatedAt: "t0", networks: resolvedNet)
+        #expect(Planning.nextMapping(current: current, node: "n1", networks: resolvedNet, now: "t1") == nil)
+    }
+
+    @Test func changedContentIncrementsGeneration() throws {
+        let current = NodeNetworkMapping(node: "n1", generation: 7, updatedAt: "t0", networks: resolvedNet)
+        let next = try #require(Planning.nextMapping(current: current, node: "n1", networks: [:], now: "t1"))
+        #expect(next.generation == 8)
+        #expect(next.networks.isEmpty)
+        let otherNode = try #require(Planning.nextMapping(current: current, node: "n2", networks: resolvedNet, now: "t1"))
+        #expect(otherNode.generation == 8)
+        #expect(otherNode.node == "n2")
+    }
+
+    @Test func timestampsAloneNeedNoPublish() {
+        let lldp = LLDPNeighbor(chassisID: "c", portID: "p", lastHeard: "2026-01-01T00:00:00Z")
+        let a = NodeDeviceStatus(
+            devices: [NetworkDevice(name: "eth0", lldp: lldp)], probedAt: "2026-01-01T00:00:00Z", agentVersion: "1",
+            conditions: [Condition(type: "Ready", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z", reason: "R", message: "m")])
+        var b = a
+        b.probedAt = "2026-02-02T00:00:00Z"
+        b.devices?[0].lldp?.lastHeard = "2026-02-02T00:00:00Z"
+        b.conditions?[0].lastTransitionTime = "2026-02-02T00:00:00Z"
+        #expect(!Planning.needsPublish(desired: b, published: a))
+        var c = b
+        c.devices?[0].mtu = 9000
+        #expect(Planning.needsPublish(desired: c, published: a))
+        var d = b
+        d.conditions?[0].status = "False"
+        #expect(Planning.needsPublish(desired: d, published: a))
+        #expect(Planning.needsPublish(desired: a, published: nil))
+    }
+
+    @Test func conditionTransitionTimeKeptWhileStatusUnchanged() {
+        let old = [Condition(type: "Ready", status: "True", lastTransitionTime: "T0", reason: "R", message: "m")]
+        let same = Planning.conditions([Condition(type: "Ready", status: "True", lastTransitionTime: "T1", reason: "R", message: "m2")], previous: old)
+        #expect(same[0].lastTransitionTime == "T0")
+        let flipped = Planning.conditions([Condition(type: "Ready", status: "False", lastTransitionTime: "T1", reason: "R", message: "m")], previous: old)
+        #expect(flipped[0].lastTransitionTime == "T1")
+    }
+
+    @Test func mappingNetworksCarryDeviceFactsAndReasons() {
+        let devices = [NetworkDevice(name: "eth1", mac: "aa:bb:cc:dd:ee:01", pciAddress: "0000:5e:00.1"), NetworkDevice(name: "eth2")]
+        let maps = [
+            makeMap("storage", [DeviceMatchExpression(key: "name", operator: "In", values: ["eth1"])]),
+            makeMap("missing", [DeviceMatchExpression(key: "name", operator: "In", values: ["nope"])]),
+            makeMap("elsewhere", [DeviceMatchExpression(key: "name", operator: "Exists")],
+                    nodeSelector: LabelSelector(matchLabels: ["zone": "b"])),
+            makeMap("broken", [DeviceMatchExpression(key: "no.such.field", operator: "In", values: ["x"])]),
+        ]
+        let resolution = Resolver.resolve(node: NodeInfo(name: "n1", labels: ["zone": "a"]), devices: devices, maps: maps)
+        var byName: [String: NetworkDeviceMap] = [:]
+        for m in maps { byName[m.network] = m }
+        let networks = Planning.mappingNetworks(resolution: resolution, maps: byName, devices: devices)
+        #expect(networks["storage"]?.device == "eth1")
+        #expect(networks["storage"]?.mac == "aa:bb:cc:dd:ee:01")
+        #expect(networks["storage"]?.pciAddress == "0000:5e:00.1")
+        #expect(networks["storage"]?.attachment?.type == "macvlan")
+        #expect(networks["missing"]?.device == "")
+        #expect(networks["missing"]?.message?.hasPrefix("Unresolved") == true)
+        #expect(networks["elsewhere"] == nil)
+        #expect(networks["broken"]?.device == "")
+        #expect(networks["broken"]?.message?.hasPrefix("Invalid") == true)
+        let conditions = Planning.agentConditions(resolution: resolution, mappingError: nil, now: "T")
+        let invalid = conditions.first { $0.type == Planning.invalidMapsCondition }
+        #expect(invalid?.status == "True")
+        #expect(invalid?.message.contains("broken") == true)
+    }
+
+    @Test func devicesAreSortedByName() {
+        let sorted = DeviceConversion.sorted([NetworkDevice(name: "b"), NetworkDevice(name: "a"), NetworkDevice(name: "B")])
+        #expect(sorted.map(\.name) == ["B", "a", "b"])
+    }
+}
+
+@Suite struct ConfigurationTests {
+    @Test(arguments: ["", "Worker_1", "-bad", "a..b", String(repeating: "a", count: 254)])
+    func badNodeNamesAreRefused(_ name: String) {
+        #expect(throws: AgentError.self) { try AgentConfiguration(nodeName: name).validate() }
+    }
+
+    @Test func goodConfigurationValidates() throws {
+        try AgentConfiguration(nodeName: "worker-1.example").validate()
+        #expect(throws: AgentError.self) { try AgentConfiguration(nodeName: "w", mappingFile: "relative.json").validate() }
+    }
+
+    @Test func directoryOfPath() {
+        #expect(NodeAgent.directory(of: "/run/automagic/mapping.json") == "/run/automagic")
+        #expect(NodeAgent.directory(of: "/mapping.json") == "/")
+    }
+}
+
+@Suite struct PublisherGuardTests {
+    /// The guard runs before any request: the client points at nothing.
+    func publisher() throws -> NodeDevicePublisher {
+        let client = try KubernetesClient(configuration: ClientConfiguration(server: "https://127.0.0.1:1"))
+        return NodeDevicePublisher(nodeName: "worker-1", client: client.resource(NodeDevice.self))
+    }
+
+    @Test func refusesToWriteAnotherNodesStatus() async throws {
+        let p = try publisher()
+        let foreign = NodeDevice(name: "worker-2")
+        await #expect {
+            _ = try await p.writeStatus(NodeDeviceStatus(devices: []), current: foreign)
+        } throws: { error in
+            guard case AgentError.foreignObject(let name, let node) = error else { return false }
+            return name == "worker-2" && node == "worker-1"
+        }
+        await #expect {
+            _ = try await p.ensureExists(owner: OwnerReference(apiVersion: "v1", kind: "Node", name: "worker-2", uid: "u"), current: foreign)
+        } throws: { error in
+            if case AgentError.foreignObject = error { return true }
+            return false
+        }
+        #expect(throws: AgentError.self) { try p.checkOwn(foreign) }
+        try p.checkOwn(NodeDevice(name: "worker-1"))
+    }
+}

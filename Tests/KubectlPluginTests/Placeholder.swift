@@ -1,4 +1,0 @@
-import Testing
-@testable import KubectlPlugin
-
-@Test func kubectlPluginModuleLoads() {}
