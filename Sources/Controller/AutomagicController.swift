@@ -427,6 +427,11 @@ public final class AutomagicController: Sendable {
             state.withLock { $0.nad[name] = NADState(fingerprint: fingerprint, syncedAt: now, report: report) }
             return (report, report.crdMissing)
         } catch {
+            if map.spec.networkAttachmentDefinition == nil {
+                // Only looking for leftovers: not a problem of this map; try again later.
+                logger.debug("failed to list NetworkAttachmentDefinitions of network '\(name)': \(error)", metadata: ["network": "\(name)"])
+                return (report, true)
+            }
             report.errors.append("failed to list NetworkAttachmentDefinitions of network '\(name)': \(error)")
             return (report, true)
         }
