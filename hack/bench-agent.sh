@@ -118,13 +118,17 @@ EOF
 
 MAPPING=$WORK/run/mapping.json
 "$BIN/automagic-agent" --kubeconfig "$WORK/kubeconfig" --node-name bench-node --netns "/var/run/netns/$NS" \
-  --mapping-file "$MAPPING" --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:19741 --no-lldp \
-  --log-level warning > "$WORK/agent.log" 2>&1 &
+  --mapping-file "$MAPPING" --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --no-lldp \
+  --log-level info > "$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 300); do
   [[ -s $MAPPING ]] && kubectl get nd bench-node > /dev/null 2>&1 && break
+  kill -0 "$AGENT_PID" 2> /dev/null || { echo "the agent exited:" >&2; cat "$WORK/agent.log" >&2; exit 1; }
   sleep 0.1
 done
+# Health and metrics share one free port (both asked for 127.0.0.1:0); the agent logs it.
+METRICS=$(sed -n 's/.*addresses=\(127\.0\.0\.1:[0-9]*\).*serving health and metrics.*/\1/p' "$WORK/agent.log" | head -1)
+[[ -n $METRICS ]] || { echo "no metrics address in the agent's log" >&2; exit 1; }
 
 # --- (b) hot-plug latency ------------------------------------------------------------------------
 LAT=$(python3 - "$NS" "$MAPPING" "$TRIALS" << 'EOF'
@@ -160,7 +164,7 @@ LAT_WORST=${LAT#* }
 
 # --- (c) idle -------------------------------------------------------------------------------------
 sleep 2
-metric() { curl -s 127.0.0.1:19741/metrics | awk -v m="$1" '$1==m {print $2}'; }
+metric() { curl -s "$METRICS/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
 RV0=$(kubectl get nd bench-node -o jsonpath='{.metadata.resourceVersion}')
 PUB0=$(metric automagic_agent_publishes_total)

@@ -79,6 +79,19 @@ public struct AgentConfiguration: Sendable {
         }
     }
 
+    /// Parses a flag duration: `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+    /// Nil for anything else, zero or negative.
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            // "5ms" also ends in "s": the longer suffix comes first, and "5m" is not a number.
+            guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite else { continue }
+            return .milliseconds(Int64(value * factor * 1000))
+        }
+        if let value = Double(text), value > 0, value.isFinite { return .milliseconds(Int64(value * 1000)) }
+        return nil
+    }
+
     static func isDNSSubdomain(_ s: String) -> Bool {
         guard (1...253).contains(s.utf8.count) else { return false }
         for label in s.split(separator: ".", omittingEmptySubsequences: false) {
@@ -156,6 +169,8 @@ public final class NodeAgent: Sendable {
     let nodes = Store<Node>()
     let nodeDevices = Store<NodeDevice>()
     let prober = Mutex<DeviceProber?>(nil)
+    let events: EventRecorder
+    let fileWorker = BlockingWorker(name: "agent:mapping-file")
 
     struct State {
         var devices: [NetworkDevice]?
@@ -168,6 +183,9 @@ public final class NodeAgent: Sendable {
         var published: NodeDevice?
         var publishError: String?
         var resultLabels: [String: String] = [:]
+        var lastNetworks: [NodeNetworkStatus]?
+        var lastInvalid: Set<String> = []
+        var lastMappingError: String?
     }
 
     /// Creates an agent; checks the configuration. Nothing runs until `run()`.
@@ -183,6 +201,7 @@ public final class NodeAgent: Sendable {
         logger[metadataKey: "node"] = .string(configuration.nodeName)
         self.logger = logger
         health = HealthChecks()
+        events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         health.addReadinessCheck("probe") { [weak self] in
@@ -202,6 +221,8 @@ public final class NodeAgent: Sendable {
             if !written { throw HealthFailure(message: "mapping file not written yet") }
         }
     }
+
+    deinit { fileWorker.stop() }
 
     /// What the agent knows now.
     public var status: AgentStatus {
@@ -381,7 +402,7 @@ public final class NodeAgent: Sendable {
         var backoff = configuration.retryBackoff
         for await _ in resolveKicks {
             if Task.isCancelled { return }
-            if resolveOnce() {
+            if await resolveOnce() {
                 backoff.reset()
             } else {
                 let delay = backoff.next(now: .now)
@@ -393,7 +414,7 @@ public final class NodeAgent: Sendable {
 
     /// Resolves the node and writes the mapping file if its content changed. Returns false when
     /// the write failed (the caller retries after a pause).
-    func resolveOnce() -> Bool {
+    func resolveOnce() async -> Bool {
         let node = configuration.nodeName
         guard maps.hasSynced, nodes.hasSynced else { return true }
         guard let nodeObject = nodes.get(name: node) else {
@@ -428,19 +449,27 @@ public final class NodeAgent: Sendable {
         let now = KubeTime.format(Date())
         let path = configuration.mappingFile
         let current = state.withLock { $0.mapping }
+        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
+        // fsync and rename block: on the worker thread, not the cooperative pool.
+        let outcome: Result<Bool, MappingFileError> = await fileWorker.run {
+            do throws(MappingFileError) {
+                if let next {
+                    try MappingFile.write(next, to: path)
+                    return .success(true)
+                } else if let current {
+                    // Same content: make sure the file is still there and intact (cheap read + compare).
+                    return .success(try MappingFile.writeIfChanged(current, to: path))
+                }
+                return .success(false)
+            } catch {
+                return .failure(error)
+            }
+        }
         var mappingError: String?
         var wrote = false
-        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
-        do {
-            if let next {
-                try MappingFile.write(next, to: path)
-                wrote = true
-            } else if let current {
-                // Same content: make sure the file is still there and intact (cheap read + compare).
-                wrote = try MappingFile.writeIfChanged(current, to: path)
-            }
-        } catch {
-            mappingError = AgentError.mappingFile(path: path, cause: error).description
+        switch outcome {
+        case .success(let w): wrote = w
+        case .failure(let error): mappingError = AgentError.mappingFile(path: path, cause: error).description
         }
         if wrote {
             metrics.mappingWrites.increment()
@@ -468,6 +497,19 @@ public final class NodeAgent: Sendable {
                 conditions: conditions)
             defer { s.resultLabels = results }
             return s.resultLabels
+        }
+        let invalid = Set(results.filter { $0.value == NetworkResolution.Outcome.invalid.rawValue }.keys)
+        let (items, uid) = state.withLock { s -> ([EventPlan.Item], String?) in
+            let items = EventPlan.items(
+                previous: s.lastNetworks, current: statuses, invalid: invalid, previousInvalid: s.lastInvalid,
+                mappingError: mappingError, previousMappingError: s.lastMappingError)
+            s.lastNetworks = statuses
+            s.lastInvalid = invalid
+            s.lastMappingError = mappingError
+            return (items, s.published?.metadata.uid)
+        }
+        for item in items {
+            events.record(uid: uid, type: item.type, reason: item.reason, message: item.message)
         }
         for (network, result) in oldResults where results[network] != result {
             metrics.resolutions.remove(labels: ["network": network, "result": result])

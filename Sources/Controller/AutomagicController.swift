@@ -31,13 +31,13 @@ public final class AutomagicController: Sendable {
     let client: KubernetesClient
     let logger: Logger
     let maps: Informer<NetworkDeviceMap>
-    let devices: Informer<NodeDevice>
+    let devices: Informer<CachedNodeDevice>
     let nodes: Informer<ClusterNode>
     let namespaces: Informer<Namespace>
     let index = ClusterIndex()
     let mapClient: ResourceClient<NetworkDeviceMap>
     let nodeClient: ResourceClient<ClusterNode>
-    let deviceClient: ResourceClient<NodeDevice>
+    let deviceClient: ResourceClient<CachedNodeDevice>
     let nadClient: ResourceClient<DynamicObject>
     let recorder: EventRecorder
     private let state = Mutex(RuntimeState())
@@ -75,7 +75,7 @@ public final class AutomagicController: Sendable {
         var informerLogger = logger
         informerLogger[metadataKey: "component"] = "informer"
         maps = Informer(source: client.resource(NetworkDeviceMap.self), logger: informerLogger)
-        devices = Informer(source: client.resource(NodeDevice.self), logger: informerLogger)
+        devices = Informer(source: client.resource(CachedNodeDevice.self), logger: informerLogger)
         nodes = Informer(source: client.resource(ClusterNode.self), logger: informerLogger)
         namespaces = Informer(source: client.resource(Namespace.self), logger: informerLogger)
         mapClient = client.resource(NetworkDeviceMap.self)
@@ -83,7 +83,7 @@ public final class AutomagicController: Sendable {
         // nodes at start-up never delays map status, Events or NADs.
         let nodeWriter = (try? KubernetesClient(configuration: client.configuration, logger: logger)) ?? client
         nodeClient = nodeWriter.resource(ClusterNode.self)
-        deviceClient = nodeWriter.resource(NodeDevice.self)
+        deviceClient = nodeWriter.resource(CachedNodeDevice.self)
         nadClient = client.dynamic(.networkAttachmentDefinitions)
         recorder = EventRecorder(
             events: client.resource(Event.self, namespace: options.eventNamespace), namespace: options.eventNamespace,
@@ -181,7 +181,7 @@ public final class AutomagicController: Sendable {
             if case .updated(let old, let new) = change, old.metadata.uid == new.metadata.uid,
                 old.metadata.deletionTimestamp == new.metadata.deletionTimestamp, DeviceInput(old) == DeviceInput(new)
             {
-                return []  // only probedAt, networks or conditions changed
+                return []  // only metadata changed (status.networks, probedAt and conditions are not cached)
             }
             return [change.object.metadata.name ?? ""]
         }
@@ -208,9 +208,8 @@ public final class AutomagicController: Sendable {
             group.addTask { await mapController.run() }
             group.addTask {
                 while !Task.isCancelled {
-                    self.metrics.queueDepth.set(Double(term.nodeQueue.readyCount + term.nodeQueue.waitingCount), labels: ["kind": "Node"])
-                    self.metrics.queueDepth.set(
-                        Double(term.mapQueue.readyCount + term.mapQueue.waitingCount), labels: ["kind": "NetworkDeviceMap"])
+                    self.metrics.queueDepth.set(Double(term.nodeQueue.readyCount), labels: ["kind": "Node"])
+                    self.metrics.queueDepth.set(Double(term.mapQueue.readyCount), labels: ["kind": "NetworkDeviceMap"])
                     do { try await Task.sleep(for: .seconds(1)) } catch { break }
                 }
             }
@@ -314,7 +313,7 @@ public final class AutomagicController: Sendable {
 
     /// Deletes a NodeDevice whose Node is gone (confirmed by a live read: the Node cache may lag behind
     /// a new node's first NodeDevice), with a uid precondition so a re-created object is left alone.
-    func cleanUp(_ nd: NodeDevice) async throws {
+    func cleanUp(_ nd: CachedNodeDevice) async throws {
         let name = nd.metadata.name ?? ""
         do {
             if try await nodeClient.getIfExists(name) != nil { return }
@@ -345,11 +344,12 @@ public final class AutomagicController: Sendable {
             try await deleteNADs(network: name, keeping: [], report: nil)
             return .done
         }
-        guard let aggregate = index.aggregate(name) else {
+        guard var aggregate = index.aggregate(name) else {
             _ = onMapChange(.added(map), term)
             return .requeueAfter(options.statusDebounce)
         }
         if aggregate.staleNodes > 0 { return .requeueAfter(.milliseconds(300)) }
+        ClusterIndex.fillDetails(&aggregate, network: name, maps: index.maps)
 
         let (report, retry) = await syncNADs(map)
         let previous = map.status
@@ -427,6 +427,11 @@ public final class AutomagicController: Sendable {
             state.withLock { $0.nad[name] = NADState(fingerprint: fingerprint, syncedAt: now, report: report) }
             return (report, report.crdMissing)
         } catch {
+            if map.spec.networkAttachmentDefinition == nil {
+                // Only looking for leftovers: not a problem of this map; try again later.
+                logger.debug("failed to list NetworkAttachmentDefinitions of network '\(name)': \(error)", metadata: ["network": "\(name)"])
+                return (report, true)
+            }
             report.errors.append("failed to list NetworkAttachmentDefinitions of network '\(name)': \(error)")
             return (report, true)
         }

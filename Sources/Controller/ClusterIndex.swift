@@ -12,10 +12,10 @@ enum DeviceInput: Hashable, Sendable {
     /// The devices the agent published.
     case devices([NetworkDevice])
 
-    init(_ nodeDevice: NodeDevice?) {
+    init(_ nodeDevice: CachedNodeDevice?) {
         guard let nodeDevice else { self = .missing; return }
-        guard let status = nodeDevice.status else { self = .noStatus; return }
-        self = .devices(status.devices ?? [])
+        guard let devices = nodeDevice.devices else { self = .noStatus; return }
+        self = .devices(devices)
     }
 
     var devices: [NetworkDevice] {
@@ -24,23 +24,57 @@ enum DeviceInput: Hashable, Sendable {
     }
 }
 
-/// One network's result on one node, reduced to what map status and node signals need.
+/// One network's result on one node, reduced to what map status and node signals need. Kept for
+/// every (node, map) pair, so it is small: the resolver's prose (why a node is unresolved, who
+/// contested which device) is only fingerprinted here and re-derived for the few nodes a status lists.
 struct NodeNetworkResult: Hashable, Sendable {
     enum Outcome: UInt8, Sendable { case resolved, unresolved }
+    /// Why a node is unresolved when the resolver was not asked (no devices known).
+    enum Missing: UInt8, Sendable {
+        case none, noNodeDevice, noStatus
+        var reason: String? {
+            switch self {
+            case .none: nil
+            case .noNodeDevice: "no NodeDevice published (agent not running?)"
+            case .noStatus: "NodeDevice has no status yet (agent not running?)"
+            }
+        }
+    }
     var outcome: Outcome
+    var missing: Missing = .none
+    /// Exclusive networks: devices that could serve it here and no other network uses.
+    var available: UInt16 = 0
+    /// Exclusive-device contests on this node.
+    var conflictCount: UInt16 = 0
+    /// MTU and speed (Mbit/s) of the chosen device; 0 when unknown.
+    var mtu: Int32 = 0
+    var speed: Int32 = 0
     /// The chosen device (resolved only).
     var device: String?
-    /// Why nothing was chosen (unresolved only).
-    var reason: String?
-    /// Exclusive networks: devices that could serve it here and no other network uses.
-    var available: Int = 0
-    /// Exclusive-device contests on this node.
-    var conflicts: [ResolutionConflict] = []
+    /// Fingerprint of the resolver's message and conflicts (so that a changed explanation is a change).
+    var detailHash: Int = 0
     /// Attributes of the chosen device, for the consistency checks across nodes.
-    var mtu: Int? = nil
-    var speed: Int? = nil
     var vlans: [Int]? = nil
     var subnets: [String]? = nil
+}
+
+/// An exclusive-device contest on one node, without the resolver's prose (kept for every node, so small).
+struct CompactConflict: Hashable, Sendable {
+    var device: String
+    var network: String
+    var winner: String
+
+    init(_ c: ResolutionConflict) {
+        device = c.device
+        network = c.network
+        winner = c.winner
+    }
+
+    /// `device ens1f0 is wanted by storage and sriov (at least one exclusive); sriov keeps it`.
+    func message(for network: String) -> String {
+        let loser = winner == network ? self.network : network
+        return "device \(device) is wanted by \(winner) and \(loser) (at least one exclusive); \(winner) keeps it"
+    }
 }
 
 /// The compiled maps the node results were computed with.
@@ -76,8 +110,13 @@ struct MapAggregate: Sendable {
     var matched = 0
     /// Every selected node without a device, sorted by node.
     var unmatched: [UnmatchedNode] = []
-    /// Exclusive conflicts, sorted by node then device.
+    /// The first exclusive conflicts (by node, then device and network; at most `listLimit`).
     var conflicts: [DeviceConflict] = []
+    /// All exclusive conflicts, and the nodes they happen on.
+    var conflictCount = 0
+    var conflictNodes = 0
+    /// How many conflicts `conflicts` keeps.
+    static let listLimit = NetworkDeviceMapStatus.maxListedNodes
     var mtus: [Int: ValueGroup] = [:]
     var speeds: [Int: ValueGroup] = [:]
     var vlanSets: [[Int]: ValueGroup] = [:]
@@ -86,6 +125,17 @@ struct MapAggregate: Sendable {
     var validationErrors: [String]? = nil
     /// Nodes whose results predate the current maps (a re-resolution is in progress).
     var staleNodes = 0
+    /// Listed nodes whose reasons or conflicts must be re-derived (``ClusterIndex/fillDetails(_:network:maps:)``).
+    var needDetail: [NodeInput] = []
+    /// Nodes whose conflicts are listed (in order), for ``ClusterIndex/fillDetails(_:network:maps:)``.
+    var conflictedListed: [String] = []
+}
+
+/// What a node was resolved from.
+struct NodeInput: Sendable {
+    var node: String
+    var labels: [String: String]
+    var input: DeviceInput
 }
 
 /// The controller's in-memory index: compiled maps and, per node, the result of every map that
@@ -233,6 +283,8 @@ final class ClusterIndex: Sendable {
                 for (_, e) in s.nodes where Resolver.selects(record.map.spec.nodeSelector, e.labels) { a.selected += 1 }
                 return a
             }
+            var conflicted: [(node: String, count: Int)] = []
+            var unresolved: [(node: String, missing: NodeNetworkResult.Missing)] = []
             for (node, e) in s.nodes {
                 if e.version != s.version { a.staleNodes += 1 }
                 guard let r = e.results[network] else { continue }
@@ -240,21 +292,65 @@ final class ClusterIndex: Sendable {
                 switch r.outcome {
                 case .resolved:
                     a.matched += 1
-                    if let mtu = r.mtu { a.mtus[mtu, default: ValueGroup()].add(node) }
-                    if let speed = r.speed { a.speeds[speed, default: ValueGroup()].add(node) }
+                    if r.mtu > 0 { a.mtus[Int(r.mtu), default: ValueGroup()].add(node) }
+                    if r.speed > 0 { a.speeds[Int(r.speed), default: ValueGroup()].add(node) }
                     if let vlans = r.vlans, !vlans.isEmpty { a.vlanSets[vlans, default: ValueGroup()].add(node) }
                     if let subnets = r.subnets, !subnets.isEmpty { a.subnetSets[subnets, default: ValueGroup()].add(node) }
                 case .unresolved:
-                    a.unmatched.append(UnmatchedNode(node: node, reason: r.reason ?? "unresolved"))
+                    unresolved.append((node, r.missing))
                 }
-                for c in r.conflicts {
-                    a.conflicts.append(DeviceConflict(node: node, device: c.device, network: c.network, winner: c.winner, message: c.message))
+                if r.conflictCount > 0 {
+                    a.conflictCount += Int(r.conflictCount)
+                    conflicted.append((node, Int(r.conflictCount)))
                 }
             }
-            a.unmatched.sort { $0.node < $1.node }
-            a.conflicts.sort { ($0.node, $0.device, $0.network) < ($1.node, $1.device, $1.network) }
+            // Every unresolved node is counted; only the listed ones get their reason re-derived.
+            unresolved.sort { $0.node < $1.node }
+            var detail = Set<String>()
+            for (index, u) in unresolved.enumerated() {
+                let reason = u.missing.reason
+                a.unmatched.append(UnmatchedNode(node: u.node, reason: reason ?? ""))
+                if reason == nil && index < MapAggregate.listLimit { detail.insert(u.node) }
+            }
+            a.conflictNodes = conflicted.count
+            conflicted.sort { $0.node < $1.node }
+            var listed = 0
+            for c in conflicted where listed < MapAggregate.listLimit {
+                a.conflictedListed.append(c.node)
+                detail.insert(c.node)
+                listed += c.count
+            }
+            for node in detail.sorted() {
+                if let e = s.nodes[node] { a.needDetail.append(NodeInput(node: node, labels: e.labels, input: e.input)) }
+            }
             return a
         }
+    }
+
+    /// Re-resolves the few listed nodes of an aggregate to fill in the resolver's reasons and conflicts.
+    static func fillDetails(_ a: inout MapAggregate, network: String, maps: MapSnapshot) {
+        guard !a.needDetail.isEmpty else { return }
+        var reasons: [String: String] = [:]
+        var conflicts: [String: [ResolutionConflict]] = [:]
+        for n in a.needDetail {
+            let resolution = Resolver.resolve(
+                node: NodeInfo(name: n.node, labels: n.labels), devices: n.input.devices, compiled: maps.compiled, detail: .summary)
+            guard let r = resolution[network] else { continue }
+            reasons[n.node] = r.message
+            conflicts[n.node] = r.conflicts
+        }
+        for i in a.unmatched.indices.prefix(MapAggregate.listLimit) where a.unmatched[i].reason.isEmpty {
+            a.unmatched[i].reason = reasons[a.unmatched[i].node] ?? "unresolved"
+        }
+        var seen = Set<[String]>()
+        for node in a.conflictedListed {
+            let list = (conflicts[node] ?? []).sorted { ($0.device, $0.network) < ($1.device, $1.network) }
+            for c in list where a.conflicts.count < MapAggregate.listLimit && seen.insert([node, c.device, c.network]).inserted {
+                a.conflicts.append(DeviceConflict(
+                    node: node, device: c.device, network: c.network, winner: c.winner, message: CompactConflict(c).message(for: network)))
+            }
+        }
+        a.needDetail = []
     }
 
     // MARK: - Resolution (pure)
@@ -269,6 +365,7 @@ final class ClusterIndex: Sendable {
         var byName: [String: NetworkDevice]? = nil
         var out: [String: NodeNetworkResult] = [:]
         for n in resolution.networks {
+            var r: NodeNetworkResult
             switch n.outcome {
             case .notSelected, .invalid:
                 continue
@@ -279,29 +376,35 @@ final class ClusterIndex: Sendable {
                     byName = d
                 }
                 let device = n.device.flatMap { byName?[$0] }
-                var r = NodeNetworkResult(outcome: .resolved, device: n.device)
-                r.available = n.availableDevices.count
-                r.conflicts = n.conflicts
-                r.mtu = device?.mtu
-                r.speed = device?.speedMbps
+                r = NodeNetworkResult(outcome: .resolved, device: n.device)
+                r.mtu = Int32(clamping: device?.mtu ?? 0)
+                r.speed = Int32(clamping: device?.speedMbps ?? 0)
                 if let vlans = device?.lldp?.vlanIDs, !vlans.isEmpty { r.vlans = Array(Set(vlans)).sorted() }
                 if maps.subnetNetworks.contains(n.network), let addresses = device?.addresses {
                     let subnets = Self.subnets(addresses)
                     if !subnets.isEmpty { r.subnets = subnets }
                 }
-                out[n.network] = r
             case .unresolved:
-                let reason: String
+                r = NodeNetworkResult(outcome: .unresolved)
                 switch input {
-                case .missing: reason = "no NodeDevice published (agent not running?)"
-                case .noStatus: reason = "NodeDevice has no status yet (agent not running?)"
-                case .devices: reason = n.message
+                case .missing: r.missing = .noNodeDevice
+                case .noStatus: r.missing = .noStatus
+                case .devices: break
                 }
-                var r = NodeNetworkResult(outcome: .unresolved, reason: reason)
-                r.available = n.availableDevices.count
-                r.conflicts = n.conflicts
-                out[n.network] = r
             }
+            r.available = UInt16(clamping: n.availableDevices.count)
+            r.conflictCount = UInt16(clamping: n.conflicts.count)
+            if r.missing == .none && (r.outcome == .unresolved || !n.conflicts.isEmpty) {
+                var hasher = Hasher()
+                if r.outcome == .unresolved { hasher.combine(n.message) }
+                for c in n.conflicts {
+                    hasher.combine(c.device)
+                    hasher.combine(c.network)
+                    hasher.combine(c.winner)
+                }
+                r.detailHash = hasher.finalize()
+            }
+            out[n.network] = r
         }
         return out
     }

@@ -1,3 +1,4 @@
+import AutomagicAPI
 import JSON
 import KubeCore
 
@@ -26,9 +27,7 @@ public struct ClusterNode: KubernetesObject, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        var metadata = try c.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        metadata.managedFields = nil
-        self.metadata = metadata
+        metadata = try c.decodeIfPresent(SlimObjectMeta.self, forKey: .metadata)?.objectMeta ?? ObjectMeta()
         var capacity: [String: String] = [:]
         if c.contains(.status), let status = try? c.nestedContainer(keyedBy: StatusKeys.self, forKey: .status),
             let raw = try status.decodeIfPresent([String: JSONValue].self, forKey: .capacity)
@@ -47,5 +46,74 @@ public struct ClusterNode: KubernetesObject, Hashable {
         try c.encode(metadata, forKey: .metadata)
         var status = c.nestedContainer(keyedBy: StatusKeys.self, forKey: .status)
         try status.encode(capacity, forKey: .capacity)
+    }
+}
+
+/// The part of a `NodeDevice` the controller caches: metadata (without `managedFields`) and the
+/// devices. The agent's own resolution (`status.networks`), conditions and timestamps are dropped:
+/// the controller resolves by itself, and a re-probe that changes nothing else is not a change.
+public struct CachedNodeDevice: KubernetesObject, Hashable {
+    /// `nodedevices.automagic.dev`, cluster-scoped.
+    public static var resourceType: ResourceType { NodeDevice.resourceType }
+    /// Object metadata (`managedFields` dropped).
+    public var metadata: ObjectMeta
+    /// `status.devices`; nil when the object has no status yet.
+    public var devices: [NetworkDevice]?
+
+    /// A cached NodeDevice with the given metadata and devices.
+    public init(metadata: ObjectMeta, devices: [NetworkDevice]?) {
+        self.metadata = metadata
+        self.devices = devices
+    }
+
+    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata, status }
+    private enum StatusKeys: String, CodingKey { case devices }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        metadata = try c.decodeIfPresent(SlimObjectMeta.self, forKey: .metadata)?.objectMeta ?? ObjectMeta()
+        if c.contains(.status), (try? c.decodeNil(forKey: .status)) == false {
+            let status = try c.nestedContainer(keyedBy: StatusKeys.self, forKey: .status)
+            devices = try status.decodeIfPresent([NetworkDevice].self, forKey: .devices) ?? []
+        } else {
+            devices = nil
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Automagic.apiVersion, forKey: .apiVersion)
+        try c.encode(NodeDevice.kind, forKey: .kind)
+        try c.encode(metadata, forKey: .metadata)
+        if let devices {
+            var status = c.nestedContainer(keyedBy: StatusKeys.self, forKey: .status)
+            try status.encode(devices, forKey: .devices)
+        }
+    }
+}
+
+/// Object metadata as the caches keep it: `managedFields` and `annotations` are skipped while decoding
+/// (they are half of a list response's bytes and never read by the controller).
+struct SlimObjectMeta: Decodable {
+    var name: String?
+    var namespace: String?
+    var uid: String?
+    var resourceVersion: String?
+    var generation: Int64?
+    var creationTimestamp: String?
+    var deletionTimestamp: String?
+    var labels: [String: String]?
+    var ownerReferences: [OwnerReference]?
+    var finalizers: [String]?
+
+    var objectMeta: ObjectMeta {
+        var m = ObjectMeta(name: name, namespace: namespace, labels: labels, ownerReferences: ownerReferences)
+        m.uid = uid
+        m.resourceVersion = resourceVersion
+        m.generation = generation
+        m.creationTimestamp = creationTimestamp
+        m.deletionTimestamp = deletionTimestamp
+        m.finalizers = finalizers
+        return m
     }
 }

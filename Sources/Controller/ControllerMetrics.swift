@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// - `automagic_controller_reconciles_total{kind,result}`: reconciles by kind (`NetworkDeviceMap`, `Node`) and result (`success`, `error`).
 /// - `automagic_controller_reconcile_duration_seconds{kind}`: reconcile latency.
-/// - `automagic_controller_queue_depth{kind}`: keys waiting (ready or delayed) per work queue.
+/// - `automagic_controller_queue_depth{kind}`: keys ready to be reconciled per work queue (delayed resyncs excluded).
 /// - `automagic_controller_errors_total{kind}`: failed reconciles and failed API writes.
 /// - `automagic_controller_api_writes_total{resource}`: API writes by resource (`networkdevicemaps/status`,
 ///   `nodes`, `nodes/status`, `nodedevices`, `network-attachment-definitions`, `events`). Lease renewals are not counted.
@@ -27,7 +27,7 @@ public final class ControllerMetrics: Sendable {
         duration = registry.histogram(
             "automagic_controller_reconcile_duration_seconds", help: "Duration of reconciles.", labelNames: ["kind"])
         queueDepth = registry.gauge(
-            "automagic_controller_queue_depth", help: "Keys waiting in the work queue (ready or delayed).", labelNames: ["kind"])
+            "automagic_controller_queue_depth", help: "Keys ready to be reconciled (delayed resyncs excluded).", labelNames: ["kind"])
         errors = registry.counter("automagic_controller_errors_total", help: "Failed reconciles and API writes.", labelNames: ["kind"])
         writes = registry.counter(
             "automagic_controller_api_writes_total", help: "API writes by resource (Lease renewals excluded).", labelNames: ["resource"])

@@ -97,12 +97,12 @@ enum StatusBuilder {
         // Conflict.
         var conflictParts: [String] = []
         var conflictReason: String? = nil
-        if !a.conflicts.isEmpty {
+        if let first = a.conflicts.first {
             conflictReason = "ExclusiveDeviceConflict"
-            let nodes = Set(a.conflicts.map(\.node)).count
-            let first = a.conflicts[0]
+            let count = max(a.conflictCount, a.conflicts.count)
+            let nodes = max(a.conflictNodes, Set(a.conflicts.map(\.node)).count)
             conflictParts.append(
-                "\(a.conflicts.count) exclusive-device conflict\(a.conflicts.count == 1 ? "" : "s") on \(nodes) node\(nodes == 1 ? "" : "s"), e.g. on \(first.node): \(first.message)")
+                "\(count) exclusive-device conflict\(count == 1 ? "" : "s") on \(nodes) node\(nodes == 1 ? "" : "s"), e.g. on \(first.node): \(first.message)")
         }
         if !inconsistencies.isEmpty {
             conflictReason = conflictReason ?? "InconsistentDevices"

@@ -80,7 +80,7 @@ struct AgentCommand: AsyncParsableCommand {
             return
         }
 
-        guard let resync = parseDuration(resyncPeriod) else {
+        guard let resync = AgentConfiguration.parseDuration(resyncPeriod) else {
             throw ValidationError("--resync-period: '\(resyncPeriod)' is not a duration like 30s, 5m or 1h")
         }
         let node = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ""
@@ -89,6 +89,7 @@ struct AgentCommand: AsyncParsableCommand {
             nodeName: node, mappingFile: mappingFile, netnsPath: netns, hostRoot: hostRoot,
             lldp: noLldp ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
 
+        try configuration.validate()  // flag errors before any file or network access
         let clientConfiguration: ClientConfiguration
         do {
             clientConfiguration = try KubeConfigLoader.defaultConfiguration(kubeconfig: kubeconfig)
@@ -97,7 +98,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let client: KubernetesClient
         do {
-            client = try KubernetesClient(configuration: clientConfiguration)
+            client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
         } catch {
             throw AgentError.client(cause: error)
         }
@@ -121,18 +122,3 @@ struct AgentCommand: AsyncParsableCommand {
         if let signal { logger.info("shutting down", metadata: ["signal": .stringConvertible(signal)]) }
     }
 }
-
-/// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
-func parseDuration(_ text: String) -> Duration? {
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-    for (suffix, factor) in units where text.hasSuffix(suffix) {
-        let number = text.dropLast(suffix.count)
-        // "5ms" also ends in "s": try the longer suffix first (order above).
-        guard let value = Double(number), value > 0 else { continue }
-        return .milliseconds(Int64(value * factor * 1000))
-    }
-    if let value = Double(text), value > 0 { return .milliseconds(Int64(value * 1000)) }
-    return nil
-}
-
-

@@ -18,14 +18,15 @@ import Testing
         try netns.veth("stor0", "stor0p")
         try netns.veth("mgmt0", "mgmt0p")
         try netns.ip("addr", "add", "10.77.1.5/24", "dev", "mgmt0")
-        let lab = try await LabFixture(nodeName: "node-a", labels: ["zone": "a"])
+        // A map the resolver rejects: an unknown key that slipped past validation on an old server.
+        let broken = makeMap("broken", [DeviceMatchExpression(key: "no.such.field", operator: "In", values: ["x"])])
+        let lab = try await LabFixture(nodeName: "node-a", labels: ["zone": "a"], legacyMaps: [broken])
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("storage", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^stor"])]))
         _ = try await lab.maps.create(makeMap("mgmt", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.77.1.0/24"])]))
         _ = try await lab.maps.create(makeMap("elsewhere", [DeviceMatchExpression(key: "name", operator: "Exists")],
                                               nodeSelector: LabelSelector(matchLabels: ["zone": "b"])))
-        // A map the resolver rejects (an unknown key that slipped past validation).
-        _ = try await lab.maps.create(makeMap("broken", [DeviceMatchExpression(key: "no.such.field", operator: "In", values: ["x"])]))
+        #expect(try await lab.maps.get("broken").spec.rules.first?.devices.matchExpressions.first?.key == "no.such.field")
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A stale temporary from a crashed writer is cleaned at start.
@@ -72,8 +73,16 @@ import Testing
         #expect(status.conditions?.first { $0.type == "InvalidMaps" }?.status == "True")
         #expect(await eventually { fixture.agent.isReady })
 
+        // An Event about the skipped map, in namespace default, on the NodeDevice.
+        let events = lab.client.resource(Event.self, namespace: "default")
+        #expect(await eventually {
+            let list = try? await events.list()
+            return list?.items.contains { $0.reason == "InvalidMap" && $0.involvedObject.name == "node-a" } == true
+        })
+
         // Idle: re-probing and re-resolving an unchanged node writes nothing.
         try await Task.sleep(for: .milliseconds(300))
+        let eventCount = try await events.list().items.count
         let rv = try await lab.nodeDevices.get("node-a").metadata.resourceVersion
         let publishes = fixture.agent.metrics.publishes.value()
         let writes = fixture.agent.metrics.mappingWrites.value()
@@ -87,6 +96,7 @@ import Testing
         #expect(fixture.agent.metrics.publishes.value() == publishes)
         #expect(fixture.agent.metrics.mappingWrites.value() == writes)
         #expect(try MappingFile.read(path: fixture.mappingPath).generation == generation)
+        #expect(try await events.list().items.count == eventCount)
         let metrics = fixture.agent.metrics.registry.exposition()
         #expect(metrics.contains("automagic_agent_resolutions{network=\"broken\",result=\"Invalid\"} 1"))
         #expect(metrics.contains("automagic_agent_probe_duration_seconds_count"))
@@ -119,6 +129,9 @@ import Testing
             try netns.ip("link", "del", "hot\(i)")
             #expect(await eventually { fixture.mapping()?.networks["hot"]?.device == "" })
         }
+        let events = try await lab.client.resource(Event.self, namespace: "default").list().items
+        #expect(events.contains { $0.reason == "NetworkResolved" && $0.message?.contains("'hot0'") == true })
+        #expect(events.contains { $0.reason == "NetworkUnresolved" })
         let median = latencies.sorted()[latencies.count / 2]
         print("hot-plug latency (ms): \(latencies.map { Int($0.components.attoseconds / 1_000_000_000_000_000 + $0.components.seconds * 1000) })")
         #expect(median < .milliseconds(1000), "median \(median)")

@@ -81,22 +81,13 @@ func makeTempDir(_ prefix: String = "amagent") throws -> String {
     return path
 }
 
-/// Minimal CRDs for the two Automagic kinds (schema-less, status subresource), so the tests do
-/// not depend on the full CRDs in `crds/`.
-func crdJSON(plural: String, kind: String, shortName: String) -> JSONValue {
-    [
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": ["name": .string("\(plural).automagic.dev")],
-        "spec": [
-            "group": "automagic.dev", "scope": "Cluster",
-            "names": ["plural": .string(plural), "singular": .string(kind.lowercased()), "kind": .string(kind),
-                      "shortNames": [.string(shortName)]],
-            "versions": [[
-                "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
-                "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
-            ]],
-        ],
-    ]
+/// `crds/` of this checkout.
+func repositoryCRDDirectory() throws -> String {
+    var root = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { root.deleteLastPathComponent() }
+    let dir = root.appendingPathComponent("crds").path
+    guard FileManager.default.fileExists(atPath: dir) else { throw TestFailure("no CRDs at \(dir)") }
+    return dir
 }
 
 /// A lab API server with the Automagic CRDs and a Node, plus an admin client.
@@ -108,7 +99,11 @@ final class LabFixture: @unchecked Sendable {
     let nodeName: String
     var nodeUID: String = ""
 
-    init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false) async throws {
+    /// `legacyMaps` are created while a schema-less NetworkDeviceMap CRD is installed (an old
+    /// server's validation), before the repository's CRDs replace it: maps that the current
+    /// schema would reject but that are stored anyway.
+    init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false,
+         legacyMaps: [NetworkDeviceMap] = []) async throws {
         let dir = try makeTempDir("amlab")
         certDir = dir
         dataPath = persistent ? "\(dir)/data.json" : nil
@@ -120,13 +115,43 @@ final class LabFixture: @unchecked Sendable {
         self.nodeName = nodeName
         let config = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
         client = try KubernetesClient(configuration: config)
-        for (plural, kind, short) in [("nodedevices", "NodeDevice", "nd"), ("networkdevicemaps", "NetworkDeviceMap", "ndm")] {
-            let body = crdJSON(plural: plural, kind: kind, shortName: short).serialized()
-            let response = server.api.perform(LabRequest(
-                method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                headers: [("Content-Type", "application/json")], body: body,
-                clientCertificate: LabUser(name: "admin", groups: ["system:masters"])))
-            guard response.status == 201 else { throw TestFailure("create CRD \(plural): \(response.status) \(response.text)") }
+        if !legacyMaps.isEmpty {
+            let file = "\(dir)/legacy-crd.json"
+            let crd: JSONValue = [
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": ["name": "networkdevicemaps.automagic.dev"],
+                "spec": [
+                    "group": "automagic.dev", "scope": "Cluster",
+                    "names": ["plural": "networkdevicemaps", "singular": "networkdevicemap", "kind": "NetworkDeviceMap"],
+                    "versions": [[
+                        "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
+                        "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
+                    ]],
+                ],
+            ]
+            try crd.jsonString().write(toFile: file, atomically: true, encoding: .utf8)
+            try sh(["kubectl", "apply", "--kubeconfig", server.kubeconfigPath, "-f", file])
+            var created = false
+            for _ in 0..<100 where !created {
+                do {
+                    for map in legacyMaps { _ = try await client.resource(NetworkDeviceMap.self).create(map) }
+                    created = true
+                } catch {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            guard created else { throw TestFailure("could not create the legacy maps") }
+        }
+        // The repository's CRDs (structural schemas): what the agent writes must pass them.
+        try sh(["kubectl", "apply", "--kubeconfig", server.kubeconfigPath, "-f", repositoryCRDDirectory()])
+        for _ in 0..<100 {
+            do {
+                _ = try await client.resource(NodeDevice.self).list()
+                _ = try await client.resource(NetworkDeviceMap.self).list()
+                break
+            } catch {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         let node = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName, labels: labels)))
         nodeUID = node.metadata.uid ?? ""

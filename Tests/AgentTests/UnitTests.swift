@@ -106,6 +106,18 @@ import Testing
         #expect(throws: AgentError.self) { try AgentConfiguration(nodeName: "w", mappingFile: "relative.json").validate() }
     }
 
+    @Test func durations() {
+        #expect(AgentConfiguration.parseDuration("5m") == .seconds(300))
+        #expect(AgentConfiguration.parseDuration("30s") == .seconds(30))
+        #expect(AgentConfiguration.parseDuration("250ms") == .milliseconds(250))
+        #expect(AgentConfiguration.parseDuration("1h") == .seconds(3600))
+        #expect(AgentConfiguration.parseDuration("1.5s") == .milliseconds(1500))
+        #expect(AgentConfiguration.parseDuration("90") == .seconds(90))
+        for bad in ["", "0s", "-1m", "5d", "m", "abc", "nan", "infs"] {
+            #expect(AgentConfiguration.parseDuration(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func directoryOfPath() {
         #expect(NodeAgent.directory(of: "/run/automagic/mapping.json") == "/run/automagic")
         #expect(NodeAgent.directory(of: "/mapping.json") == "/")
@@ -136,5 +148,34 @@ import Testing
         }
         #expect(throws: AgentError.self) { try p.checkOwn(foreign) }
         try p.checkOwn(NodeDevice(name: "worker-1"))
+    }
+}
+
+@Suite struct EventPlanTests {
+    @Test func onlyEdgesBecomeEvents() {
+        let a = [NodeNetworkStatus(network: "storage", device: "eth1", message: "m"), NodeNetworkStatus(network: "bad", message: "invalid spec: x")]
+        // First resolution: only the problems.
+        let first = EventPlan.items(previous: nil, current: a, invalid: ["bad"], previousInvalid: [], mappingError: nil, previousMappingError: nil)
+        #expect(first.map(\.reason) == ["InvalidMap"])
+        #expect(first[0].message.contains("bad"))
+        // Nothing changed: nothing to say.
+        #expect(EventPlan.items(previous: a, current: a, invalid: ["bad"], previousInvalid: ["bad"], mappingError: nil, previousMappingError: nil).isEmpty)
+        // A device change, a lost device, a new mapping failure.
+        let b = [NodeNetworkStatus(network: "storage", device: "eth2", message: "m")]
+        #expect(EventPlan.items(previous: a, current: b, invalid: [], previousInvalid: ["bad"], mappingError: "boom", previousMappingError: nil)
+            .map(\.reason) == ["NetworkResolved", "MappingFileWriteFailed"])
+        let c = [NodeNetworkStatus(network: "storage", message: "no device")]
+        let lost = EventPlan.items(previous: b, current: c, invalid: [], previousInvalid: [], mappingError: "boom", previousMappingError: "boom")
+        #expect(lost == [EventPlan.Item(type: "Warning", reason: "NetworkUnresolved", message: "network 'storage' lost device 'eth2': no device")])
+    }
+
+    @Test func eventsAreAboutTheNodeDeviceInDefault() {
+        let e = EventRecorder.event(node: "worker-1", uid: "u1", type: "Warning", reason: "InvalidMap", message: "m", now: Date())
+        #expect(e.metadata.namespace == "default")
+        #expect(e.metadata.name?.hasPrefix("worker-1.") == true)
+        #expect(e.involvedObject.kind == "NodeDevice")
+        #expect(e.involvedObject.name == "worker-1")
+        #expect(e.involvedObject.uid == "u1")
+        #expect(e.involvedObject.apiVersion == "automagic.dev/v1alpha1")
     }
 }

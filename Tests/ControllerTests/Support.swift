@@ -137,6 +137,11 @@ final class TestCluster: Sendable {
 
     @discardableResult
     func createMap(_ suffix: String, spec: NetworkDeviceMapSpec) async throws -> NetworkDeviceMap {
+        // Only this test's nodes: on a real cluster the maps must not reach (and label) real nodes.
+        var spec = spec
+        var selector = spec.nodeSelector ?? LabelSelector()
+        selector.matchLabels = (selector.matchLabels ?? [:]).merging(["automagic.dev/test": prefix]) { a, _ in a }
+        spec.nodeSelector = selector
         var map = NetworkDeviceMap(name: name(suffix), spec: spec)
         map.metadata.labels = ["automagic.dev/test": prefix]
         return try await maps.create(map)

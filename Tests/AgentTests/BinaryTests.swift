@@ -1,0 +1,98 @@
+import AutomagicAPI
+import Foundation
+import MappingFile
+import Testing
+
+/// The built `automagic-agent` binary: flags, exit codes, graceful shutdown on SIGTERM.
+@Suite(.serialized) struct BinaryTests {
+    static func binary() throws -> String {
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        let candidates = [
+            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("automagic-agent").path,
+            dir.appendingPathComponent(".build/debug/automagic-agent").path,
+        ].compactMap { $0 }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw TestFailure("automagic-agent is not built next to the tests (swift build --build-tests builds it)")
+        }
+        return found
+    }
+
+    /// Starts the binary; stdout and stderr go to files in `dir`.
+    static func start(_ arguments: [String], dir: String, environment: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_NAME"] = nil
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        FileManager.default.createFile(atPath: "\(dir)/stdout", contents: nil)
+        FileManager.default.createFile(atPath: "\(dir)/stderr", contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/stdout"))
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/stderr"))
+        try p.run()
+        return p
+    }
+
+    static func wait(_ p: Process, timeout: Duration) async -> Bool {
+        await eventually(timeout: timeout) { !p.isRunning }
+    }
+
+    @Test func onceAndBadFlags() async throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("bin0", "bin0p")
+        let dir = try makeTempDir("ambin")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        let once = try Self.start(["--once", "--netns", netns.path], dir: dir)
+        #expect(await Self.wait(once, timeout: .seconds(20)))
+        #expect(once.terminationStatus == 0)
+        let text = try String(contentsOfFile: "\(dir)/stdout", encoding: .utf8)
+        #expect(text.contains("\"bin0\"") && text.contains("\"bin0p\"") && text.contains("\"deviceCount\": 2"))
+
+        // No node name: a clear error, non-zero exit, nothing left running.
+        let noNode = try Self.start(["--kubeconfig", "/nonexistent", "--mapping-file", "\(dir)/m.json"], dir: dir)
+        #expect(await Self.wait(noNode, timeout: .seconds(20)))
+        #expect(noNode.terminationStatus != 0)
+        let err = try String(contentsOfFile: "\(dir)/stderr", encoding: .utf8)
+        #expect(err.contains("failed to configure '--node-name'"))
+
+        let badDuration = try Self.start(["--node-name", "n1", "--resync-period", "soon"], dir: dir)
+        #expect(await Self.wait(badDuration, timeout: .seconds(20)))
+        #expect(badDuration.terminationStatus != 0)
+        #expect(try String(contentsOfFile: "\(dir)/stderr", encoding: .utf8).contains("--resync-period"))
+    }
+
+    @Test func runsAgainstTheLabAndStopsOnSIGTERM() async throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("sig0", "sig0p")
+        let lab = try await LabFixture(nodeName: "node-b")
+        defer { lab.cleanup() }
+        _ = try await lab.maps.create(makeMap("sig", [DeviceMatchExpression(key: "name", operator: "In", values: ["sig0"])]))
+        let dir = try makeTempDir("ambin")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let mapping = "\(dir)/run/mapping.json"
+        let agent = try Self.start([
+            "--kubeconfig", lab.server.kubeconfigPath, "--netns", netns.path, "--mapping-file", mapping,
+            "--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--no-lldp", "--log-level", "info",
+        ], dir: dir, environment: ["NODE_NAME": "node-b"])
+        defer { if agent.isRunning { agent.terminate() } }
+        #expect(await eventually(timeout: .seconds(20)) {
+            (try? MappingFile.read(path: mapping))?.networks["sig"]?.device == "sig0"
+        })
+        #expect(await eventually(timeout: .seconds(10)) { (try? await lab.nodeDevices.get("node-b"))?.status != nil })
+
+        let start = ContinuousClock.now
+        agent.terminate()  // SIGTERM
+        #expect(await Self.wait(agent, timeout: .seconds(10)))
+        #expect(agent.terminationStatus == 0)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        let log = try String(contentsOfFile: "\(dir)/stderr", encoding: .utf8)
+        #expect(log.contains("shutting down"))
+        // The mapping file outlives the agent (the data path does not depend on it).
+        #expect(try MappingFile.read(path: mapping).networks["sig"]?.device == "sig0")
+    }
+}
