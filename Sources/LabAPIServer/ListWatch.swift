@@ -273,7 +273,16 @@ extension LabAPI {
             return
         }
         let deadline = timeout.map { Date().addingTimeInterval($0) } ?? Date().addingTimeInterval(1800 + Double.random(in: 0...1800))
-        var nextBookmark: Date? = bookmarks ? (timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) } ?? Date().addingTimeInterval(60)) : nil
+        // Like kube-apiserver: a bookmark about every minute (so clients can tell a quiet watch from a
+        // dead connection) and one just before the requested timeout ends the watch.
+        let finalBookmark: Date? = timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) }
+        func bookmarkAfter(_ t: Date) -> Date? {
+            let periodic = t.addingTimeInterval(60)
+            guard let final = finalBookmark else { return periodic }
+            if periodic < final { return periodic }
+            return t < final ? final : nil
+        }
+        var nextBookmark: Date? = bookmarks ? bookmarkAfter(Date()) : nil
         var lastRV: Int64 = 0
         func deliver(_ changes: [Change]) -> Bool {
             for c in changes {
@@ -318,7 +327,7 @@ extension LabAPI {
                                      "metadata": ["resourceVersion": .string(String(max(rv, lastRV)))]]
                 let out = Array("{\"type\":\"BOOKMARK\",\"object\":".utf8) + Wire.encode(bm, order: def.keyOrder) + Array("}\n".utf8)
                 if !ctx.sink.writeBody(out) { break }
-                nextBookmark = timeout == nil ? Date().addingTimeInterval(60) : nil
+                nextBookmark = bookmarkAfter(Date())
             }
         }
         ctx.sink.finish()
