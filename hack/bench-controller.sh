@@ -14,13 +14,22 @@ for p in automagic-lab-apiserver automagic-controller; do
 done
 WORK=$(mktemp -d /tmp/amctl-bench.XXXXXX)
 LAB_PID=""
-cleanup() { [ -n "$LAB_PID" ] && kill "$LAB_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+  if [ -n "$LAB_PID" ]; then
+    kill "$LAB_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$LAB_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$LAB_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 "$BIN/automagic-lab-apiserver" --port 0 --cert-dir "$WORK/certs" --kubeconfig-out "$WORK/kc" \
   --port-file "$WORK/port" --log-level warning >"$WORK/lab.log" 2>&1 &
 LAB_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || { echo "lab API server did not start: $(cat "$WORK/lab.log")" >&2; exit 1; }
+kubectl --kubeconfig "$WORK/kc" apply -f crds/ >&2
+kubectl --kubeconfig "$WORK/kc" wait --for=condition=Established crd --all --timeout=30s >&2
 "$BIN/automagic-controller" --kubeconfig "$WORK/kc" --log-level warning \
   --benchmark-nodes "$NODES" --benchmark-devices "$DEVICES" --benchmark-maps "$MAPS" >"$WORK/result.json" 2>"$WORK/controller.log" \
   || { echo "controller benchmark failed: $(tail -5 "$WORK/controller.log")" >&2; exit 1; }

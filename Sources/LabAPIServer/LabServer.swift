@@ -100,8 +100,10 @@ public final class RunningLabServer: Sendable {
     public func stop() {
         if stopped.exchange(true, ordering: .acquiringAndReleasing) { return }
         api.shutdown()
-        http.stop()
+        // Persist first: stopping the HTTP side waits for connection threads, and nothing a
+        // client does after shutdown() can change the store anyway.
         snapshot?.stop()
+        http.stop()
         if temporaryDir { try? FileManager.default.removeItem(atPath: certDir) }
     }
 

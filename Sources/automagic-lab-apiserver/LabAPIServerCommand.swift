@@ -79,6 +79,14 @@ struct LabAPIServerCommand: ParsableCommand {
         }
         stop.wait()
         _ = sources
+        // A watchdog: the snapshot is written first thing in stop(); if closing connections then
+        // takes too long (a stuck client), exit anyway rather than ignore the signal.
+        let watchdog = Thread {
+            Thread.sleep(forTimeInterval: 10)
+            FileHandle.standardError.write(Data("automagic-lab-apiserver: connections did not close within 10 s; exiting\n".utf8))
+            _exit(0)
+        }
+        watchdog.start()
         server.stop()
     }
 }
