@@ -332,6 +332,9 @@ up() {
   start_controller
   attach_pods
   wait_for "the storage map to be Ready" 60 kc wait --for=condition=Ready ndm/storage --timeout=5s
+  step "Waiting for the agents to hear the switch (LLDP)"
+  wait_for "worker-1 to resolve provider-vlan-100 from LLDP" 30 mapping_has worker-1 provider-vlan-100
+  wait_for "worker-2 to resolve provider-vlan-100 from LLDP" 30 mapping_has worker-2 provider-vlan-100
   summary
 }
 
