@@ -97,6 +97,16 @@ struct CodableTests {
         #expect(json["spec"]?["select"] == nil)
     }
 
+    // The parameterized fixture tests below would silently run zero cases if a folder could not
+    // be listed; these fail loudly instead (listing errors are thrown, not swallowed).
+    @Test("the fixture folders are readable and not empty")
+    func fixtureFoldersArePresent() throws {
+        #expect(try listYAML("\(repoRoot)/manifests/examples").count >= 5)
+        #expect(try listYAML("\(repoRoot)/hack/lab/maps").count >= 4)
+        #expect(try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/invalid").count >= 10)
+        #expect(try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/semantic-invalid").count >= 5)
+    }
+
     @Test("schema-invalid fixtures fail decoding or validation at the field the server names", arguments: (try? listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/invalid")) ?? [])
     func invalidFixture(_ path: String) throws {
         let text = try readText(path)
