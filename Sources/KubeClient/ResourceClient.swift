@@ -50,12 +50,9 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         return ns
     }
 
+    /// Decodes a response body: with `JSONReader` when `V` is `JSONReadable`, else `JSONDecoder`.
     func decode<V: Decodable>(_ type: V.Type, _ response: HTTPResponse, url: String) throws(KubeClientError) -> V {
-        do {
-            return try JSONDecoder().decode(V.self, from: response.body)
-        } catch {
-            throw .decoding(url: url, message: describeDecodingError(error, body: response.body))
-        }
+        try FastDecoding.decode(V.self, from: response.body, url: url)
     }
 
     func encode(_ object: T) throws(KubeClientError) -> [UInt8] {
