@@ -737,6 +737,10 @@ extension JSONReader {
             }
             j += 1
         }
+        // An error at an object's closing brace (a missing member) is about the object, not its last member.
+        if offset < document.count, document[offset] == UInt8(ascii: "}"), case .object = stack.last {
+            stack[stack.count - 1] = .object(key: nil, expectingKey: true)
+        }
         var out = ""
         for frame in stack {
             switch frame {
