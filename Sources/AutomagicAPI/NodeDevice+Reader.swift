@@ -7,21 +7,17 @@ import KubeCore
 extension NodeDevice: JSONReadable {
     /// Reads a NodeDevice; a missing `apiVersion`/`kind`/`metadata` gets the same default as `Codable`.
     public init(from reader: inout JSONReader) throws(JSONError) {
-        var apiVersion: String?, kind: String?
-        var metadata: ObjectMeta?
-        var status: NodeDeviceStatus?
+        // Fields are read in place (no copy of the nested values afterwards).
+        self.init(metadata: ObjectMeta())
         try reader.readObject { key, r throws(JSONError) in
             switch key {
-            case "apiVersion": apiVersion = try r.readStringOrNull()
-            case "kind": kind = try r.readStringOrNull()
-            case "metadata": metadata = try r.readOrNull(ObjectMeta.self)
+            case "apiVersion": apiVersion = try r.readStringOrNull() ?? Automagic.apiVersion
+            case "kind": kind = try r.readStringOrNull() ?? Self.kind
+            case "metadata": metadata = try r.readOrNull(ObjectMeta.self) ?? ObjectMeta()
             case "status": status = try r.readOrNull(NodeDeviceStatus.self)
             default: break
             }
         }
-        self.init(metadata: metadata ?? ObjectMeta(), status: status)
-        self.apiVersion = apiVersion ?? Automagic.apiVersion
-        self.kind = kind ?? Self.kind
     }
 }
 
@@ -48,34 +44,34 @@ extension NetworkDevice: JSONReadable {
     /// Reads one device (`name` required).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var name: String?
-        var d = NetworkDevice(name: "")
+        // Fields are read in place (no copy of the whole device afterwards).
+        self.init(name: "")
         try reader.readObject { key, r throws(JSONError) in
             switch key {
             case "name": name = try r.readString()
-            case "altNames": d.altNames = try r.readStringArrayOrNull()
-            case "kind": d.kind = try r.readOrNull(DeviceKind.self)
-            case "mac": d.mac = try r.readStringOrNull()
-            case "permanentMAC": d.permanentMAC = try r.readStringOrNull()
-            case "mtu": d.mtu = try r.readIntOrNull()
-            case "operState": d.operState = try r.readStringOrNull()
-            case "carrier": d.carrier = try r.readBoolOrNull()
-            case "speedMbps": d.speedMbps = try r.readIntOrNull()
-            case "driver": d.driver = try r.readStringOrNull()
-            case "pciAddress": d.pciAddress = try r.readStringOrNull()
-            case "vendorID": d.vendorID = try r.readStringOrNull()
-            case "deviceID": d.deviceID = try r.readStringOrNull()
-            case "numaNode": d.numaNode = try r.readIntOrNull()
-            case "sriov": d.sriov = try r.readOrNull(SRIOVInfo.self)
-            case "parent": d.parent = try r.readStringOrNull()
-            case "addresses": d.addresses = try r.readStringArrayOrNull()
-            case "hasDefaultRoute": d.hasDefaultRoute = try r.readBoolOrNull()
-            case "lldp": d.lldp = try r.readOrNull(LLDPNeighbor.self)
+            case "altNames": altNames = try r.readStringArrayOrNull()
+            case "kind": kind = try r.readOrNull(DeviceKind.self)
+            case "mac": mac = try r.readStringOrNull()
+            case "permanentMAC": permanentMAC = try r.readStringOrNull()
+            case "mtu": mtu = try r.readIntOrNull()
+            case "operState": operState = try r.readStringOrNull()
+            case "carrier": carrier = try r.readBoolOrNull()
+            case "speedMbps": speedMbps = try r.readIntOrNull()
+            case "driver": driver = try r.readStringOrNull()
+            case "pciAddress": pciAddress = try r.readStringOrNull()
+            case "vendorID": vendorID = try r.readStringOrNull()
+            case "deviceID": deviceID = try r.readStringOrNull()
+            case "numaNode": numaNode = try r.readIntOrNull()
+            case "sriov": sriov = try r.readOrNull(SRIOVInfo.self)
+            case "parent": parent = try r.readStringOrNull()
+            case "addresses": addresses = try r.readStringArrayOrNull()
+            case "hasDefaultRoute": hasDefaultRoute = try r.readBoolOrNull()
+            case "lldp": lldp = try r.readOrNull(LLDPNeighbor.self)
             default: break
             }
         }
         guard let name else { throw reader.missingKey("name") }
-        d.name = name
-        self = d
+        self.name = name
     }
 }
 

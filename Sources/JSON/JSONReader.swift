@@ -275,10 +275,10 @@ extension JSONReader {
             case UInt8(ascii: "\""):
                 sawValue = true
                 j += 1
-                while j < n {
-                    let s = bytes[j]
-                    if s == UInt8(ascii: "\"") { break }
-                    j += s == UInt8(ascii: "\\") ? 2 : 1
+                while true {
+                    j = stringSpecial(from: j)
+                    if j >= n || bytes[j] == UInt8(ascii: "\"") { break }
+                    j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
                 }
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 sawValue = true
@@ -558,15 +558,10 @@ extension JSONReader {
     @usableFromInline
     mutating func readKey() throws(JSONError) -> JSONKey {
         let start = i + 1
-        var j = start
-        while j < bytes.count {
-            let c = bytes[j]
-            if c == UInt8(ascii: "\"") {
-                i = j + 1
-                return JSONKey(raw: UnsafeBufferPointer(rebasing: bytes[start..<j]), unescaped: nil)
-            }
-            if c == UInt8(ascii: "\\") || c < 0x20 { break }
-            j += 1
+        let j = stringSpecial(from: start)
+        if j < bytes.count, bytes[j] == UInt8(ascii: "\"") {
+            i = j + 1
+            return JSONKey(raw: UnsafeBufferPointer(rebasing: bytes[start..<j]), unescaped: nil)
         }
         let s = try scanString()
         return JSONKey(raw: UnsafeBufferPointer(start: nil, count: 0), unescaped: s)
@@ -576,6 +571,8 @@ extension JSONReader {
     mutating func skipString() throws(JSONError) {
         i += 1
         while i < bytes.count {
+            i = stringSpecial(from: i)
+            guard i < bytes.count else { break }
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { i += 1; return }
             if c < 0x20 { throw fail("control character in string") }
@@ -604,18 +601,45 @@ extension JSONReader {
     mutating func scanString() throws(JSONError) -> String {
         i += 1
         let start = i
-        while i < bytes.count {
+        i = stringSpecial(from: start)
+        if i < bytes.count {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") {
                 let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
                 i += 1
                 return s
             }
-            if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in string") }
-            i += 1
         }
         return try scanEscapedString(from: start)
+    }
+
+    /// The offset of the first byte at or after `start` that ends the plain part of a string: a quote,
+    /// a backslash or a control character (`bytes.count` if none). Eight bytes at a time.
+    @usableFromInline
+    func stringSpecial(from start: Int) -> Int {
+        var j = start
+        let n = bytes.count
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while j + 8 <= n {
+                let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+                let quote = w ^ 0x2222_2222_2222_2222
+                let backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                // A byte is flagged when it is zero (after the XOR) or below 0x20; the lowest flag is exact.
+                let m = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- 0x2020_2020_2020_2020) & ~w)) & highs
+                if m != 0 { return j + m.trailingZeroBitCount >> 3 }
+                j += 8
+            }
+        }
+        while j < n {
+            let c = bytes[j]
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 { return j }
+            j += 1
+        }
+        return n
     }
 
     mutating func scanEscapedString(from start: Int) throws(JSONError) -> String {

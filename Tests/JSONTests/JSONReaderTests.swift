@@ -224,6 +224,28 @@ func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
         #expect(try JSONReader.decode([String].self, from: Array(#"["a,b","],[","\"]"]"#.utf8)) == ["a,b", "],[", "\"]"])
     }
 
+    @Test func wordAtATimeStringScanFindsTheFirstSpecialByte() {
+        let fillers: [UInt8] = [0x20, 0x41, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x21, 0x23, 0x5B, 0x5D]
+        let specials: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x0A]
+        var g = SplitMix(state: 99)
+        for length in 0..<40 {
+            for position in 0...length {
+                var bytes = (0..<length).map { _ in fillers[g.below(fillers.count)] }
+                if position < length {
+                    bytes[position] = specials[g.below(specials.count)]
+                    // Specials after the first one must not matter.
+                    for k in (position + 1)..<length where g.below(3) == 0 { bytes[k] = specials[g.below(specials.count)] }
+                }
+                let offset = g.below(3)
+                let padded = Array(repeating: UInt8(0x61), count: offset) + bytes
+                padded.withUnsafeBufferPointer { buffer in
+                    let reader = JSONReader(buffer)
+                    #expect(reader.stringSpecial(from: offset) == offset + position, "length \(length), position \(position)")
+                }
+            }
+        }
+    }
+
     @Test func nonContiguousCollectionsAreCopied() throws {
         let bytes = Array(#"{"name":"x"}"#.utf8)
         let lazy = bytes.lazy.map { $0 }
