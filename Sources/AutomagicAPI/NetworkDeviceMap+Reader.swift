@@ -12,13 +12,14 @@ extension NetworkDeviceMap: JSONReadable {
         var metadata: ObjectMeta?
         var spec: NetworkDeviceMapSpec?
         var status: NetworkDeviceMapStatus?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "apiVersion": apiVersion = try r.readStringOrNull()
-            case "kind": kind = try r.readStringOrNull()
-            case "metadata": metadata = try r.readOrNull(ObjectMeta.self)
-            case "spec": spec = try NetworkDeviceMapSpec(from: &r)
-            case "status": status = try r.readOrNull(NetworkDeviceMapStatus.self)
+            case "apiVersion": apiVersion = try reader.readStringOrNull()
+            case "kind": kind = try reader.readStringOrNull()
+            case "metadata": metadata = try reader.readOrNull(ObjectMeta.self)
+            case "spec": spec = try NetworkDeviceMapSpec(from: &reader)
+            case "status": status = try reader.readOrNull(NetworkDeviceMapStatus.self)
             default: break
             }
         }
@@ -33,14 +34,15 @@ extension NetworkDeviceMapSpec: JSONReadable {
     /// Reads `spec` (a missing `rules` reads as empty, as with `Codable`).
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init(rules: [])
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "nodeSelector": nodeSelector = try r.readOrNull(LabelSelector.self)
-            case "rules": rules = try r.readArrayOrNull(of: DeviceRule.self) ?? []
-            case "select": select = try r.readOrNull(SelectPolicy.self)
-            case "exclusive": exclusive = try r.readBoolOrNull()
-            case "attachment": attachment = try r.readOrNull(AttachmentSpec.self)
-            case "networkAttachmentDefinition": networkAttachmentDefinition = try r.readOrNull(NADTemplate.self)
+            case "nodeSelector": nodeSelector = try reader.readOrNull(LabelSelector.self)
+            case "rules": rules = try reader.readArrayOrNull(of: DeviceRule.self) ?? []
+            case "select": select = try reader.readOrNull(SelectPolicy.self)
+            case "exclusive": exclusive = try reader.readBoolOrNull()
+            case "attachment": attachment = try reader.readOrNull(AttachmentSpec.self)
+            case "networkAttachmentDefinition": networkAttachmentDefinition = try reader.readOrNull(NADTemplate.self)
             default: break
             }
         }
@@ -53,11 +55,12 @@ extension DeviceRule: JSONReadable {
         var name: String?
         var nodeSelector: LabelSelector?
         var devices: DeviceSelector?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "name": name = try r.readStringOrNull()
-            case "nodeSelector": nodeSelector = try r.readOrNull(LabelSelector.self)
-            case "devices": devices = try DeviceSelector(from: &r)
+            case "name": name = try reader.readStringOrNull()
+            case "nodeSelector": nodeSelector = try reader.readOrNull(LabelSelector.self)
+            case "devices": devices = try DeviceSelector(from: &reader)
             default: break
             }
         }
@@ -70,9 +73,10 @@ extension DeviceSelector: JSONReadable {
     /// Reads `devices` (a missing `matchExpressions` reads as empty, as with `Codable`).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var expressions: [DeviceMatchExpression]?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "matchExpressions": expressions = try r.readArrayOrNull(of: DeviceMatchExpression.self)
+            case "matchExpressions": expressions = try reader.readArrayOrNull(of: DeviceMatchExpression.self)
             default: break
             }
         }
@@ -102,11 +106,12 @@ extension AttachmentSpec: JSONReadable {
     /// Reads `spec.attachment` (`type` required; unknown types are kept).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var type: AttachmentType?, mode: String?, mtu: Int?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "type": type = try AttachmentType(from: &r)
-            case "mode": mode = try r.readStringOrNull()
-            case "mtu": mtu = try r.readIntOrNull()
+            case "type": type = try AttachmentType(from: &reader)
+            case "mode": mode = try reader.readStringOrNull()
+            case "mtu": mtu = try reader.readIntOrNull()
             default: break
             }
         }
@@ -119,10 +124,11 @@ extension NADTemplate: JSONReadable {
     /// Reads `spec.networkAttachmentDefinition` (`ipam` as any JSON; `null` reads as absent).
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "namespaces": namespaces = try r.readStringArrayOrNull()
-            case "ipam": ipam = try r.readOrNull(JSONValue.self)
+            case "namespaces": namespaces = try reader.readStringArrayOrNull()
+            case "ipam": ipam = try reader.readOrNull(JSONValue.self)
             default: break
             }
         }
@@ -133,13 +139,14 @@ extension NetworkDeviceMapStatus: JSONReadable {
     /// Reads `NetworkDeviceMap.status`.
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "observedGeneration": observedGeneration = try r.readInt64OrNull()
-            case "nodes": nodes = try r.readOrNull(NodeCounts.self)
-            case "unmatchedNodes": unmatchedNodes = try r.readArrayOrNull(of: UnmatchedNode.self)
-            case "conflicts": conflicts = try r.readArrayOrNull(of: DeviceConflict.self)
-            case "conditions": conditions = try r.readArrayOrNull(of: Condition.self)
+            case "observedGeneration": observedGeneration = try reader.readInt64OrNull()
+            case "nodes": nodes = try reader.readOrNull(NodeCounts.self)
+            case "unmatchedNodes": unmatchedNodes = try reader.readArrayOrNull(of: UnmatchedNode.self)
+            case "conflicts": conflicts = try reader.readArrayOrNull(of: DeviceConflict.self)
+            case "conditions": conditions = try reader.readArrayOrNull(of: Condition.self)
             default: break
             }
         }
@@ -150,11 +157,12 @@ extension NodeCounts: JSONReadable {
     /// Reads `status.nodes` (all three counts required).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var matched: Int?, unmatched: Int?, total: Int?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "matched": matched = try r.readInt()
-            case "unmatched": unmatched = try r.readInt()
-            case "total": total = try r.readInt()
+            case "matched": matched = try reader.readInt()
+            case "unmatched": unmatched = try reader.readInt()
+            case "total": total = try reader.readInt()
             default: break
             }
         }
@@ -169,10 +177,11 @@ extension UnmatchedNode: JSONReadable {
     /// Reads `status.unmatchedNodes[]` (`node` and `reason` required).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var node: String?, reason: String?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "node": node = try r.readString()
-            case "reason": reason = try r.readString()
+            case "node": node = try reader.readString()
+            case "reason": reason = try reader.readString()
             default: break
             }
         }
@@ -186,13 +195,14 @@ extension DeviceConflict: JSONReadable {
     /// Reads `status.conflicts[]` (every member required).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var node: String?, device: String?, network: String?, winner: String?, message: String?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "node": node = try r.readString()
-            case "device": device = try r.readString()
-            case "network": network = try r.readString()
-            case "winner": winner = try r.readString()
-            case "message": message = try r.readString()
+            case "node": node = try reader.readString()
+            case "device": device = try reader.readString()
+            case "network": network = try reader.readString()
+            case "winner": winner = try reader.readString()
+            case "message": message = try reader.readString()
             default: break
             }
         }

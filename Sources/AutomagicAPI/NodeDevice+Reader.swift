@@ -7,106 +7,155 @@ import KubeCore
 extension NodeDevice: JSONReadable {
     /// Reads a NodeDevice; a missing `apiVersion`/`kind`/`metadata` gets the same default as `Codable`.
     public init(from reader: inout JSONReader) throws(JSONError) {
-        // Fields are read in place (no copy of the nested values afterwards).
-        self.init(metadata: ObjectMeta())
-        try reader.readObject { key, r throws(JSONError) in
+        self = try Self.read(&reader)
+    }
+
+    /// Builds the value in a local and returns it (moved, not copied, into `self`).
+    private static func read(_ reader: inout JSONReader) throws(JSONError) -> Self {
+        var v = Self(metadata: ObjectMeta())
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "apiVersion": apiVersion = try r.readStringOrNull() ?? Automagic.apiVersion
-            case "kind": kind = try r.readStringOrNull() ?? Self.kind
-            case "metadata": metadata = try r.readOrNull(ObjectMeta.self) ?? ObjectMeta()
-            case "status": status = try r.readOrNull(NodeDeviceStatus.self)
+            case "apiVersion": v.apiVersion = try reader.readStringOrNull() ?? Automagic.apiVersion
+            case "kind": v.kind = try reader.readStringOrNull() ?? Self.kind
+            case "metadata": v.metadata = try reader.readOrNull(ObjectMeta.self) ?? ObjectMeta()
+            case "status": v.status = try reader.readOrNull(NodeDeviceStatus.self)
             default: break
             }
         }
+        return v
     }
 }
 
 extension NodeDeviceStatus: JSONReadable {
     /// Reads `NodeDevice.status` as written (`deviceCount` and `resolvedNetworks` are not recomputed).
     public init(from reader: inout JSONReader) throws(JSONError) {
-        self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        self = try Self.read(&reader)
+    }
+
+    /// Builds the value in a local and returns it (moved, not copied, into `self`).
+    private static func read(_ reader: inout JSONReader) throws(JSONError) -> Self {
+        var v = Self()
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "devices": devices = try r.readArrayOrNull(of: NetworkDevice.self)
-            case "deviceCount": deviceCount = try r.readIntOrNull()
-            case "networks": networks = try r.readArrayOrNull(of: NodeNetworkStatus.self)
-            case "resolvedNetworks": resolvedNetworks = try r.readStringOrNull()
-            case "probedAt": probedAt = try r.readStringOrNull()
-            case "agentVersion": agentVersion = try r.readStringOrNull()
-            case "conditions": conditions = try r.readArrayOrNull(of: Condition.self)
+            case "devices": v.devices = try reader.readArrayOrNull(of: NetworkDevice.self)
+            case "deviceCount": v.deviceCount = try reader.readIntOrNull()
+            case "networks": v.networks = try reader.readArrayOrNull(of: NodeNetworkStatus.self)
+            case "resolvedNetworks": v.resolvedNetworks = try reader.readStringOrNull()
+            case "probedAt": v.probedAt = try reader.readStringOrNull()
+            case "agentVersion": v.agentVersion = try reader.readStringOrNull()
+            case "conditions": v.conditions = try reader.readArrayOrNull(of: Condition.self)
             default: break
             }
         }
+        return v
     }
 }
 
 extension NetworkDevice: JSONReadable {
     /// Reads one device (`name` required).
     public init(from reader: inout JSONReader) throws(JSONError) {
+        // Every field in a local, handed to the initializer at the end: moved, never copied.
         var name: String?
-        // Fields are read in place (no copy of the whole device afterwards).
-        self.init(name: "")
-        try reader.readObject { key, r throws(JSONError) in
+        var altNames: [String]?
+        var kind: DeviceKind?
+        var mac: String?
+        var permanentMAC: String?
+        var mtu: Int?
+        var operState: String?
+        var carrier: Bool?
+        var speedMbps: Int?
+        var driver: String?
+        var pciAddress: String?
+        var vendorID: String?
+        var deviceID: String?
+        var numaNode: Int?
+        var sriov: SRIOVInfo?
+        var parent: String?
+        var addresses: [String]?
+        var hasDefaultRoute: Bool?
+        var lldp: LLDPNeighbor?
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "name": name = try r.readString()
-            case "altNames": altNames = try r.readStringArrayOrNull()
-            case "kind": kind = try r.readOrNull(DeviceKind.self)
-            case "mac": mac = try r.readStringOrNull()
-            case "permanentMAC": permanentMAC = try r.readStringOrNull()
-            case "mtu": mtu = try r.readIntOrNull()
-            case "operState": operState = try r.readStringOrNull()
-            case "carrier": carrier = try r.readBoolOrNull()
-            case "speedMbps": speedMbps = try r.readIntOrNull()
-            case "driver": driver = try r.readStringOrNull()
-            case "pciAddress": pciAddress = try r.readStringOrNull()
-            case "vendorID": vendorID = try r.readStringOrNull()
-            case "deviceID": deviceID = try r.readStringOrNull()
-            case "numaNode": numaNode = try r.readIntOrNull()
-            case "sriov": sriov = try r.readOrNull(SRIOVInfo.self)
-            case "parent": parent = try r.readStringOrNull()
-            case "addresses": addresses = try r.readStringArrayOrNull()
-            case "hasDefaultRoute": hasDefaultRoute = try r.readBoolOrNull()
-            case "lldp": lldp = try r.readOrNull(LLDPNeighbor.self)
+            case "name": name = try reader.readString()
+            case "altNames": altNames = try reader.readStringArrayOrNull()
+            case "kind": kind = try reader.readOrNull(DeviceKind.self)
+            case "mac": mac = try reader.readStringOrNull()
+            case "permanentMAC": permanentMAC = try reader.readStringOrNull()
+            case "mtu": mtu = try reader.readIntOrNull()
+            case "operState": operState = try reader.readStringOrNull()
+            case "carrier": carrier = try reader.readBoolOrNull()
+            case "speedMbps": speedMbps = try reader.readIntOrNull()
+            case "driver": driver = try reader.readStringOrNull()
+            case "pciAddress": pciAddress = try reader.readStringOrNull()
+            case "vendorID": vendorID = try reader.readStringOrNull()
+            case "deviceID": deviceID = try reader.readStringOrNull()
+            case "numaNode": numaNode = try reader.readIntOrNull()
+            case "sriov": sriov = try reader.readOrNull(SRIOVInfo.self)
+            case "parent": parent = try reader.readStringOrNull()
+            case "addresses": addresses = try reader.readStringArrayOrNull()
+            case "hasDefaultRoute": hasDefaultRoute = try reader.readBoolOrNull()
+            case "lldp": lldp = try reader.readOrNull(LLDPNeighbor.self)
             default: break
             }
         }
         guard let name else { throw reader.missingKey("name") }
-        self.name = name
+        self.init(
+            name: name, altNames: altNames, kind: kind, mac: mac, permanentMAC: permanentMAC, mtu: mtu, operState: operState, carrier: carrier, speedMbps: speedMbps, driver: driver, pciAddress: pciAddress, vendorID: vendorID, deviceID: deviceID, numaNode: numaNode, sriov: sriov, parent: parent, addresses: addresses, hasDefaultRoute: hasDefaultRoute, lldp: lldp)
     }
 }
 
 extension SRIOVInfo: JSONReadable {
     /// Reads `devices[].sriov`.
     public init(from reader: inout JSONReader) throws(JSONError) {
-        self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        self = try Self.read(&reader)
+    }
+
+    /// Builds the value in a local and returns it (moved, not copied, into `self`).
+    private static func read(_ reader: inout JSONReader) throws(JSONError) -> Self {
+        var v = Self()
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "totalVFs": totalVFs = try r.readIntOrNull()
-            case "numVFs": numVFs = try r.readIntOrNull()
-            case "pfName": pfName = try r.readStringOrNull()
+            case "totalVFs": v.totalVFs = try reader.readIntOrNull()
+            case "numVFs": v.numVFs = try reader.readIntOrNull()
+            case "pfName": v.pfName = try reader.readStringOrNull()
             default: break
             }
         }
+        return v
     }
 }
 
 extension LLDPNeighbor: JSONReadable {
     /// Reads `devices[].lldp`.
     public init(from reader: inout JSONReader) throws(JSONError) {
-        self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var chassisID: String?
+        var portID: String?
+        var systemName: String?
+        var portDescription: String?
+        var managementAddress: String?
+        var vlanIDs: [Int]?
+        var vlanNames: [String]?
+        var lastHeard: String?
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "chassisID": chassisID = try r.readStringOrNull()
-            case "portID": portID = try r.readStringOrNull()
-            case "systemName": systemName = try r.readStringOrNull()
-            case "portDescription": portDescription = try r.readStringOrNull()
-            case "managementAddress": managementAddress = try r.readStringOrNull()
-            case "vlanIDs": vlanIDs = try r.readArrayOrNull(of: Int.self)
-            case "vlanNames": vlanNames = try r.readStringArrayOrNull()
-            case "lastHeard": lastHeard = try r.readStringOrNull()
+            case "chassisID": chassisID = try reader.readStringOrNull()
+            case "portID": portID = try reader.readStringOrNull()
+            case "systemName": systemName = try reader.readStringOrNull()
+            case "portDescription": portDescription = try reader.readStringOrNull()
+            case "managementAddress": managementAddress = try reader.readStringOrNull()
+            case "vlanIDs": vlanIDs = try reader.readArrayOrNull(of: Int.self)
+            case "vlanNames": vlanNames = try reader.readStringArrayOrNull()
+            case "lastHeard": lastHeard = try reader.readStringOrNull()
             default: break
             }
         }
+        self.init(
+            chassisID: chassisID, portID: portID, systemName: systemName, portDescription: portDescription, managementAddress: managementAddress, vlanIDs: vlanIDs, vlanNames: vlanNames, lastHeard: lastHeard)
     }
 }
 
@@ -114,12 +163,13 @@ extension NodeNetworkStatus: JSONReadable {
     /// Reads `status.networks[]` (`network` required).
     public init(from reader: inout JSONReader) throws(JSONError) {
         var network: String?, device: String?, rule: String?, message: String?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "network": network = try r.readString()
-            case "device": device = try r.readStringOrNull()
-            case "rule": rule = try r.readStringOrNull()
-            case "message": message = try r.readStringOrNull()
+            case "network": network = try reader.readString()
+            case "device": device = try reader.readStringOrNull()
+            case "rule": rule = try reader.readStringOrNull()
+            case "message": message = try reader.readStringOrNull()
             default: break
             }
         }

@@ -6,26 +6,33 @@ import JSON
 extension ObjectMeta: JSONReadable {
     /// Reads `metav1.ObjectMeta` (every member optional; unknown members skipped).
     public init(from reader: inout JSONReader) throws(JSONError) {
-        self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        self = try Self.read(&reader)
+    }
+
+    /// Builds the value in a local and returns it (moved, not copied, into `self`).
+    private static func read(_ reader: inout JSONReader) throws(JSONError) -> Self {
+        var v = Self()
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "name": name = try r.readStringOrNull()
-            case "generateName": generateName = try r.readStringOrNull()
-            case "namespace": namespace = try r.readStringOrNull()
-            case "uid": uid = try r.readStringOrNull()
-            case "resourceVersion": resourceVersion = try r.readStringOrNull()
-            case "generation": generation = try r.readInt64OrNull()
-            case "creationTimestamp": creationTimestamp = try r.readStringOrNull()
-            case "deletionTimestamp": deletionTimestamp = try r.readStringOrNull()
-            case "deletionGracePeriodSeconds": deletionGracePeriodSeconds = try r.readInt64OrNull()
-            case "labels": labels = try r.readStringDictionaryOrNull()
-            case "annotations": annotations = try r.readStringDictionaryOrNull()
-            case "ownerReferences": ownerReferences = try r.readArrayOrNull(of: OwnerReference.self)
-            case "finalizers": finalizers = try r.readStringArrayOrNull()
-            case "managedFields": managedFields = try r.readArrayOrNull(of: JSONValue.self)
+            case "name": v.name = try reader.readStringOrNull()
+            case "generateName": v.generateName = try reader.readStringOrNull()
+            case "namespace": v.namespace = try reader.readStringOrNull()
+            case "uid": v.uid = try reader.readStringOrNull()
+            case "resourceVersion": v.resourceVersion = try reader.readStringOrNull()
+            case "generation": v.generation = try reader.readInt64OrNull()
+            case "creationTimestamp": v.creationTimestamp = try reader.readStringOrNull()
+            case "deletionTimestamp": v.deletionTimestamp = try reader.readStringOrNull()
+            case "deletionGracePeriodSeconds": v.deletionGracePeriodSeconds = try reader.readInt64OrNull()
+            case "labels": v.labels = try reader.readStringDictionaryOrNull()
+            case "annotations": v.annotations = try reader.readStringDictionaryOrNull()
+            case "ownerReferences": v.ownerReferences = try reader.readArrayOrNull(of: OwnerReference.self)
+            case "finalizers": v.finalizers = try reader.readStringArrayOrNull()
+            case "managedFields": v.managedFields = try reader.readArrayOrNull(of: JSONValue.self)
             default: break
             }
         }
+        return v
     }
 }
 
@@ -34,14 +41,15 @@ extension OwnerReference: JSONReadable {
     public init(from reader: inout JSONReader) throws(JSONError) {
         var apiVersion: String?, kind: String?, name: String?, uid: String?
         var controller: Bool?, blockOwnerDeletion: Bool?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "apiVersion": apiVersion = try r.readString()
-            case "kind": kind = try r.readString()
-            case "name": name = try r.readString()
-            case "uid": uid = try r.readString()
-            case "controller": controller = try r.readBoolOrNull()
-            case "blockOwnerDeletion": blockOwnerDeletion = try r.readBoolOrNull()
+            case "apiVersion": apiVersion = try reader.readString()
+            case "kind": kind = try reader.readString()
+            case "name": name = try reader.readString()
+            case "uid": uid = try reader.readString()
+            case "controller": controller = try reader.readBoolOrNull()
+            case "blockOwnerDeletion": blockOwnerDeletion = try reader.readBoolOrNull()
             default: break
             }
         }
@@ -58,11 +66,12 @@ extension ListMeta: JSONReadable {
     /// Reads `metav1.ListMeta`.
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "resourceVersion": resourceVersion = try r.readStringOrNull()
-            case "continue": continueToken = try r.readStringOrNull()
-            case "remainingItemCount": remainingItemCount = try r.readInt64OrNull()
+            case "resourceVersion": resourceVersion = try reader.readStringOrNull()
+            case "continue": continueToken = try reader.readStringOrNull()
+            case "remainingItemCount": remainingItemCount = try reader.readInt64OrNull()
             default: break
             }
         }
@@ -75,12 +84,13 @@ extension ObjectList: JSONReadable where T: JSONReadable {
         var apiVersion: String?, kind: String?
         var metadata: ListMeta?
         var items: [T]?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "apiVersion": apiVersion = try r.readStringOrNull()
-            case "kind": kind = try r.readStringOrNull()
-            case "metadata": metadata = try r.readOrNull(ListMeta.self)
-            case "items": items = try r.readArrayOrNull(of: T.self)
+            case "apiVersion": apiVersion = try reader.readStringOrNull()
+            case "kind": kind = try reader.readStringOrNull()
+            case "metadata": metadata = try reader.readOrNull(ListMeta.self)
+            case "items": items = try reader.readArrayOrNull(of: T.self)
             default: break
             }
         }
@@ -93,14 +103,15 @@ extension Condition: JSONReadable {
     public init(from reader: inout JSONReader) throws(JSONError) {
         var type: String?, status: String?, lastTransitionTime: String?, reason: String?, message: String?
         var observedGeneration: Int64?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "type": type = try r.readString()
-            case "status": status = try r.readString()
-            case "observedGeneration": observedGeneration = try r.readInt64OrNull()
-            case "lastTransitionTime": lastTransitionTime = try r.readString()
-            case "reason": reason = try r.readString()
-            case "message": message = try r.readString()
+            case "type": type = try reader.readString()
+            case "status": status = try reader.readString()
+            case "observedGeneration": observedGeneration = try reader.readInt64OrNull()
+            case "lastTransitionTime": lastTransitionTime = try reader.readString()
+            case "reason": reason = try reader.readString()
+            case "message": message = try reader.readString()
             default: break
             }
         }
@@ -122,16 +133,17 @@ extension Status: JSONReadable {
         kind = nil
         apiVersion = nil
         metadata = nil
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "kind": kind = try r.readStringOrNull()
-            case "apiVersion": apiVersion = try r.readStringOrNull()
-            case "metadata": metadata = try r.readOrNull(ListMeta.self)
-            case "status": status = try r.readStringOrNull()
-            case "message": message = try r.readStringOrNull()
-            case "reason": reason = try r.readStringOrNull()
-            case "details": details = try r.readOrNull(StatusDetails.self)
-            case "code": code = try r.readIntOrNull()
+            case "kind": kind = try reader.readStringOrNull()
+            case "apiVersion": apiVersion = try reader.readStringOrNull()
+            case "metadata": metadata = try reader.readOrNull(ListMeta.self)
+            case "status": status = try reader.readStringOrNull()
+            case "message": message = try reader.readStringOrNull()
+            case "reason": reason = try reader.readStringOrNull()
+            case "details": details = try reader.readOrNull(StatusDetails.self)
+            case "code": code = try reader.readIntOrNull()
             default: break
             }
         }
@@ -142,14 +154,15 @@ extension StatusDetails: JSONReadable {
     /// Reads `metav1.StatusDetails`.
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "name": name = try r.readStringOrNull()
-            case "group": group = try r.readStringOrNull()
-            case "kind": kind = try r.readStringOrNull()
-            case "uid": uid = try r.readStringOrNull()
-            case "causes": causes = try r.readArrayOrNull(of: StatusCause.self)
-            case "retryAfterSeconds": retryAfterSeconds = try r.readIntOrNull()
+            case "name": name = try reader.readStringOrNull()
+            case "group": group = try reader.readStringOrNull()
+            case "kind": kind = try reader.readStringOrNull()
+            case "uid": uid = try reader.readStringOrNull()
+            case "causes": causes = try reader.readArrayOrNull(of: StatusCause.self)
+            case "retryAfterSeconds": retryAfterSeconds = try reader.readIntOrNull()
             default: break
             }
         }
@@ -160,11 +173,12 @@ extension StatusCause: JSONReadable {
     /// Reads `metav1.StatusCause`.
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "reason": reason = try r.readStringOrNull()
-            case "message": message = try r.readStringOrNull()
-            case "field": field = try r.readStringOrNull()
+            case "reason": reason = try reader.readStringOrNull()
+            case "message": message = try reader.readStringOrNull()
+            case "field": field = try reader.readStringOrNull()
             default: break
             }
         }
@@ -175,10 +189,11 @@ extension LabelSelector: JSONReadable {
     /// Reads `metav1.LabelSelector`.
     public init(from reader: inout JSONReader) throws(JSONError) {
         self.init()
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
-            case "matchLabels": matchLabels = try r.readStringDictionaryOrNull()
-            case "matchExpressions": matchExpressions = try r.readArrayOrNull(of: LabelSelectorRequirement.self)
+            case "matchLabels": matchLabels = try reader.readStringDictionaryOrNull()
+            case "matchExpressions": matchExpressions = try reader.readArrayOrNull(of: LabelSelectorRequirement.self)
             default: break
             }
         }
@@ -230,23 +245,24 @@ extension WatchEvent: JSONReadable where T: JSONReadable {
         var type: WatchEventType?
         var event: WatchEvent<T>?
         var pendingObject: JSONReader?
-        try reader.readObject { key, r throws(JSONError) in
+        var object = try reader.beginObject()
+        while let key = try reader.nextKey(&object) {
             switch key {
             case "type":
-                type = try WatchEventType(from: &r)
+                type = try WatchEventType(from: &reader)
             case "object":
                 if let type {
-                    event = try Self.readObject(type, &r)
+                    event = try Self.readObject(type, &reader)
                 } else {
-                    r.skipWhitespaceBeforeValue()
-                    pendingObject = r
-                    try r.skipValue()
+                    reader.skipWhitespaceBeforeValue()
+                    pendingObject = reader
+                    try reader.skipValue()
                 }
             default: break
             }
         }
         guard let type else { throw reader.missingKey("type") }
-        if let event {
+        if let event = event.take() {
             self = event
         } else if var objectReader = pendingObject {
             self = try Self.readObject(type, &objectReader)
