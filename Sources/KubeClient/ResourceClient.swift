@@ -185,7 +185,7 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
 
     private func decodeDeleted(_ response: HTTPResponse) -> T? {
         guard let probe = try? JSONDecoder().decode(KindProbe.self, from: response.body), probe.kind != "Status" else { return nil }
-        return try? JSONDecoder().decode(T.self, from: response.body)
+        return try? FastDecoding.decode(T.self, from: response.body, url: "")
     }
 
     // MARK: - Watch

@@ -185,6 +185,8 @@ struct Seen: Equatable {
             }
             #expect(seen.map(\.metadata.name) == ["f2"])
             #expect(seen.first?.spec?.size == 9)
+            #expect(try await fastWidgets.delete("f1") == nil)
+            #expect(try await fastWidgets.getIfExists("f1") == nil)
         }
     }
 }
