@@ -33,10 +33,10 @@ public protocol JSONReadable {
 
 /// A strict, allocation-light pull reader over the UTF-8 bytes of one JSON document (RFC 8259).
 ///
-/// It accepts exactly what ``JSONValue/parse(_:)-(Collection<UInt8>)`` accepts (escapes including
+/// It accepts exactly what `JSONValue.parse(_:)` accepts (escapes including
 /// surrogate pairs, lone surrogates read as U+FFFD, the number grammar, at most
 /// ``JSONValue/maximumDepth`` levels of nesting). Errors name the byte offset; the entry points
-/// (``decode(_:from:)-(_,UnsafeRawBufferPointer)``) add the path of the member that failed
+/// (``decode(_:from:)``) add the path of the member that failed
 /// (`status.devices[3].mtu`).
 ///
 /// The reader borrows the bytes: use it only inside the closure or call that provides them.
@@ -88,7 +88,7 @@ extension JSONReader {
         }
     }
 
-    /// Reads one document holding a `T` from `bytes` (see ``decode(_:from:)-(_,UnsafeRawBufferPointer)``).
+    /// Reads one document holding a `T` from `bytes` (see ``decode(_:from:)``).
     public static func decode<T: JSONReadable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws(JSONError) -> T {
         let result: Result<T, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
             do throws(JSONError) {
@@ -258,7 +258,7 @@ extension JSONReader {
     public mutating func readArray<T>(_ element: (inout JSONReader) throws(JSONError) -> T) throws(JSONError) -> [T] {
         guard try peek() == UInt8(ascii: "[") else { throw typeMismatch(expected: "array") }
         var out: [T] = []
-        out.reserveCapacity(countElements())
+        out.reserveCapacity(capacityHint(countElements(), elementStride: MemoryLayout<T>.stride))
         try enter()
         i += 1
         skipWhitespace()
@@ -285,11 +285,19 @@ extension JSONReader {
     @inlinable
     public mutating func readDictionary<V>(_ value: (inout JSONReader) throws(JSONError) -> V) throws(JSONError) -> [String: V] {
         guard try peek() == UInt8(ascii: "{") else { throw typeMismatch(expected: "object") }
-        var out: [String: V] = Dictionary(minimumCapacity: countElements())
+        var out: [String: V] = Dictionary(minimumCapacity: capacityHint(countElements(), elementStride: 16 + MemoryLayout<V>.stride))
         try readObject { key, r throws(JSONError) in
             out[key.string] = try value(&r)
         }
         return out
+    }
+
+    /// `count`, bounded so that the reservation never exceeds four times the bytes left to read: a
+    /// malformed body (`[1,1,1,...` read as an array of large structs) cannot make a huge allocation
+    /// before the first element fails. Past the bound the array simply grows as elements arrive.
+    @inlinable
+    func capacityHint(_ count: Int, elementStride: Int) -> Int {
+        min(count, max(16, (bytes.count - i) * 4 / max(1, elementStride)))
     }
 
     /// The number of elements (or members) of the array (or object) starting at the current offset, for
@@ -364,7 +372,7 @@ extension JSONReader {
         }
     }
 
-    /// Reads one value of any shape as a ``JSONValue`` (exactly what ``JSONValue/parse(_:)-(Collection<UInt8>)`` gives).
+    /// Reads one value of any shape as a ``JSONValue`` (exactly what `JSONValue.parse(_:)` gives).
     public mutating func readValue() throws(JSONError) -> JSONValue {
         skipWhitespace()
         let start = i
@@ -395,6 +403,12 @@ extension JSONReader {
         guard try peek() == UInt8(ascii: "n") else { return false }
         try expectLiteral("null")
         return true
+    }
+
+    /// Whether the next value is `null` (nothing is consumed).
+    @inlinable
+    public mutating func isNull() throws(JSONError) -> Bool {
+        try peek() == UInt8(ascii: "n")
     }
 
     /// Reads a string.

@@ -217,6 +217,27 @@ func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
         #expect(try JSONReader.decode([[Int]].self, from: Array("[[1,2],[],[3]]".utf8)) == [[1, 2], [], [3]])
     }
 
+    @Test func aMalformedHugeArrayFailsAtItsFirstElement() throws {
+        // Two million elements counted, each of them the wrong type for a `Port`.
+        let text = "[" + String(repeating: "1,", count: 2_000_000) + "1]"
+        let error = #expect(throws: JSONError.self) { try JSONReader.decode([Port].self, from: Array(text.utf8)) }
+        #expect(error?.message == "expected object, got number at [0]")
+        let truncated = "{\"name\":\"a\",\"tags\":[" + String(repeating: "\"t\",", count: 100_000)
+        #expect(throws: JSONError.self) { try JSONReader.decode(Port.self, from: Array(truncated.utf8)) }
+    }
+
+    @Test func isNullPeeksWithoutConsuming() throws {
+        try Array(" null".utf8).withUnsafeBufferPointer { buffer throws(JSONError) in
+            var reader = JSONReader(buffer)
+            let null = try reader.isNull()
+            #expect(null)
+            let consumed = try reader.readNull()
+            #expect(consumed)
+            let atEnd = reader.isAtEnd()
+            #expect(atEnd)
+        }
+    }
+
     @Test func elementCountIsOnlyAHint() throws {
         for text in [#"["a,b","]",{"x":[1,2]}]"#, #"[ ]"#, "[\"\\\"\",1]"] {
             #expect(try JSONReader.decode(JSONValue.self, from: Array(text.utf8)) == JSONValue.parse(text))
