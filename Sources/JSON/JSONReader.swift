@@ -39,6 +39,16 @@ public protocol JSONReadable {
 /// (``decode(_:from:)``) add the path of the member that failed
 /// (`status.devices[3].mtu`).
 ///
+/// Where it differs from Foundation's `JSONDecoder` (the `Codable` reference), it follows
+/// `JSONValue.parse` and the API server: a repeated key keeps its last value (as Go's
+/// `encoding/json` does; `JSONDecoder` keeps the first), a lone surrogate escape reads as U+FFFD and
+/// invalid UTF-8 is repaired (`JSONDecoder` rejects both), and ``readValue()`` keeps `1.0` a double
+/// (`JSONValue`'s `Codable` conformance makes it an integer).
+///
+/// Objects are read with ``readObject(_:)`` (a closure per member) or, in hot code, with the loop
+/// form ``beginObject()`` / ``nextKey(_:)``; arrays with ``readArray(_:)``, which reserves exactly
+/// the capacity the elements need.
+///
 /// The reader borrows the bytes: use it only inside the closure or call that provides them.
 public struct JSONReader {
     @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
