@@ -682,7 +682,7 @@ extension JSONReader {
 
     /// The offset of the first byte at or after `start` that ends the plain part of a string: a quote,
     /// a backslash or a control character (`bytes.count` if none). Eight bytes at a time.
-    @usableFromInline
+    @usableFromInline @inline(__always)
     func stringSpecial(from start: Int) -> Int {
         var j = start
         let n = bytes.count
