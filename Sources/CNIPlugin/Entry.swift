@@ -16,7 +16,15 @@ public enum AutomagicMain {
             versionAnswer.withUTF8Buffer { write($0) }
             return 0
         }
-        let output = Skel.run(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() })
+        let output: CNIOutput
+        switch Skel.dispatch(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() }) {
+        case .output(let o):
+            output = o
+        case .delegate(let call, let errorVersion):
+            // DEL's last step: become the delegate (no child to wait for, no answer to relay).
+            // Returns only when it could not be started.
+            output = Skel.errorOutput(Delegate.execInPlace(call), version: errorVersion)
+        }
         output.stdout.withUnsafeBufferPointer { write($0) }
         return output.exitCode
     }
@@ -57,19 +65,23 @@ public enum AutomagicMain {
         return env
     }
 
-    /// Everything on stdin.
+    /// Everything on stdin. Reads into uninitialized capacity: no zero-filled 64 KiB scratch
+    /// buffer whose fresh pages would each cost a page fault.
     public static func readStandardInput() -> [UInt8] {
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                break
+            var failed = false
+            let chunk = [UInt8](unsafeUninitializedCapacity: 16384) { buffer, count in
+                var n = 0
+                while true {
+                    n = Glibc.read(0, buffer.baseAddress, buffer.count)
+                    if n >= 0 || errno != EINTR { break }
+                }
+                if n < 0 { failed = true; n = 0 }
+                count = n
             }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
+            if failed || chunk.isEmpty { return out }
+            if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
         }
-        return out
     }
 }
