@@ -170,7 +170,7 @@ public enum Delegate {
         var env = call.environment
         env["CNI_COMMAND"] = call.command.rawValue
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(call.path), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = environmentBlock(env)
         execve(call.path, argv, envp)
         let code = errno
         for p in argv { free(p) }
@@ -228,7 +228,7 @@ public enum Delegate {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = environmentBlock(environment)
         defer {
             for p in argv { free(p) }
             for p in envp { free(p) }
@@ -249,6 +249,28 @@ public enum Delegate {
             return ExecOutcome(status: (status >> 8) & 0xFF, signaled: false, stdout: stdout, stderr: stderr)
         }
         return ExecOutcome(status: 128 + termSignal, signaled: true, stdout: stdout, stderr: stderr)
+    }
+
+    /// `KEY=VALUE` C strings (malloc'd, `nil`-terminated) built by copying UTF-8 bytes; no
+    /// string interpolation per variable.
+    static func environmentBlock(_ environment: [String: String]) -> [UnsafeMutablePointer<CChar>?] {
+        var block: [UnsafeMutablePointer<CChar>?] = []
+        block.reserveCapacity(environment.count + 1)
+        for (key, value) in environment {
+            var key = key, value = value
+            key.withUTF8 { k in
+                value.withUTF8 { v in
+                    guard let p = malloc(k.count + v.count + 2)?.assumingMemoryBound(to: UInt8.self) else { return }
+                    if let base = k.baseAddress { p.update(from: base, count: k.count) }
+                    p[k.count] = UInt8(ascii: "=")
+                    if let base = v.baseAddress { (p + k.count + 1).update(from: base, count: v.count) }
+                    p[k.count + 1 + v.count] = 0
+                    block.append(UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self))
+                }
+            }
+        }
+        block.append(nil)
+        return block
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SpawnError) {

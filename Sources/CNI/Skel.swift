@@ -98,11 +98,13 @@ public enum Skel {
                 return .output(CNIOutput(exitCode: 0, stdout: versionInfo(supported)))
             }
             let bytes = stdin()
+            // Parsed once: for the error version and for the configuration.
+            let json = try? JSONValue.parse(bytes)
             // Answer errors in the caller's version whenever it can be read.
-            if let v = (try? JSONValue.parse(bytes))?["cniVersion"]?.stringValue, let parsed = CNIVersion(v), supported.contains(parsed) {
+            if let v = json?["cniVersion"]?.stringValue, let parsed = CNIVersion(v), supported.contains(parsed) {
                 errorVersion = v
             }
-            let config = try NetConf(bytes: bytes, supported: supported)
+            let config = if let json { try NetConf(json: json, supported: supported) } else { try NetConf(bytes: bytes, supported: supported) }
             let request = CNIRequest(environment: env, config: config)
             switch env.command {
             case .add:

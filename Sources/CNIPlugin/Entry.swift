@@ -48,19 +48,22 @@ public enum AutomagicMain {
         }
     }
 
-    /// The process environment as a dictionary.
+    /// The process environment as a dictionary. Splits each entry on its first `=` in the
+    /// raw bytes (a `Character` search would run grapheme breaking over every variable).
     public static func processEnvironment() -> [String: String] {
         var count = 0
         while environ[count] != nil { count += 1 }
         var env: [String: String] = [:]
         env.reserveCapacity(count)  // no rehashing while filling
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") {
-                env[String(s[..<eq])] = String(s[s.index(after: eq)...])
+        for i in 0..<count {
+            guard let entry = environ[i] else { continue }
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let all = UnsafeBufferPointer(start: bytes, count: length)
+                guard let eq = all.firstIndex(of: UInt8(ascii: "=")) else { return }
+                let key = String(decoding: UnsafeBufferPointer(rebasing: all[..<eq]), as: UTF8.self)
+                env[key] = String(decoding: UnsafeBufferPointer(rebasing: all[(eq + 1)...]), as: UTF8.self)
             }
-            p += 1
         }
         return env
     }
