@@ -50,12 +50,9 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         return ns
     }
 
+    /// Decodes a response body: with `JSONReader` when `V` is `JSONReadable`, else `JSONDecoder`.
     func decode<V: Decodable>(_ type: V.Type, _ response: HTTPResponse, url: String) throws(KubeClientError) -> V {
-        do {
-            return try JSONDecoder().decode(V.self, from: response.body)
-        } catch {
-            throw .decoding(url: url, message: describeDecodingError(error, body: response.body))
-        }
+        try FastDecoding.decode(V.self, from: response.body, url: url)
     }
 
     func encode(_ object: T) throws(KubeClientError) -> [UInt8] {
@@ -188,7 +185,7 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
 
     private func decodeDeleted(_ response: HTTPResponse) -> T? {
         guard let probe = try? JSONDecoder().decode(KindProbe.self, from: response.body), probe.kind != "Status" else { return nil }
-        return try? JSONDecoder().decode(T.self, from: response.body)
+        return try? FastDecoding.decode(T.self, from: response.body, url: "")
     }
 
     // MARK: - Watch
@@ -207,7 +204,13 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
     /// for try await event in widgets.watch(WatchOptions(resourceVersion: list.metadata.resourceVersion)) { ... }
     /// ```
     public func watch(_ options: WatchOptions = WatchOptions()) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
+        openWatch(options).events
+    }
+
+    /// ``watch(_:)`` with its flow-control figures (tests and benchmarks).
+    func openWatch(_ options: WatchOptions) -> (events: AsyncThrowingStream<WatchEvent<T>, any Error>, statistics: WatchStatistics) {
+        let channel = BoundedChannel<WatchEvent<T>>(capacity: options.bufferedEvents)
+        let flow = StreamFlow(highWater: options.bufferedBytes, lowWater: options.bufferedBytes / 4)
         let client = self.client
         let path = resourceType.path(namespace: namespace)
         let timeout = options.timeoutSeconds ?? Int.random(in: 300..<600)
@@ -219,14 +222,16 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         let task = Task {
             do throws(KubeClientError) {
                 try await client.runWatch(path: path, query: query, idleTimeout: idle, serverTimeout: timeout,
-                                          type: T.self, continuation: continuation)
-                continuation.finish()
+                                          flow: flow, sink: channel)
+                channel.finish()
             } catch {
-                continuation.finish(throwing: error)
+                channel.finish(error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+        // Pull-based: the consumer's `next()` takes from the bounded channel. When the iteration ends,
+        // is cancelled, or the stream is dropped, the consumer handle goes and cancels the reading task.
+        let consumer = WatchConsumer(channel: channel, task: task, flow: flow)
+        return (AsyncThrowingStream { try await consumer.next() }, WatchStatistics(consumer))
     }
 }
 
