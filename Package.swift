@@ -13,6 +13,13 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
+// The modules linked into the CNI plugin (JSON, MappingFile, CNI, CNIPlugin, automagic): concrete
+// generic metadata through direct accessors, not mangled names, so the short-lived plugin process
+// neither demangles type names nor scans every conformance record of the binary at run time
+// (measured: −30 % of the plugin's user-space instructions per invocation).
+let cniPluginSwiftSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+]
 
 let package = Package(
     name: "automagic",
@@ -37,12 +44,12 @@ let package = Package(
         .target(name: "CNetlink"),
 
         // Pure core
-        .target(name: "JSON", swiftSettings: swiftSettings),
+        .target(name: "JSON", swiftSettings: cniPluginSwiftSettings),
         .target(name: "KubeCore", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .target(name: "AutomagicAPI", dependencies: ["KubeCore", "JSON"], swiftSettings: swiftSettings),
         .target(name: "Resolver", dependencies: ["AutomagicAPI", "KubeCore"], swiftSettings: swiftSettings),
-        .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: swiftSettings),
-        .target(name: "CNI", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
+        .target(name: "CNI", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
 
         // Edges
         .target(name: "KubeClient", dependencies: [
@@ -59,7 +66,7 @@ let package = Package(
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
         // Programs
-        .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: swiftSettings),
+        .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "LabAPIServer", dependencies: [
             "HTTPServer", "CTLS", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
@@ -80,7 +87,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         // Thin mains
-        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: swiftSettings,
+        .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: cniPluginSwiftSettings,
                          linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-lswiftDispatch"], .when(platforms: [.linux]))]),
         .executableTarget(name: "automagic-agent", dependencies: [
             "Agent", .product(name: "ArgumentParser", package: "swift-argument-parser"),

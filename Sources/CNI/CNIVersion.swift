@@ -14,16 +14,29 @@ public struct CNIVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.patch = patch
     }
 
-    /// Parses `"1.0.0"`; `nil` for anything else (`"1.0"`, `"v1"`, `""`).
+    /// Parses `"1.0.0"`; `nil` for anything else (`"1.0"`, `"v1"`, `""`): three dot-separated
+    /// runs of 1–6 ASCII digits. Works on the UTF-8 bytes (no `Character` processing).
     public init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return nil }
-        var numbers: [Int] = []
-        for p in parts {
-            guard !p.isEmpty, p.count <= 6, p.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(p) else { return nil }
-            numbers.append(n)
+        var numbers = (0, 0, 0)
+        var index = 0, digits = 0, value = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, index < 2 else { return nil }
+                if index == 0 { numbers.0 = value } else { numbers.1 = value }
+                index += 1
+                digits = 0
+                value = 0
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                guard digits < 6 else { return nil }
+                digits += 1
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            } else {
+                return nil
+            }
         }
-        self.init(numbers[0], numbers[1], numbers[2])
+        guard index == 2, digits > 0 else { return nil }
+        numbers.2 = value
+        self.init(numbers.0, numbers.1, numbers.2)
     }
 
     public var description: String { "\(major).\(minor).\(patch)" }

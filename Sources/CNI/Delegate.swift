@@ -5,6 +5,33 @@ import Musl
 #endif
 import JSON
 
+/// A delegate invocation prepared by a handler and run by its caller: either as a child
+/// (``Delegate/invoke(_:)``, in tests and wherever the process has more to do) or in place of
+/// the plugin process (``Delegate/execInPlace(_:)``).
+public struct DelegateCall: Sendable {
+    /// The delegate executable.
+    public var path: String
+    /// The verb it gets (`CNI_COMMAND`).
+    public var command: CNICommand
+    /// Its configuration (stdin).
+    public var stdin: [UInt8]
+    /// Its environment (`CNI_COMMAND` is set from ``command``).
+    public var environment: [String: String]
+    /// Runs when the delegate could not be started at all (not when it ran and failed), to put
+    /// back state the handler gave up in anticipation of the call.
+    public var restore: (@Sendable () -> Void)?
+
+    /// Creates a call.
+    public init(path: String, command: CNICommand, stdin: [UInt8], environment: [String: String],
+                restore: (@Sendable () -> Void)? = nil) {
+        self.path = path
+        self.command = command
+        self.stdin = stdin
+        self.environment = environment
+        self.restore = restore
+    }
+}
+
 /// What a child process did: exit status, stdout, stderr.
 public struct ExecOutcome: Sendable, Hashable {
     /// The exit status, or `128 + signal` when it was killed by a signal.
@@ -32,6 +59,12 @@ public enum Delegate {
     /// The first executable file named `type` in `paths`. `type` with a `/` is refused
     /// (code 7); not found is code 7 and lists the directories searched.
     public static func find(_ type: String, in paths: [String]) throws(CNIError) -> String {
+        if let path = try lookup(type, in: paths) { return path }
+        throw notFound(type, in: paths)
+    }
+
+    /// Like ``find(_:in:)``, but `nil` when no directory has it (an invalid `type` still throws).
+    public static func lookup(_ type: String, in paths: [String]) throws(CNIError) -> String? {
         guard !type.isEmpty, !type.contains("/"), type != ".", type != ".." else {
             throw CNIError(.invalidConfig, "invalid plugin type '\(type)': it must be a plain executable name")
         }
@@ -42,8 +75,13 @@ public enum Delegate {
                 return candidate
             }
         }
-        throw CNIError(.invalidConfig,
-                       "failed to find plugin '\(type)' in CNI_PATH [\(paths.joined(separator: ":"))]; install it there (the reference plugins ship it) or fix the type")
+        return nil
+    }
+
+    /// The error of ``find(_:in:)`` when `type` is in none of `paths` (code 7).
+    public static func notFound(_ type: String, in paths: [String]) -> CNIError {
+        CNIError(.invalidConfig,
+                 "failed to find plugin '\(type)' in CNI_PATH [\(paths.joined(separator: ":"))]; install it there (the reference plugins ship it) or fix the type")
     }
 
     /// Runs `path` with `command`, returning its stdout on success. On failure the plugin's
@@ -53,13 +91,18 @@ public enum Delegate {
                               stdin: [UInt8]) throws(CNIError) -> [UInt8] {
         var env = environment
         env["CNI_COMMAND"] = command.rawValue
-        let name = path.split(separator: "/").last.map(String.init) ?? path
         let outcome: ExecOutcome
         do {
             outcome = try run(path: path, environment: env, stdin: stdin)
         } catch {
             throw CNIError(.ioFailure, "failed to run plugin '\(path)': \(error.description)")
         }
+        return try answer(of: outcome, path: path, command: command)
+    }
+
+    /// The stdout of a successful run, or the error it reported.
+    static func answer(of outcome: ExecOutcome, path: String, command: CNICommand) throws(CNIError) -> [UInt8] {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
         if outcome.status == 0 && !outcome.signaled { return outcome.stdout }
         let stderrText = String(decoding: outcome.stderr.prefix(4096), as: UTF8.self)
         if !outcome.signaled, let json = try? JSONValue.parse(outcome.stdout), let e = CNIError(json: json) {
@@ -83,6 +126,56 @@ public enum Delegate {
                            details: String(decoding: out.prefix(1024), as: UTF8.self))
         }
         return list.compactMap { $0.stringValue.flatMap(CNIVersion.init) }
+    }
+
+    /// Runs `call` as a child, like ``invoke(path:command:environment:stdin:)``. When the
+    /// delegate cannot be started at all, `call.restore` runs before the error is thrown.
+    public static func invoke(_ call: DelegateCall) throws(CNIError) -> [UInt8] {
+        var env = call.environment
+        env["CNI_COMMAND"] = call.command.rawValue
+        let outcome: ExecOutcome
+        do {
+            outcome = try run(path: call.path, environment: env, stdin: call.stdin)
+        } catch {
+            call.restore?()
+            throw CNIError(.ioFailure, "failed to run plugin '\(call.path)': \(error.description)")
+        }
+        return try answer(of: outcome, path: call.path, command: call.command)
+    }
+
+    /// Replaces the calling process with the delegate of `call` (`execve`): its stdin becomes an
+    /// in-memory file holding `call.stdin`; stdout, stderr, the environment (with `CNI_COMMAND`
+    /// set to `call.command`) and the process ID stay the caller's, so the delegate's exit status
+    /// and output become this process's answer. Returns only when the delegate could not be
+    /// started, after running `call.restore`, with the error to report.
+    ///
+    /// Only for a process that has nothing left to do after the delegate (the plugin executable's
+    /// DEL); never call it from tests or a process with other threads' work in flight.
+    public static func execInPlace(_ call: DelegateCall) -> CNIError {
+        func failed(_ step: String, _ code: Int32) -> CNIError {
+            call.restore?()
+            let text = strerror(code).map { String(cString: $0) } ?? "errno \(code)"
+            return CNIError(.ioFailure, "failed to run plugin '\(call.path)': failed to \(step): \(text)")
+        }
+        let inFD: Int32
+        do {
+            inFD = try memoryFile("cni-stdin")
+            try writeAll(inFD, call.stdin)
+        } catch {
+            return failed(error.step, error.errno)
+        }
+        lseek(inFD, 0, SEEK_SET)
+        if dup2(inFD, 0) < 0 { return failed("dup2 stdin", errno) }
+        close(inFD)
+        var env = call.environment
+        env["CNI_COMMAND"] = call.command.rawValue
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(call.path), nil]
+        let envp = environmentBlock(env)
+        execve(call.path, argv, envp)
+        let code = errno
+        for p in argv { free(p) }
+        for p in envp { free(p) }
+        return failed("execve", code)
     }
 
     /// A failure to start or talk to a child process.
@@ -113,15 +206,7 @@ public enum Delegate {
         defer { close(outFD) }
         let errFD = try memoryFile("cni-stderr")
         defer { close(errFD) }
-        var written = 0
-        while written < stdin.count {
-            let n = stdin.withUnsafeBytes { Glibc.write(inFD, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SpawnError(step: "write stdin", errno: errno)
-            }
-            written += n
-        }
+        try writeAll(inFD, stdin)
         lseek(inFD, 0, SEEK_SET)
 
         var actions = posix_spawn_file_actions_t()
@@ -143,7 +228,7 @@ public enum Delegate {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = environmentBlock(environment)
         defer {
             for p in argv { free(p) }
             for p in envp { free(p) }
@@ -166,6 +251,40 @@ public enum Delegate {
         return ExecOutcome(status: 128 + termSignal, signaled: true, stdout: stdout, stderr: stderr)
     }
 
+    /// `KEY=VALUE` C strings (malloc'd, `nil`-terminated) built by copying UTF-8 bytes; no
+    /// string interpolation per variable.
+    static func environmentBlock(_ environment: [String: String]) -> [UnsafeMutablePointer<CChar>?] {
+        var block: [UnsafeMutablePointer<CChar>?] = []
+        block.reserveCapacity(environment.count + 1)
+        for (key, value) in environment {
+            var key = key, value = value
+            key.withUTF8 { k in
+                value.withUTF8 { v in
+                    guard let p = malloc(k.count + v.count + 2)?.assumingMemoryBound(to: UInt8.self) else { return }
+                    if let base = k.baseAddress { p.update(from: base, count: k.count) }
+                    p[k.count] = UInt8(ascii: "=")
+                    if let base = v.baseAddress { (p + k.count + 1).update(from: base, count: v.count) }
+                    p[k.count + 1 + v.count] = 0
+                    block.append(UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self))
+                }
+            }
+        }
+        block.append(nil)
+        return block
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SpawnError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpawnError(step: "write stdin", errno: errno)
+            }
+            written += n
+        }
+    }
+
     private static func memoryFile(_ name: String) throws(SpawnError) -> Int32 {
         var fd = systemMemfdCreate(name, 1 /* MFD_CLOEXEC */)
         if fd < 0 { throw SpawnError(step: "memfd_create", errno: errno) }
@@ -179,19 +298,30 @@ public enum Delegate {
         return fd
     }
 
+    /// Everything in the memory file `fd` (its size is known: one exactly sized read, no
+    /// zero-filled scratch buffer touching fresh pages).
     private static func readAll(_ fd: Int32) throws(SpawnError) -> [UInt8] {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SpawnError(step: "stat output", errno: errno) }
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var offset: off_t = 0
+        var capacity = max(Int(st.st_size), 0) + 1  // + 1: see the end of the file in the same pass
         while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SpawnError(step: "read output", errno: errno)
+            let start = out.count
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                var n = 0
+                while true {
+                    n = pread(fd, buffer.baseAddress, buffer.count, off_t(start))
+                    if n >= 0 || errno != EINTR { break }
+                }
+                if n < 0 { failure = errno; n = 0 }
+                count = n
             }
-            if n == 0 { return out }
-            out.append(contentsOf: buffer[0..<n])
-            offset += off_t(n)
+            if failure != 0 { throw SpawnError(step: "read output", errno: failure) }
+            if chunk.isEmpty { return out }
+            if start == 0 && chunk.count < capacity { return chunk }  // a short read of a file is its end
+            out.append(contentsOf: chunk)
+            capacity = 65536
         }
     }
 }

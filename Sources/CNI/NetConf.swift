@@ -45,8 +45,8 @@ public struct NetConf: Sendable, Hashable {
         case let other?:
             throw CNIError(.invalidConfig, "invalid network configuration: 'cniVersion' must be a string, got \(other.typeName)")
         }
-        let list = supported.map(\.description).joined(separator: ", ")
         guard let v = CNIVersion(cniVersionString.isEmpty ? "0.1.0" : cniVersionString), supported.contains(v) else {
+            let list = supported.map(\.description).joined(separator: ", ")
             let shown = cniVersionString.isEmpty ? "missing (which means 0.1.0)" : "'\(cniVersionString)'"
             throw CNIError(.incompatibleVersion,
                            "incompatible CNI version: the configuration's cniVersion is \(shown), this plugin supports \(list)")

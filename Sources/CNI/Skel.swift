@@ -23,12 +23,34 @@ public protocol CNIHandler: Sendable {
     func add(_ request: CNIRequest) throws(CNIError) -> CNIResult
     /// DEL.
     func del(_ request: CNIRequest) throws(CNIError)
+    /// DEL up to its last step: when that step is one delegate call whose outcome is the DEL's
+    /// outcome, it is returned for the caller to run (``Skel/dispatch(_:environment:stdin:)``
+    /// hands it back; the plugin executable then `exec`s it in place). `nil` when the DEL is
+    /// complete. The default runs ``del(_:)``.
+    func prepareDel(_ request: CNIRequest) throws(CNIError) -> DelegateCall?
     /// CHECK.
     func check(_ request: CNIRequest) throws(CNIError)
     /// STATUS.
     func status(_ request: CNIRequest) throws(CNIError)
     /// GC.
     func gc(_ request: CNIRequest) throws(CNIError)
+}
+
+extension CNIHandler {
+    /// Runs ``del(_:)``: nothing is left to the caller.
+    public func prepareDel(_ request: CNIRequest) throws(CNIError) -> DelegateCall? {
+        try del(request)
+        return nil
+    }
+}
+
+/// What ``Skel/dispatch(_:environment:stdin:)`` leaves to its caller.
+public enum SkelOutcome: Sendable {
+    /// The invocation is complete: print this and exit with its status.
+    case output(CNIOutput)
+    /// The invocation ends with this delegate call: its exit status and output are the
+    /// invocation's (a failure to start it is reported as an error object in `errorVersion`).
+    case delegate(DelegateCall, errorVersion: String)
 }
 
 /// What an invocation prints and returns.
@@ -50,28 +72,48 @@ public enum Skel {
     /// (not for VERSION, so a VERSION call never waits on an open terminal).
     public static func run(_ handler: some CNIHandler, environment: [String: String],
                            stdin: () -> [UInt8]) -> CNIOutput {
+        switch dispatch(handler, environment: environment, stdin: stdin) {
+        case .output(let output):
+            return output
+        case .delegate(let call, let errorVersion):
+            do throws(CNIError) {
+                _ = try Delegate.invoke(call)
+                return CNIOutput(exitCode: 0, stdout: [])
+            } catch {
+                return errorOutput(error, version: errorVersion)
+            }
+        }
+    }
+
+    /// Like ``run(_:environment:stdin:)``, but a DEL that ends with one delegate call
+    /// (``CNIHandler/prepareDel(_:)``) returns that call instead of running it.
+    public static func dispatch(_ handler: some CNIHandler, environment: [String: String],
+                                stdin: () -> [UInt8]) -> SkelOutcome {
         let supported = handler.supportedVersions
         let latest = supported.max() ?? CNIVersion.latest
         var errorVersion = latest.description
         do throws(CNIError) {
             let env = try CNIEnvironment(environment)
             if env.command == .version {
-                return CNIOutput(exitCode: 0, stdout: versionInfo(supported))
+                return .output(CNIOutput(exitCode: 0, stdout: versionInfo(supported)))
             }
             let bytes = stdin()
+            // Parsed once: for the error version and for the configuration.
+            let json = try? JSONValue.parse(bytes)
             // Answer errors in the caller's version whenever it can be read.
-            if let v = (try? JSONValue.parse(bytes))?["cniVersion"]?.stringValue, let parsed = CNIVersion(v), supported.contains(parsed) {
+            if let v = json?["cniVersion"]?.stringValue, let parsed = CNIVersion(v), supported.contains(parsed) {
                 errorVersion = v
             }
-            let config = try NetConf(bytes: bytes, supported: supported)
+            let config = if let json { try NetConf(json: json, supported: supported) } else { try NetConf(bytes: bytes, supported: supported) }
             let request = CNIRequest(environment: env, config: config)
             switch env.command {
             case .add:
                 let result = try handler.add(request).converted(to: config.cniVersion)
                 var out = result.json.serialized(pretty: true)
                 out.append(0x0A)
-                return CNIOutput(exitCode: 0, stdout: out)
-            case .del: try handler.del(request)
+                return .output(CNIOutput(exitCode: 0, stdout: out))
+            case .del:
+                if let call = try handler.prepareDel(request) { return .delegate(call, errorVersion: errorVersion) }
             case .check: try handler.check(request)
             case .status:
                 guard config.cniVersion >= .v1_1_0 else {
@@ -85,12 +127,17 @@ public enum Skel {
                 try handler.gc(request)
             case .version: break
             }
-            return CNIOutput(exitCode: 0, stdout: [])
+            return .output(CNIOutput(exitCode: 0, stdout: []))
         } catch {
-            var out = error.json(cniVersion: errorVersion).serialized(pretty: true)
-            out.append(0x0A)
-            return CNIOutput(exitCode: 1, stdout: out)
+            return .output(errorOutput(error, version: errorVersion))
         }
+    }
+
+    /// The error object for `error` in `version`, exit status 1.
+    public static func errorOutput(_ error: CNIError, version: String) -> CNIOutput {
+        var out = error.json(cniVersion: version).serialized(pretty: true)
+        out.append(0x0A)
+        return CNIOutput(exitCode: 1, stdout: out)
     }
 
     /// The VERSION answer for `supported`.

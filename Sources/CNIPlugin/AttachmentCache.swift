@@ -189,19 +189,19 @@ public struct AttachmentCache: Sendable {
     // MARK: names
 
     static func encode(_ s: String) -> String {
-        var out = ""
+        let hex: StaticString = "0123456789ABCDEF"
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {
-            let c = Character(Unicode.Scalar(b))
             if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || (b == 0x2E && !out.isEmpty) {
-                out.append(c)
+                out.append(b)
             } else {
-                let hex = Array("0123456789ABCDEF")
-                out.append("%")
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
+                out.append(UInt8(ascii: "%"))
+                out.append(hex.utf8Start[Int(b >> 4)])
+                out.append(hex.utf8Start[Int(b & 0xF)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ s: String) -> String? {

@@ -74,9 +74,26 @@ public struct AutomagicPlugin: CNIHandler {
     // MARK: DEL
 
     /// DEL: best effort and idempotent. Uses the cached device (the mapping only as a fallback),
-    /// execs the delegate's DEL, removes the cache entry. With nothing known about the attachment
+    /// runs the delegate's DEL, removes the cache entry. With nothing known about the attachment
     /// it only releases the IPAM address; it succeeds without a prior ADD, netns or mapping file.
     public func del(_ request: CNIRequest) throws(CNIError) {
+        if let call = try prepareDel(request) { _ = try Delegate.invoke(call) }
+    }
+
+    /// DEL up to the delegate's DEL, which is left to the caller (the executable `exec`s it in
+    /// place of itself, so the delegate's answer is the DEL's answer).
+    ///
+    /// The cache entry is removed *before* the delegate runs, since nothing runs after it. A
+    /// delegate that then fails leaves no entry: the runtime's retry falls back to the mapping
+    /// file and the configuration, like a DEL without a prior ADD. If the delegate cannot be
+    /// started at all, the entry is put back (``DelegateCall/restore``).
+    ///
+    /// A delegate missing from `CNI_PATH` fails the DEL only when an ADD through it is recorded:
+    /// then it created an interface and took an address that only it can release, so the DEL
+    /// fails (code 7) and keeps the entry for a retry once the plugin is installed. When nothing
+    /// is recorded (no ADD, or it was already undone), there is nothing it could clean up and the
+    /// DEL succeeds.
+    public func prepareDel(_ request: CNIRequest) throws(CNIError) -> DelegateCall? {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
         let cache = AttachmentCache(directory: cfg.cacheDirectory)
@@ -87,23 +104,33 @@ public struct AutomagicPlugin: CNIHandler {
         let network = cached != nil ? nil : (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
         let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
         let device = cached?.device ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
+        var call: DelegateCall?
         if let type, let device {
-            let path = try Delegate.find(type, in: env.path)
+            guard let path = try Delegate.lookup(type, in: env.path) else {
+                if let cached {
+                    var e = Delegate.notFound(type, in: env.path)
+                    e.message += "; the ADD of container '\(cached.containerID)' interface '\(cached.ifname)' went through it, and only it can remove that interface and release its address (the attachment stays recorded for the retry)"
+                    throw e
+                }
+                return nil
+            }
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
             let attachment = cached?.attachment ?? network?.attachment
             let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
-            _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: delegateConf.serialized())
+            call = DelegateCall(path: path, command: .del, stdin: delegateConf.serialized(), environment: env.all)
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
             // Nothing known about the attachment: at least release the address.
-            let path = try Delegate.find(ipamType, in: env.path)
+            guard let path = try Delegate.lookup(ipamType, in: env.path) else { return nil }
             let version = try negotiate(cache: cache, path: path, type: ipamType, env: env, wanted: conf.cniVersion)
             var ipamConf: [String: JSONValue] = [:]
             for (k, v) in conf.raw where !AutomagicConfig.ownKeys.contains(k) && k != "prevResult" { ipamConf[k] = v }
             ipamConf["type"] = .string(type ?? "macvlan")
             ipamConf["cniVersion"] = .string(version.description)
-            _ = try Delegate.invoke(path: path, command: .del, environment: env.all, stdin: JSONValue.object(ipamConf).serialized())
+            call = DelegateCall(path: path, command: .del, stdin: JSONValue.object(ipamConf).serialized(), environment: env.all)
         }
         try cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
+        if let cached { call?.restore = { try? cache.store(cached) } }
+        return call
     }
 
     // MARK: CHECK

@@ -16,7 +16,15 @@ public enum AutomagicMain {
             versionAnswer.withUTF8Buffer { write($0) }
             return 0
         }
-        let output = Skel.run(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() })
+        let output: CNIOutput
+        switch Skel.dispatch(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() }) {
+        case .output(let o):
+            output = o
+        case .delegate(let call, let errorVersion):
+            // DEL's last step: become the delegate (no child to wait for, no answer to relay).
+            // Returns only when it could not be started.
+            output = Skel.errorOutput(Delegate.execInPlace(call), version: errorVersion)
+        }
         output.stdout.withUnsafeBufferPointer { write($0) }
         return output.exitCode
     }
@@ -40,36 +48,43 @@ public enum AutomagicMain {
         }
     }
 
-    /// The process environment as a dictionary.
+    /// The process environment as a dictionary. Splits each entry on its first `=` in the
+    /// raw bytes (a `Character` search would run grapheme breaking over every variable).
     public static func processEnvironment() -> [String: String] {
         var count = 0
         while environ[count] != nil { count += 1 }
         var env: [String: String] = [:]
         env.reserveCapacity(count)  // no rehashing while filling
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") {
-                env[String(s[..<eq])] = String(s[s.index(after: eq)...])
+        for i in 0..<count {
+            guard let entry = environ[i] else { continue }
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let all = UnsafeBufferPointer(start: bytes, count: length)
+                guard let eq = all.firstIndex(of: UInt8(ascii: "=")) else { return }
+                let key = String(decoding: UnsafeBufferPointer(rebasing: all[..<eq]), as: UTF8.self)
+                env[key] = String(decoding: UnsafeBufferPointer(rebasing: all[(eq + 1)...]), as: UTF8.self)
             }
-            p += 1
         }
         return env
     }
 
-    /// Everything on stdin.
+    /// Everything on stdin. Reads into uninitialized capacity: no zero-filled 64 KiB scratch
+    /// buffer whose fresh pages would each cost a page fault.
     public static func readStandardInput() -> [UInt8] {
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                break
+            var failed = false
+            let chunk = [UInt8](unsafeUninitializedCapacity: 16384) { buffer, count in
+                var n = 0
+                while true {
+                    n = Glibc.read(0, buffer.baseAddress, buffer.count)
+                    if n >= 0 || errno != EINTR { break }
+                }
+                if n < 0 { failed = true; n = 0 }
+                count = n
             }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
+            if failed || chunk.isEmpty { return out }
+            if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
         }
-        return out
     }
 }

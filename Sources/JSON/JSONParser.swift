@@ -16,11 +16,21 @@ extension JSONValue {
     /// Parses one JSON document (RFC 8259). Leading and trailing whitespace is allowed;
     /// anything else after the value is an error.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
-        let result: Result<JSONValue, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
+        // Optionals rather than Result<JSONValue, JSONError>: instantiating Result's metadata makes
+        // the runtime check JSONError: Error against every conformance record of the binary, a
+        // measurable share of a short-lived process such as the CNI plugin.
+        var failure: JSONError?
+        let parsed: JSONValue?? = bytes.withContiguousStorageIfAvailable { buffer -> JSONValue? in
             var p = Parser(buffer)
-            return Result { () throws(JSONError) in try p.parseDocument() }
+            do throws(JSONError) {
+                return try p.parseDocument()
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        if let result { return try result.get() }
+        if let failure { throw failure }
+        if case .some(.some(let value)) = parsed { return value }
         let copy = Array(bytes)
         return try copy.withUnsafeBufferPointer { buffer throws(JSONError) in
             var p = Parser(buffer)

@@ -71,4 +71,19 @@ func fuzzOne(_ bytes: [UInt8]) {
     // Cache file names.
     let s = String(decoding: bytes.prefix(64), as: UTF8.self)
     precondition(AttachmentCache.decode(AttachmentCache.encode(s)) == s)
+    // The byte-level version parser agrees with the Character-based one it replaced.
+    let v = String(decoding: bytes.prefix(24), as: UTF8.self)
+    precondition(CNIVersion(v) == referenceVersion(v), "version parsers disagree on \(v.debugDescription)")
+}
+
+/// The `Character`-based version parser the byte-level one replaced (the reference).
+func referenceVersion(_ text: String) -> CNIVersion? {
+    let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 3 else { return nil }
+    var numbers: [Int] = []
+    for p in parts {
+        guard !p.isEmpty, p.count <= 6, p.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(p) else { return nil }
+        numbers.append(n)
+    }
+    return CNIVersion(numbers[0], numbers[1], numbers[2])
 }
