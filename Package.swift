@@ -61,7 +61,7 @@ let package = Package(
             "KubeClient", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "JSON"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["CTLS", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 

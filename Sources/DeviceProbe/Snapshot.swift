@@ -1,6 +1,7 @@
 import AutomagicAPI
 import FoundationEssentials
 import JSON
+import KubeCore
 
 extension DeviceProber {
     /// The devices in the `NodeDevice.status` shape: `devices`, `deviceCount`, `probedAt`.

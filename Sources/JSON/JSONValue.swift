@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A JSON document held as a value: the common currency of Automagic for objects whose
 /// shape is not fixed (unstructured Kubernetes objects, CNI configurations passed through
 /// to delegates, patches).
@@ -168,18 +162,6 @@ extension JSONValue: Codable {
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
         }
-    }
-
-    /// Encodes any `Encodable` value into a `JSONValue` (through its JSON form).
-    public init(encoding value: some Encodable) throws {
-        let encoder = JSONEncoder()
-        let data = try encoder.encode(value)
-        self = try JSONValue.parse(data)
-    }
-
-    /// Decodes this value into `type` (through its JSON form).
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(type, from: Data(serialized()))
     }
 }
 

@@ -54,11 +54,4 @@ import Testing
         v[path: ["metadata", "labels", "a"]] = nil
         #expect(v[path: ["metadata", "labels"]] == .object([:]))
     }
-
-    @Test func codableBridge() throws {
-        struct S: Codable, Equatable { var name: String; var mtu: Int? }
-        let v = try JSONValue(encoding: S(name: "eth0", mtu: 9000))
-        #expect(v["mtu"] == .int(9000))
-        #expect(try v.decode(S.self) == S(name: "eth0", mtu: 9000))
-    }
 }

@@ -92,3 +92,13 @@ import Foundation
         #expect(o.json[path: ["metadata", "labels", "a"]] == "b")
     }
 }
+
+@Suite struct JSONValueCodableBridgeTests {
+    @Test func encodesAndDecodesThroughFoundationsCoders() throws {
+        struct S: Codable, Equatable { var name: String; var mtu: Int? }
+        let v = try JSONValue(encoding: S(name: "eth0", mtu: 9000))
+        #expect(v["mtu"] == .int(9000))
+        #expect(try v.decode(S.self) == S(name: "eth0", mtu: 9000))
+        #expect(throws: DecodingError.self) { try JSONValue.object(["name": 1]).decode(S.self) }
+    }
+}
