@@ -27,21 +27,26 @@ enum SchemaDefaulting {
         switch value {
         case .object(var o):
             value = .null
-            for key in Array(o.keys) {
-                guard let child = schema.properties?[key] ?? schema.additionalProperties else { continue }
-                if o[key]?.isNull == true {
-                    if !child.nullable && child.defaultValue == nil { o.removeValue(forKey: key) }
-                } else if var v = o[key] {
-                    o[key] = .null
-                    pruneNulls(&v, schema: child)
-                    o[key] = v
+            var drop: [String] = []
+            var i = o.startIndex
+            while i != o.endIndex {
+                // Scalars other than null need nothing: no schema lookup, values changed in place.
+                let isNull = o.values[i].isNull
+                if isNull || o.values[i].isContainer, let child = schema.properties?[o.keys[i]] ?? schema.additionalProperties {
+                    if isNull {
+                        if !child.nullable && child.defaultValue == nil { drop.append(o.keys[i]) }
+                    } else {
+                        pruneNulls(&o.values[i], schema: child)
+                    }
                 }
+                o.formIndex(after: &i)
             }
+            for key in drop { o.removeValue(forKey: key) }
             value = .object(o)
         case .array(var a):
             guard let items = schema.items else { return }
             value = .null
-            for i in a.indices { pruneNulls(&a[i], schema: items) }
+            for i in a.indices where a[i].isContainer { pruneNulls(&a[i], schema: items) }
             value = .array(a)
         default:
             break
