@@ -117,9 +117,14 @@ final class WatchHub: @unchecked Sendable {
     private var waiting = 0
     private var trimmedAt = 0
     /// A watcher that falls this far behind is closed (the client relists), never unbounded memory.
-    static let maxPending = 200_000
+    let maxPending: Int
     /// Entries dropped from the front of the log at a time (amortizes the move of the rest).
-    private static let trimBatch = 1024
+    private let trimBatch: Int
+
+    init(maxPending: Int = 200_000) {
+        self.maxPending = maxPending
+        self.trimBatch = max(1, min(1024, maxPending / 4))
+    }
 
     /// Registers a watcher at the current end of the log (call under the store lock so no commit is missed).
     func register(_ id: ObjectIdentifier) {
@@ -142,7 +147,7 @@ final class WatchHub: @unchecked Sendable {
         defer { condition.unlock() }
         if cursors.isEmpty { base += log.count + 1; log.removeAll(keepingCapacity: true); return false }
         log.append(change)
-        if log.count >= trimmedAt + WatchHub.trimBatch { trim() }
+        if log.count >= trimmedAt + trimBatch { trim() }
         return waiting > 0
     }
 
@@ -184,7 +189,7 @@ final class WatchHub: @unchecked Sendable {
         let end = base + log.count
         var low = end
         for (id, c) in cursors {
-            if end - c > WatchHub.maxPending {
+            if end - c > maxPending {
                 // Too far behind: closed without the backlog (its client relists).
                 cursors[id] = nil
                 closed.insert(id)
