@@ -88,7 +88,6 @@ public enum LabBenchmarks {
         for d in 0..<24 {
             devices.append([
                 "name": .string("ens\(d)f\(i % 4)"), "kind": "physical", "mac": .string(String(format: "3c:fd:fe:%02x:%02x:%02x", i % 256, (i / 256) % 256, d)),
-                "permanentMAC": .string(String(format: "3c:fd:fe:%02x:%02x:%02x", i % 256, (i / 256) % 256, d)),
                 "carrier": true, "vendorID": "8086", "deviceID": "159b",
                 "mtu": 9000, "operState": "up", "speedMbps": 25000, "driver": "ice", "pciAddress": .string(String(format: "0000:%02x:00.%d", d, i % 8)),
                 "numaNode": .int(Int64(d % 2)), "addresses": [.string("10.\(i % 250).\(d).1/24")],

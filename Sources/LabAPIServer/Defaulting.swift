@@ -22,6 +22,19 @@ enum SchemaDefaulting {
         value = .object(result)
     }
 
+    /// The defaulting half of `apply` (after `SchemaValidation.pruneDroppingNulls` did the null pruning).
+    static func applyDefaultsOnly(_ value: inout JSONValue, schema: CompiledSchema?) {
+        guard let schema, schema.hasDefaults, case .object(var root) = value else { return }
+        var kept: [String: JSONValue] = [:]
+        for key in rootMetaKeys { if let v = root.removeValue(forKey: key) { kept[key] = v } }
+        value = .object(root)
+        root = [:]
+        applyDefaults(&value, schema: schema)
+        guard case .object(var result) = value else { return }
+        for key in rootMetaKeys { result[key] = kept[key] }
+        value = .object(result)
+    }
+
     /// Removes `null` values whose schema is not nullable and has no default (arrays keep their elements).
     static func pruneNulls(_ value: inout JSONValue, schema: CompiledSchema) {
         switch value {

@@ -191,8 +191,9 @@ extension LabAPI {
         let name = obj[path: ["metadata", "name"]]?.stringValue ?? ""
         var causes = metadataCauses(obj, def: def)
         if def.isCustom {
-            SchemaValidation.prune(&obj, schema: def.compiledSchema)
-            SchemaDefaulting.apply(&obj, schema: def.compiledSchema)
+            // prune, then SchemaDefaulting.apply: its null pruning done in the same walk.
+            SchemaValidation.pruneDroppingNulls(&obj, schema: def.compiledSchema)
+            SchemaDefaulting.applyDefaultsOnly(&obj, schema: def.compiledSchema)
             causes += SchemaValidation.validate(obj, schema: def.compiledSchema)
         } else {
             causes += BuiltinAdmission.admit(&obj, def: def, old: old)

@@ -102,6 +102,83 @@ import Testing
         #expect(bad.map(\.field) == ["spec.size", "spec.color", "spec.tags", "spec.tags[0]", "spec.tags[2]"])
     }
 
+    static let nullsSchema: JSONValue = [
+        "type": "object",
+        "properties": [
+            "spec": ["type": "object", "properties": [
+                "a": ["type": "string"], "n": ["type": "string", "nullable": true], "d": ["type": "string", "default": "dflt"],
+                "list": ["type": "array", "items": ["type": "object", "properties": ["x": ["type": "integer"], "y": ["type": "string", "nullable": true]]]],
+                "map": ["type": "object", "additionalProperties": ["type": "object", "properties": ["v": ["type": "string"]]]],
+                "free": ["type": "object", "x-kubernetes-preserve-unknown-fields": true],
+                "mixed": ["type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": ["k": ["type": "string"]]],
+                "emb": ["type": "object", "x-kubernetes-embedded-resource": true],
+                "empty": ["type": "object"],
+                "scalars": ["type": "array", "items": ["type": "string"]],
+            ]],
+            "status": ["type": "object", "properties": ["phase": ["type": "string", "default": "New"]]],
+        ],
+    ]
+
+    /// Seeded random trees over known and unknown keys, nulls, scalars, objects and arrays.
+    static func randomValue(_ seed: inout UInt64, depth: Int) -> JSONValue {
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(seed >> 33)
+        }
+        let keys = ["a", "n", "d", "list", "map", "free", "mixed", "emb", "empty", "scalars", "x", "y", "v", "k", "zz", "phase"]
+        switch depth > 3 ? next() % 4 : next() % 7 {
+        case 0: return .null
+        case 1: return .string("s\(next() % 10)")
+        case 2: return .int(Int64(next() % 100))
+        case 3: return .bool(next() % 2 == 0)
+        case 4, 5:
+            var o: [String: JSONValue] = [:]
+            for _ in 0..<(next() % 6) { o[keys[next() % keys.count]] = randomValue(&seed, depth: depth + 1) }
+            return .object(o)
+        default:
+            return .array((0..<(next() % 4)).map { _ in randomValue(&seed, depth: depth + 1) })
+        }
+    }
+
+    @Test func oneWalkPruningEqualsPruneThenDefaulting() throws {
+        let schemas = [CompiledSchema(FastPathTests.nullsSchema),
+                       CompiledSchema(try #require(Fixtures.widgetCRD[path: ["spec", "versions"]]?[0]?[path: ["schema", "openAPIV3Schema"]])),
+                       CompiledSchema(["type": "object", "x-kubernetes-preserve-unknown-fields": true])]
+        var seed: UInt64 = 42
+        var checked = 0
+        for schema in schemas {
+            for _ in 0..<400 {
+                var root: [String: JSONValue] = ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": "r", "junk": 1]]
+                for key in ["spec", "status", "other"] where seed % 3 != 0 {
+                    root[key] = FastPathTests.randomValue(&seed, depth: 0)
+                    seed = seed &* 6_364_136_223_846_793_005 &+ 1
+                }
+                var twoPasses = JSONValue.object(root)
+                SchemaValidation.prune(&twoPasses, schema: schema)
+                SchemaDefaulting.apply(&twoPasses, schema: schema)
+                var oneWalk = JSONValue.object(root)
+                SchemaValidation.pruneDroppingNulls(&oneWalk, schema: schema)
+                SchemaDefaulting.applyDefaultsOnly(&oneWalk, schema: schema)
+                #expect(oneWalk == twoPasses, "\(JSONValue.object(root).jsonString())")
+                checked += 1
+            }
+        }
+        #expect(checked == 1200)
+        // And a hand-made case with every rule (a null status is dropped: not nullable, no default of its own).
+        var v: JSONValue = ["apiVersion": "x/v1", "kind": "K", "metadata": ["name": "m"],
+                            "spec": ["a": nil, "n": nil, "d": nil, "zz": 1, "list": [["x": nil, "y": nil, "q": 1], nil],
+                                     "map": ["k1": ["v": nil, "w": 2], "k2": nil], "free": ["any": nil], "mixed": ["k": nil, "u": nil],
+                                     "emb": ["kind": "X", "spec": nil], "empty": ["gone": 1], "scalars": ["s", nil]],
+                            "status": nil]
+        SchemaValidation.pruneDroppingNulls(&v, schema: schemas[0])
+        SchemaDefaulting.applyDefaultsOnly(&v, schema: schemas[0])
+        let expected: JSONValue = ["apiVersion": "x/v1", "kind": "K", "metadata": ["name": "m"],
+                                   "spec": ["n": nil, "d": "dflt", "list": [["y": nil], nil], "map": ["k1": [:]],
+                                            "free": ["any": nil], "mixed": ["u": nil], "emb": ["kind": "X", "spec": nil], "empty": [:],
+                                            "scalars": ["s", nil]]]
+        #expect(v == expected)
+    }
+
     @Test func pruningInPlaceKeepsKnownAndDropsUnknownFields() throws {
         let schema = CompiledSchema(try #require(Fixtures.widgetCRD[path: ["spec", "versions"]]?[0]?[path: ["schema", "openAPIV3Schema"]]))
         var v: JSONValue = ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": "p", "bogus": 1],
