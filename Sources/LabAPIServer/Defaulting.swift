@@ -37,9 +37,7 @@ enum SchemaDefaulting {
 
     /// Removes `null` values whose schema is not nullable and has no default (arrays keep their elements).
     static func pruneNulls(_ value: inout JSONValue, schema: CompiledSchema) {
-        switch value {
-        case .object(var o):
-            value = .null
+        if var o = value.takeObject() {
             var drop: [String] = []
             var i = o.startIndex
             while i != o.endIndex {
@@ -56,13 +54,9 @@ enum SchemaDefaulting {
             }
             for key in drop { o.removeValue(forKey: key) }
             value = .object(o)
-        case .array(var a):
-            guard let items = schema.items else { return }
-            value = .null
+        } else if let items = schema.items, var a = value.takeArray() {
             for i in a.indices where a[i].isContainer { pruneNulls(&a[i], schema: items) }
             value = .array(a)
-        default:
-            break
         }
     }
 

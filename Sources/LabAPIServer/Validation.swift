@@ -21,6 +21,21 @@ struct FieldPath {
 }
 
 extension JSONValue {
+    /// Moves the members out of an object value, leaving `.null`, so that they can be changed in place
+    /// (no copy: this value no longer shares them). Nil (and unchanged) for other values.
+    mutating func takeObject() -> [String: JSONValue]? {
+        guard case .object(let o) = self else { return nil }
+        self = .null
+        return o
+    }
+
+    /// Moves the elements out of an array value, leaving `.null` (see `takeObject`).
+    mutating func takeArray() -> [JSONValue]? {
+        guard case .array(let a) = self else { return nil }
+        self = .null
+        return a
+    }
+
     /// Whether this is an object or an array (a scalar needs no pruning).
     var isContainer: Bool {
         switch self {
@@ -106,9 +121,7 @@ enum SchemaValidation {
 
     private static func pruneNodeDroppingNulls(_ value: inout JSONValue, schema: CompiledSchema) {
         if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
-        switch value {
-        case .object(var o):
-            value = .null
+        if var o = value.takeObject() {
             if let props = schema.properties {
                 var drop: [String] = []
                 var i = o.startIndex
@@ -147,21 +160,15 @@ enum SchemaValidation {
                 o = [:]
             }
             value = .object(o)
-        case .array(var a):
-            value = .null
-            if let items = schema.items {
-                for i in a.indices where a[i].isContainer { pruneNodeDroppingNulls(&a[i], schema: items) }
-            }
+        } else if let items = schema.items, var a = value.takeArray() {
+            for i in a.indices where a[i].isContainer { pruneNodeDroppingNulls(&a[i], schema: items) }
             value = .array(a)
-        default: break
         }
     }
 
     private static func pruneNode(_ value: inout JSONValue, schema: CompiledSchema) {
         if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
-        switch value {
-        case .object(var o):
-            value = .null
+        if var o = value.takeObject() {
             if let props = schema.properties {
                 var unknown: [String] = []
                 var i = o.startIndex
@@ -186,13 +193,9 @@ enum SchemaValidation {
                 o = [:]
             }
             value = .object(o)
-        case .array(var a):
-            value = .null
-            if let items = schema.items {
-                for i in a.indices where a[i].isContainer { pruneNode(&a[i], schema: items) }
-            }
+        } else if let items = schema.items, var a = value.takeArray() {
+            for i in a.indices where a[i].isContainer { pruneNode(&a[i], schema: items) }
             value = .array(a)
-        default: break
         }
     }
 
