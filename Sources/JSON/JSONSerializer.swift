@@ -35,16 +35,16 @@ extension JSONValue {
         case .object(let o):
             if o.isEmpty { out.append(contentsOf: [0x7B, 0x7D]); return }
             out.append(0x7B)
-            // Members sorted by key, each value taken with its key (no second lookup).
-            var members = Array(o)
-            members.sort { $0.key < $1.key }
-            for (n, member) in members.enumerated() {
+            // Member positions sorted by key: each value is read at its position (no second lookup).
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
+            for (n, index) in members.enumerated() {
                 if n > 0 { out.append(0x2C) }
                 if pretty { newline(&out, indent + 1) }
-                JSONValue.writeString(member.key, into: &out)
+                JSONValue.writeString(o.keys[index], into: &out)
                 out.append(0x3A)
                 if pretty { out.append(0x20) }
-                member.value.write(into: &out, pretty: pretty, indent: indent + 1)
+                o.values[index].write(into: &out, pretty: pretty, indent: indent + 1)
             }
             if pretty { newline(&out, indent) }
             out.append(0x7D)
@@ -106,3 +106,4 @@ extension JSONValue {
         out[start...].reverse()
     }
 }
+

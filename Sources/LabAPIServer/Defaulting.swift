@@ -43,7 +43,7 @@ enum SchemaDefaulting {
             while i != o.endIndex {
                 // Scalars other than null need nothing: no schema lookup, values changed in place.
                 let isNull = o.values[i].isNull
-                if isNull || o.values[i].isContainer, let child = schema.properties?[o.keys[i]] ?? schema.additionalProperties {
+                if isNull || o.values[i].isContainer, let child = schema.property(o.keys[i]) ?? schema.additionalProperties {
                     if isNull {
                         if !child.nullable && child.defaultValue == nil { drop.append(o.keys[i]) }
                     } else {

@@ -89,14 +89,13 @@ enum SchemaValidation {
                 root["metadata"] = .object(meta)
             }
         }
-        let props = schema?.properties ?? [:]
         let preserve = schema?.preserveUnknown == true
         var drop: [String] = []
         var i = root.startIndex
         while i != root.endIndex {
             let k = root.keys[i]
             if k != "apiVersion" && k != "kind" && k != "metadata" {
-                if let childSchema = props[k] {
+                if let childSchema = schema?.property(k) {
                     if root.values[i].isNull {
                         if !childSchema.nullable && childSchema.defaultValue == nil { drop.append(k) }
                     } else if root.values[i].isContainer {
@@ -126,7 +125,7 @@ enum SchemaValidation {
                 var drop: [String] = []
                 var i = o.startIndex
                 while i != o.endIndex {
-                    if let s = props[o.keys[i]] {
+                    if let s = schema.property(o.keys[i]) {
                         if o.values[i].isNull {
                             if !s.nullable && s.defaultValue == nil { drop.append(o.keys[i]) }
                         } else if o.values[i].isContainer {
@@ -173,7 +172,7 @@ enum SchemaValidation {
                 var unknown: [String] = []
                 var i = o.startIndex
                 while i != o.endIndex {
-                    if let s = props[o.keys[i]] {
+                    if let s = schema.property(o.keys[i]) {
                         // Values are pruned in place (no re-hashing; scalars need nothing).
                         if o.values[i].isContainer { pruneNode(&o.values[i], schema: s) }
                     } else if !schema.preserveUnknown {
@@ -395,7 +394,7 @@ enum SchemaValidation {
                         if let s = props[k], let child = o[k] { validateChild(child, key: k, schema: s, path: &path, ordered: ordered, into: &causes) }
                     }
                 } else {
-                    for (k, child) in o { if let s = props[k] { validateChild(child, key: k, schema: s, path: &path, ordered: ordered, into: &causes) } }
+                    for (k, child) in o { if let s = schema.property(k) { validateChild(child, key: k, schema: s, path: &path, ordered: ordered, into: &causes) } }
                 }
             } else if let additional = schema.additionalProperties {
                 if ordered {
@@ -481,6 +480,19 @@ final class CompiledSchema: Sendable {
     /// Whether this node or any node below it has a default.
     let hasDefaults: Bool
 
+    /// `properties` as parallel arrays: a schema node has few properties, and finding one by comparing
+    /// names is cheaper than hashing the key (admission looks up every field of every object twice).
+    let propertyNames: [String]
+    let propertySchemas: [CompiledSchema]
+
+    /// The schema of property `key` (nil when it is not one of `properties`).
+    func property(_ key: String) -> CompiledSchema? {
+        if propertyNames.count > 32 { return properties?[key] }
+        let n = key.utf8.count
+        for i in propertyNames.indices where propertyNames[i].utf8.count == n && propertyNames[i] == key { return propertySchemas[i] }
+        return nil
+    }
+
     init(_ s: JSONValue, depth: Int = 0) {
         type = s["type"]?.stringValue
         nullable = s["nullable"]?.boolValue == true
@@ -503,6 +515,9 @@ final class CompiledSchema: Sendable {
         let deeper = depth < 64
         items = deeper ? s["items"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
         properties = deeper ? s["properties"]?.objectValue?.mapValues { CompiledSchema($0, depth: depth + 1) } : nil
+        let sortedProperties = (properties ?? [:]).sorted { $0.key < $1.key }
+        propertyNames = sortedProperties.map(\.key)
+        propertySchemas = sortedProperties.map(\.value)
         additionalProperties = deeper ? s["additionalProperties"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
         additionalPropertiesTrue = s["additionalProperties"]?.boolValue == true
         preserveUnknown = s["x-kubernetes-preserve-unknown-fields"]?.boolValue == true

@@ -104,7 +104,8 @@ enum Wire {
             if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
             let members = orderedMembers(o, order: order, context: context)
             out.append(UInt8(ascii: "{"))
-            for (n, (key, child)) in members.enumerated() {
+            for (n, index) in members.enumerated() {
+                let (key, child) = o[index]
                 if n > 0 { out.append(UInt8(ascii: ",")) }
                 if pretty { newlineIndent(indent + 1, &out) }
                 writeString(key, into: &out)
@@ -136,16 +137,16 @@ enum Wire {
         }
     }
 
-    /// The members of `o` in the order `orderedKeys` gives (without looking each key up again).
-    private static func orderedMembers(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [(key: String, value: JSONValue)] {
+    /// The positions of the members of `o` in the order `orderedKeys` gives (no key is hashed again).
+    private static func orderedMembers(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [Dictionary<String, JSONValue>.Index] {
         // The cases where `orderedKeys` sorts all keys.
         if (order == .sorted && context != .top && context != .details && context != .cause)
             || (order == .goStruct && (context == .status || context == .other)) {
-            var members = Array(o)
-            members.sort { $0.key < $1.key }
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
             return members
         }
-        return orderedKeys(o, order: order, context: context).compactMap { key in o[key].map { (key, $0) } }
+        return orderedKeys(o, order: order, context: context).compactMap { o.index(forKey: $0) }
     }
 
     private static func orderedKeys(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [String] {
