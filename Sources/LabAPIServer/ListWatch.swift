@@ -297,7 +297,7 @@ extension LabAPI {
         let plain = selection.isEmpty && namespace.isEmpty && table == nil && !EventConversion.isConverted(def)
         func deliver(_ changes: [Change]) -> Bool {
             for c in changes {
-                if plain, !c.line.isEmpty, c.object.value["apiVersion"]?.stringValue == apiVersion {
+                if plain, !c.line.isEmpty, c.apiVersion == apiVersion {
                     lastRV = max(lastRV, c.rv)
                     if !ctx.sink.writeBody(c.line) { return false }
                     continue

@@ -37,13 +37,14 @@ struct PreparedObject: Sendable {
     var rvOffset: Int
 
     /// Nil when the value has no top-level metadata object (then the slow path encodes under the lock).
-    init?(_ value: JSONValue, order: KeyOrder) {
+    /// `sizeHint`: about how long the encoding will be (the request body's length), to allocate once.
+    init?(_ value: JSONValue, order: KeyOrder, sizeHint: Int = 4096) {
         guard case .object(var root) = value, case .object(var meta)? = root["metadata"] else { return nil }
         root["metadata"] = .null
         meta["resourceVersion"] = .string("")
         root["metadata"] = .object(meta)
         let v = JSONValue.object(root)
-        let (bytes, slot) = Wire.encodeLocatingResourceVersion(v, order: order)
+        let (bytes, slot) = Wire.encodeLocatingResourceVersion(v, order: order, sizeHint: sizeHint)
         guard let slot else { return nil }
         self.value = v
         self.bytes = bytes
@@ -70,7 +71,9 @@ struct PreparedObject: Sendable {
 enum ChangeType: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED" }
 
 /// One committed change, kept in the bounded history that watches replay from.
-struct Change: Sendable {
+///
+/// A class: every watcher's batch holds the same instance (one reference count, not one per field).
+final class Change: Sendable {
     let rv: Int64
     let storageKey: String
     let type: ChangeType
@@ -79,14 +82,23 @@ struct Change: Sendable {
     let previous: JSONValue?
     /// The watch event line `{"type":…,"object":<object.bytes>}\n`, made once for every watcher
     /// (empty when not made: history replays and initial lists build it per watcher).
-    var line: [UInt8] = []
+    let line: [UInt8]
+    /// The object's own apiVersion (a watcher of another version converts it).
+    let apiVersion: String
 
-    init(rv: Int64, storageKey: String, type: ChangeType, object: StoredObject, previous: JSONValue?) {
+    init(rv: Int64, storageKey: String, type: ChangeType, object: StoredObject, previous: JSONValue?, withLine: Bool = false) {
         self.rv = rv
         self.storageKey = storageKey
         self.type = type
         self.object = object
         self.previous = previous
+        self.line = withLine ? Change.eventLine(type.rawValue, object.bytes) : []
+        self.apiVersion = object.value["apiVersion"]?.stringValue ?? ""
+    }
+
+    /// This change with its shared event line made.
+    func withEventLine() -> Change {
+        Change(rv: rv, storageKey: storageKey, type: type, object: object, previous: previous, withLine: true)
     }
 
     /// The event line of this change as every plain JSON watcher of the object's own version receives it.
@@ -311,9 +323,7 @@ struct StoreState {
         history.append(change)
         if history.count > historyLimit * 2 { history.removeFirst(history.count - historyLimit) }
         if let hub = hubs[change.storageKey] {
-            var shared = change
-            shared.line = Change.eventLine(change.type.rawValue, change.object.bytes)
-            if hub.append(shared), !hubsToWake.contains(where: { $0 === hub }) { hubsToWake.append(hub) }
+            if hub.append(change.withEventLine()), !hubsToWake.contains(where: { $0 === hub }) { hubsToWake.append(hub) }
         }
     }
 

@@ -285,7 +285,7 @@ extension LabAPI {
         if isDryRun(ctx.request) { return nil }
         let value = EventConversion.storage(obj, def)
         // Encoded here, outside the store lock; under it only the resourceVersion digits are spliced in.
-        let prepared = PreparedObject(value, order: def.keyOrder)
+        let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)
         let ns = ctx.route.namespace
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
             if def.namespaced, s.get(BuiltinResources.namespaces.storageKey, namespace: "", name: ns) == nil {
@@ -597,7 +597,7 @@ extension LabAPI {
         obj = copy
         if isDryRun(ctx.request) { return nil }
         let value = EventConversion.storage(copy, def)
-        let prepared = PreparedObject(value, order: def.keyOrder)
+        let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)
         let ns = ctx.route.namespace
         let name = ctx.route.name ?? ""
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in

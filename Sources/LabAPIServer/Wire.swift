@@ -40,9 +40,9 @@ enum Wire {
     /// `encode(value, order:)` (compact) plus the offset just inside the quotes of the top-level
     /// `metadata.resourceVersion` string (nil when there is none): a store splices the digits of a new
     /// resourceVersion there instead of encoding the object again under its lock.
-    static func encodeLocatingResourceVersion(_ value: JSONValue, order: KeyOrder) -> (bytes: [UInt8], offset: Int?) {
+    static func encodeLocatingResourceVersion(_ value: JSONValue, order: KeyOrder, sizeHint: Int = 4096) -> (bytes: [UInt8], offset: Int?) {
         var out: [UInt8] = []
-        out.reserveCapacity(4096)
+        out.reserveCapacity(sizeHint)
         guard case .object(let o) = value, !o.isEmpty else {
             write(value, order: order, context: .top, pretty: false, indent: 0, into: &out)
             return (out, nil)
