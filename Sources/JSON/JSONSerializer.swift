@@ -72,11 +72,15 @@ extension JSONValue {
         out.append(0x22)
         var s = s
         s.withUTF8 { b in
-            // Runs of bytes that need no escape are copied at once.
+            // Runs of bytes that need no escape are copied at once (a plain index loop: fast in debug
+            // builds too, where iterator calls are not inlined).
+            let n = b.count
             var start = 0
-            for (i, c) in b.enumerated() where c < 0x20 || c == 0x22 || c == 0x5C {
+            var i = 0
+            while i < n {
+                let c = b[i]
+                if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
                 if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
-                start = i + 1
                 switch c {
                 case 0x22: out.append(0x5C); out.append(0x22)
                 case 0x5C: out.append(0x5C); out.append(0x5C)
@@ -84,13 +88,15 @@ extension JSONValue {
                 case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
                 case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
                 default:
-                    let hex = "0123456789abcdef".utf8
+                    let hex: StaticString = "0123456789abcdef"
                     out.append(0x5C); out.append(UInt8(ascii: "u")); out.append(0x30); out.append(0x30)
-                    out.append(hex[hex.index(hex.startIndex, offsetBy: Int(c >> 4))])
-                    out.append(hex[hex.index(hex.startIndex, offsetBy: Int(c & 0xF))])
+                    out.append(hex.utf8Start[Int(c >> 4)])
+                    out.append(hex.utf8Start[Int(c & 0xF)])
                 }
+                i += 1
+                start = i
             }
-            if start < b.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start...])) }
+            if start < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<n])) }
         }
         out.append(0x22)
     }
