@@ -82,6 +82,13 @@ enum Wire {
     enum Context { case top, metadata, status, details, cause, managed, listMeta, other }
 
     static func write(_ value: JSONValue, order: KeyOrder, context: Context, pretty: Bool, indent: Int, into out: inout [UInt8]) {
+        // Below these contexts every object is written with sorted keys (see `orderedKeys` and
+        // `childContext`): the lean writer does the same without tracking contexts.
+        if !pretty && ((order == .sorted && context != .top && context != .details && context != .cause)
+            || (order == .goStruct && (context == .other || context == .status))) {
+            writeSortedCompact(value, into: &out)
+            return
+        }
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -115,6 +122,41 @@ enum Wire {
                       pretty: pretty, indent: indent + 1, into: &out)
             }
             if pretty { newlineIndent(indent, &out) }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Compact JSON with every object's keys sorted: `write` for the contexts where that is what it does.
+    static func writeSortedCompact(_ value: JSONValue, into out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): writeInt(i, into: &out)
+        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let a):
+            if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for element in a {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeSortedCompact(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for index in members {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(o.keys[index], into: &out)
+                out.append(UInt8(ascii: ":"))
+                writeSortedCompact(o.values[index], into: &out)
+            }
             out.append(UInt8(ascii: "}"))
         }
     }

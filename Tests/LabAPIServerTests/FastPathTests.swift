@@ -80,6 +80,19 @@ import Testing
         let v = try JSONValue.parse(#"{"z":1,"a":{"k2":[true,false,null,"s"],"k1":{}},"m":[],"n":-12,"s":"x\ny","d":1.5}"#)
         #expect(Wire.encode(v, order: .sorted) == v.serialized())
         #expect(Wire.encode(v, order: .sorted, pretty: true) == v.serialized(pretty: true))
+        // Random trees: the lean sorted writer (used below the top level) against the serializer.
+        var seed: UInt64 = 99
+        for _ in 0..<500 {
+            let tree = FastPathTests.randomValue(&seed, depth: 0)
+            let wrapped: JSONValue = ["spec": tree, "metadata": ["name": "x", "labels": ["b": "1", "a": "2"]]]
+            #expect(Wire.encode(tree, order: .sorted) == tree.serialized())
+            #expect(Wire.encode(wrapped, order: .sorted) == wrapped.serialized())
+            var lean: [UInt8] = []
+            Wire.writeSortedCompact(tree, into: &lean)
+            #expect(lean == tree.serialized())
+            let goStruct = Wire.encode(["spec": tree], order: .goStruct)
+            #expect(goStruct == JSONValue.object(["spec": tree]).serialized())
+        }
     }
 
     @Test func validationReportsTheSameCausesInOneOrTwoPasses() throws {
