@@ -272,6 +272,39 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 1)
     }
 
+    /// Coalescing delays only events that follow a delivery closely: after a quiet moment an event
+    /// arrives at once, and a burst arrives complete and in order.
+    @Test func quietEventsArriveAtOnceAndBurstsArriveWhole() throws {
+        let (api, client) = Fixtures.apiWithWidgets()
+        let sink = CollectingSink()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            api.handle(LabRequest(method: "GET", path: "/apis/example.com/v1/widgets", query: [("watch", "1"), ("timeoutSeconds", "3")],
+                                  clientCertificate: admin), sink: sink)
+            done.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.3)
+        func waitForLines(_ n: Int) -> TimeInterval {
+            let started = Date()
+            while Date().timeIntervalSince(started) < 2 {
+                let lines = sink.chunks.reduce(0) { $0 + $1.filter { $0 == 0x0A }.count }
+                if lines >= n { break }
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+            return Date().timeIntervalSince(started)
+        }
+        #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("quiet")).status == 201)
+        #expect(waitForLines(1) < 0.25)
+        Thread.sleep(forTimeInterval: 0.1)
+        for i in 0..<50 { #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("burst-\(i)")).status == 201) }
+        #expect(waitForLines(51) < 1)
+        done.wait()
+        let names = try sink.chunks.flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n") }
+            .map { try JSONValue.parse(String($0)) }.filter { $0["type"]?.stringValue == "ADDED" }
+            .compactMap { $0[path: ["object", "metadata", "name"]]?.stringValue }
+        #expect(names == ["quiet"] + (0..<50).map { "burst-\($0)" })
+    }
+
     /// Concurrent creates with many watchers: every watcher gets every event once, in resourceVersion
     /// order, with the same bytes a GET answers.
     @Test func concurrentCreatesReachEveryWatcherInOrder() throws {
