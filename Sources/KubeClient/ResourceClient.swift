@@ -50,12 +50,9 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         return ns
     }
 
+    /// Decodes a response body: with `JSONReader` when `V` is `JSONReadable`, else `JSONDecoder`.
     func decode<V: Decodable>(_ type: V.Type, _ response: HTTPResponse, url: String) throws(KubeClientError) -> V {
-        do {
-            return try JSONDecoder().decode(V.self, from: response.body)
-        } catch {
-            throw .decoding(url: url, message: describeDecodingError(error, body: response.body))
-        }
+        try FastDecoding.decode(V.self, from: response.body, url: url)
     }
 
     func encode(_ object: T) throws(KubeClientError) -> [UInt8] {
@@ -188,7 +185,7 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
 
     private func decodeDeleted(_ response: HTTPResponse) -> T? {
         guard let probe = try? JSONDecoder().decode(KindProbe.self, from: response.body), probe.kind != "Status" else { return nil }
-        return try? JSONDecoder().decode(T.self, from: response.body)
+        return try? FastDecoding.decode(T.self, from: response.body, url: "")
     }
 
     // MARK: - Watch

@@ -11,9 +11,13 @@ import KubeCore
 /// try decoder.feed(chunk) { event in count += 1 }
 /// try decoder.finish { event in count += 1 }
 /// ```
+///
+/// When `T` is `JSONReadable` (NodeDevice, NetworkDeviceMap, ...) lines are read straight from the
+/// bytes with `JSONReader`; other types go through Foundation's `JSONDecoder`.
 public struct WatchLineDecoder<T: KubernetesObject> {
     private var pending = Data()
     private let decoder = JSONDecoder()
+    private let fastRead = FastDecoding.reader(for: WatchEvent<T>.self)
     /// Events decoded so far.
     public private(set) var eventCount = 0
     /// A name for errors (the watch URL).
@@ -77,10 +81,18 @@ public struct WatchLineDecoder<T: KubernetesObject> {
         }
         guard end > line.startIndex else { return }
         let event: WatchEvent<T>
-        do {
-            event = try decoder.decode(WatchEvent<T>.self, from: line[line.startIndex..<end])
-        } catch {
-            throw KubeClientError.decoding(url: source, message: "watch event \(eventCount + 1): " + describeDecodingError(error, body: line))
+        if let fastRead {
+            do {
+                event = try line[line.startIndex..<end].withUnsafeBytes { raw in try fastRead(raw) }
+            } catch let error as JSONError {
+                throw KubeClientError.decoding(url: source, message: "watch event \(eventCount + 1): " + describeReaderError(error, body: line))
+            }
+        } else {
+            do {
+                event = try decoder.decode(WatchEvent<T>.self, from: line[line.startIndex..<end])
+            } catch {
+                throw KubeClientError.decoding(url: source, message: "watch event \(eventCount + 1): " + describeDecodingError(error, body: line))
+            }
         }
         eventCount += 1
         try handler(event)
@@ -230,13 +242,10 @@ struct WatchStatistics: Sendable {
 /// The client's response decoding, callable on bytes without a server (benchmarks, recorded responses).
 public enum ResponseDecoding {
     /// Decodes a list response body (`{"kind":"WidgetList","metadata":{...},"items":[...]}`) the way
-    /// ``ResourceClient/list(_:)`` does: Foundation's `JSONDecoder` straight from the bytes.
+    /// ``ResourceClient/list(_:)`` does: item by item with `JSONReader` when `T` is `JSONReadable`,
+    /// else Foundation's `JSONDecoder`, straight from the bytes.
     public static func decodeList<T: KubernetesObject>(_ type: T.Type, from body: Data, source: String = "list") throws(KubeClientError) -> ObjectList<T> {
-        do {
-            return try JSONDecoder().decode(ObjectList<T>.self, from: body)
-        } catch {
-            throw .decoding(url: source, message: describeDecodingError(error, body: body))
-        }
+        try FastDecoding.decode(ObjectList<T>.self, from: body, url: source)
     }
 
     /// Decodes a whole recorded watch stream (newline-delimited events).

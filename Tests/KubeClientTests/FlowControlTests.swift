@@ -19,15 +19,19 @@ final class Counter: Sendable {
     static let events = 4000
     static let padding = String(repeating: "x", count: 8000)
 
+    /// One ADDED event line of a Widget carrying `padding`, built as text (fast in debug builds, so
+    /// the server outruns the client).
+    static func eventLine(_ i: Int, padding: String) -> [UInt8] {
+        Array(#"{"type":"ADDED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w\#(i)","resourceVersion":"\#(i + 1)","uid":"uid-w\#(i)"},"spec":{"color":"\#(padding)","size":\#(i)}}}"#.utf8) + [0x0A]
+    }
+
     /// A server that writes `events` ~8 KB events as fast as the connection takes them and counts
     /// the bytes its (blocking) writes got rid of.
     static func floodingServer(written: Counter) throws -> FakeAPIServer {
         try FakeAPIServer { _, writer in
             writer.writeHead(status: 200, headers: ["Content-Type": "application/json"])
             for i in 0..<events {
-                var object = widgetJSON("w\(i)", rv: "\(i + 1)", size: i)
-                object["spec"] = ["color": .string(padding), "size": .int(Int64(i))]
-                let line = JSONValue.object(["type": "ADDED", "object": object]).serialized() + [0x0A]
+                let line = eventLine(i, padding: padding)
                 guard writer.writeBody(line) else { return }
                 written.add(line.count)
             }
@@ -107,9 +111,7 @@ final class Counter: Sendable {
             writer.onClientGone { gone.add(1) }
             writer.writeHead(status: 200, headers: ["Content-Type": "application/json"])
             for i in 0..<Self.events {
-                var object = widgetJSON("w\(i)", rv: "\(i + 1)", size: i)
-                object["spec"] = ["color": .string(Self.padding), "size": .int(Int64(i))]
-                let line = JSONValue.object(["type": "ADDED", "object": object]).serialized() + [0x0A]
+                let line = Self.eventLine(i, padding: Self.padding)
                 guard writer.writeBody(line) else { return }
                 written.add(line.count)
             }

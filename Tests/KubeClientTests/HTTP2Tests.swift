@@ -148,9 +148,8 @@ final class HTTP2Proxy: @unchecked Sendable {
             writer.writeHead(status: 200, headers: ["Content-Type": "application/json"])
             let flood = request.rawQuery.contains("labelSelector=flood")
             for i in 0..<(flood ? events : 20) {
-                var object = widgetJSON("w\(i)", rv: "\(i + 1)", size: i)
-                if flood { object["spec"] = ["color": .string(padding), "size": .int(Int64(i))] } else { usleep(20_000) }
-                guard writer.writeBody(JSONValue.object(["type": "ADDED", "object": object]).serialized() + [0x0A]) else { return }
+                if !flood { usleep(20_000) }
+                guard writer.writeBody(WatchFlowControlTests.eventLine(i, padding: flood ? padding : "red")) else { return }
             }
             writer.finish()
         }
@@ -165,13 +164,16 @@ final class HTTP2Proxy: @unchecked Sendable {
         let (flood, statistics) = widgets.openWatch(WatchOptions(resourceVersion: "0", labelSelector: "flood"))
         var floodIterator = flood.makeAsyncIterator()
         #expect(try await floodIterator.next()?.object?.metadata.name == "w0")
-        // The flood's consumer now sleeps; a second watch on the same connection still flows.
+        // The flood's consumer now sleeps until its transfer is paused (however fast the server
+        // writes); then a second watch on the same connection must still flow.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while statistics.pauses == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(statistics.pauses >= 1, "the flood was never paused while its consumer slept")
         var ticks = 0
         for try await event in widgets.watch(WatchOptions(resourceVersion: "0", labelSelector: "tick")) where event.type == .added {
             ticks += 1
         }
         #expect(ticks == 20)
-        #expect(statistics.pauses >= 1, "the flood should have been paused while its consumer slept")
         var count = 1
         var inOrder = true
         while let event = try await floodIterator.next() {
