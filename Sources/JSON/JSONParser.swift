@@ -48,6 +48,9 @@ private struct Parser {
     let b: UnsafeBufferPointer<UInt8>
     var i = 0
     var depth = 0
+    /// Members of the objects being parsed, innermost last: each object's dictionary is made once
+    /// its members are known, at its final capacity (no rehashing while it grows).
+    var members: [(key: String, value: JSONValue)] = []
 
     init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
 
@@ -105,12 +108,12 @@ private struct Parser {
     mutating func parseObject() throws(JSONError) -> JSONValue {
         try enter()
         i += 1
-        var o: [String: JSONValue] = [:]
         skipWhitespace()
         if i < b.count, b[i] == UInt8(ascii: "}") {
             i += 1; depth -= 1
-            return .object(o)
+            return .object([:])
         }
+        let first = members.count
         while true {
             skipWhitespace()
             guard i < b.count else { throw fail("unexpected end of input in object") }
@@ -120,13 +123,16 @@ private struct Parser {
             guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key") }
             i += 1
             skipWhitespace()
-            o[key] = try parseValue()
+            members.append((key, try parseValue()))
             skipWhitespace()
             guard i < b.count else { throw fail("unexpected end of input in object") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
             if b[i] == UInt8(ascii: "}") { i += 1; break }
             throw fail("expected ',' or '}' in object")
         }
+        var o = [String: JSONValue](minimumCapacity: members.count - first)
+        for m in first..<members.count { o[members[m].key] = members[m].value }  // a repeated key: the last wins
+        members.removeSubrange(first...)
         depth -= 1
         return .object(o)
     }

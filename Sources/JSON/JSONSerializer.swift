@@ -19,8 +19,8 @@ extension JSONValue {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
         case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
-        case .int(let v): out.append(contentsOf: Array(String(v).utf8))
-        case .double(let v): out.append(contentsOf: Array(JSONValue.format(v).utf8))
+        case .int(let v): JSONValue.writeInt(v, into: &out)
+        case .double(let v): out.append(contentsOf: JSONValue.format(v).utf8)
         case .string(let s): JSONValue.writeString(s, into: &out)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: [0x5B, 0x5D]); return }
@@ -35,13 +35,16 @@ extension JSONValue {
         case .object(let o):
             if o.isEmpty { out.append(contentsOf: [0x7B, 0x7D]); return }
             out.append(0x7B)
-            for (n, key) in o.keys.sorted().enumerated() {
+            // Member positions sorted by key: each value is read at its position (no second lookup).
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
+            for (n, index) in members.enumerated() {
                 if n > 0 { out.append(0x2C) }
                 if pretty { newline(&out, indent + 1) }
-                JSONValue.writeString(key, into: &out)
+                JSONValue.writeString(o.keys[index], into: &out)
                 out.append(0x3A)
                 if pretty { out.append(0x20) }
-                o[key]!.write(into: &out, pretty: pretty, indent: indent + 1)
+                o.values[index].write(into: &out, pretty: pretty, indent: indent + 1)
             }
             if pretty { newline(&out, indent) }
             out.append(0x7D)
@@ -67,19 +70,46 @@ extension JSONValue {
     /// like Go does not (we keep them: kube-apiserver output keeps them literal too).
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
-        for c in s.utf8 {
-            switch c {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
-            default: out.append(c)
+        var s = s
+        s.withUTF8 { b in
+            // Runs of bytes that need no escape are copied at once (a plain index loop: fast in debug
+            // builds too, where iterator calls are not inlined).
+            let n = b.count
+            var start = 0
+            var i = 0
+            while i < n {
+                let c = b[i]
+                if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
+                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
+                switch c {
+                case 0x22: out.append(0x5C); out.append(0x22)
+                case 0x5C: out.append(0x5C); out.append(0x5C)
+                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    out.append(0x5C); out.append(UInt8(ascii: "u")); out.append(0x30); out.append(0x30)
+                    out.append(hex.utf8Start[Int(c >> 4)])
+                    out.append(hex.utf8Start[Int(c & 0xF)])
+                }
+                i += 1
+                start = i
             }
+            if start < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<n])) }
         }
         out.append(0x22)
     }
+
+    /// Appends the decimal digits of `v` (what `String(v)` gives), without making a string.
+    static func writeInt(_ v: Int64, into out: inout [UInt8]) {
+        if v >= 0 && v < 10 { out.append(0x30 &+ UInt8(v)); return }
+        if v == Int64.min { out.append(contentsOf: String(v).utf8); return }
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var m = v < 0 ? -v : v
+        let start = out.count
+        while m > 0 { out.append(0x30 &+ UInt8(m % 10)); m /= 10 }
+        out[start...].reverse()
+    }
 }
+

@@ -32,8 +32,10 @@ public struct LabBenchmarkResult: Sendable, CustomStringConvertible {
     }
 }
 
-/// The lab server's benchmark: N creates of ~8 KB NodeDevice-like objects, a full list, and a watch
-/// fan-out, run in-process against the API core (no sockets, so it measures the server's own cost).
+/// The lab server's benchmark: N creates of ~8 KB NodeDevice-like objects (24 devices with the fields an
+/// agent reports for a physical NIC), a full list, and a watch fan-out, run in-process against the API
+/// core (no sockets, so it measures the server's own cost). The watchers are attached before the first
+/// create, so the create rate includes the fan-out of every event to every watcher.
 ///
 /// `automagic-lab-apiserver --bench` runs it and prints the result as JSON.
 public enum LabBenchmarks {
@@ -67,7 +69,8 @@ public enum LabBenchmarks {
                         "status": ["type": "object", "properties": [
                             "probedAt": ["type": "string"], "agentVersion": ["type": "string"],
                             "devices": ["type": "array", "items": ["type": "object", "properties": [
-                                "name": ["type": "string"], "kind": ["type": "string"], "mac": ["type": "string"], "mtu": ["type": "integer"],
+                                "name": ["type": "string"], "kind": ["type": "string"], "mac": ["type": "string"], "permanentMAC": ["type": "string"],
+                                "mtu": ["type": "integer"], "carrier": ["type": "boolean"], "vendorID": ["type": "string"], "deviceID": ["type": "string"],
                                 "operState": ["type": "string"], "speedMbps": ["type": "integer"], "driver": ["type": "string"],
                                 "pciAddress": ["type": "string"], "numaNode": ["type": "integer"],
                                 "addresses": ["type": "array", "items": ["type": "string"]],
@@ -85,6 +88,7 @@ public enum LabBenchmarks {
         for d in 0..<24 {
             devices.append([
                 "name": .string("ens\(d)f\(i % 4)"), "kind": "physical", "mac": .string(String(format: "3c:fd:fe:%02x:%02x:%02x", i % 256, (i / 256) % 256, d)),
+                "carrier": true, "vendorID": "8086", "deviceID": "159b",
                 "mtu": 9000, "operState": "up", "speedMbps": 25000, "driver": "ice", "pciAddress": .string(String(format: "0000:%02x:00.%d", d, i % 8)),
                 "numaNode": .int(Int64(d % 2)), "addresses": [.string("10.\(i % 250).\(d).1/24")],
                 "lldp": ["chassisID": "00:11:22:33:44:55", "portID": .string("Ethernet\(d)"), "systemName": "tor-1"],

@@ -22,29 +22,41 @@ enum SchemaDefaulting {
         value = .object(result)
     }
 
+    /// The defaulting half of `apply` (after `SchemaValidation.pruneDroppingNulls` did the null pruning).
+    static func applyDefaultsOnly(_ value: inout JSONValue, schema: CompiledSchema?) {
+        guard let schema, schema.hasDefaults, case .object(var root) = value else { return }
+        var kept: [String: JSONValue] = [:]
+        for key in rootMetaKeys { if let v = root.removeValue(forKey: key) { kept[key] = v } }
+        value = .object(root)
+        root = [:]
+        applyDefaults(&value, schema: schema)
+        guard case .object(var result) = value else { return }
+        for key in rootMetaKeys { result[key] = kept[key] }
+        value = .object(result)
+    }
+
     /// Removes `null` values whose schema is not nullable and has no default (arrays keep their elements).
     static func pruneNulls(_ value: inout JSONValue, schema: CompiledSchema) {
-        switch value {
-        case .object(var o):
-            value = .null
-            for key in Array(o.keys) {
-                guard let child = schema.properties?[key] ?? schema.additionalProperties else { continue }
-                if o[key]?.isNull == true {
-                    if !child.nullable && child.defaultValue == nil { o.removeValue(forKey: key) }
-                } else if var v = o[key] {
-                    o[key] = .null
-                    pruneNulls(&v, schema: child)
-                    o[key] = v
+        if var o = value.takeObject() {
+            var drop: [String] = []
+            var i = o.startIndex
+            while i != o.endIndex {
+                // Scalars other than null need nothing: no schema lookup, values changed in place.
+                let isNull = o.values[i].isNull
+                if isNull || o.values[i].isContainer, let child = schema.property(o.keys[i]) ?? schema.additionalProperties {
+                    if isNull {
+                        if !child.nullable && child.defaultValue == nil { drop.append(o.keys[i]) }
+                    } else {
+                        pruneNulls(&o.values[i], schema: child)
+                    }
                 }
+                o.formIndex(after: &i)
             }
+            for key in drop { o.removeValue(forKey: key) }
             value = .object(o)
-        case .array(var a):
-            guard let items = schema.items else { return }
-            value = .null
-            for i in a.indices { pruneNulls(&a[i], schema: items) }
+        } else if let items = schema.items, var a = value.takeArray() {
+            for i in a.indices where a[i].isContainer { pruneNulls(&a[i], schema: items) }
             value = .array(a)
-        default:
-            break
         }
     }
 

@@ -92,7 +92,7 @@ public final class LabAPI: Sendable {
     /// Ends every open watch (server shutdown).
     public func shutdown() {
         stopping.store(true, ordering: .relaxed)
-        store.state.withLock { s in for q in s.watchers.values { q.close() } }
+        store.locked { s in for q in s.watchers.values { q.close() } }
     }
 
     /// Handles a request, answering on `sink` (blocking the calling thread for watches).
@@ -362,7 +362,7 @@ public final class LabAPI: Sendable {
         }
         guard !parts.isEmpty, parts.count <= 3 else { throw miss }
         let plural = parts[0]
-        let def: ResourceDef? = store.state.withLock { s in
+        let def: ResourceDef? = store.locked { s in
             if let d = BuiltinResources.all.first(where: { $0.group == group && $0.version == version && $0.plural == plural }) { return d }
             return s.customResources["\(group)/\(version)/\(plural)"]
         }

@@ -7,7 +7,7 @@ import Synchronization
 enum Snapshot {
     /// Serializes the store.
     static func encode(_ api: LabAPI) -> (bytes: [UInt8], rv: Int64) {
-        let (objects, rv): ([(String, Bool, JSONValue)], Int64) = api.store.state.withLock { s in
+        let (objects, rv): ([(String, Bool, JSONValue)], Int64) = api.store.locked { s in
             let defs = GarbageCollector.resourceDefs(s)
             var out: [(String, Bool, JSONValue)] = []
             for (key, objs) in s.objects {
@@ -36,7 +36,7 @@ enum Snapshot {
         guard doc["kind"]?.stringValue == "LabSnapshot", let objects = doc["objects"]?.arrayValue, let rv = doc["resourceVersion"]?.intValue else {
             throw LabServerError.snapshot(path: path, cause: "not a lab snapshot (kind LabSnapshot with objects and resourceVersion expected)")
         }
-        api.store.state.withLock { s in
+        api.store.locked { s in
             s.objects = [:]
             for entry in objects {
                 guard let key = entry["storageKey"]?.stringValue, let obj = entry["object"] else { continue }

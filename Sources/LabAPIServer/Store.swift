@@ -14,61 +14,226 @@ struct StoredObject: Sendable {
         self.bytes = Wire.encode(value, order: order)
     }
 
+    /// An object whose serialization was already made (it must equal `Wire.encode(value, order:)`).
+    init(value: JSONValue, rv: Int64, bytes: [UInt8]) {
+        self.value = value
+        self.rv = rv
+        self.bytes = bytes
+    }
+
     var name: String { value[path: ["metadata", "name"]]?.stringValue ?? "" }
     var namespace: String { value[path: ["metadata", "namespace"]]?.stringValue ?? "" }
+}
+
+/// An object made ready for storing outside the store lock: its value and serialization with an
+/// empty `metadata.resourceVersion`, and where in the bytes the resourceVersion digits go.
+///
+/// Encoding a large object costs far more than the store's critical section; `StoreState.put(_:prepared:...)`
+/// only splices the digits of the new resourceVersion into the bytes.
+struct PreparedObject: Sendable {
+    var value: JSONValue
+    var bytes: [UInt8]
+    /// Offset in `bytes` between the quotes of `"resourceVersion":""` in the top-level metadata.
+    var rvOffset: Int
+
+    /// Nil when the value has no top-level metadata object (then the slow path encodes under the lock).
+    /// `sizeHint`: about how long the encoding will be (the request body's length), to allocate once.
+    init?(_ value: JSONValue, order: KeyOrder, sizeHint: Int = 4096) {
+        guard case .object(var root) = value, case .object(var meta)? = root["metadata"] else { return nil }
+        root["metadata"] = .null
+        meta["resourceVersion"] = .string("")
+        root["metadata"] = .object(meta)
+        let v = JSONValue.object(root)
+        let (bytes, slot) = Wire.encodeLocatingResourceVersion(v, order: order, sizeHint: sizeHint)
+        guard let slot else { return nil }
+        self.value = v
+        self.bytes = bytes
+        self.rvOffset = slot
+    }
+
+    /// The stored object at `rv`: the value with its resourceVersion and the bytes with its digits.
+    func stored(rv: Int64) -> StoredObject {
+        let digits = String(rv).utf8
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + digits.count)
+        bytes.withUnsafeBufferPointer { b in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[..<rvOffset]))
+            out.append(contentsOf: digits)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[rvOffset...]))
+        }
+        var v = value
+        v[path: ["metadata", "resourceVersion"]] = .string(String(rv))
+        return StoredObject(value: v, rv: rv, bytes: out)
+    }
 }
 
 /// The watch event types (plus ERROR and BOOKMARK that are not stored changes).
 enum ChangeType: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED" }
 
 /// One committed change, kept in the bounded history that watches replay from.
-struct Change: Sendable {
+///
+/// A class: every watcher's batch holds the same instance (one reference count, not one per field).
+final class Change: Sendable {
     let rv: Int64
     let storageKey: String
     let type: ChangeType
     let object: StoredObject
     /// The value before a MODIFIED change (selector transitions).
     let previous: JSONValue?
+    /// The watch event line `{"type":…,"object":<object.bytes>}\n`, made once for every watcher
+    /// (empty when not made: history replays and initial lists build it per watcher).
+    let line: [UInt8]
+    /// The object's own apiVersion (a watcher of another version converts it).
+    let apiVersion: String
+
+    init(rv: Int64, storageKey: String, type: ChangeType, object: StoredObject, previous: JSONValue?, withLine: Bool = false) {
+        self.rv = rv
+        self.storageKey = storageKey
+        self.type = type
+        self.object = object
+        self.previous = previous
+        self.line = withLine ? Change.eventLine(type.rawValue, object.bytes) : []
+        self.apiVersion = object.value["apiVersion"]?.stringValue ?? ""
+    }
+
+    /// This change with its shared event line made.
+    func withEventLine() -> Change {
+        Change(rv: rv, storageKey: storageKey, type: type, object: object, previous: previous, withLine: true)
+    }
+
+    /// The event line of this change as every plain JSON watcher of the object's own version receives it.
+    static func eventLine(_ type: String, _ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 40)
+        out.append(contentsOf: "{\"type\":\"".utf8)
+        out.append(contentsOf: type.utf8)
+        out.append(contentsOf: "\",\"object\":".utf8)
+        out.append(contentsOf: bytes)
+        out.append(contentsOf: "}\n".utf8)
+        return out
+    }
 }
 
-/// A watcher's inbox: the committing thread appends, the watcher's connection thread waits.
-final class WatchQueue: @unchecked Sendable {
-    let storageKey: String
+/// The change log of one storage key that its watchers read (like kube-apiserver's watch cache):
+/// a commit appends once, whatever the number of watchers, and every watcher reads the shared
+/// entries from its own position. Appends happen under the store lock, so the log is in
+/// resourceVersion order; waking the waiting watchers happens after the store lock is released.
+final class WatchHub: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [Change] = []
-    private var closed = false
+    /// Entries with sequence numbers `base ..< base + log.count`.
+    private var log: [Change] = []
+    private var base = 0
+    /// Each registered watcher's next sequence number.
+    private var cursors: [ObjectIdentifier: Int] = [:]
+    private var closed: Set<ObjectIdentifier> = []
+    private var waiting = 0
+    private var trimmedAt = 0
     /// A watcher that falls this far behind is closed (the client relists), never unbounded memory.
-    static let maxPending = 200_000
+    let maxPending: Int
+    /// Entries dropped from the front of the log at a time (amortizes the move of the rest).
+    private let trimBatch: Int
 
-    init(storageKey: String) { self.storageKey = storageKey }
+    init(maxPending: Int = 200_000) {
+        self.maxPending = maxPending
+        self.trimBatch = max(1, min(1024, maxPending / 4))
+    }
 
-    func push(_ change: Change) {
+    /// Registers a watcher at the current end of the log (call under the store lock so no commit is missed).
+    func register(_ id: ObjectIdentifier) {
         condition.lock()
-        if items.count >= WatchQueue.maxPending { closed = true; condition.signal() } else {
-            items.append(change)
-            // Only the first pending item can find the watcher asleep.
-            if items.count == 1 { condition.signal() }
-        }
+        cursors[id] = base + log.count
         condition.unlock()
     }
 
-    func close() {
+    func unregister(_ id: ObjectIdentifier) {
         condition.lock()
-        closed = true
+        cursors.removeValue(forKey: id)
+        closed.remove(id)
+        trim()
+        condition.unlock()
+    }
+
+    /// Appends a committed change; true when watchers are waiting (call `wake()` after the store lock).
+    func append(_ change: Change) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if cursors.isEmpty { base += log.count + 1; log.removeAll(keepingCapacity: true); return false }
+        log.append(change)
+        if log.count >= trimmedAt + trimBatch { trim() }
+        return waiting > 0
+    }
+
+    /// Wakes the waiting watchers (outside any lock).
+    func wake() { condition.broadcast() }
+
+    /// Ends one watcher: it receives what was committed before and then sees `closed`.
+    func close(_ id: ObjectIdentifier) {
+        condition.lock()
+        if cursors[id] != nil { closed.insert(id) }
+        condition.unlock()
         condition.broadcast()
-        condition.unlock()
     }
+
+    /// Waits until changes arrive for `id`, it is closed or `deadline` passes.
+    func take(_ id: ObjectIdentifier, until deadline: Date) -> (changes: [Change], closed: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            guard let cursor = cursors[id] else { return ([], true) }
+            let end = base + log.count
+            if cursor < end {
+                cursors[id] = end
+                // A copy: a slice would share the log's buffer and make the next append copy all of it.
+                return (Array(log[(cursor - base)...]), closed.contains(id))
+            }
+            if closed.contains(id) { return ([], true) }
+            waiting += 1
+            let signalled = condition.wait(until: deadline)
+            waiting -= 1
+            if !signalled {
+                guard let c = cursors[id], c < base + log.count else { return ([], closed.contains(id)) }
+            }
+        }
+    }
+
+    /// Drops the entries every watcher has read; closes watchers that fell `maxPending` behind.
+    private func trim() {
+        let end = base + log.count
+        var low = end
+        for (id, c) in cursors {
+            if end - c > maxPending {
+                // Too far behind: closed without the backlog (its client relists).
+                cursors[id] = nil
+                closed.insert(id)
+                condition.broadcast()
+                continue
+            }
+            low = min(low, c)
+        }
+        let drop = low - base
+        if drop > 0 {
+            if drop == log.count { log.removeAll(keepingCapacity: true) } else { log.removeFirst(drop) }
+            base = low
+        }
+        trimmedAt = log.count
+    }
+}
+
+/// A watcher's inbox: its position in the hub of the storage key it watches.
+final class WatchQueue: Sendable {
+    let storageKey: String
+    let hub: WatchHub
+
+    init(storageKey: String, hub: WatchHub) {
+        self.storageKey = storageKey
+        self.hub = hub
+    }
+
+    func close() { hub.close(ObjectIdentifier(self)) }
 
     /// Waits until changes arrive, the queue is closed or `deadline` passes.
     func take(until deadline: Date) -> (changes: [Change], closed: Bool) {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !closed {
-            if !condition.wait(until: deadline) { break }
-        }
-        let taken = items
-        items.removeAll(keepingCapacity: true)
-        return (taken, closed)
+        hub.take(ObjectIdentifier(self), until: deadline)
     }
 }
 
@@ -80,6 +245,10 @@ struct StoreState {
     var history: [Change] = []
     var historyLimit: Int
     var watchers: [ObjectIdentifier: WatchQueue] = [:]
+    /// The change log of each storage key that has (or had) watchers.
+    var hubs: [String: WatchHub] = [:]
+    /// Hubs with waiting watchers to wake once the lock is released (see `Store.with`).
+    var hubsToWake: [WatchHub] = []
     /// Resources served from established CRDs, keyed by "group/version/plural".
     var customResources: [String: ResourceDef] = [:]
     /// The last resourceVersion of each storage key (list RV for watch-cache reads, bookmarks).
@@ -98,13 +267,38 @@ struct StoreState {
     /// The oldest resourceVersion a watch can still resume from.
     var oldestResumableRV: Int64 { history.first.map { $0.rv - 1 } ?? rv }
 
+    /// Registers a watcher of `storageKey`: it receives every change committed after this call.
+    mutating func addWatcher(storageKey: String) -> WatchQueue {
+        let hub: WatchHub
+        if let h = hubs[storageKey] { hub = h } else { hub = WatchHub(); hubs[storageKey] = hub }
+        let queue = WatchQueue(storageKey: storageKey, hub: hub)
+        hub.register(ObjectIdentifier(queue))
+        watchers[ObjectIdentifier(queue)] = queue
+        return queue
+    }
+
+    mutating func removeWatcher(_ queue: WatchQueue) {
+        watchers.removeValue(forKey: ObjectIdentifier(queue))
+        queue.hub.unregister(ObjectIdentifier(queue))
+    }
+
     /// Stores `value` (created or modified) under a fresh resourceVersion and notifies watchers.
     @discardableResult
     mutating func put(_ def: ResourceDef, _ value: JSONValue, type: ChangeType, previous: JSONValue?) -> StoredObject {
         rv += 1
         var v = value
         v[path: ["metadata", "resourceVersion"]] = .string(String(rv))
-        let stored = StoredObject(value: v, rv: rv, order: def.keyOrder)
+        return insert(def, StoredObject(value: v, rv: rv, order: def.keyOrder), type: type, previous: previous)
+    }
+
+    /// Stores an object prepared (encoded) outside the lock under a fresh resourceVersion and notifies watchers.
+    @discardableResult
+    mutating func put(_ def: ResourceDef, prepared: PreparedObject, type: ChangeType, previous: JSONValue?) -> StoredObject {
+        rv += 1
+        return insert(def, prepared.stored(rv: rv), type: type, previous: previous)
+    }
+
+    private mutating func insert(_ def: ResourceDef, _ stored: StoredObject, type: ChangeType, previous: JSONValue?) -> StoredObject {
         let ns = stored.namespace
         objects[def.storageKey, default: [:]][StoreState.key(namespace: ns, name: stored.name)] = stored
         record(Change(rv: rv, storageKey: def.storageKey, type: type, object: stored, previous: previous))
@@ -128,7 +322,9 @@ struct StoreState {
         lastRV[change.storageKey] = change.rv
         history.append(change)
         if history.count > historyLimit * 2 { history.removeFirst(history.count - historyLimit) }
-        for queue in watchers.values where queue.storageKey == change.storageKey { queue.push(change) }
+        if let hub = hubs[change.storageKey] {
+            if hub.append(change.withEventLine()), !hubsToWake.contains(where: { $0 === hub }) { hubsToWake.append(hub) }
+        }
     }
 
     /// Objects of one storage key (optionally one namespace), sorted by namespace/name.
@@ -147,10 +343,26 @@ struct StoreState {
 
 /// The lock-protected store.
 final class Store: Sendable {
-    let state: Mutex<StoreState>
+    private let state: Mutex<StoreState>
     init(historyLimit: Int) { state = Mutex(StoreState(historyLimit: historyLimit)) }
 
+    /// Runs `body` under the store lock, then wakes the watchers of what it committed.
     func with<R>(_ body: (inout StoreState) throws(APIError) -> R) throws(APIError) -> R {
-        try state.withLock { (s: inout StoreState) throws(APIError) -> R in try body(&s) }
+        var wake: [WatchHub] = []
+        defer { for hub in wake { hub.wake() } }
+        return try state.withLock { (s: inout StoreState) throws(APIError) -> R in
+            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            return try body(&s)
+        }
+    }
+
+    /// `with` for bodies that cannot fail.
+    func locked<R>(_ body: (inout StoreState) -> R) -> R {
+        var wake: [WatchHub] = []
+        defer { for hub in wake { hub.wake() } }
+        return state.withLock { (s: inout StoreState) -> R in
+            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            return body(&s)
+        }
     }
 }

@@ -2,6 +2,49 @@ import Foundation
 import JSON
 import KubeCore
 
+/// The path of a field being validated, rendered only when a cause names it
+/// (`spec.devices[3].name`: keys joined with dots, list indexes in brackets).
+struct FieldPath {
+    enum Part { case key(String), index(Int) }
+    var parts: [Part] = []
+
+    var rendered: String {
+        var out = ""
+        for (n, part) in parts.enumerated() {
+            switch part {
+            case .key(let k): out += n == 0 ? k : ".\(k)"
+            case .index(let i): out += "[\(i)]"
+            }
+        }
+        return out
+    }
+}
+
+extension JSONValue {
+    /// Moves the members out of an object value, leaving `.null`, so that they can be changed in place
+    /// (no copy: this value no longer shares them). Nil (and unchanged) for other values.
+    mutating func takeObject() -> [String: JSONValue]? {
+        guard case .object(let o) = self else { return nil }
+        self = .null
+        return o
+    }
+
+    /// Moves the elements out of an array value, leaving `.null` (see `takeObject`).
+    mutating func takeArray() -> [JSONValue]? {
+        guard case .array(let a) = self else { return nil }
+        self = .null
+        return a
+    }
+
+    /// Whether this is an object or an array (a scalar needs no pruning).
+    var isContainer: Bool {
+        switch self {
+        case .object, .array: return true
+        default: return false
+        }
+    }
+}
+
 /// Structural-schema pruning and validation of custom resources, with the messages of
 /// apiextensions-apiserver (kube-openapi validate errors converted to field errors).
 enum SchemaValidation {
@@ -31,53 +74,159 @@ enum SchemaValidation {
         value = .object(root)
     }
 
-    private static func pruneNode(_ value: inout JSONValue, schema: CompiledSchema) {
-        if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
-        switch value {
-        case .object(var o):
-            value = .null
-            if let props = schema.properties {
-                for k in Array(o.keys) {
-                    if let s = props[k] {
-                        if var child = o[k] { o[k] = .null; pruneNode(&child, schema: s); o[k] = child }
-                    } else if !schema.preserveUnknown {
-                        o.removeValue(forKey: k)
+    /// `prune` followed by the null pruning of `SchemaDefaulting.apply` in one walk (what admission
+    /// does before applying defaults): unknown fields go, and so do `null`s whose schema is neither
+    /// nullable nor defaulted. Same result as the two passes (tested against them).
+    static func pruneDroppingNulls(_ value: inout JSONValue, schema: CompiledSchema?) {
+        guard case .object(var root) = value else { return }
+        value = .null
+        if case .object(var meta)? = root["metadata"] {
+            var extra: [String] = []
+            for k in meta.keys where !objectMetaFields.contains(k) { extra.append(k) }
+            if !extra.isEmpty {
+                root["metadata"] = .null
+                for k in extra { meta.removeValue(forKey: k) }
+                root["metadata"] = .object(meta)
+            }
+        }
+        let preserve = schema?.preserveUnknown == true
+        var drop: [String] = []
+        var i = root.startIndex
+        while i != root.endIndex {
+            let k = root.keys[i]
+            if k != "apiVersion" && k != "kind" && k != "metadata" {
+                if let childSchema = schema?.property(k) {
+                    if root.values[i].isNull {
+                        if !childSchema.nullable && childSchema.defaultValue == nil { drop.append(k) }
+                    } else if root.values[i].isContainer {
+                        pruneNodeDroppingNulls(&root.values[i], schema: childSchema)
+                    }
+                } else if !preserve {
+                    drop.append(k)
+                } else if let schema, let additional = schema.additionalProperties {
+                    // A preserved unknown field: only the null pruning applies (with additionalProperties).
+                    if root.values[i].isNull {
+                        if !additional.nullable && additional.defaultValue == nil { drop.append(k) }
+                    } else {
+                        SchemaDefaulting.pruneNulls(&root.values[i], schema: additional)
                     }
                 }
+            }
+            root.formIndex(after: &i)
+        }
+        for k in drop { root.removeValue(forKey: k) }
+        value = .object(root)
+    }
+
+    private static func pruneNodeDroppingNulls(_ value: inout JSONValue, schema: CompiledSchema) {
+        if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
+        if var o = value.takeObject() {
+            if let props = schema.properties {
+                var drop: [String] = []
+                var i = o.startIndex
+                while i != o.endIndex {
+                    if let s = schema.property(o.keys[i]) {
+                        if o.values[i].isNull {
+                            if !s.nullable && s.defaultValue == nil { drop.append(o.keys[i]) }
+                        } else if o.values[i].isContainer {
+                            pruneNodeDroppingNulls(&o.values[i], schema: s)
+                        }
+                    } else if !schema.preserveUnknown {
+                        drop.append(o.keys[i])
+                    } else if let additional = schema.additionalProperties {
+                        if o.values[i].isNull {
+                            if !additional.nullable && additional.defaultValue == nil { drop.append(o.keys[i]) }
+                        } else {
+                            SchemaDefaulting.pruneNulls(&o.values[i], schema: additional)
+                        }
+                    }
+                    o.formIndex(after: &i)
+                }
+                for k in drop { o.removeValue(forKey: k) }
             } else if let additional = schema.additionalProperties {
-                for k in Array(o.keys) { if var child = o[k] { o[k] = .null; pruneNode(&child, schema: additional); o[k] = child } }
+                var drop: [String] = []
+                var i = o.startIndex
+                while i != o.endIndex {
+                    if o.values[i].isNull {
+                        if !additional.nullable && additional.defaultValue == nil { drop.append(o.keys[i]) }
+                    } else if o.values[i].isContainer {
+                        pruneNodeDroppingNulls(&o.values[i], schema: additional)
+                    }
+                    o.formIndex(after: &i)
+                }
+                for k in drop { o.removeValue(forKey: k) }
+            } else if !schema.embedded, !schema.preserveUnknown, !schema.additionalPropertiesTrue, schema.type == "object" {
+                o = [:]
+            }
+            value = .object(o)
+        } else if let items = schema.items, var a = value.takeArray() {
+            for i in a.indices where a[i].isContainer { pruneNodeDroppingNulls(&a[i], schema: items) }
+            value = .array(a)
+        }
+    }
+
+    private static func pruneNode(_ value: inout JSONValue, schema: CompiledSchema) {
+        if schema.preserveUnknown && schema.properties == nil && schema.items == nil && schema.additionalProperties == nil { return }
+        if var o = value.takeObject() {
+            if let props = schema.properties {
+                var unknown: [String] = []
+                var i = o.startIndex
+                while i != o.endIndex {
+                    if let s = schema.property(o.keys[i]) {
+                        // Values are pruned in place (no re-hashing; scalars need nothing).
+                        if o.values[i].isContainer { pruneNode(&o.values[i], schema: s) }
+                    } else if !schema.preserveUnknown {
+                        unknown.append(o.keys[i])
+                    }
+                    o.formIndex(after: &i)
+                }
+                for k in unknown { o.removeValue(forKey: k) }
+            } else if let additional = schema.additionalProperties {
+                var i = o.startIndex
+                while i != o.endIndex {
+                    if o.values[i].isContainer { pruneNode(&o.values[i], schema: additional) }
+                    o.formIndex(after: &i)
+                }
             } else if !schema.embedded, !schema.preserveUnknown, !schema.additionalPropertiesTrue, schema.type == "object" {
                 // An object schema without properties keeps nothing.
                 o = [:]
             }
             value = .object(o)
-        case .array(var a):
-            value = .null
-            if let items = schema.items {
-                for i in a.indices { pruneNode(&a[i], schema: items) }
-            }
+        } else if let items = schema.items, var a = value.takeArray() {
+            for i in a.indices where a[i].isContainer { pruneNode(&a[i], schema: items) }
             value = .array(a)
-        default: break
         }
     }
 
     /// Validates a (pruned) object against the schema; the causes in the real server's shape.
     static func validate(_ value: JSONValue, schema: CompiledSchema?) -> [APICause] {
+        // Most objects are valid: a first pass visits properties in storage order; only when it finds
+        // something is the object walked again in the order the causes are reported in.
+        let causes = validate(value, schema: schema, ordered: false)
+        return causes.isEmpty ? causes : validate(value, schema: schema, ordered: true)
+    }
+
+    static func validate(_ value: JSONValue, schema: CompiledSchema?, ordered: Bool) -> [APICause] {
         guard let schema else { return [] }
         var causes: [APICause] = []
         guard case .object(let root) = value else { return causes }
         let props = schema.properties ?? [:]
-        for k in orderedKeys(root, required: schema.required) where k != "apiVersion" && k != "kind" {
+        var path = FieldPath()
+        for k in ordered ? orderedKeys(root, required: schema.required) : Array(root.keys) where k != "apiVersion" && k != "kind" {
             guard let s = props[k], let child = root[k] else { continue }
             if k == "metadata" {
                 // A structural schema may restrict only metadata.name and metadata.generateName; the
                 // OpenAPI validator checks those against the whole object like any other field.
                 for field in ["generateName", "name"] {
-                    if let fs = s.properties?[field], let v = child[field] { validateNode(v, schema: fs, path: "metadata.\(field)", into: &causes) }
+                    if let fs = s.properties?[field], let v = child[field] {
+                        path.parts = [.key("metadata"), .key(field)]
+                        validateNode(v, schema: fs, path: &path, ordered: ordered, into: &causes)
+                    }
                 }
                 continue
             }
-            validateNode(child, schema: s, path: k, into: &causes)
+            path.parts = [.key(k)]
+            validateNode(child, schema: s, path: &path, ordered: ordered, into: &causes)
         }
         for req in schema.required where root[req] == nil {
             causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: req))
@@ -121,13 +270,13 @@ enum SchemaValidation {
         return describe(s)
     }
 
-    static func validateNode(_ value: JSONValue, schema: CompiledSchema, path: String, into causes: inout [APICause]) {
+    static func validateNode(_ value: JSONValue, schema: CompiledSchema, path: inout FieldPath, ordered: Bool = true, into causes: inout [APICause]) {
         let type = schema.type
         if value.isNull {
             if schema.nullable { return }
             if let type {
                 causes.append(APICause(reason: "FieldValueTypeInvalid",
-                                       message: "Invalid value: \"null\": \(path) in body must be of type \(type): \"null\"", field: path))
+                                       message: "Invalid value: \"null\": \(path.rendered) in body must be of type \(type): \"null\"", field: path.rendered))
             }
             return
         }
@@ -137,7 +286,7 @@ enum SchemaValidation {
             case .double(let d) where d == d.rounded(): break
             default:
                 causes.append(APICause(reason: "FieldValueTypeInvalid",
-                                       message: "Invalid value: \"\(jsonType(value))\": \(path) in body must be of type integer,string: \"\(jsonType(value))\"", field: path))
+                                       message: "Invalid value: \"\(jsonType(value))\": \(path.rendered) in body must be of type integer,string: \"\(jsonType(value))\"", field: path.rendered))
                 return
             }
         } else if let type {
@@ -145,33 +294,33 @@ enum SchemaValidation {
             let ok = actual == type || (type == "number" && actual == "integer")
             if !ok {
                 causes.append(APICause(reason: "FieldValueTypeInvalid",
-                                       message: "Invalid value: \"\(actual)\": \(path) in body must be of type \(type): \"\(actual)\"", field: path))
+                                       message: "Invalid value: \"\(actual)\": \(path.rendered) in body must be of type \(type): \"\(actual)\"", field: path.rendered))
                 return
             }
         }
         if let allowed = schema.enumValues, !allowed.contains(value) {
             let list = allowed.map(describe).joined(separator: ", ")
             causes.append(APICause(reason: "FieldValueNotSupported",
-                                   message: "Unsupported value: \(describe(value)): supported values: \(list)", field: path))
+                                   message: "Unsupported value: \(describe(value)): supported values: \(list)", field: path.rendered))
         }
         if let n = number(value) {
             if let minV = schema.minimum, let min = number(minV) {
                 let exclusive = schema.exclusiveMinimum
                 if exclusive ? n <= min : n < min {
                     causes.append(APICause(reason: "FieldValueInvalid",
-                                           message: "Invalid value: \(describe(value)): \(path) in body should be greater than \(exclusive ? "" : "or equal to ")\(numberText(minV))", field: path))
+                                           message: "Invalid value: \(describe(value)): \(path.rendered) in body should be greater than \(exclusive ? "" : "or equal to ")\(numberText(minV))", field: path.rendered))
                 }
             }
             if let maxV = schema.maximum, let max = number(maxV) {
                 let exclusive = schema.exclusiveMaximum
                 if exclusive ? n >= max : n > max {
                     causes.append(APICause(reason: "FieldValueInvalid",
-                                           message: "Invalid value: \(describe(value)): \(path) in body should be less than \(exclusive ? "" : "or equal to ")\(numberText(maxV))", field: path))
+                                           message: "Invalid value: \(describe(value)): \(path.rendered) in body should be less than \(exclusive ? "" : "or equal to ")\(numberText(maxV))", field: path.rendered))
                 }
             }
             if let mv = schema.multipleOf, let m = number(mv), m > 0, (n / m).rounded() != n / m {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(describe(value)): \(path) in body should be a multiple of \(numberText(mv))", field: path))
+                                       message: "Invalid value: \(describe(value)): \(path.rendered) in body should be a multiple of \(numberText(mv))", field: path.rendered))
             }
         }
         switch value {
@@ -179,31 +328,35 @@ enum SchemaValidation {
             if schema.maxLength != nil || schema.minLength != nil {
                 let length = Int64(s.unicodeScalars.count)
                 if let maxL = schema.maxLength, length > maxL {
-                    causes.append(APICause(reason: "FieldValueTooLong", message: "Too long: may not be longer than \(maxL)", field: path))
+                    causes.append(APICause(reason: "FieldValueTooLong", message: "Too long: may not be longer than \(maxL)", field: path.rendered))
                 }
                 if let minL = schema.minLength, length < minL {
                     causes.append(APICause(reason: "FieldValueInvalid",
-                                           message: "Invalid value: \(describe(value)): \(path) in body should be at least \(minL) chars long", field: path))
+                                           message: "Invalid value: \(describe(value)): \(path.rendered) in body should be at least \(minL) chars long", field: path.rendered))
                 }
             }
             if let pattern = schema.pattern, !matches(pattern, s) {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(describe(value)): \(path) in body should match '\(pattern)'", field: path))
+                                       message: "Invalid value: \(describe(value)): \(path.rendered) in body should match '\(pattern)'", field: path.rendered))
             }
             if let format = schema.format, !formatOK(format, s) {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(describe(value)): \(path) in body must be of type \(format): \(describe(value))", field: path))
+                                       message: "Invalid value: \(describe(value)): \(path.rendered) in body must be of type \(format): \(describe(value))", field: path.rendered))
             }
         case .array(let a):
             if let maxI = schema.maxItems, a.count > maxI {
-                causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(a.count): must have at most \(maxI) items", field: path))
+                causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(a.count): must have at most \(maxI) items", field: path.rendered))
             }
             if let minI = schema.minItems, a.count < minI {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(a.count): \(path) in body should have at least \(minI) items", field: path))
+                                       message: "Invalid value: \(a.count): \(path.rendered) in body should have at least \(minI) items", field: path.rendered))
             }
             if let items = schema.items {
-                for (i, element) in a.enumerated() { validateNode(element, schema: items, path: "\(path)[\(i)]", into: &causes) }
+                for (i, element) in a.enumerated() {
+                    path.parts.append(.index(i))
+                    validateNode(element, schema: items, path: &path, ordered: ordered, into: &causes)
+                    path.parts.removeLast()
+                }
             }
             if schema.listType == "map", !schema.listMapKeys.isEmpty {
                 let keys = schema.listMapKeys
@@ -212,36 +365,53 @@ enum SchemaValidation {
                     let k = keys.map { element[$0] ?? .null }
                     if !seen.insert(k).inserted {
                         let desc = "map[string]interface {}{" + keys.map { "\"\($0)\":\(describe(element[$0] ?? .null))" }.joined(separator: ", ") + "}"
-                        causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(desc)", field: "\(path)[\(i)]"))
+                        causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(desc)", field: "\(path.rendered)[\(i)]"))
                     }
                 }
             } else if schema.listType == "set" {
                 var seen = Set<JSONValue>()
                 for (i, element) in a.enumerated() where !seen.insert(element).inserted {
-                    causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(describe(element))", field: "\(path)[\(i)]"))
+                    causes.append(APICause(reason: "FieldValueDuplicate", message: "Duplicate value: \(describe(element))", field: "\(path.rendered)[\(i)]"))
                 }
             }
         case .object(let o):
             let required = schema.required
             defer {
                 for req in required where o[req] == nil {
-                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "\(path).\(req)"))
+                    causes.append(APICause(reason: "FieldValueRequired", message: "Required value", field: "\(path.rendered).\(req)"))
                 }
             }
             if let maxP = schema.maxProperties, o.count > maxP {
-                causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(o.count): must have at most \(maxP) items", field: path))
+                causes.append(APICause(reason: "FieldValueTooMany", message: "Too many: \(o.count): must have at most \(maxP) items", field: path.rendered))
             }
             if let minP = schema.minProperties, o.count < minP {
                 causes.append(APICause(reason: "FieldValueInvalid",
-                                       message: "Invalid value: \(o.count): \(path) in body should have at least \(minP) properties", field: path))
+                                       message: "Invalid value: \(o.count): \(path.rendered) in body should have at least \(minP) properties", field: path.rendered))
             }
             if let props = schema.properties {
-                for k in orderedKeys(o, required: required) { if let s = props[k], let child = o[k] { validateNode(child, schema: s, path: "\(path).\(k)", into: &causes) } }
+                if ordered {
+                    for k in orderedKeys(o, required: required) {
+                        if let s = props[k], let child = o[k] { validateChild(child, key: k, schema: s, path: &path, ordered: ordered, into: &causes) }
+                    }
+                } else {
+                    for (k, child) in o { if let s = schema.property(k) { validateChild(child, key: k, schema: s, path: &path, ordered: ordered, into: &causes) } }
+                }
             } else if let additional = schema.additionalProperties {
-                for k in o.keys.sorted() { if let child = o[k] { validateNode(child, schema: additional, path: "\(path).\(k)", into: &causes) } }
+                if ordered {
+                    for k in o.keys.sorted() { if let child = o[k] { validateChild(child, key: k, schema: additional, path: &path, ordered: ordered, into: &causes) } }
+                } else {
+                    for (k, child) in o { validateChild(child, key: k, schema: additional, path: &path, ordered: ordered, into: &causes) }
+                }
             }
         default: break
         }
+    }
+
+    private static func validateChild(_ child: JSONValue, key: String, schema: CompiledSchema, path: inout FieldPath, ordered: Bool,
+                                      into causes: inout [APICause]) {
+        path.parts.append(.key(key))
+        validateNode(child, schema: schema, path: &path, ordered: ordered, into: &causes)
+        path.parts.removeLast()
     }
 
     /// Property order for error reporting: required properties in their declared order, then the rest sorted.
@@ -310,6 +480,19 @@ final class CompiledSchema: Sendable {
     /// Whether this node or any node below it has a default.
     let hasDefaults: Bool
 
+    /// `properties` as parallel arrays: a schema node has few properties, and finding one by comparing
+    /// names is cheaper than hashing the key (admission looks up every field of every object twice).
+    let propertyNames: [String]
+    let propertySchemas: [CompiledSchema]
+
+    /// The schema of property `key` (nil when it is not one of `properties`).
+    func property(_ key: String) -> CompiledSchema? {
+        if propertyNames.count > 32 { return properties?[key] }
+        let n = key.utf8.count
+        for i in propertyNames.indices where propertyNames[i].utf8.count == n && propertyNames[i] == key { return propertySchemas[i] }
+        return nil
+    }
+
     init(_ s: JSONValue, depth: Int = 0) {
         type = s["type"]?.stringValue
         nullable = s["nullable"]?.boolValue == true
@@ -332,6 +515,9 @@ final class CompiledSchema: Sendable {
         let deeper = depth < 64
         items = deeper ? s["items"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
         properties = deeper ? s["properties"]?.objectValue?.mapValues { CompiledSchema($0, depth: depth + 1) } : nil
+        let sortedProperties = (properties ?? [:]).sorted { $0.key < $1.key }
+        propertyNames = sortedProperties.map(\.key)
+        propertySchemas = sortedProperties.map(\.value)
         additionalProperties = deeper ? s["additionalProperties"].flatMap { $0.objectValue != nil ? CompiledSchema($0, depth: depth + 1) : nil } : nil
         additionalPropertiesTrue = s["additionalProperties"]?.boolValue == true
         preserveUnknown = s["x-kubernetes-preserve-unknown-fields"]?.boolValue == true

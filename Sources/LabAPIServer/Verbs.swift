@@ -191,8 +191,9 @@ extension LabAPI {
         let name = obj[path: ["metadata", "name"]]?.stringValue ?? ""
         var causes = metadataCauses(obj, def: def)
         if def.isCustom {
-            SchemaValidation.prune(&obj, schema: def.compiledSchema)
-            SchemaDefaulting.apply(&obj, schema: def.compiledSchema)
+            // prune, then SchemaDefaulting.apply: its null pruning done in the same walk.
+            SchemaValidation.pruneDroppingNulls(&obj, schema: def.compiledSchema)
+            SchemaDefaulting.applyDefaultsOnly(&obj, schema: def.compiledSchema)
             causes += SchemaValidation.validate(obj, schema: def.compiledSchema)
         } else {
             causes += BuiltinAdmission.admit(&obj, def: def, old: old)
@@ -217,7 +218,7 @@ extension LabAPI {
 
     func getObject(_ ctx: RequestContext) throws(APIError) {
         let name = ctx.route.name ?? ""
-        let obj = store.state.withLock { s in s.get(ctx.def.storageKey, namespace: ctx.route.namespace, name: name) }
+        let obj = store.locked { s in s.get(ctx.def.storageKey, namespace: ctx.route.namespace, name: name) }
         guard let obj else { throw APIError.notFound(ctx.def.plural, group: ctx.def.group, name: name) }
         writeObject(obj, def: ctx.def, request: ctx.request, sink: ctx.sink, auditID: ctx.auditID, format: ctx.format)
     }
@@ -283,6 +284,8 @@ extension LabAPI {
         }
         if isDryRun(ctx.request) { return nil }
         let value = EventConversion.storage(obj, def)
+        // Encoded here, outside the store lock; under it only the resourceVersion digits are spliced in.
+        let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)
         let ns = ctx.route.namespace
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
             if def.namespaced, s.get(BuiltinResources.namespaces.storageKey, namespace: "", name: ns) == nil {
@@ -291,7 +294,7 @@ extension LabAPI {
             if s.get(def.storageKey, namespace: ns, name: name) != nil {
                 throw APIError.alreadyExists(def.plural, group: def.group, name: name)
             }
-            let stored = s.put(def, value, type: .added, previous: nil)
+            let stored = prepared.map { s.put(def, prepared: $0, type: .added, previous: nil) } ?? s.put(def, value, type: .added, previous: nil)
             if def.plural == "customresourcedefinitions" { CRDLifecycle.establish(&s, crd: stored) }
             return stored
         }
@@ -310,7 +313,7 @@ extension LabAPI {
         if ctx.def.namespaced, let ns = incoming[path: ["metadata", "namespace"]]?.stringValue, !ns.isEmpty, ns != ctx.route.namespace {
             throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
         }
-        let existing = store.state.withLock { s in s.get(ctx.def.storageKey, namespace: ctx.route.namespace, name: name) }
+        let existing = store.locked { s in s.get(ctx.def.storageKey, namespace: ctx.route.namespace, name: name) }
         guard existing != nil else {
             if !ctx.def.isCustom && ["events", "leases"].contains(ctx.def.plural) && ctx.route.subresource == nil {
                 var obj = incoming
@@ -542,7 +545,7 @@ extension LabAPI {
         config["metadata"] = .object(cmeta)
         let now = LabAPI.timestamp()
         let sub = ctx.route.subresource
-        let exists = store.state.withLock { s in s.get(def.storageKey, namespace: ctx.route.namespace, name: ctx.route.name ?? "") != nil }
+        let exists = store.locked { s in s.get(def.storageKey, namespace: ctx.route.namespace, name: ctx.route.name ?? "") != nil }
         if !exists {
             if sub != nil { throw APIError.notFound(def.plural, group: def.group, name: ctx.route.name ?? "") }
             var obj: JSONValue
@@ -594,6 +597,7 @@ extension LabAPI {
         obj = copy
         if isDryRun(ctx.request) { return nil }
         let value = EventConversion.storage(copy, def)
+        let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)
         let ns = ctx.route.namespace
         let name = ctx.route.name ?? ""
         return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
@@ -603,7 +607,7 @@ extension LabAPI {
             if s.get(def.storageKey, namespace: ns, name: name) != nil {
                 throw APIError.alreadyExists(def.plural, group: def.group, name: name)
             }
-            let stored = s.put(def, value, type: .added, previous: nil)
+            let stored = prepared.map { s.put(def, prepared: $0, type: .added, previous: nil) } ?? s.put(def, value, type: .added, previous: nil)
             if def.plural == "customresourcedefinitions" { CRDLifecycle.establish(&s, crd: stored) }
             return stored
         }

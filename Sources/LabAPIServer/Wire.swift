@@ -37,13 +37,62 @@ enum Wire {
         return out
     }
 
+    /// `encode(value, order:)` (compact) plus the offset just inside the quotes of the top-level
+    /// `metadata.resourceVersion` string (nil when there is none): a store splices the digits of a new
+    /// resourceVersion there instead of encoding the object again under its lock.
+    static func encodeLocatingResourceVersion(_ value: JSONValue, order: KeyOrder, sizeHint: Int = 4096) -> (bytes: [UInt8], offset: Int?) {
+        var out: [UInt8] = []
+        out.reserveCapacity(sizeHint)
+        guard case .object(let o) = value, !o.isEmpty else {
+            write(value, order: order, context: .top, pretty: false, indent: 0, into: &out)
+            return (out, nil)
+        }
+        var offset: Int? = nil
+        out.append(UInt8(ascii: "{"))
+        for (n, key) in orderedKeys(o, order: order, context: .top).enumerated() {
+            guard let child = o[key] else { continue }
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            let ctx = childContext(.top, key: key, value: o)
+            guard ctx == .metadata, case .object(let meta) = child, !meta.isEmpty else {
+                write(child, order: order, context: ctx, pretty: false, indent: 1, into: &out)
+                continue
+            }
+            out.append(UInt8(ascii: "{"))
+            for (m, metaKey) in orderedKeys(meta, order: order, context: .metadata).enumerated() {
+                guard let field = meta[metaKey] else { continue }
+                if m > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(metaKey, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if metaKey == "resourceVersion", case .string(let rv) = field, rv.isEmpty {
+                    out.append(0x22)
+                    offset = out.count
+                    out.append(0x22)
+                    continue
+                }
+                write(field, order: order, context: childContext(.metadata, key: metaKey, value: meta), pretty: false, indent: 2, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+        return (out, offset)
+    }
+
     enum Context { case top, metadata, status, details, cause, managed, listMeta, other }
 
     static func write(_ value: JSONValue, order: KeyOrder, context: Context, pretty: Bool, indent: Int, into out: inout [UInt8]) {
+        // Below these contexts every object is written with sorted keys (see `orderedKeys` and
+        // `childContext`): the lean writer does the same without tracking contexts.
+        if !pretty && ((order == .sorted && context != .top && context != .details && context != .cause)
+            || (order == .goStruct && (context == .other || context == .status))) {
+            writeSortedCompact(value, into: &out)
+            return
+        }
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .int(let i): writeInt(i, into: &out)
         case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let a):
@@ -60,10 +109,10 @@ enum Wire {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
-            let keys = orderedKeys(o, order: order, context: context)
+            let members = orderedMembers(o, order: order, context: context)
             out.append(UInt8(ascii: "{"))
-            for (n, key) in keys.enumerated() {
-                guard let child = o[key] else { continue }
+            for (n, index) in members.enumerated() {
+                let (key, child) = o[index]
                 if n > 0 { out.append(UInt8(ascii: ",")) }
                 if pretty { newlineIndent(indent + 1, &out) }
                 writeString(key, into: &out)
@@ -73,6 +122,41 @@ enum Wire {
                       pretty: pretty, indent: indent + 1, into: &out)
             }
             if pretty { newlineIndent(indent, &out) }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Compact JSON with every object's keys sorted: `write` for the contexts where that is what it does.
+    static func writeSortedCompact(_ value: JSONValue, into out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): writeInt(i, into: &out)
+        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let a):
+            if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for element in a {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeSortedCompact(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for index in members {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(o.keys[index], into: &out)
+                out.append(UInt8(ascii: ":"))
+                writeSortedCompact(o.values[index], into: &out)
+            }
             out.append(UInt8(ascii: "}"))
         }
     }
@@ -93,6 +177,18 @@ enum Wire {
         default:
             return .other
         }
+    }
+
+    /// The positions of the members of `o` in the order `orderedKeys` gives (no key is hashed again).
+    private static func orderedMembers(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [Dictionary<String, JSONValue>.Index] {
+        // The cases where `orderedKeys` sorts all keys.
+        if (order == .sorted && context != .top && context != .details && context != .cause)
+            || (order == .goStruct && (context == .status || context == .other)) {
+            var members = Array(o.indices)
+            members.sort { o.keys[$0] < o.keys[$1] }
+            return members
+        }
+        return orderedKeys(o, order: order, context: context).compactMap { o.index(forKey: $0) }
     }
 
     private static func orderedKeys(_ o: [String: JSONValue], order: KeyOrder, context: Context) -> [String] {
@@ -123,8 +219,69 @@ enum Wire {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Writes the decimal digits of `i`.
+    static func writeInt(_ i: Int64, into out: inout [UInt8]) {
+        if i >= 0 && i < 10 { out.append(0x30 &+ UInt8(i)); return }
+        if i == Int64.min { out.append(contentsOf: String(i).utf8); return }
+        var v = i < 0 ? -i : i
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 19 digits
+        let count = withUnsafeMutableBytes(of: &digits) { buf -> Int in
+            var n = 0
+            while v > 0 { buf[23 - n] = 0x30 &+ UInt8(v % 10); v /= 10; n += 1 }
+            return n
+        }
+        if i < 0 { out.append(UInt8(ascii: "-")) }
+        withUnsafeBytes(of: &digits) { buf in out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(24 - count)...])) }
+    }
+
     /// Writes a JSON string the way Go's encoding/json does (HTML-safe escaping).
+    ///
+    /// Works on the UTF-8 bytes and copies runs that need no escaping at once; the output is
+    /// exactly `writeStringScalars`'s (the reference, kept for tests).
     static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(0x22)
+        var s = s
+        s.withUTF8 { b in
+            let n = b.count
+            var start = 0
+            var i = 0
+            while i < n {
+                let c = b[i]
+                if c >= 0x20 && c != 0x22 && c != 0x5C && c != 0x3C && c != 0x3E && c != 0x26 && c != 0xE2 { i += 1; continue }
+                var scalar: UInt32 = UInt32(c)
+                var width = 1
+                if c == 0xE2 {
+                    // U+2028 and U+2029 are E2 80 A8 / E2 80 A9; any other E2 sequence is copied.
+                    guard i + 2 < n, b[i + 1] == 0x80, b[i + 2] == 0xA8 || b[i + 2] == 0xA9 else { i += 1; continue }
+                    scalar = b[i + 2] == 0xA8 ? 0x2028 : 0x2029
+                    width = 3
+                }
+                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
+                appendEscape(scalar, into: &out)
+                i += width
+                start = i
+            }
+            if start < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<n])) }
+        }
+        out.append(0x22)
+    }
+
+    private static func appendEscape(_ v: UInt32, into out: inout [UInt8]) {
+        switch v {
+        case 0x22: out.append(0x5C); out.append(0x22)
+        case 0x5C: out.append(0x5C); out.append(0x5C)
+        case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+        default:
+            out.append(0x5C); out.append(UInt8(ascii: "u"))
+            out.append(hex[Int((v >> 12) & 0xF)]); out.append(hex[Int((v >> 8) & 0xF)])
+            out.append(hex[Int((v >> 4) & 0xF)]); out.append(hex[Int(v & 0xF)])
+        }
+    }
+
+    /// The scalar-by-scalar Go-compatible string writer `writeString` must match byte for byte.
+    static func writeStringScalars(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
         for scalar in s.unicodeScalars {
             let v = scalar.value
