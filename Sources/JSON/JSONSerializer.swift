@@ -36,7 +36,15 @@ extension JSONValue {
             if o.isEmpty { out.append(contentsOf: [0x7B, 0x7D]); return }
             out.append(0x7B)
             // Member positions sorted by key: each value is read at its position (no second lookup).
-            var members = Array(o.indices)
+            // (Collected by hand: `Array(o.indices)` instantiates `DefaultIndices<[String: JSONValue]>`,
+            // whose metadata costs the CNI plugin a run-time conformance scan at start-up.)
+            var members: [Dictionary<String, JSONValue>.Index] = []
+            members.reserveCapacity(o.count)
+            var position = o.startIndex
+            while position != o.endIndex {
+                members.append(position)
+                o.formIndex(after: &position)
+            }
             members.sort { o.keys[$0] < o.keys[$1] }
             for (n, index) in members.enumerated() {
                 if n > 0 { out.append(0x2C) }
