@@ -1,6 +1,10 @@
 import AutomagicAPI
 import DeviceProbe
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import JSON
 import KubeClient
 import KubeCore

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Yams
 
 /// Loads a ``ClientConfiguration`` from kubeconfig files or from the in-cluster service account,
@@ -81,7 +85,7 @@ public enum KubeConfigLoader {
         var namespace: String?
         if let data = FileManager.default.contents(atPath: root + "/namespace"),
            let text = String(data: data, encoding: .utf8) {
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = text.trimmingWhitespace()
             if !trimmed.isEmpty { namespace = trimmed }
         }
         return ClientConfiguration(server: "https://\(hostPart):\(portNumber)", certificateAuthority: .file(caPath),
