@@ -45,10 +45,11 @@ let package = Package(
         .target(name: "CNI", dependencies: ["JSON"], swiftSettings: swiftSettings),
 
         // Edges
+        // No Yams here: it imports corelibs Foundation (CoreFoundation + ICU) into every program
+        // linking KubeClient, the node agent included; kubeconfigs are read by KubeConfigYAML.
         .target(name: "KubeClient", dependencies: [
             "CCurl", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
         .target(name: "KubeRuntime", dependencies: [
             "KubeClient", "KubeCore", "JSON",

@@ -305,12 +305,14 @@ struct SpawnedChild {
     static func spawn(path: String, arguments: [String], environment: [String]) -> Result<SpawnedChild, SpawnFailure> {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        guard pipe2(&outPipe, O_CLOEXEC) == 0 else { return .failure(SpawnFailure(errno: errno)) }
-        guard pipe2(&errPipe, O_CLOEXEC) == 0 else {
+        guard pipe(&outPipe) == 0 else { return .failure(SpawnFailure(errno: errno)) }
+        guard pipe(&errPipe) == 0 else {
             let e = errno
             close(outPipe[0]); close(outPipe[1])
             return .failure(SpawnFailure(errno: e))
         }
+        // Not inherited by the child (it gets its own copies as 1 and 2) nor by other spawns.
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -324,9 +326,12 @@ struct SpawnedChild {
             for p in envp { free(p) }
         }
         var pid: pid_t = 0
-        let rc = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
-            (envp + [nil]).withUnsafeBufferPointer { envBuffer in
-                posix_spawn(&pid, path, &actions, nil, argvBuffer.baseAddress, envBuffer.baseAddress)
+        let argvList = argv + [nil]
+        let envList = envp + [nil]
+        let rc = argvList.withUnsafeBufferPointer { argvBuffer in
+            envList.withUnsafeBufferPointer { envBuffer in
+                guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else { return EINVAL }
+                return posix_spawn(&pid, path, &actions, nil, argvBase, envBase)
             }
         }
         close(outPipe[1])

@@ -1,14 +1,27 @@
 import Agent
 import ArgumentParser
 import DeviceProbe
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeClient
 import KubeRuntime
 import Logging
 import Observability
 
-/// `automagic-agent`: the node agent (DaemonSet, host network, one per node).
+/// The entry point: malloc is set up before anything else runs (and before any other thread
+/// exists, so no thread got an arena of its own yet), then the command line is handled.
 @main
+enum AgentMain {
+    static func main() async {
+        HeapTuning.useSingleArena()
+        await AgentCommand.main()
+    }
+}
+
+/// `automagic-agent`: the node agent (DaemonSet, host network, one per node).
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "automagic-agent",
@@ -84,7 +97,9 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("--resync-period: '\(resyncPeriod)' is not a duration like 30s, 5m or 1h")
         }
         let node = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ""
-        let patterns = (lldpDevices ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let patterns = (lldpDevices ?? "").split(separator: ",")
+            .map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+            .filter { !$0.isEmpty }
         let configuration = AgentConfiguration(
             nodeName: node, mappingFile: mappingFile, netnsPath: netns, hostRoot: hostRoot,
             lldp: noLldp ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
