@@ -122,7 +122,10 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON"]),
+        .testTarget(name: "KubeClientTests", dependencies: [
+            "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON",
+            .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
+        ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),

@@ -24,7 +24,7 @@ public enum HeapTuning {
         return dlsym(handle, name)
     }
 
-    nonisolated(unsafe) private static let mallocTrim: MallocTrimFunction? =
+    private static let mallocTrim: MallocTrimFunction? =
         lookup("malloc_trim").map { unsafeBitCast($0, to: MallocTrimFunction.self) }
     #endif
 

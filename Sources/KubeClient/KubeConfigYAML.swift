@@ -322,18 +322,22 @@ struct BlockParser {
         }
         var text = ""
         if folded {
-            var previousMoreIndented = false
+            // Line breaks between two ordinary lines become spaces; empty lines stay line breaks,
+            // as do the breaks around more-indented lines.
             for (i, lineText) in body.enumerated() {
-                let moreIndented = lineText.first == " " || lineText.first == "\t"
                 if i > 0 {
-                    if lineText.isEmpty || body[i - 1].isEmpty || moreIndented || previousMoreIndented {
+                    let previous = body[i - 1]
+                    let moreIndented = lineText.first == " " || lineText.first == "\t"
+                    let previousMoreIndented = previous.first == " " || previous.first == "\t"
+                    if lineText.isEmpty {
                         text += "\n"
+                    } else if previous.isEmpty {
+                        // the empty lines before already gave the breaks
                     } else {
-                        text += " "
+                        text += moreIndented || previousMoreIndented ? "\n" : " "
                     }
                 }
                 text += lineText
-                previousMoreIndented = moreIndented
             }
         } else {
             text = body.joined(separator: "\n")
