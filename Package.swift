@@ -86,9 +86,8 @@ let package = Package(
         // Release: linked by lld with packed relative relocations (DT_RELR, glibc >= 2.36): the
         // PIE's relocation table shrinks from ~1.9 MiB (read, hence resident, at every start) to
         // a few KiB; the agent's resident memory is a product target (issue 5).
-        .executableTarget(name: "automagic-agent", dependencies: [
-            "Agent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: swiftSettings,
+        // No swift-argument-parser in the agent: see AgentCommandLine.
+        .executableTarget(name: "automagic-agent", dependencies: ["Agent"], swiftSettings: swiftSettings,
            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                          .when(platforms: [.linux], configuration: .release))]),
         .executableTarget(name: "automagic-controller", dependencies: [
