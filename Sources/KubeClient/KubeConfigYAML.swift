@@ -27,7 +27,8 @@ enum KubeConfigYAML {
         var result: [SourceLine] = []
         var number = 0
         var sawContent = false
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both forms of line break.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             var raw = Substring(rawLine)
             if raw.hasSuffix("\r") { raw = raw.dropLast() }
@@ -246,7 +247,7 @@ struct BlockParser {
                 }
                 let next = lines[index]
                 index += 1
-                if next.tabIndented { continue }
+                if next.tabIndented || next.text.isEmpty { continue }
                 source += " " + next.text
                 lastLine = next.number
             }
