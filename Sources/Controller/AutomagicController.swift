@@ -34,6 +34,10 @@ public final class AutomagicController: Sendable {
     let devices: Informer<CachedNodeDevice>
     let nodes: Informer<ClusterNode>
     let namespaces: Informer<Namespace>
+    /// The NADs this controller manages (label-selected), so that a NAD edited or deleted by hand is
+    /// repaired at once rather than on the next ``ControllerOptions/nadResyncPeriod``. Started only once
+    /// the NetworkAttachmentDefinition CRD is served (Multus is optional).
+    let nads: Informer<DynamicObject>
     let index = ClusterIndex()
     let mapClient: ResourceClient<NetworkDeviceMap>
     let nodeClient: ResourceClient<ClusterNode>
@@ -85,6 +89,9 @@ public final class AutomagicController: Sendable {
         nodeClient = nodeWriter.resource(ClusterNode.self)
         deviceClient = nodeWriter.resource(CachedNodeDevice.self)
         nadClient = client.dynamic(.networkAttachmentDefinitions)
+        var nadWatch = WatcherConfiguration()
+        nadWatch.labelSelector = "\(NADRenderer.managedByLabel)=\(NADRenderer.managedByValue)"
+        nads = Informer(source: nadClient, configuration: nadWatch, logger: informerLogger)
         recorder = EventRecorder(
             events: client.resource(Event.self, namespace: options.eventNamespace), namespace: options.eventNamespace,
             component: options.component, instance: options.instance, metrics: metrics, logger: logger)
@@ -110,6 +117,7 @@ public final class AutomagicController: Sendable {
             group.addTask { await self.devices.run() }
             group.addTask { await self.nodes.run() }
             group.addTask { await self.namespaces.run() }
+            group.addTask { await self.runNADInformer() }
             group.addTask {
                 guard await waitForCacheSync(self.maps, self.devices, self.nodes, self.namespaces) else { return }
                 self.state.withLock { $0.synced = true }
@@ -158,6 +166,7 @@ public final class AutomagicController: Sendable {
         let deviceChanges = devices.changes(replay: false)
         let nodeChanges = nodes.changes(replay: false)
         let namespaceChanges = namespaces.changes(replay: false)
+        let nadChanges = nads.changes(replay: false)
 
         index.updateMaps(maps.store.list())
         let started = ContinuousClock.now
@@ -193,6 +202,7 @@ public final class AutomagicController: Sendable {
             }
             return [change.object.metadata.name ?? ""]
         }
+        mapController.watch(nadChanges) { change in self.onNADChange(change) }
         mapController.watch(namespaceChanges) { change in
             if case .updated = change { return [] }
             return self.index.networks(renderingIn: change.object.metadata.name ?? "")
@@ -397,6 +407,50 @@ public final class AutomagicController: Sendable {
     }
 
     // MARK: - NetworkAttachmentDefinitions
+
+    /// Waits until the NetworkAttachmentDefinition CRD is served (probing every
+    /// ``ControllerOptions/nadRetryPeriod``), then runs the NAD informer until cancelled. Without
+    /// Multus the probe answers 404 and nothing else happens: no watch errors, no log noise.
+    func runNADInformer() async {
+        var logged = false
+        while !Task.isCancelled {
+            do {
+                _ = try await nadClient.list(ListOptions(labelSelector: NADRenderer.selector(for: "probe"), limit: 1))
+                break
+            } catch {
+                if !logged {
+                    logger.debug("NetworkAttachmentDefinitions not served yet; not watching them: \(error)")
+                    logged = true
+                }
+            }
+            do { try await Task.sleep(for: options.nadRetryPeriod) } catch { return }
+        }
+        guard !Task.isCancelled else { return }
+        logger.debug("watching managed NetworkAttachmentDefinitions")
+        await nads.run()
+    }
+
+    /// The networks to reconcile after a change of a managed NAD: none when the NAD still is what the
+    /// map renders (the controller's own writes come back this way), else the NAD's network, with its
+    /// NAD state forgotten so that the next reconcile re-reads and repairs the NADs.
+    func onNADChange(_ change: StoreChange<DynamicObject>) -> [String] {
+        let nad = change.object
+        guard let network = nad.metadata.labels?[NADRenderer.networkLabel], !network.isEmpty else { return [] }
+        if let map = maps.store.get(name: network), let namespace = nad.metadata.namespace {
+            let wanted = NADRenderer.namespaces(of: map).contains(namespace) && nad.metadata.name == network
+            switch change {
+            case .added(let object), .updated(_, let object):
+                if wanted && object.metadata.deletionTimestamp == nil && NADRenderer.isUpToDate(object, for: map) { return [] }
+            case .deleted:
+                if !wanted { return [] }
+            }
+        }
+        logger.debug("managed NetworkAttachmentDefinition changed", metadata: [
+            "network": "\(network)", "namespace": "\(nad.metadata.namespace ?? "")",
+        ])
+        state.withLock { $0.nad[network] = nil }
+        return [network]
+    }
 
     /// Renders the map's NADs; returns what went wrong (for status) and whether to retry soon.
     func syncNADs(_ map: NetworkDeviceMap) async -> (NADReport, retry: Bool) {

@@ -85,6 +85,9 @@ public struct ClientConfiguration: Sendable, Hashable {
     public var userAgent: String
     /// The environment an exec plugin inherits (defaults to the process environment when nil).
     public var execEnvironment: [String: String]?
+    /// Offer HTTP/2 in the TLS handshake (ALPN), as client-go does; the server picks it or HTTP/1.1.
+    /// Over HTTP/2 every request and watch of this client shares one connection. false: HTTP/1.1 only.
+    public var http2: Bool = true
 
     /// Creates a configuration; only `server` is required.
     public init(server: String, tlsServerName: String? = nil, certificateAuthority: PEMSource? = nil,

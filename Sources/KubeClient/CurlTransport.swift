@@ -44,6 +44,70 @@ enum StreamPart: Sendable {
     case data(Data)
 }
 
+/// Flow control of a streamed response. The loop thread admits body bytes while fewer than
+/// `highWater` are delivered but not yet consumed; beyond that it pauses the transfer (libcurl keeps
+/// the bytes, the kernel's socket buffers fill, TCP tells the server to wait). The consumer reports
+/// what it has processed; at `lowWater` the transfer is resumed. So a slow watch consumer costs a
+/// bounded amount of memory instead of buffering everything the server sends.
+final class StreamFlow: Sendable {
+    let highWater: Int
+    let lowWater: Int
+    private struct State {
+        var buffered = 0
+        var paused = false
+        var peak = 0
+        var pauses = 0
+    }
+    private let state = Mutex(State())
+
+    init(highWater: Int = 1 << 20, lowWater: Int = 256 << 10) {
+        self.highWater = max(1, highWater)
+        self.lowWater = min(max(0, lowWater), self.highWater - 1)
+    }
+
+    /// Loop thread: whether a chunk of `count` bytes may be delivered now (else the transfer pauses).
+    func admit(_ count: Int) -> Bool {
+        state.withLock { s in
+            if s.buffered > 0 && s.buffered + count > highWater {
+                if !s.paused { s.pauses += 1 }
+                s.paused = true
+                return false
+            }
+            s.buffered += count
+            s.peak = max(s.peak, s.buffered)
+            return true
+        }
+    }
+
+    /// Consumer: `count` bytes were processed. True when the paused transfer must be resumed now.
+    func consumed(_ count: Int) -> Bool {
+        state.withLock { s in
+            s.buffered = max(0, s.buffered - count)
+            if s.paused && s.buffered <= lowWater {
+                s.paused = false
+                return true
+            }
+            return false
+        }
+    }
+
+    /// The most bytes delivered and not yet consumed at any time, and how often the transfer paused.
+    var statistics: (peakBuffered: Int, pauses: Int) { state.withLock { ($0.peak, $0.pauses) } }
+}
+
+/// A streamed response: its parts, and the acknowledgement the consumer gives for each body chunk
+/// it has processed (which may resume a transfer paused by flow control).
+struct ResponseStream: Sendable {
+    let parts: AsyncThrowingStream<StreamPart, any Error>
+    let flow: StreamFlow
+    fileprivate let resume: @Sendable () -> Void
+
+    /// Reports `count` body bytes processed.
+    func consumed(_ count: Int) {
+        if flow.consumed(count) { resume() }
+    }
+}
+
 /// TLS and proxy settings shared by every transfer of one client (PEM bytes already loaded).
 struct TLSMaterial: Sendable, Hashable {
     var caPEM: [UInt8]?
@@ -57,6 +121,8 @@ struct TLSMaterial: Sendable, Hashable {
     var userAgent: String = "automagic"
     /// `host:port:connect-host:connect-port` for CURLOPT_CONNECT_TO (used for tls-server-name).
     var connectTo: String?
+    /// Offer HTTP/2 (ALPN); HTTP/1.1 only when false.
+    var http2 = true
 }
 
 private let curlGlobalInit: Bool = {
@@ -83,8 +149,10 @@ final class CurlTransfer: @unchecked Sendable {
         case streaming(AsyncThrowingStream<StreamPart, any Error>.Continuation)
     }
     var mode: Mode
+    /// Flow control of a streamed response (nil for buffered transfers).
+    let flow: StreamFlow?
 
-    init(request: HTTPRequest, tls: TLSMaterial, mode: Mode) throws(KubeClientError) {
+    init(request: HTTPRequest, tls: TLSMaterial, mode: Mode, flow: StreamFlow? = nil) throws(KubeClientError) {
         _ = curlGlobalInit
         guard let easy = curl_easy_init() else {
             throw .transport(url: request.url, message: "libcurl could not create a handle")
@@ -92,6 +160,7 @@ final class CurlTransfer: @unchecked Sendable {
         self.easy = easy
         self.request = request
         self.mode = mode
+        self.flow = flow
         errorBuffer = .allocate(capacity: Int(ccurl_error_size()))
         errorBuffer.initialize(repeating: 0, count: Int(ccurl_error_size()))
         do throws(KubeClientError) {
@@ -117,7 +186,14 @@ final class CurlTransfer: @unchecked Sendable {
     private func configure(tls: TLSMaterial) throws(KubeClientError) {
         try check(ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url), "URL")
         try check(ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
-        try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "HTTP version")
+        if tls.http2 {
+            // HTTP/2 when the server's ALPN answer says so, else HTTP/1.1. PIPEWAIT: while the first
+            // connection is being set up, wait for it (to multiplex) rather than open another.
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)), "HTTP version")
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1), "PIPEWAIT")
+        } else {
+            try check(ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "HTTP version")
+        }
         try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1), "TCP keepalive")
         try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPIDLE, 30), "TCP keepalive idle")
         try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPINTVL, 10), "TCP keepalive interval")
@@ -213,8 +289,13 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
-    func receivedData(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        if cancelRequested.load(ordering: .relaxed) { return false }
+    /// What the write callback tells libcurl.
+    enum WriteOutcome {
+        case consumed, abort, pause
+    }
+
+    func receivedData(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome {
+        if cancelRequested.load(ordering: .relaxed) { return .abort }
         switch mode {
         case .buffered:
             body.append(contentsOf: bytes)
@@ -223,9 +304,11 @@ final class CurlTransfer: @unchecked Sendable {
                 headDelivered = true
                 continuation.yield(.head(status: status, headers: headers))
             }
-            if case .terminated = continuation.yield(.data(Data(bytes))) { return false }
+            // Paused: libcurl delivers the same bytes again after curl_easy_pause(CURLPAUSE_CONT).
+            if let flow, !flow.admit(bytes.count) { return .pause }
+            if case .terminated = continuation.yield(.data(Data(bytes))) { return .abort }
         }
-        return true
+        return .consumed
     }
 
     /// Called once on the loop thread after the handle left the multi handle.
@@ -287,7 +370,11 @@ private let curlWriteCallback: ccurl_data_callback = { data, size, count, user i
     guard let data, let user else { return total }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
     // Returning a different count makes libcurl abort the transfer (CURLE_WRITE_ERROR).
-    return transfer.receivedData(UnsafeRawBufferPointer(start: data, count: total)) ? total : 0
+    switch transfer.receivedData(UnsafeRawBufferPointer(start: data, count: total)) {
+    case .consumed: return total
+    case .abort: return 0
+    case .pause: return ccurl_writefunc_pause()
+    }
 }
 
 /// A curl multi handle driven by one dedicated thread: every transfer of a client runs here, so the
@@ -296,6 +383,7 @@ final class CurlLoop: @unchecked Sendable {
     private struct Inbox {
         var adds: [CurlTransfer] = []
         var cancels: [CurlTransfer] = []
+        var resumes: [CurlTransfer] = []
         var stop = false
     }
 
@@ -303,6 +391,7 @@ final class CurlLoop: @unchecked Sendable {
     private let inbox = Mutex(Inbox())
     private let connections = Atomic<Int>(0)
     private let completed = Atomic<Int>(0)
+    private let completedHTTP2 = Atomic<Int>(0)
     // Loop-thread only.
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
 
@@ -312,6 +401,8 @@ final class CurlLoop: @unchecked Sendable {
             throw .transport(url: "", message: "libcurl could not create a multi handle")
         }
         self.multi = multi
+        // Multiplex transfers over one HTTP/2 connection (libcurl's default since 7.62; explicit here).
+        _ = ccurl_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */)
         guard NativeThread.start(name: name, { [self] in self.run() }) else {
             curl_multi_cleanup(multi)
             throw .transport(url: "", message: "failed to start the libcurl thread '\(name)'")
@@ -322,6 +413,8 @@ final class CurlLoop: @unchecked Sendable {
     var connectionsOpened: Int { connections.load(ordering: .relaxed) }
     /// Transfers finished so far.
     var transfersCompleted: Int { completed.load(ordering: .relaxed) }
+    /// Transfers finished so far whose response came over HTTP/2.
+    var transfersCompletedOverHTTP2: Int { completedHTTP2.load(ordering: .relaxed) }
 
     func submit(_ transfer: CurlTransfer) {
         inbox.withLock { $0.adds.append(transfer) }
@@ -331,6 +424,12 @@ final class CurlLoop: @unchecked Sendable {
     func cancel(_ transfer: CurlTransfer) {
         transfer.cancelRequested.store(true, ordering: .relaxed)
         inbox.withLock { $0.cancels.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    /// Resumes a transfer paused by flow control (the consumer caught up).
+    func resume(_ transfer: CurlTransfer) {
+        inbox.withLock { $0.resumes.append(transfer) }
         curl_multi_wakeup(multi)
     }
 
@@ -346,6 +445,7 @@ final class CurlLoop: @unchecked Sendable {
                 let taken = inbox
                 inbox.adds.removeAll()
                 inbox.cancels.removeAll()
+                inbox.resumes.removeAll()
                 return taken
             }
             for transfer in work.adds {
@@ -365,6 +465,10 @@ final class CurlLoop: @unchecked Sendable {
                     curl_multi_remove_handle(multi, transfer.easy)
                     transfer.finish(code: nil, cancelled: true)
                 }
+            }
+            for transfer in work.resumes where active[transfer.easy] === transfer {
+                // May call the write callback at once with the held bytes (which may pause again).
+                _ = curl_easy_pause(transfer.easy, 0 /* CURLPAUSE_CONT */)
             }
             if work.stop {
                 for (easy, transfer) in active {
@@ -388,6 +492,10 @@ final class CurlLoop: @unchecked Sendable {
                     connections.add(count, ordering: .relaxed)
                 }
                 completed.add(1, ordering: .relaxed)
+                var version = 0
+                if ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK, version == Int(CURL_HTTP_VERSION_2_0) {
+                    completedHTTP2.add(1, ordering: .relaxed)
+                }
                 transfer.finish(code: code, cancelled: false)
             }
             curl_multi_poll(multi, nil, 0, 1000, nil)
@@ -416,10 +524,14 @@ final class CurlLoop: @unchecked Sendable {
 
     /// Starts a streamed request: the stream yields the head, then body chunks as they arrive.
     /// Ending the iteration (or cancelling the consuming task) aborts the transfer.
-    func stream(_ request: HTTPRequest, tls: TLSMaterial) -> AsyncThrowingStream<StreamPart, any Error> {
+    /// Body bytes are flow-controlled by `flow`: the consumer acknowledges each chunk with
+    /// ``ResponseStream/consumed(_:)``.
+    func stream(_ request: HTTPRequest, tls: TLSMaterial, flow: StreamFlow = StreamFlow()) -> ResponseStream {
         let (stream, continuation) = AsyncThrowingStream<StreamPart, any Error>.makeStream()
+        let box = TransferBox()
         do throws(KubeClientError) {
-            let transfer = try CurlTransfer(request: request, tls: tls, mode: .streaming(continuation))
+            let transfer = try CurlTransfer(request: request, tls: tls, mode: .streaming(continuation), flow: flow)
+            box.set(transfer)
             continuation.onTermination = { [weak self] termination in
                 if case .finished = termination { return }
                 self?.cancel(transfer)
@@ -428,7 +540,9 @@ final class CurlLoop: @unchecked Sendable {
         } catch {
             continuation.finish(throwing: error)
         }
-        return stream
+        return ResponseStream(parts: stream, flow: flow, resume: { [weak self] in
+            if let transfer = box.get() { self?.resume(transfer) }
+        })
     }
 }
 

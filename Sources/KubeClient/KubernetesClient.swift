@@ -47,6 +47,8 @@ public final class KubernetesClient: Sendable {
         tls.noProxy = noProxy
         tls.connectTimeout = configuration.connectTimeout
         tls.userAgent = configuration.userAgent
+        // client-go's switch: DISABLE_HTTP2 set to anything turns HTTP/2 off for every client.
+        tls.http2 = configuration.http2 && (environment["DISABLE_HTTP2"] ?? "").isEmpty
         if let serverName = configuration.tlsServerName, !serverName.isEmpty,
            let (host, port, rest) = Self.splitAuthority(base) {
             // Verify the certificate against tls-server-name but connect to the configured host.
@@ -80,6 +82,9 @@ public final class KubernetesClient: Sendable {
 
     /// Requests completed so far (all attempts, including retries).
     public var requestsCompleted: Int { loop.transfersCompleted }
+
+    /// Requests completed so far whose response came over HTTP/2.
+    public var requestsCompletedOverHTTP2: Int { loop.transfersCompletedOverHTTP2 }
 
     /// A raw API response.
     public struct RawResponse: Sendable {

@@ -73,6 +73,12 @@ public struct WatchOptions: Sendable, Hashable {
     /// No byte for this long means a dead connection. nil: the client configuration's `watchIdleTimeout`
     /// when bookmarks are allowed (the server then sends one about every minute), none otherwise; 0 disables it.
     public var idleTimeout: Double?
+    /// Decoded events queued for a consumer that has not taken them yet. When the queue is full the
+    /// client stops reading the response (and the transfer pauses after ``bufferedBytes``), so a slow
+    /// consumer costs bounded memory, and the server sees TCP back-pressure instead.
+    public var bufferedEvents: Int = 128
+    /// Response bytes received and not yet decoded before the transfer pauses (resumed at a quarter).
+    public var bufferedBytes: Int = 1 << 20
 
     /// Creates watch options.
     public init(resourceVersion: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,

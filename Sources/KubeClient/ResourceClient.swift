@@ -211,7 +211,13 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
     /// for try await event in widgets.watch(WatchOptions(resourceVersion: list.metadata.resourceVersion)) { ... }
     /// ```
     public func watch(_ options: WatchOptions = WatchOptions()) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
+        openWatch(options).events
+    }
+
+    /// ``watch(_:)`` with its flow-control figures (tests and benchmarks).
+    func openWatch(_ options: WatchOptions) -> (events: AsyncThrowingStream<WatchEvent<T>, any Error>, statistics: WatchStatistics) {
+        let channel = BoundedChannel<WatchEvent<T>>(capacity: options.bufferedEvents)
+        let flow = StreamFlow(highWater: options.bufferedBytes, lowWater: options.bufferedBytes / 4)
         let client = self.client
         let path = resourceType.path(namespace: namespace)
         let timeout = options.timeoutSeconds ?? Int.random(in: 300..<600)
@@ -223,14 +229,16 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
         let task = Task {
             do throws(KubeClientError) {
                 try await client.runWatch(path: path, query: query, idleTimeout: idle, serverTimeout: timeout,
-                                          type: T.self, continuation: continuation)
-                continuation.finish()
+                                          flow: flow, sink: channel)
+                channel.finish()
             } catch {
-                continuation.finish(throwing: error)
+                channel.finish(error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+        // Pull-based: the consumer's `next()` takes from the bounded channel. When the iteration ends,
+        // is cancelled, or the stream is dropped, the consumer handle goes and cancels the reading task.
+        let consumer = WatchConsumer(channel: channel, task: task, flow: flow)
+        return (AsyncThrowingStream { try await consumer.next() }, WatchStatistics(consumer))
     }
 }
 

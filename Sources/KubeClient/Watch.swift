@@ -101,7 +101,7 @@ public struct WatchLineDecoder<T: KubernetesObject> {
 extension KubernetesClient {
     /// Runs one watch connection, yielding decoded events into `continuation` until the server ends it.
     func runWatch<T: KubernetesObject>(path: String, query: [(String, String)], idleTimeout: Double, serverTimeout: Int,
-                                       type: T.Type, continuation: AsyncThrowingStream<WatchEvent<T>, any Error>.Continuation) async throws(KubeClientError) {
+                                       flow: StreamFlow, sink: BoundedChannel<WatchEvent<T>>) async throws(KubeClientError) {
         let url = url(path: path, query: query)
         var refreshedCredentials = false
         var attempt = 0
@@ -121,27 +121,32 @@ extension KubernetesClient {
                 material.certificatePEM = cert
                 material.keyPEM = key
             }
-            let parts = loop.stream(request, tls: material)
+            let transfer = loop.stream(request, tls: material, flow: flow)
             var status = 0
             var headers: [HTTPHeader] = []
             var errorBody = Data()
             var decoder = WatchLineDecoder<T>(source: url)
+            var decoded: [WatchEvent<T>] = []
             do {
-                for try await part in parts {
+                for try await part in transfer.parts {
                     switch part {
                     case .head(let code, let responseHeaders):
                         status = code
                         headers = responseHeaders
                     case .data(let chunk):
                         if status == 200 {
-                            try decoder.feed(chunk) { event in try deliver(event, url: url, continuation) }
+                            try decoder.feed(chunk) { event in decoded.append(event) }
+                            try await deliver(&decoded, url: url, sink)
                         } else if errorBody.count < 1 << 20 {
                             errorBody.append(chunk)
                         }
+                        // Acknowledged once its events are queued: a full queue holds the transfer.
+                        transfer.consumed(chunk.count)
                     }
                 }
                 if status == 200 {
-                    try decoder.finish { event in try deliver(event, url: url, continuation) }
+                    try decoder.finish { event in decoded.append(event) }
+                    try await deliver(&decoded, url: url, sink)
                 }
             } catch let error as KubeClientError {
                 if case .cancelled = error, Task.isCancelled { throw .cancelled(url: url) }
@@ -175,18 +180,62 @@ extension KubernetesClient {
     }
 }
 
-/// Passes an event on; an in-stream ERROR becomes a thrown error (410 → watchExpired).
-private func deliver<T: KubernetesObject>(_ event: WatchEvent<T>, url: String,
-                                         _ continuation: AsyncThrowingStream<WatchEvent<T>, any Error>.Continuation) throws {
-    if case .error(let status) = event {
-        if status.code == 410 || status.reason == "Expired" || status.reason == "Gone" {
-            throw KubeClientError.watchExpired(url: url, message: status.message ?? "resourceVersion too old")
+/// Passes decoded events on, in order, waiting while the consumer's queue is full; an in-stream
+/// ERROR becomes a thrown error (410 → watchExpired).
+private func deliver<T: KubernetesObject>(_ events: inout [WatchEvent<T>], url: String, _ sink: BoundedChannel<WatchEvent<T>>) async throws {
+    defer { events.removeAll(keepingCapacity: true) }
+    for event in events {
+        if case .error(let status) = event {
+            if status.code == 410 || status.reason == "Expired" || status.reason == "Gone" {
+                throw KubeClientError.watchExpired(url: url, message: status.message ?? "resourceVersion too old")
+            }
+            throw KubeClientError.api(status, httpCode: status.code ?? 500, url: url)
         }
-        throw KubeClientError.api(status, httpCode: status.code ?? 500, url: url)
+        guard await sink.send(event) else { throw KubeClientError.cancelled(url: url) }
     }
-    if case .terminated = continuation.yield(event) {
-        throw KubeClientError.cancelled(url: url)
+}
+
+/// The consuming side of one watch: takes events from the bounded channel; when it goes (the
+/// stream and its iterators are released, or the consuming task is cancelled) the reading task and
+/// its HTTP transfer are cancelled.
+final class WatchConsumer<T: KubernetesObject>: Sendable {
+    let channel: BoundedChannel<WatchEvent<T>>
+    let task: Task<Void, Never>
+    let flow: StreamFlow
+
+    init(channel: BoundedChannel<WatchEvent<T>>, task: Task<Void, Never>, flow: StreamFlow) {
+        self.channel = channel
+        self.task = task
+        self.flow = flow
     }
+
+    func next() async throws -> WatchEvent<T>? {
+        try await channel.next()
+    }
+
+    deinit {
+        channel.cancelConsumer()
+        task.cancel()
+    }
+}
+
+/// Flow-control figures of one watch, for tests and benchmarks: how far the buffers filled.
+struct WatchStatistics: Sendable {
+    private let events: @Sendable () -> Int
+    private let bytes: @Sendable () -> (Int, Int)
+
+    init<T>(_ consumer: WatchConsumer<T>) {
+        let channel = consumer.channel, flow = consumer.flow
+        events = { channel.peakCount }
+        bytes = { flow.statistics }
+    }
+
+    /// The most decoded events queued for the consumer at once (at most ``WatchOptions/bufferedEvents``).
+    var peakQueuedEvents: Int { events() }
+    /// The most response bytes received and not yet decoded at once (about ``WatchOptions/bufferedBytes``).
+    var peakBufferedBytes: Int { bytes().0 }
+    /// How often the transfer was paused because the consumer fell behind.
+    var pauses: Int { bytes().1 }
 }
 
 /// The client's response decoding, callable on bytes without a server (benchmarks, recorded responses).

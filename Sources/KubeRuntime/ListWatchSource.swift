@@ -60,6 +60,14 @@ public protocol ListWatchSource<Object>: Sendable {
     func listPage(_ request: ListPageRequest) async throws -> ObjectList<Object>
     /// Opens a watch. The stream finishes when the server ends the response; it throws on failures.
     func watchStream(_ request: WatchStreamRequest) -> AsyncThrowingStream<WatchEvent<Object>, any Error>
+    /// The resource's name in logs and errors (`nodedevices.automagic.dev`). Defaults to the
+    /// object type's `resourceType`; sources of dynamic objects name the resource they serve.
+    var resourceDescription: String { get }
+}
+
+extension ListWatchSource {
+    /// `Object.resourceType`'s description.
+    public var resourceDescription: String { Object.resourceType.description }
 }
 
 /// Errors a `ListWatchSource` may throw that the watcher treats specially.

@@ -4,6 +4,9 @@ import KubeClient
 import KubeCore
 
 extension ResourceClient: ListWatchSource {
+    /// The client's own resource (right for `DynamicObject` clients too).
+    public var resourceDescription: String { resourceType.description }
+
     /// Lists one page through `list(_:)`.
     public func listPage(_ request: ListPageRequest) async throws -> ObjectList<T> {
         try await list(ListOptions(

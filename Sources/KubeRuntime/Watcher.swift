@@ -48,7 +48,7 @@ public struct Watcher<Object: KubernetesObject>: Sendable {
         self.backoff = backoff
         self.clock = clock
         var logger = logger
-        logger[metadataKey: "resource"] = .string(Object.resourceType.description)
+        logger[metadataKey: "resource"] = .string(source.resourceDescription)
         self.logger = logger
         self.onFailure = onFailure
     }
@@ -130,9 +130,9 @@ public struct Watcher<Object: KubernetesObject>: Sendable {
     private func report(_ step: String, _ error: any Error) {
         onFailure?(error)
         if ListWatchError.isGone(error) {
-            logger.info("failed to \(step) \(Object.resourceType.description): resource version expired; relisting")
+            logger.info("failed to \(step) \(source.resourceDescription): resource version expired; relisting")
         } else {
-            logger.warning("failed to \(step) \(Object.resourceType.description): \(error)")
+            logger.warning("failed to \(step) \(source.resourceDescription): \(error)")
         }
     }
 

@@ -146,6 +146,50 @@ import Testing
         }
     }
 
+    /// NADs edited, deleted or copied by hand are repaired from the NAD watch, long before the
+    /// periodic NAD resync (set to an hour here, so only the watch can explain the repair).
+    @Test func handEditedNADsAreRepairedFromTheWatch() async throws {
+        try await TestCluster.with { c in
+            try await c.installNADCRD()
+            let teamA = c.name("team-a"), teamB = c.name("team-b")
+            for ns in [teamA, teamB] {
+                _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: ns, labels: ["automagic.dev/test": c.prefix])))
+            }
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            let network = c.name("storage")
+            let map = try await c.createMap("storage", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])],
+                networkAttachmentDefinition: NADTemplate(namespaces: [teamA], ipam: ["type": "static"])))
+            let (controller, task) = c.startController { o in
+                o.nadResyncPeriod = .seconds(3600)
+                o.resyncPeriod = .seconds(3600)
+            }
+            defer { task.cancel() }
+            let nadsA = c.nads.inNamespace(teamA)
+            try await eventually("NAD in team-a") { try await nadsA.getIfExists(network) != nil }
+            let rendered = try #require(try await nadsA.get(network).json[path: ["spec", "config"]]?.stringValue)
+            try await eventually("the NAD watch is running") { controller.nads.hasSynced }
+
+            // spec.config edited by hand: put back.
+            _ = try await nadsA.modify(network) { nad in nad.json["spec"] = ["config": #"{"cniVersion":"1.0.0","type":"macvlan"}"#] }
+            try await eventually("config restored") {
+                try await nadsA.get(network).json[path: ["spec", "config"]]?.stringValue == rendered
+            }
+            // Deleted by hand: created again.
+            let before = try await nadsA.get(network).metadata.uid
+            try await nadsA.delete(network)
+            try await eventually("NAD re-created") {
+                guard let again = try await nadsA.getIfExists(network) else { return false }
+                return again.metadata.uid != before
+            }
+            // A managed-looking copy in a namespace the map does not list: removed.
+            _ = try await c.nads.inNamespace(teamB).create(NADRenderer.render(map, namespace: teamB))
+            try await eventually("stray copy removed") { try await c.nads.inNamespace(teamB).getIfExists(network) == nil }
+            #expect(try await nadsA.get(network).json[path: ["spec", "config"]]?.stringValue == rendered)
+        }
+    }
+
     @Test func missingNADCRDIsReportedAndRetried() async throws {
         try await TestCluster.with { c in
             guard !c.isRealCluster else { return }  // a real cluster may have Multus installed

@@ -96,3 +96,15 @@ import Glibc
         #expect(change.ownerKeys(kind: "Pod").isEmpty)
     }
 }
+
+@Suite struct ResourceDescriptionTests {
+    /// Watcher logs and errors name the resource a source serves; for dynamic clients that is the
+    /// client's resource, not `DynamicObject`'s placeholder type.
+    @Test func dynamicClientsNameTheirOwnResource() throws {
+        let configuration = ClientConfiguration(server: "https://127.0.0.1:1")
+        let client = try KubernetesClient(configuration: configuration)
+        #expect(client.dynamic(.networkAttachmentDefinitions).resourceDescription == "network-attachment-definitions.k8s.cni.cncf.io")
+        #expect(client.resource(Namespace.self).resourceDescription == "namespaces")
+        #expect(FakeSource(lists: [], watches: []).resourceDescription == Widget.resourceType.description)
+    }
+}
