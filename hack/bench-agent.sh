@@ -12,7 +12,8 @@
 # the normal .build is not invalidated. AGENT_LINK=dynamic measures the plain `swift build` agent
 # instead (Swift runtime and Foundation as shared libraries: more resident, partly shared, pages).
 # The lab API server always comes from the normal build. SMAPS=1 also prints, on stderr, the
-# agent's resident memory per mapping at the end of the idle phase.
+# agent's resident memory per mapping at the end of the idle phase. AGENT_BINARY=path measures
+# that agent binary instead (e.g. an older build, side by side); nothing is built for it.
 #
 #   hack/bench-agent.sh                         # release build, 500 devices, 20 trials, 10 min idle
 #   CONFIG=debug IDLE_SECONDS=30 hack/bench-agent.sh
@@ -33,14 +34,20 @@ case $AGENT_LINK in
   *) echo "AGENT_LINK must be static or dynamic, not '$AGENT_LINK'" >&2; exit 2 ;;
 esac
 BIN=$(swift build -c "$CONFIG" --show-bin-path)
-AGENT_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
-if [[ ! -x $AGENT_BIN/automagic-agent || -n ${REBUILD:-} ]]; then
-  swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
+if [[ -n ${AGENT_BINARY:-} ]]; then
+  [[ -x $AGENT_BINARY ]] || { echo "AGENT_BINARY '$AGENT_BINARY' is not an executable" >&2; exit 2; }
+  AGENT=$AGENT_BINARY
+  AGENT_LINK="given binary"
+else
+  AGENT_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
+  if [[ ! -x $AGENT_BIN/automagic-agent || -n ${REBUILD:-} ]]; then
+    swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
+  fi
+  AGENT=$AGENT_BIN/automagic-agent
 fi
 if [[ ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
   swift build -c "$CONFIG" --product automagic-lab-apiserver >&2
 fi
-AGENT=$AGENT_BIN/automagic-agent
 echo "agent: $AGENT ($CONFIG, $AGENT_LINK Swift runtime)" >&2
 
 NS=am$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
@@ -239,7 +246,7 @@ MWRITES=$(awk -v a="$MW0" -v b="$MW1" 'BEGIN {print b - a}')
 RVSAME=$([[ $RV0 == "$RV1" ]] && echo "unchanged ($RV0)" || echo "changed $RV0 -> $RV1")
 
 cat << EOF
-| benchmark ($CONFIG build, $AGENT_LINK Swift runtime, $COUNT devices) | result | target |
+| benchmark ($CONFIG build, agent: $AGENT_LINK Swift runtime, $COUNT devices) | result | target |
 |---|---|---|
 | full probe, in process (median of $PROBES) | ${AGENT_MEDIAN} ms | |
 | \`ip -j -d link show\` + \`ip -j addr show\` (median of $PROBES) | ${IP_MEDIAN} ms | probe no slower |
