@@ -37,18 +37,19 @@ BIN=$(swift build -c "$CONFIG" --show-bin-path)
 if [[ -n ${AGENT_BINARY:-} ]]; then
   [[ -x $AGENT_BINARY ]] || { echo "AGENT_BINARY '$AGENT_BINARY' is not an executable" >&2; exit 2; }
   AGENT=$AGENT_BINARY
-  AGENT_LINK="given binary"
+  AGENT_DESC="agent $AGENT_BINARY"
 else
   AGENT_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
   if [[ ! -x $AGENT_BIN/automagic-agent || -n ${REBUILD:-} ]]; then
     swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
   fi
   AGENT=$AGENT_BIN/automagic-agent
+  AGENT_DESC="$AGENT_LINK Swift runtime"
 fi
 if [[ ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
   swift build -c "$CONFIG" --product automagic-lab-apiserver >&2
 fi
-echo "agent: $AGENT ($CONFIG, $AGENT_LINK Swift runtime)" >&2
+echo "agent: $AGENT ($CONFIG, $AGENT_DESC)" >&2
 
 NS=am$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
 WORK=$(mktemp -d /tmp/amagent-bench.XXXXXX)
@@ -246,7 +247,7 @@ MWRITES=$(awk -v a="$MW0" -v b="$MW1" 'BEGIN {print b - a}')
 RVSAME=$([[ $RV0 == "$RV1" ]] && echo "unchanged ($RV0)" || echo "changed $RV0 -> $RV1")
 
 cat << EOF
-| benchmark ($CONFIG build, agent: $AGENT_LINK Swift runtime, $COUNT devices) | result | target |
+| benchmark ($CONFIG build, $AGENT_DESC, $COUNT devices) | result | target |
 |---|---|---|
 | full probe, in process (median of $PROBES) | ${AGENT_MEDIAN} ms | |
 | \`ip -j -d link show\` + \`ip -j addr show\` (median of $PROBES) | ${IP_MEDIAN} ms | probe no slower |
