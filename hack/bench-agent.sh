@@ -39,10 +39,11 @@ if [[ -n ${AGENT_BINARY:-} ]]; then
   AGENT=$AGENT_BINARY
   AGENT_DESC="agent $AGENT_BINARY"
 else
+  # Always brought up to date (a no-op when it is). An incremental release build once kept
+  # modules compiled against an older KubeClient layout (a corrupt agent); after merges that
+  # change shared structs, `rm -rf .build-static` gives a clean measurement.
   AGENT_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
-  if [[ ! -x $AGENT_BIN/automagic-agent || -n ${REBUILD:-} ]]; then
-    swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
-  fi
+  swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
   AGENT=$AGENT_BIN/automagic-agent
   AGENT_DESC="$AGENT_LINK Swift runtime"
 fi
