@@ -7,6 +7,14 @@
 # Everything happens inside one throwaway network namespace (am<hex>) and a lab API server on
 # 127.0.0.1; both are removed on exit. Needs root, iproute2, kubectl, python3, curl.
 #
+# The agent measured is the one we ship: the Containerfile builds it with --static-swift-stdlib,
+# so by default this script does too, in its own scratch folder (.build-static, git-ignored) so
+# the normal .build is not invalidated. AGENT_LINK=dynamic measures the plain `swift build` agent
+# instead (Swift runtime and Foundation as shared libraries: more resident, partly shared, pages).
+# The lab API server always comes from the normal build. SMAPS=1 also prints, on stderr, the
+# agent's resident memory per mapping at the end of the idle phase. AGENT_BINARY=path measures
+# that agent binary instead (e.g. an older build, side by side); nothing is built for it.
+#
 #   hack/bench-agent.sh                         # release build, 500 devices, 20 trials, 10 min idle
 #   CONFIG=debug IDLE_SECONDS=30 hack/bench-agent.sh
 set -euo pipefail
@@ -16,14 +24,33 @@ DEVICES=${DEVICES:-500}
 PROBES=${PROBES:-20}
 TRIALS=${TRIALS:-20}
 IDLE_SECONDS=${IDLE_SECONDS:-600}
+AGENT_LINK=${AGENT_LINK:-static}
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+case $AGENT_LINK in
+  static) AGENT_FLAGS=(--static-swift-stdlib --scratch-path .build-static) ;;
+  dynamic) AGENT_FLAGS=() ;;
+  *) echo "AGENT_LINK must be static or dynamic, not '$AGENT_LINK'" >&2; exit 2 ;;
+esac
 BIN=$(swift build -c "$CONFIG" --show-bin-path)
-if [[ ! -x $BIN/automagic-agent || ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
-  swift build -c "$CONFIG" --product automagic-agent >&2
+if [[ -n ${AGENT_BINARY:-} ]]; then
+  [[ -x $AGENT_BINARY ]] || { echo "AGENT_BINARY '$AGENT_BINARY' is not an executable" >&2; exit 2; }
+  AGENT=$AGENT_BINARY
+  AGENT_DESC="agent $AGENT_BINARY"
+else
+  # Always brought up to date (a no-op when it is). An incremental release build once kept
+  # modules compiled against an older KubeClient layout (a corrupt agent); after merges that
+  # change shared structs, `rm -rf .build-static` gives a clean measurement.
+  AGENT_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
+  swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-agent >&2
+  AGENT=$AGENT_BIN/automagic-agent
+  AGENT_DESC="$AGENT_LINK Swift runtime"
+fi
+if [[ ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
   swift build -c "$CONFIG" --product automagic-lab-apiserver >&2
 fi
+echo "agent: $AGENT ($CONFIG, $AGENT_DESC)" >&2
 
 NS=am$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
 WORK=$(mktemp -d /tmp/amagent-bench.XXXXXX)
@@ -72,7 +99,7 @@ ip -n "$NS" -batch "$WORK/batch"
 COUNT=$(ip -n "$NS" -j link show 2>/dev/null | python3 -c 'import json,sys; print(len([l for l in json.load(sys.stdin) if l["ifname"]!="lo"]))')
 
 # --- (a) probe vs ip ----------------------------------------------------------------------------
-AGENT_JSON=$("$BIN/automagic-agent" --bench-probes "$PROBES" --netns "/var/run/netns/$NS")
+AGENT_JSON=$("$AGENT" --bench-probes "$PROBES" --netns "/var/run/netns/$NS")
 AGENT_MEDIAN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["medianMs"])' "$AGENT_JSON")
 for _ in $(seq "$PROBES"); do
   t0=$(now_ns)
@@ -83,7 +110,7 @@ done | median > "$WORK/ip-us"
 IP_MEDIAN=$(awk '{printf "%.3f", $1/1000}' "$WORK/ip-us")
 for _ in $(seq 5); do
   t0=$(now_ns)
-  "$BIN/automagic-agent" --once --netns "/var/run/netns/$NS" > /dev/null
+  "$AGENT" --once --netns "/var/run/netns/$NS" > /dev/null
   echo $(( ($(now_ns) - t0) / 1000 ))
 done | median > "$WORK/once-us"
 ONCE_MEDIAN=$(awk '{printf "%.3f", $1/1000}' "$WORK/once-us")
@@ -117,7 +144,7 @@ kubectl apply -f - > /dev/null << 'EOF'
 EOF
 
 MAPPING=$WORK/run/mapping.json
-"$BIN/automagic-agent" --kubeconfig "$WORK/kubeconfig" --node-name bench-node --netns "/var/run/netns/$NS" \
+"$AGENT" --kubeconfig "$WORK/kubeconfig" --node-name bench-node --netns "/var/run/netns/$NS" \
   --mapping-file "$MAPPING" --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --no-lldp \
   --log-level info > "$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
@@ -183,12 +210,45 @@ HWM=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/status")
 # other processes share; PSS charges them proportionally and Anonymous is the agent's own heap.
 PSS=$(awk '/^Pss:/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/smaps_rollup")
 ANON=$(awk '/^Anonymous:/ {printf "%.1f", $2/1024}' "/proc/$AGENT_PID/smaps_rollup")
+if [[ -n ${SMAPS:-} ]]; then
+  # Resident memory per mapping (file-backed text/data of each library, heap, thread stacks).
+  python3 - "$AGENT_PID" >&2 << 'PYEOF'
+import sys, collections, re
+pid = sys.argv[1]
+groups = collections.OrderedDict()
+cur = None
+for line in open(f"/proc/{pid}/smaps"):
+    parts = line.split()
+    if re.match(r'^[0-9a-f]+-[0-9a-f]+ ', line):
+        addr, perms = parts[0], parts[1]
+        name = parts[5] if len(parts) > 5 else "[anon]"
+        lo, hi = (int(x, 16) for x in addr.split('-'))
+        size = (hi - lo) // 1024
+        if name == "[anon]":
+            name = "[anon %s]" % ("thread stack?" if size in (8192, 8188, 8196, 516, 512, 1024) and perms == "rw-p" else perms)
+        key = (name.split('/')[-1], perms if not name.startswith('[anon') else '')
+        g = groups.setdefault(key, collections.Counter())
+        g['maps'] += 1; g['size'] += size
+        cur = g
+    elif parts[0] in ('Rss:', 'Pss:', 'Private_Dirty:', 'Anonymous:', 'Private_Clean:', 'Shared_Clean:'):
+        cur[parts[0][:-1]] += int(parts[1])
+tot = collections.Counter()
+print(f"{'mapping':45} {'perm':5} {'n':>3} {'sizeKiB':>9} {'Rss':>7} {'Pss':>7} {'PrivDirty':>9} {'Anon':>7}")
+for (name, perms), g in sorted(groups.items(), key=lambda kv: -kv[1]['Rss']):
+    tot.update(g)
+    if g['Rss'] == 0: continue
+    print(f"{name[:45]:45} {perms:5} {g['maps']:3} {g['size']:9} {g['Rss']:7} {g['Pss']:7} {g['Private_Dirty']:9} {g['Anonymous']:7}")
+print(f"{'TOTAL':45} {'':5} {tot['maps']:3} {tot['size']:9} {tot['Rss']:7} {tot['Pss']:7} {tot['Private_Dirty']:9} {tot['Anonymous']:7}")
+th = len(__import__('os').listdir(f"/proc/{pid}/task"))
+print("threads:", th)
+PYEOF
+fi
 WRITES=$(awk -v a="$PUB0" -v b="$PUB1" 'BEGIN {print b - a}')
 MWRITES=$(awk -v a="$MW0" -v b="$MW1" 'BEGIN {print b - a}')
 RVSAME=$([[ $RV0 == "$RV1" ]] && echo "unchanged ($RV0)" || echo "changed $RV0 -> $RV1")
 
 cat << EOF
-| benchmark ($CONFIG build, $COUNT devices) | result | target |
+| benchmark ($CONFIG build, $AGENT_DESC, $COUNT devices) | result | target |
 |---|---|---|
 | full probe, in process (median of $PROBES) | ${AGENT_MEDIAN} ms | |
 | \`ip -j -d link show\` + \`ip -j addr show\` (median of $PROBES) | ${IP_MEDIAN} ms | probe no slower |

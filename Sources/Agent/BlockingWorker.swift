@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// One dedicated OS thread that runs blocking jobs (file writes with `fsync`) in order, so they
@@ -10,13 +9,14 @@ final class BlockingWorker: Sendable {
     }
 
     private let state = Mutex(State())
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
+    /// Whether the thread runs; when it could not be started, jobs run on the caller.
+    private let started = Atomic<Bool>(false)
 
-    /// Starts the thread.
+    /// Starts the thread (a small stack: the jobs are file writes).
     init(name: String) {
-        let thread = Thread { [self] in loop() }
-        thread.name = name
-        thread.start()
+        let ok = NativeThread.start(name: name, stackSize: 512 * 1024) { [self] in loop() }
+        started.store(ok, ordering: .releasing)
     }
 
     /// Runs `body` on the worker thread and returns its result.
@@ -36,6 +36,7 @@ final class BlockingWorker: Sendable {
     }
 
     private func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        guard started.load(ordering: .acquiring) else { return false }
         condition.lock()
         defer { condition.unlock() }
         let accepted = state.withLock { s -> Bool in

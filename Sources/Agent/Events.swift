@@ -1,5 +1,9 @@
 import AutomagicAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeClient
 import KubeCore
 import Logging

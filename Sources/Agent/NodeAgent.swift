@@ -1,6 +1,10 @@
 import AutomagicAPI
 import DeviceProbe
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import JSON
 import KubeClient
 import KubeCore
@@ -165,6 +169,11 @@ public final class NodeAgent: Sendable {
     let resolveKicks: AsyncStream<Void>
     let publishKick: AsyncStream<Void>.Continuation
     let publishKicks: AsyncStream<Void>
+    /// Work happened: hand free heap memory back to the kernel once things are quiet again.
+    let trimKick: AsyncStream<Void>.Continuation
+    let trimKicks: AsyncStream<Void>
+    /// Quiet time after work before the heap is trimmed.
+    static let heapTrimDelay: Duration = .seconds(2)
     let maps = Store<DynamicObject>()
     let nodes = Store<Node>()
     let nodeDevices = Store<NodeDevice>()
@@ -204,6 +213,7 @@ public final class NodeAgent: Sendable {
         events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (trimKicks, trimKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         health.addReadinessCheck("probe") { [weak self] in
             guard let self else { return }
             let (done, error) = self.state.withLock { ($0.devices != nil, $0.probeError) }
@@ -274,6 +284,7 @@ public final class NodeAgent: Sendable {
             group.addTask { await self.probeLoop(prober, changes) }
             group.addTask { await self.resolveLoop() }
             group.addTask { await self.publishLoop() }
+            group.addTask { await self.trimLoop() }
             let name = configuration.nodeName
             group.addTask {
                 await self.runWatcher(
@@ -386,6 +397,7 @@ public final class NodeAgent: Sendable {
                 logger.debug("probed devices", metadata: ["count": .stringConvertible(devices.count)])
                 resolveKick.yield()
             }
+            trimKick.yield()
             return true
         } catch {
             let message = AgentError.probe(namespace: configuration.netnsPath ?? "self", cause: error).description
@@ -402,6 +414,7 @@ public final class NodeAgent: Sendable {
         var backoff = configuration.retryBackoff
         for await _ in resolveKicks {
             if Task.isCancelled { return }
+            defer { trimKick.yield() }
             if await resolveOnce() {
                 backoff.reset()
             } else {
@@ -527,6 +540,7 @@ public final class NodeAgent: Sendable {
         var backoff = configuration.retryBackoff
         for await _ in publishKicks {
             if Task.isCancelled { return }
+            defer { trimKick.yield() }
             do {
                 try await publishOnce()
                 backoff.reset()
@@ -573,6 +587,17 @@ public final class NodeAgent: Sendable {
         }
     }
 
+    // MARK: - Heap
+
+    /// Trims the heap `heapTrimDelay` after work (kicks arriving meanwhile cause one more trim
+    /// at most): the start-up lists and probes, and every later burst, leave free memory behind.
+    func trimLoop() async {
+        for await _ in trimKicks {
+            do { try await Task.sleep(for: Self.heapTrimDelay) } catch { return }
+            HeapTuning.releaseFreeMemory()
+        }
+    }
+
     // MARK: - Watches
 
     func runWatcher<O: KubernetesObject>(
@@ -591,7 +616,10 @@ public final class NodeAgent: Sendable {
         await watcher.run { event in
             let wasSynced = store.hasSynced
             let changes = store.apply(event)
-            if !changes.isEmpty || !wasSynced { onChange() }
+            if !changes.isEmpty || !wasSynced {
+                onChange()
+                self.trimKick.yield()
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 import AutomagicAPI
-import FoundationEssentials
+import Foundation  // String(format:) (it used to arrive through KubeClient, which no longer imports Foundation)
 import JSON
 import KubeClient
 import KubeCore

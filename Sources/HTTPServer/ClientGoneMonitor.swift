@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 import Synchronization
 
@@ -27,9 +26,12 @@ final class ClientGoneMonitor: Sendable {
             return
         }
         if startThread {
-            let thread = Thread { [self] in self.run() }
-            thread.name = "http-client-gone-monitor"
-            thread.start()
+            if !NativeThread.start(name: "http-client-gone", stackSize: 256 * 1024, { [self] in self.run() }) {
+                // No thread: nobody would watch; say the client is gone rather than never telling.
+                state.withLock { $0.running = false }
+                unregister(writer)
+                writer.markGone()
+            }
         }
     }
 

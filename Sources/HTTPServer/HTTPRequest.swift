@@ -86,7 +86,7 @@ struct ParsedTarget {
     init?(_ target: String) {
         var rest = Substring(target)
         // Absolute form (`http://host/path`): keep only the path and query.
-        if !rest.hasPrefix("/"), let schemeEnd = rest.range(of: "://") {
+        if !rest.hasPrefix("/"), let schemeEnd = rest.firstRange(of: "://") {
             let afterAuthority = rest[schemeEnd.upperBound...]
             if let slash = afterAuthority.firstIndex(where: { $0 == "/" || $0 == "?" }) {
                 rest = afterAuthority[slash...]

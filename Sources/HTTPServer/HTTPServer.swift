@@ -1,5 +1,5 @@
 import CTLS
-import Foundation
+import Dispatch
 import Glibc
 import Logging
 import Synchronization
@@ -98,7 +98,7 @@ public final class HTTPServer: Sendable {
     /// Signalled when the accept thread has exited.
     private let acceptDone = DispatchSemaphore(value: 0)
     /// Counts live connection threads; `stop()` waits for it to reach zero.
-    private let liveThreads = NSCondition()
+    private let liveThreads = ConditionLock()
     private let liveCount = Mutex(0)
 
     /// Creates a server; nothing happens until `start()`.
@@ -157,12 +157,21 @@ public final class HTTPServer: Sendable {
             s.port = port
             s.wakePipe = (wakeRead, wakeWrite)
         }
-        let thread = Thread { [self] in
+        let started = NativeThread.start(name: "http-accept-\(port)") { [self] in
             self.acceptLoop(listenFD: fd, wakeFD: wakeRead, tls: tlsContext)
             self.acceptDone.signal()
         }
-        thread.name = "http-accept-\(port)"
-        thread.start()
+        if !started {
+            Glibc.close(fd)
+            Glibc.close(wakeRead)
+            Glibc.close(wakeWrite)
+            state.withLock { s in
+                s.listenFD = -1
+                s.wakePipe = (-1, -1)
+                s.started = false
+            }
+            throw .listen(address: "\(host):\(port)", cause: "cannot start the accept thread")
+        }
         logger.debug("HTTP server listening", metadata: ["address": "\(host)", "port": "\(port)", "tls": "\(tlsContext != nil)"])
         return port
     }
@@ -188,7 +197,7 @@ public final class HTTPServer: Sendable {
         }
         for transport in snapshot.conns { transport.shutdown() }
         monitor.stopAll()
-        let deadline = Date(timeIntervalSinceNow: Double(limits.shutdownGracePeriod.milliseconds) / 1000)
+        let deadline = ConditionLock.deadline(afterSeconds: Double(limits.shutdownGracePeriod.milliseconds) / 1000)
         liveThreads.lock()
         while liveCount.withLock({ $0 }) > 0 {
             if !liveThreads.wait(until: deadline) { break }
@@ -300,7 +309,7 @@ public final class HTTPServer: Sendable {
                 continue
             }
             liveCount.withLock { $0 += 1 }
-            let thread = Thread { [self] in
+            let started = NativeThread.start(name: "http-conn-\(id)") { [self] in
                 var connection = Connection(
                     transport: transport, remoteAddress: remote, tls: tls, limits: limits, handler: handler,
                     errorResponder: errorResponder, monitor: monitor, logger: logger,
@@ -314,8 +323,15 @@ public final class HTTPServer: Sendable {
                 liveThreads.broadcast()
                 liveThreads.unlock()
             }
-            thread.name = "http-conn-\(id)"
-            thread.start()
+            if !started {
+                state.withLock { _ = $0.connections.removeValue(forKey: id) }
+                transport.close()
+                liveThreads.lock()
+                liveCount.withLock { $0 -= 1 }
+                liveThreads.broadcast()
+                liveThreads.unlock()
+                logger.error("cannot start a connection thread; closed the connection", metadata: ["remote": "\(remote)"])
+            }
         }
     }
 }

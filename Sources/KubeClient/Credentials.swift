@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import JSON
 import KubeCore
 import Synchronization
@@ -78,7 +89,7 @@ final class Authenticator: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .credentials(source: "token file '\(path)'", message: "cannot be read")
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = String(decoding: data, as: UTF8.self).trimmingWhitespace()
         guard !token.isEmpty else {
             throw .credentials(source: "token file '\(path)'", message: "the file is empty")
         }
@@ -156,81 +167,57 @@ actor ExecCredentialProvider {
     }
 }
 
-/// Runs the plugin process on a dedicated thread (never on the cooperative pool).
+/// Runs the plugin process on a dedicated thread (never on the cooperative pool), with
+/// `posix_spawn` and pipes (no corelibs Foundation `Process`: see ``NativeThread``).
 enum ExecRunner {
     static let timeoutSeconds = 60.0
 
     static func run(exec: ExecConfiguration, execInfo: String, environment: [String: String]) async -> Result<ExecCredential, KubeClientError> {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            let started = NativeThread.start(name: "exec-credential") {
                 continuation.resume(returning: runBlocking(exec: exec, execInfo: execInfo, environment: environment))
             }
-            thread.name = "exec-credential"
-            thread.start()
+            if !started {
+                continuation.resume(returning: .failure(.credentials(
+                    source: "exec plugin '\(exec.command)'", message: "failed to start a thread to run it")))
+            }
         }
     }
 
     static func runBlocking(exec: ExecConfiguration, execInfo: String, environment: [String: String]) -> Result<ExecCredential, KubeClientError> {
         let source = "exec plugin '\(exec.command)'"
-        let process = Process()
         var env = environment
         for (name, value) in exec.env { env[name] = value }
         env["KUBERNETES_EXEC_INFO"] = execInfo
-        process.environment = env
+        let path: String
+        let arguments: [String]
         if exec.command.contains("/") {
-            process.executableURL = URL(fileURLWithPath: exec.command)
-            process.arguments = exec.args
+            path = exec.command
+            arguments = [exec.command] + exec.args
         } else {
             // Look the command up in PATH like a shell would.
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [exec.command] + exec.args
+            path = "/usr/bin/env"
+            arguments = ["/usr/bin/env", exec.command] + exec.args
         }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            var message = "failed to start: \(error.localizedDescription)"
+        let child: SpawnedChild
+        switch SpawnedChild.spawn(path: path, arguments: arguments, environment: env.map { "\($0.key)=\($0.value)" }) {
+        case .success(let spawned): child = spawned
+        case .failure(let reason):
+            var message = "failed to start: \(reason)"
             if let hint = exec.installHint { message += " (\(hint))" }
             return .failure(.credentials(source: source, message: message))
         }
-        let errorData = Mutex(Data())
-        let errorDone = DispatchSemaphore(value: 0)
-        let errorReader = Thread {
-            let data = stderr.fileHandleForReading.readDataToEndOfFile()
-            errorData.withLock { $0 = data }
-            errorDone.signal()
-        }
-        errorReader.start()
-        let timedOut = Atomic<Bool>(false)
-        let pid = process.processIdentifier
-        let watchdog = Thread {
-            let deadline = Date().addingTimeInterval(timeoutSeconds)
-            while Date() < deadline {
-                if !process.isRunning { return }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            if process.isRunning {
-                timedOut.store(true, ordering: .relaxed)
-                kill(pid, SIGKILL)
-            }
-        }
-        watchdog.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        errorDone.wait()
-        if timedOut.load(ordering: .relaxed) {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutSeconds * 1000))
+        let (output, errorOutput, outputTimedOut) = child.collect(until: deadline)
+        let (status, exitTimedOut) = child.wait(until: deadline)
+        if outputTimedOut || exitTimedOut {
             return .failure(.credentials(source: source, message: "did not finish within \(Int(timeoutSeconds)) s"))
         }
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: errorData.withLock { $0 }.prefix(2048), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            return .failure(.credentials(source: source, message: "exited with status \(process.terminationStatus)" + (text.isEmpty ? "" : ": \(text)")))
+        guard status == 0 else {
+            let text = String(decoding: errorOutput.prefix(2048), as: UTF8.self).trimmingWhitespace()
+            return .failure(.credentials(source: source, message: "exited with status \(status)" + (text.isEmpty ? "" : ": \(text)")))
         }
-        return parse(output, exec: exec)
+        return parse(Data(output), exec: exec)
     }
 
     static func parse(_ output: Data, exec: ExecConfiguration) -> Result<ExecCredential, KubeClientError> {
@@ -305,4 +292,118 @@ final class RateLimiter: Sendable {
             }
         }
     }
+}
+
+/// A child process with its standard output and error on pipes and its input on /dev/null.
+struct SpawnedChild {
+    let pid: pid_t
+    let stdoutFD: Int32
+    let stderrFD: Int32
+
+    /// Starts `path` with `arguments` (argv[0] included) and exactly `environment` ("NAME=value").
+    /// The failure is the reason, e.g. "No such file or directory".
+    static func spawn(path: String, arguments: [String], environment: [String]) -> Result<SpawnedChild, SpawnFailure> {
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0 else { return .failure(SpawnFailure(errno: errno)) }
+        guard pipe(&errPipe) == 0 else {
+            let e = errno
+            close(outPipe[0]); close(outPipe[1])
+            return .failure(SpawnFailure(errno: e))
+        }
+        // Not inherited by the child (it gets its own copies as 1 and 2) nor by other spawns.
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        let argv = arguments.map { strdup($0) }
+        let envp = environment.map { strdup($0) }
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let argvList = argv + [nil]
+        let envList = envp + [nil]
+        let rc = argvList.withUnsafeBufferPointer { argvBuffer in
+            envList.withUnsafeBufferPointer { envBuffer in
+                guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else { return EINVAL }
+                return posix_spawn(&pid, path, &actions, nil, argvBase, envBase)
+            }
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        guard rc == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            return .failure(SpawnFailure(errno: rc))
+        }
+        return .success(SpawnedChild(pid: pid, stdoutFD: outPipe[0], stderrFD: errPipe[0]))
+    }
+
+    /// Reads standard output and error until both close, or kills the child (SIGKILL) at
+    /// `deadline`. Closes both pipes.
+    func collect(until deadline: ContinuousClock.Instant) -> (output: [UInt8], error: [UInt8], timedOut: Bool) {
+        var output: [UInt8] = []
+        var errorOutput: [UInt8] = []
+        var open: [Int32] = [stdoutFD, stderrFD]
+        var timedOut = false
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while !open.isEmpty {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero {
+                timedOut = true
+                kill(pid, SIGKILL)
+                break
+            }
+            let leftMs = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let rc = poll(&fds, nfds_t(fds.count), min(leftMs, 1000))
+            if rc < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for pfd in fds where pfd.revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if pfd.fd == stdoutFD { output += buffer[0..<n] } else { errorOutput += buffer[0..<n] }
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    open.removeAll { $0 == pfd.fd }
+                }
+            }
+        }
+        close(stdoutFD)
+        close(stderrFD)
+        return (output, errorOutput, timedOut)
+    }
+
+    /// Waits for the child to exit, killing it (SIGKILL) at `deadline`: its exit code, or 128 +
+    /// the signal that ended it, and whether the deadline passed.
+    func wait(until deadline: ContinuousClock.Instant) -> (status: Int32, timedOut: Bool) {
+        var status: Int32 = 0
+        var timedOut = false
+        while true {
+            let rc = waitpid(pid, &status, WNOHANG)
+            if rc == pid { break }
+            if rc < 0 {
+                if errno == EINTR { continue }
+                return (-1, timedOut)
+            }
+            if !timedOut && ContinuousClock.now >= deadline {
+                timedOut = true
+                kill(pid, SIGKILL)
+            }
+            usleep(timedOut ? 1000 : 5000)
+        }
+        let signal = status & 0x7f
+        return (signal == 0 ? (status >> 8) & 0xff : 128 + signal, timedOut)
+    }
+}
+
+/// Why a child process could not be started.
+struct SpawnFailure: Error, CustomStringConvertible {
+    var errno: Int32
+    var description: String { String(cString: strerror(errno)) }
 }

@@ -1,5 +1,9 @@
 import CCurl
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// One header of an HTTP response (name lower-cased).
@@ -278,7 +282,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         guard let colon = line.firstIndex(of: ":") else { return }
         let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let value = line[line.index(after: colon)...].trimmingWhitespace()
         headers.append(HTTPHeader(name: name, value: value))
         if name == "content-length", case .buffered = mode, let length = Int(value), length > 0 {
             body.reserveCapacity(min(length, 1 << 30))
@@ -399,9 +403,10 @@ final class CurlLoop: @unchecked Sendable {
         self.multi = multi
         // Multiplex transfers over one HTTP/2 connection (libcurl's default since 7.62; explicit here).
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */)
-        let thread = Thread { [self] in self.run() }
-        thread.name = name
-        thread.start()
+        guard NativeThread.start(name: name, { [self] in self.run() }) else {
+            curl_multi_cleanup(multi)
+            throw .transport(url: "", message: "failed to start the libcurl thread '\(name)'")
+        }
     }
 
     /// Connections libcurl opened so far (sum of CURLINFO_NUM_CONNECTS over finished transfers).

@@ -1,5 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import Yams
+#endif
 
 /// Loads a ``ClientConfiguration`` from kubeconfig files or from the in-cluster service account,
 /// following kubectl's rules.
@@ -81,7 +84,7 @@ public enum KubeConfigLoader {
         var namespace: String?
         if let data = FileManager.default.contents(atPath: root + "/namespace"),
            let text = String(data: data, encoding: .utf8) {
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = text.trimmingWhitespace()
             if !trimmed.isEmpty { namespace = trimmed }
         }
         return ClientConfiguration(server: "https://\(hostPart):\(portNumber)", certificateAuthority: .file(caPath),
@@ -124,7 +127,7 @@ struct KubeConfigEntry {
     var file: String
     /// e.g. `users[0].user`
     var fieldPath: String
-    var node: Node.Mapping
+    var node: YAMLMapping
 }
 
 struct KubeConfigFile {
@@ -145,9 +148,9 @@ struct KubeConfigFile {
     }
 
     static func parse(text: String, path: String) throws(KubeClientError) -> KubeConfigFile {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
+        let root: YAMLNode?
+        do throws(YAMLSyntaxError) {
+            root = try KubeConfigYAML.parse(text)
         } catch {
             throw .configuration(file: path, field: nil, message: "not valid YAML: \(error)")
         }
@@ -171,7 +174,7 @@ struct YAMLReader {
 
     func join(_ base: String, _ key: String) -> String { base.isEmpty ? key : base + "." + key }
 
-    func string(_ map: Node.Mapping, _ key: String, at base: String) throws(KubeClientError) -> String? {
+    func string(_ map: YAMLMapping, _ key: String, at base: String) throws(KubeClientError) -> String? {
         guard let node = map[key] else { return nil }
         if case .scalar(let scalar) = node {
             if scalar.style == .plain && (scalar.string == "null" || scalar.string == "~" || scalar.string.isEmpty) { return nil }
@@ -180,7 +183,7 @@ struct YAMLReader {
         throw .configuration(file: file, field: join(base, key), message: "expected a string")
     }
 
-    func bool(_ map: Node.Mapping, _ key: String, at base: String) throws(KubeClientError) -> Bool? {
+    func bool(_ map: YAMLMapping, _ key: String, at base: String) throws(KubeClientError) -> Bool? {
         guard let node = map[key] else { return nil }
         if case .scalar(let scalar) = node {
             switch scalar.string.lowercased() {
@@ -193,21 +196,21 @@ struct YAMLReader {
         throw .configuration(file: file, field: join(base, key), message: "expected true or false")
     }
 
-    func mapping(_ map: Node.Mapping, _ key: String, at base: String) throws(KubeClientError) -> Node.Mapping? {
+    func mapping(_ map: YAMLMapping, _ key: String, at base: String) throws(KubeClientError) -> YAMLMapping? {
         guard let node = map[key] else { return nil }
         if let mapping = node.mapping { return mapping }
         if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" { return nil }
         throw .configuration(file: file, field: join(base, key), message: "expected a mapping")
     }
 
-    func sequence(_ map: Node.Mapping, _ key: String, at base: String) throws(KubeClientError) -> [Node]? {
+    func sequence(_ map: YAMLMapping, _ key: String, at base: String) throws(KubeClientError) -> [YAMLNode]? {
         guard let node = map[key] else { return nil }
         if let sequence = node.sequence { return Array(sequence) }
         if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" { return nil }
         throw .configuration(file: file, field: join(base, key), message: "expected a list")
     }
 
-    func stringList(_ map: Node.Mapping, _ key: String, at base: String) throws(KubeClientError) -> [String] {
+    func stringList(_ map: YAMLMapping, _ key: String, at base: String) throws(KubeClientError) -> [String] {
         guard let nodes = try sequence(map, key, at: base) else { return [] }
         var result: [String] = []
         for (index, node) in nodes.enumerated() {
@@ -219,7 +222,7 @@ struct YAMLReader {
         return result
     }
 
-    func namedList(_ top: Node.Mapping, _ key: String, inner: String) throws(KubeClientError) -> [KubeConfigEntry] {
+    func namedList(_ top: YAMLMapping, _ key: String, inner: String) throws(KubeClientError) -> [KubeConfigEntry] {
         guard let nodes = try sequence(top, key, at: "") else { return [] }
         var entries: [KubeConfigEntry] = []
         var seen = Set<String>()
@@ -233,7 +236,7 @@ struct YAMLReader {
             }
             if seen.contains(name) { continue }  // within one file the first definition wins too
             seen.insert(name)
-            let body = try mapping(item, inner, at: base) ?? Node.Mapping([])
+            let body = try mapping(item, inner, at: base) ?? YAMLMapping([])
             entries.append(KubeConfigEntry(name: name, file: file, fieldPath: base + "." + inner, node: body))
         }
         return entries
@@ -336,7 +339,7 @@ struct MergedKubeConfig {
         return nil
     }
 
-    func execConfiguration(_ map: Node.Mapping, reader: YAMLReader, base: String) throws(KubeClientError) -> ExecConfiguration {
+    func execConfiguration(_ map: YAMLMapping, reader: YAMLReader, base: String) throws(KubeClientError) -> ExecConfiguration {
         guard let command = try reader.string(map, "command", at: base), !command.isEmpty else {
             throw .configuration(file: reader.file, field: base + ".command", message: "missing")
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import JSON
 import KubeCore
 import Logging
@@ -170,7 +174,7 @@ public final class KubernetesClient: Sendable {
     /// Seconds to wait before retrying, or nil when the response must not be retried: 429 always
     /// (the server did not process the request), 5xx only with Retry-After and for idempotent verbs.
     static func retryDelay(_ response: HTTPResponse, method: String) -> Double? {
-        let retryAfter = response.header("retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let retryAfter = response.header("retry-after").flatMap { Double($0.trimmingWhitespace()) }
         switch response.status {
         case 429:
             return min(max(retryAfter ?? 1, 0), 300)
@@ -187,7 +191,7 @@ public final class KubernetesClient: Sendable {
            status.kind == "Status" || status.reason != nil || status.code != nil {
             return .api(status, httpCode: response.status, url: url)
         }
-        var text = String(decoding: response.body.prefix(1024), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = String(decoding: response.body.prefix(1024), as: UTF8.self).trimmingWhitespace()
         if text.isEmpty { text = "HTTP \(response.status)" }
         let status = Status(status: "Failure", message: text, reason: reason(forCode: response.status), code: response.status)
         return .api(status, httpCode: response.status, url: url)
@@ -229,7 +233,7 @@ public final class KubernetesClient: Sendable {
 
     /// Splits `https://host:port/rest` into host, port and the rest.
     static func splitAuthority(_ url: String) -> (String, Int, String)? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
+        guard let schemeEnd = url.firstRange(of: "://") else { return nil }
         let afterScheme = url[schemeEnd.upperBound...]
         let authorityEnd = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
         let authority = afterScheme[..<authorityEnd]

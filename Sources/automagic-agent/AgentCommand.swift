@@ -1,68 +1,66 @@
 import Agent
-import ArgumentParser
 import DeviceProbe
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import KubeClient
 import KubeRuntime
 import Logging
 import Observability
 
 /// `automagic-agent`: the node agent (DaemonSet, host network, one per node).
+///
+/// malloc is set up before anything else runs (and before any other thread exists, so no
+/// thread got an arena of its own yet); the command line is parsed by ``AgentCommandLine``.
+/// Exit codes: 0 done, 1 the agent failed, 64 a command-line mistake.
 @main
-struct AgentCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "automagic-agent",
-        abstract: "Probe this node's network devices, publish its NodeDevice, resolve NetworkDeviceMaps and write the mapping file.",
-        discussion: """
-            Examples:
-              automagic-agent --once                                   # print this machine's devices as JSON
-              automagic-agent --once --netns /var/run/netns/node-a     # ... of another network namespace
-              automagic-agent --node-name worker-1 --kubeconfig ~/.kube/config \\
-                  --mapping-file /run/automagic/mapping.json --health-addr 127.0.0.1:9740 --metrics-addr 127.0.0.1:9741
-            """)
+enum AgentMain {
+    static func main() async {
+        HeapTuning.useSingleArena()
+        let options: AgentCommandLine
+        do {
+            options = try AgentCommandLine.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            usageError(error.message)
+        }
+        if options.help {
+            print(AgentCommandLine.helpText, terminator: "")
+            exit(0)
+        }
+        do {
+            try await run(options)
+        } catch let error as AgentCommandLine.UsageError {
+            usageError(error.message)
+        } catch {
+            printError("Error: \(error)")
+            exit(1)
+        }
+        exit(0)
+    }
 
-    @Option(help: "Kubeconfig file (default: in-cluster configuration, else $KUBECONFIG, else ~/.kube/config).")
-    var kubeconfig: String?
+    static func printError(_ text: String) {
+        var line = text + "\n"
+        line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+    }
 
-    @Option(help: "The node this agent runs for (default: $NODE_NAME).")
-    var nodeName: String?
+    static func usageError(_ message: String) -> Never {
+        printError("Error: \(message)\nUsage: automagic-agent [<options>]\n  See 'automagic-agent --help' for more information.")
+        exit(64)
+    }
 
-    @Option(help: "Where to write the mapping file the CNI plugin reads.")
-    var mappingFile: String = "/run/automagic/mapping.json"
-
-    @Flag(help: "Probe the devices, print them as JSON (NodeDevice status.devices shape) and exit; touches no cluster.")
-    var once = false
-
-    @Option(help: "Probe the devices of this network namespace (e.g. /proc/1/ns/net, /var/run/netns/NAME).")
-    var netns: String?
-
-    @Option(help: "Extra devices to listen on for LLDP, beyond the physical ones: comma-separated shell-style patterns (e.g. 'eth*,bond0').")
-    var lldpDevices: String?
-
-    @Flag(help: "Do not listen for LLDP.")
-    var noLldp = false
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    @Option(help: "host:port for /healthz and /readyz ('' disables).")
-    var healthAddr: String = ":9740"
-
-    @Option(help: "host:port for /metrics ('' disables).")
-    var metricsAddr: String = ":9741"
-
-    @Option(help: "Period of the full re-probe safety net (e.g. 30s, 5m, 1h).")
-    var resyncPeriod: String = "5m"
-
-    @Option(help: "Root below which /sys is read (for a containerized agent with the host's / mounted elsewhere).")
-    var hostRoot: String = "/"
-
-    @Option(help: ArgumentHelp("Benchmark: probe N times (in --netns), print timings as JSON and exit.", visibility: .hidden))
-    var benchProbes: Int?
-
-    func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
-            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+    static func run(_ options: AgentCommandLine) async throws {
+        guard let level = Logger.Level(rawValue: options.logLevel.lowercased()) else {
+            throw AgentCommandLine.UsageError(
+                message: "--log-level: '\(options.logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -71,28 +69,31 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "automagic.agent")
 
-        if let benchProbes {
-            print(try await OnceProbe.benchmark(iterations: benchProbes, hostRoot: hostRoot, netnsPath: netns))
+        if let benchProbes = options.benchProbes {
+            print(try await OnceProbe.benchmark(iterations: benchProbes, hostRoot: options.hostRoot, netnsPath: options.netns))
             return
         }
-        if once {
-            print(try OnceProbe.json(hostRoot: hostRoot, netnsPath: netns))
+        if options.once {
+            print(try OnceProbe.json(hostRoot: options.hostRoot, netnsPath: options.netns))
             return
         }
 
-        guard let resync = AgentConfiguration.parseDuration(resyncPeriod) else {
-            throw ValidationError("--resync-period: '\(resyncPeriod)' is not a duration like 30s, 5m or 1h")
+        guard let resync = AgentConfiguration.parseDuration(options.resyncPeriod) else {
+            throw AgentCommandLine.UsageError(
+                message: "--resync-period: '\(options.resyncPeriod)' is not a duration like 30s, 5m or 1h")
         }
-        let node = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ""
-        let patterns = (lldpDevices ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let node = options.nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ""
+        let patterns = (options.lldpDevices ?? "").split(separator: ",")
+            .map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+            .filter { !$0.isEmpty }
         let configuration = AgentConfiguration(
-            nodeName: node, mappingFile: mappingFile, netnsPath: netns, hostRoot: hostRoot,
-            lldp: noLldp ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
+            nodeName: node, mappingFile: options.mappingFile, netnsPath: options.netns, hostRoot: options.hostRoot,
+            lldp: options.noLLDP ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
 
         try configuration.validate()  // flag errors before any file or network access
         let clientConfiguration: ClientConfiguration
         do {
-            clientConfiguration = try KubeConfigLoader.defaultConfiguration(kubeconfig: kubeconfig)
+            clientConfiguration = try KubeConfigLoader.defaultConfiguration(kubeconfig: options.kubeconfig)
         } catch {
             throw AgentError.client(cause: error)
         }
@@ -107,7 +108,8 @@ struct AgentCommand: AsyncParsableCommand {
         let server: HealthServer
         do {
             server = try HealthServer(
-                healthAddress: healthAddr.isEmpty ? nil : healthAddr, metricsAddress: metricsAddr.isEmpty ? nil : metricsAddr,
+                healthAddress: options.healthAddr.isEmpty ? nil : options.healthAddr,
+                metricsAddress: options.metricsAddr.isEmpty ? nil : options.metricsAddr,
                 registry: agent.metrics.registry, checks: agent.health, logger: logger)
             let bound = try server.start()
             logger.info("serving health and metrics", metadata: ["addresses": .string(bound.map(\.description).joined(separator: ","))])
