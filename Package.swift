@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "CNetlink"),
+        // pthread threads and a condition lock, for modules that must not link corelibs Foundation.
+        .target(name: "NativeThreads", swiftSettings: swiftSettings),
 
         // Pure core
         .target(name: "JSON", swiftSettings: cniPluginSwiftSettings),
@@ -55,7 +57,7 @@ let package = Package(
         // No Yams here: it imports corelibs Foundation (CoreFoundation + ICU) into every program
         // linking KubeClient, the node agent included; kubeconfigs are read by KubeConfigYAML.
         .target(name: "KubeClient", dependencies: [
-            "CCurl", "KubeCore", "JSON",
+            "CCurl", "KubeCore", "JSON", "NativeThreads",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "KubeRuntime", dependencies: [
@@ -63,7 +65,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON"], swiftSettings: swiftSettings),
-        .target(name: "HTTPServer", dependencies: ["CTLS", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "HTTPServer", dependencies: ["CTLS", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
         // Programs
@@ -75,7 +77,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .target(name: "Agent", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
-            .product(name: "Logging", package: "swift-log"),
+            "NativeThreads", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Controller", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "Observability", "JSON",
@@ -133,7 +135,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer", "NativeThreads"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),

@@ -1,3 +1,4 @@
+import NativeThreads
 import Synchronization
 
 /// One dedicated OS thread that runs blocking jobs (file writes with `fsync`) in order, so they

@@ -1,3 +1,4 @@
+import NativeThreads
 import Glibc
 import Synchronization
 

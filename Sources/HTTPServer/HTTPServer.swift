@@ -1,3 +1,4 @@
+import NativeThreads
 import CTLS
 import Dispatch
 import Glibc

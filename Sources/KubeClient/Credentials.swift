@@ -11,6 +11,7 @@ import Musl
 import Darwin
 #endif
 import JSON
+import NativeThreads
 import KubeCore
 import Synchronization
 

@@ -1,3 +1,4 @@
+import NativeThreads
 import CCurl
 #if canImport(FoundationEssentials)
 import FoundationEssentials

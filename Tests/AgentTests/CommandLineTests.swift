@@ -1,5 +1,6 @@
 import Testing
 @testable import Agent
+import NativeThreads
 
 /// The agent's hand-written command line (it replaced swift-argument-parser in the binary).
 @Suite struct CommandLineTests {

@@ -6,14 +6,14 @@ import Musl
 import Darwin
 #endif
 
-/// A detached OS thread started with pthreads. This module does not use corelibs Foundation
-/// (`Thread`, `NSCondition`): the node agent links it, and full Foundation would pull ICU and
-/// CoreFoundation into the agent's memory.
-enum NativeThread {
+/// A detached OS thread started with pthreads. The modules the node agent links (KubeClient,
+/// HTTPServer, Agent) use this instead of corelibs Foundation's `Thread` and `NSCondition`:
+/// full Foundation would pull ICU and CoreFoundation into the agent's memory.
+public enum NativeThread {
     /// Starts `body` on a new detached thread named `name` (at most 15 bytes are kept by the kernel).
     /// `stackSize` 0 keeps the system default. False when the thread could not be created.
     @discardableResult
-    static func start(name: String, stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
+    public static func start(name: String, stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
         let box = Unmanaged.passRetained(ThreadEntry(name: name, body: body))
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -62,11 +62,12 @@ private final class ThreadEntry {
 }
 
 /// A mutex and a condition variable (what `NSCondition` offered), on pthreads.
-final class ConditionLock: @unchecked Sendable {
+public final class ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    /// A new, unlocked lock.
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -82,19 +83,19 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a signal; the lock must be held.
-    func wait() { pthread_cond_wait(condition, mutex) }
-    func signal() { pthread_cond_signal(condition) }
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func wait() { pthread_cond_wait(condition, mutex) }
+    public func signal() { pthread_cond_signal(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
     /// Waits for a signal until `seconds` from now (realtime clock); false on timeout. The lock must be held.
-    func wait(until deadline: timespec) -> Bool {
+    public func wait(until deadline: timespec) -> Bool {
         var deadline = deadline
         return pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT
     }
     /// The realtime-clock instant `seconds` from now, for ``wait(until:)``.
-    static func deadline(afterSeconds seconds: Double) -> timespec {
+    public static func deadline(afterSeconds seconds: Double) -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + max(0, seconds)
