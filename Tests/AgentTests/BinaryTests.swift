@@ -18,6 +18,25 @@ import Testing
         return found
     }
 
+    /// The agent must not link full Foundation (corelibs Foundation, FoundationInternationalization,
+    /// ICU): they cost it about 10 MiB of resident memory (issue 5). One stray `import Foundation`
+    /// in any module it links brings them back, so the debug build's shared libraries are checked.
+    @Test func theAgentDoesNotLinkFullFoundation() throws {
+        let ldd = Process()
+        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        ldd.arguments = [try Self.binary()]
+        let pipe = Pipe()
+        ldd.standardOutput = pipe
+        try ldd.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ldd.waitUntilExit()
+        #expect(ldd.terminationStatus == 0)
+        #expect(output.contains("libswiftCore"), "ldd output does not look like a Swift program's: \(output)")
+        for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
+            #expect(!output.contains(library), "automagic-agent links \(library): some module it uses imports Foundation instead of FoundationEssentials")
+        }
+    }
+
     /// Starts the binary; stdout and stderr go to files in `dir`.
     static func start(_ arguments: [String], dir: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
