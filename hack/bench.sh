@@ -93,7 +93,7 @@ In-process against the API core (creates, list and watch fan-out without sockets
 
 | Benchmark | Target | Result |
 |---|---|---|
-| $(j .objects "$TMP/lab.json") creates of ~$(( $(j .objectBytes "$TMP/lab.json") / 1024 )) KB NodeDevice-sized objects | ≥ 2,000/s | **$(fmt "$(j .createsPerSecond "$TMP/lab.json")" 0)/s** ($(fmt "$(j .createSeconds "$TMP/lab.json")" 2) s) |
+| $(j .objects "$TMP/lab.json") creates of $(j .objectBytes "$TMP/lab.json") B NodeDevice-sized objects | ≥ 2,000/s | **$(fmt "$(j .createsPerSecond "$TMP/lab.json")" 0)/s** ($(fmt "$(j .createSeconds "$TMP/lab.json")" 2) s) |
 | Full list of them ($(( $(j .listBytes "$TMP/lab.json") / 1048576 )) MiB) | < 1 s | **$(fmt "$(j .listSeconds "$TMP/lab.json")" 3) s** |
 | Watch fan-out to $(j .watchers "$TMP/lab.json") watchers | no dropped events | **$(j .eventsDeliveredMin "$TMP/lab.json") of $(j .eventsPerWatcherExpected "$TMP/lab.json")** events to the slowest watcher ($(fmt "$(j .fanOutSeconds "$TMP/lab.json")" 2) s) |
 | Resident memory after all of it | < 1 GiB | **$(j .residentMiB "$TMP/lab.json") MiB** |

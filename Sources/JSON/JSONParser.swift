@@ -84,12 +84,8 @@ private struct Parser {
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw fail("unexpected character '\(printable(b[i]))'")
+        default: throw fail("unexpected character '\(JSONReader.printable(b[i]))'")
         }
-    }
-
-    func printable(_ c: UInt8) -> String {
-        (0x20..<0x7f).contains(c) ? String(UnicodeScalar(c)) : "\\x" + String(c, radix: 16)
     }
 
     mutating func expectLiteral(_ word: StaticString) throws(JSONError) {
@@ -159,123 +155,28 @@ private struct Parser {
         return .array(a)
     }
 
+    /// Strings and the number grammar are `JSONReader`'s (one implementation of escapes,
+    /// surrogates and number syntax for both ways of reading JSON).
     mutating func parseString() throws(JSONError) -> String {
-        i += 1  // opening quote
-        let start = i
-        // Fast path: no escapes.
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
-                i += 1
-                return s
-            }
-            if c == UInt8(ascii: "\\") { break }
-            if c < 0x20 { throw fail("control character in string") }
-            i += 1
-        }
-        var out = [UInt8](UnsafeBufferPointer(rebasing: b[start..<i]))
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: "\"") {
-                i += 1
-                return String(decoding: out, as: UTF8.self)
-            }
-            if c < 0x20 { throw fail("control character in string") }
-            if c != UInt8(ascii: "\\") {
-                out.append(c); i += 1
-                continue
-            }
-            i += 1
-            guard i < b.count else { break }
-            let e = b[i]
-            i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try parseHex4()
-                if (0xD800...0xDBFF).contains(scalar) {
-                    if i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
-                        i += 2
-                        let low = try parseHex4()
-                        if (0xDC00...0xDFFF).contains(low) {
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else {
-                            scalar = 0xFFFD
-                        }
-                    } else {
-                        scalar = 0xFFFD
-                    }
-                } else if (0xDC00...0xDFFF).contains(scalar) {
-                    scalar = 0xFFFD
-                }
-                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-                out.append(contentsOf: Array(String(Character(u)).utf8))
-            default:
-                i -= 1
-                throw fail("invalid escape '\\\(printable(e))'")
-            }
-        }
-        throw fail("unterminated string")
-    }
-
-    mutating func parseHex4() throws(JSONError) -> UInt32 {
-        guard i + 4 <= b.count else { throw fail("truncated \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = b[i]
-            let d: UInt32
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid hex digit in \\u escape")
-            }
-            v = v << 4 | d
-            i += 1
-        }
-        return v
+        var reader = JSONReader(b)
+        reader.i = i
+        defer { i = reader.i }
+        return try reader.scanString()
     }
 
     mutating func parseNumber() throws(JSONError) -> JSONValue {
         let start = i
-        var isInteger = true
-        if b[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < b.count, isDigit(b[i]) else { throw fail("invalid number") }
-        if b[i] == UInt8(ascii: "0") {
-            i += 1
-            if i < b.count, isDigit(b[i]) { throw fail("leading zero in number") }
-        } else {
-            while i < b.count, isDigit(b[i]) { i += 1 }
-        }
-        if i < b.count, b[i] == UInt8(ascii: ".") {
-            isInteger = false
-            i += 1
-            guard i < b.count, isDigit(b[i]) else { throw fail("expected digit after '.'") }
-            while i < b.count, isDigit(b[i]) { i += 1 }
-        }
-        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-            isInteger = false
-            i += 1
-            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < b.count, isDigit(b[i]) else { throw fail("expected digit in exponent") }
-            while i < b.count, isDigit(b[i]) { i += 1 }
-        }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        var reader = JSONReader(b)
+        reader.i = i
+        defer { i = reader.i }
+        let isInteger = try reader.scanNumber()
+        let end = reader.i
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<end]), as: UTF8.self)
         if isInteger, let v = Int64(text) { return .int(v) }
         guard let d = Double(text), d.isFinite else {
-            i = start
-            throw fail("number out of range")
+            reader.i = start
+            throw JSONError(message: "number out of range", offset: start)
         }
         return .double(d)
     }
-
-    @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 }
