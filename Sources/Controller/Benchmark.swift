@@ -191,7 +191,16 @@ public enum ControllerBenchmark {
             try await Task.sleep(for: .milliseconds(250))
         }
         let timeToCorrect = (ContinuousClock.now - start).inSeconds
-        let writesToCorrect = controller.metrics.writeCounts
+        // A write is counted when its response arrives, a moment after the server (and so the check
+        // above) already shows it: wait until the counts have not moved for 300 ms (at most 5 s).
+        var writesToCorrect = controller.metrics.writeCounts
+        let countsDeadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < countsDeadline {
+            try await Task.sleep(for: .milliseconds(300))
+            let now = controller.metrics.writeCounts
+            if now == writesToCorrect { break }
+            writesToCorrect = now
+        }
         // Let node patches finish (no write for 2 s), then measure one change.
         var settled = controller.metrics.writeCounts
         var quiet = 0
