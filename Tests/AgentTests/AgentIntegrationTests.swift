@@ -28,7 +28,7 @@ import Testing
                                               nodeSelector: LabelSelector(matchLabels: ["zone": "b"])))
         #expect(try await lab.maps.get("broken").spec.rules.first?.devices.matchExpressions.first?.key == "no.such.field")
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         // A stale temporary from a crashed writer is cleaned at start.
         let stale = "\(dir)/\(AtomicFile.temporaryPrefix)crashed"
         #expect(FileManager.default.createFile(atPath: stale, contents: Data("{".utf8)))
@@ -112,7 +112,7 @@ import Testing
         _ = try await lab.maps.create(makeMap("hot", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^hot"])]))
         _ = try await lab.maps.create(makeMap("cidr", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.88.0.0/16"])]))
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
         #expect(await eventually { fixture.mapping()?.networks["hot"] != nil })
@@ -169,7 +169,7 @@ import Testing
         _ = try await lab.maps.create(makeMap("data", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^data"])]))
         _ = try await lab.maps.create(makeMap("extra", [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])]))
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
         #expect(await eventually { fixture.mapping()?.networks["data"]?.device == "data0" })
@@ -208,7 +208,7 @@ import Testing
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("cold", [DeviceMatchExpression(key: "name", operator: "In", values: ["cold0"])]))
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let path = "\(dir)/mapping.json"
         // The last good file from a previous run (another device then).
         let previous = NodeNetworkMapping(node: "node-c", generation: 5, updatedAt: "2026-11-28T22:00:00Z",
@@ -239,7 +239,7 @@ import Testing
         let lab = try await LabFixture(nodeName: "node-u")
         defer { lab.cleanup() }
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         // The mapping "directory" is a regular file: even root cannot create the mapping file there.
         #expect(FileManager.default.createFile(atPath: "\(dir)/blocker", contents: Data()))
         let path = "\(dir)/blocker/mapping.json"
@@ -287,7 +287,7 @@ import DeviceProbe
             DeviceMatchExpression(key: "lldp.vlanIDs", operator: "In", values: ["100"]),
         ]))
         let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
         defer { fixture.task.cancel() }
         #expect(await eventually { fixture.mapping()?.networks["tor"]?.device == "" })

@@ -10,7 +10,7 @@ import Testing
 @Suite struct AtomicityTests {
     @Test func readerNeverSeesAPartialFile() throws {
         let dir = try makeTempDir("amatomic")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let path = "\(dir)/mapping.json"
         func mapping(_ generation: Int64) -> NodeNetworkMapping {
             // Sizes vary so that a torn read would show.

@@ -63,7 +63,7 @@ import Testing
         defer { netns.remove() }
         try netns.veth("bin0", "bin0p")
         let dir = try makeTempDir("ambin")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
 
         let once = try Self.start(["--once", "--netns", netns.path], dir: dir)
         #expect(await Self.wait(once, timeout: .seconds(20)))
@@ -92,7 +92,7 @@ import Testing
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("sig", [DeviceMatchExpression(key: "name", operator: "In", values: ["sig0"])]))
         let dir = try makeTempDir("ambin")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let mapping = "\(dir)/run/mapping.json"
         let agent = try Self.start([
             "--kubeconfig", lab.server.kubeconfigPath, "--netns", netns.path, "--mapping-file", mapping,

@@ -184,7 +184,7 @@ final class LabFixture: @unchecked Sendable {
 
     func cleanup() {
         server.stop()
-        try? FileManager.default.removeItem(atPath: certDir)
+        removeTestFiles(certDir)
     }
 }
 

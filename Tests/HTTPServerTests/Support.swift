@@ -60,7 +60,7 @@ struct TempDir {
         return file
     }
     func cleanup() {
-        try? FileManager.default.removeItem(atPath: path)
+        removeTestFiles(path)
     }
 }
 

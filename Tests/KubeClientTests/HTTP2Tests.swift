@@ -62,7 +62,7 @@ final class HTTP2Proxy: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(atPath: folder)
+        removeTestFiles(folder)
     }
 
     deinit { stop() }
@@ -91,7 +91,7 @@ final class HTTP2Proxy: @unchecked Sendable {
     /// connection, and watch events stream through HTTP/2 as they happen.
     @Test func requestsAndWatchesShareOneHTTP2Connection() async throws {
         let certDir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: certDir) }
+        defer { removeTestFiles(certDir) }
         var options = LabServerOptions()
         options.certDir = certDir
         options.tokens = ["h2-test-token": LabUser(name: "h2-admin", groups: ["system:masters"])]

@@ -38,7 +38,7 @@ import Testing
 
     @Test func kubeconfigEnvironmentMergeFirstFileWins() throws {
         let dir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         try write("token-from-file\n", to: dir + "/tok")
         let first = """
         clusters:
@@ -85,7 +85,7 @@ import Testing
 
     @Test func explicitPathWinsOverEnvironment() throws {
         let dir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         try write("current-context: x\nclusters: [{name: c, cluster: {server: 'https://explicit:1'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n", to: dir + "/explicit")
         try write("current-context: x\nclusters: [{name: c, cluster: {server: 'https://env:1'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n", to: dir + "/env")
         let env = ["KUBECONFIG": dir + "/env", "HOME": dir]
@@ -182,7 +182,7 @@ import Testing
 
     @Test func inClusterConfigurationFromFixtureRoot() throws {
         let root = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        defer { removeTestFiles(root) }
         try write("tok\n", to: root + "/token")
         try write("-----BEGIN CERTIFICATE-----\n", to: root + "/ca.crt")
         try write("kube-system\n", to: root + "/namespace")

@@ -150,7 +150,7 @@ import Testing
 
     @Test func rotatedTokenFileIsPickedUp() async throws {
         let dir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let tokenPath = dir + "/token"
         try write("token-one\n", to: tokenPath)
         let accepted = Locked("token-one")
@@ -181,7 +181,7 @@ import Testing
 
     @Test func execPluginIsCachedUntilExpiryAndRerunOn401() async throws {
         let dir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let script = dir + "/plugin.sh"
         try write("""
         #!/bin/sh

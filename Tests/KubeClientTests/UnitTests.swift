@@ -162,7 +162,7 @@ import Testing
 @Suite struct CredentialUnitTests {
     @Test func tokenFileRotationIsPickedUp() throws {
         let dir = try makeTemporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         let path = dir + "/token"
         try write("first\n", to: path)
         let auth = Authenticator(configuration: ClientConfiguration(server: "https://a", tokenFile: path))

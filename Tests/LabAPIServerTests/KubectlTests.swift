@@ -14,7 +14,7 @@ import Testing
             server = try LabServer.start()
             cacheDir = server.certDir + "/kubectl-cache"
         }
-        deinit { server.stop(); try? FileManager.default.removeItem(atPath: server.certDir) }
+        deinit { server.stop(); removeTestFiles(server.certDir) }
 
         func kubectl(_ args: [String], stdin: String? = nil, timeout: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
             try run(KubectlTests.kubectl, ["--kubeconfig", server.kubeconfigPath, "--cache-dir", cacheDir] + args, timeout: timeout, stdin: stdin)

@@ -320,7 +320,7 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 @Suite struct ServerTests {
     @Test func snapshotSurvivesRestart() throws {
         let dir = NSTemporaryDirectory() + "lab-snap-" + UUID().uuidString.prefix(8)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTestFiles(dir) }
         var options = LabServerOptions()
         options.certDir = dir + "/certs"
         options.dataPath = dir + "/data.json"
@@ -342,7 +342,7 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         var options = LabServerOptions()
         options.tokens = ["t0ken": LabUser(name: "tok", groups: ["system:masters"])]
         let server = try LabServer.start(options)
-        defer { server.stop(); try? FileManager.default.removeItem(atPath: server.certDir) }
+        defer { server.stop(); removeTestFiles(server.certDir) }
         let ca = server.certDir + "/ca.crt"
         let ok = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--cert", server.certDir + "/admin.crt",
                                            "--key", server.certDir + "/admin.key", "\(server.url)/api/v1/namespaces"])
