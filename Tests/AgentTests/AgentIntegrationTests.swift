@@ -37,7 +37,7 @@ import Testing
         defer { fixture.task.cancel() }
 
         // Mapping file.
-        #expect(await eventually { fixture.mapping()?.networks["mgmt"]?.device == "mgmt0" })
+        #expect(try await eventually { fixture.mapping()?.networks["mgmt"]?.device == "mgmt0" })
         let mapping = try MappingFile.read(path: fixture.mappingPath)
         #expect(mapping.node == "node-a")
         #expect(mapping.generation >= 1)
@@ -50,8 +50,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: stale))
 
         // NodeDevice: devices, owner, networks, conditions.
-        #expect(await eventually {
-            let nd = try? await lab.nodeDevices.get("node-a")
+        #expect(try await eventually {
+            let nd = try await lab.nodeDevices.getIfExists("node-a")
             return nd?.status?.networks?.count == 3
         })
         let nd = try await lab.nodeDevices.get("node-a")
@@ -71,13 +71,13 @@ import Testing
         #expect(status.networks?.first { $0.network == "broken" }?.message?.contains("no.such.field") == true)
         #expect(status.conditions?.first { $0.type == "Ready" }?.status == "True")
         #expect(status.conditions?.first { $0.type == "InvalidMaps" }?.status == "True")
-        #expect(await eventually { fixture.agent.isReady })
+        #expect(try await eventually { fixture.agent.isReady })
 
         // An Event about the skipped map, in namespace default, on the NodeDevice.
         let events = lab.client.resource(Event.self, namespace: "default")
-        #expect(await eventually {
-            let list = try? await events.list()
-            return list?.items.contains { $0.reason == "InvalidMap" && $0.involvedObject.name == "node-a" } == true
+        #expect(try await eventually {
+            let list = try await events.list()
+            return list.items.contains { $0.reason == "InvalidMap" && $0.involvedObject.name == "node-a" } == true
         })
 
         // Idle: re-probing and re-resolving an unchanged node writes nothing.
@@ -115,7 +115,7 @@ import Testing
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
-        #expect(await eventually { fixture.mapping()?.networks["hot"] != nil })
+        #expect(try await eventually { fixture.mapping()?.networks["hot"] != nil })
         #expect(fixture.mapping()?.networks["hot"]?.device == "")
         let g0 = try #require(fixture.mapping()).generation
 
@@ -124,10 +124,10 @@ import Testing
         for i in 0..<5 {
             let start = ContinuousClock.now
             try netns.ip("link", "add", "hot\(i)", "type", "veth", "peer", "name", "hp\(i)")
-            #expect(await eventually { fixture.mapping()?.networks["hot"]?.device == "hot\(i)" })
+            #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "hot\(i)" })
             latencies.append(ContinuousClock.now - start)
             try netns.ip("link", "del", "hot\(i)")
-            #expect(await eventually { fixture.mapping()?.networks["hot"]?.device == "" })
+            #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "" })
         }
         let events = try await lab.client.resource(Event.self, namespace: "default").list().items
         #expect(events.contains { $0.reason == "NetworkResolved" && $0.message?.contains("'hot0'") == true })
@@ -139,22 +139,22 @@ import Testing
 
         // An address added makes the InCIDR rule match; removed, it stops matching.
         try netns.ip("addr", "add", "10.88.3.4/24", "dev", "base0")
-        #expect(await eventually { fixture.mapping()?.networks["cidr"]?.device == "base0" })
+        #expect(try await eventually { fixture.mapping()?.networks["cidr"]?.device == "base0" })
         try netns.ip("addr", "del", "10.88.3.4/24", "dev", "base0")
-        #expect(await eventually { fixture.mapping()?.networks["cidr"]?.device == "" })
+        #expect(try await eventually { fixture.mapping()?.networks["cidr"]?.device == "" })
 
         // Map edited: the file follows; map deleted: the network leaves the file.
         var hot = try await lab.maps.get("hot")
         hot.spec.rules = [DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: "In", values: ["base0"])])]
         _ = try await lab.maps.update(hot)
-        #expect(await eventually { fixture.mapping()?.networks["hot"]?.device == "base0" })
+        #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "base0" })
         try await lab.maps.delete("hot")
-        #expect(await eventually { fixture.mapping()?.networks["hot"] == nil })
+        #expect(try await eventually { fixture.mapping()?.networks["hot"] == nil })
 
         // The NodeDevice status follows too.
         try netns.veth("late0", "late0p")
-        #expect(await eventually {
-            let nd = try? await lab.nodeDevices.get("node-h")
+        #expect(try await eventually {
+            let nd = try await lab.nodeDevices.getIfExists("node-h")
             return nd?.status?.devices?.contains { $0.name == "late0" } == true && nd?.status?.networks?.count == 1
         })
         await fixture.stop()
@@ -172,8 +172,8 @@ import Testing
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
-        #expect(await eventually { fixture.mapping()?.networks["data"]?.device == "data0" })
-        #expect(await eventually { (try? await lab.nodeDevices.get("node-r"))?.status?.networks?.count == 2 })
+        #expect(try await eventually { fixture.mapping()?.networks["data"]?.device == "data0" })
+        #expect(try await eventually { (try await lab.nodeDevices.getIfExists("node-r"))?.status?.networks?.count == 2 })
 
         // Server down: the file stays exactly as it was.
         let before = try Data(contentsOf: URL(fileURLWithPath: fixture.mappingPath))
@@ -184,18 +184,18 @@ import Testing
 
         // Devices still follow the kernel while the server is down (the file is local truth).
         try netns.veth("extra0", "extra0p")
-        #expect(await eventually { fixture.mapping()?.networks["extra"]?.device == "extra0" })
+        #expect(try await eventually { fixture.mapping()?.networks["extra"]?.device == "extra0" })
 
         // Server back on the same port with the same data: the agent catches up.
         try lab.restart()
-        #expect(await eventually(timeout: .seconds(15)) {
-            let nd = try? await lab.nodeDevices.get("node-r")
+        #expect(try await eventually(timeout: .seconds(15)) {
+            let nd = try await lab.nodeDevices.getIfExists("node-r")
             return nd?.status?.networks?.first { $0.network == "extra" }?.device == "extra0"
         })
         var data = try await lab.maps.get("data")
         data.spec.rules = [DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])])]
         _ = try await lab.maps.update(data)
-        #expect(await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["data"]?.device == "extra0" })
+        #expect(try await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["data"]?.device == "extra0" })
         #expect(fixture.agent.metrics.watchRestarts.value() >= 1)
         await fixture.stop()
     }
@@ -219,16 +219,16 @@ import Testing
 
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: path)
         defer { fixture.task.cancel() }
-        #expect(await eventually { fixture.agent.status.devices != nil })
+        #expect(try await eventually { fixture.agent.status.devices != nil })
         try await Task.sleep(for: .seconds(1))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect(!fixture.agent.isReady)
         #expect(!fixture.agent.status.mapsSynced)
 
         try lab.restart()
-        #expect(await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["cold"]?.device == "cold0" })
+        #expect(try await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["cold"]?.device == "cold0" })
         #expect(fixture.mapping()?.generation == 6)
-        #expect(await eventually { fixture.agent.isReady })
+        #expect(try await eventually { fixture.agent.isReady })
         await fixture.stop()
     }
 
@@ -245,7 +245,7 @@ import Testing
         let path = "\(dir)/blocker/mapping.json"
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: path)
         defer { fixture.task.cancel() }
-        #expect(await eventually { fixture.agent.status.mappingError != nil && fixture.agent.status.devices != nil })
+        #expect(try await eventually { fixture.agent.status.mappingError != nil && fixture.agent.status.devices != nil })
         let error = try #require(fixture.agent.status.mappingError)
         #expect(error.contains(path))
         #expect(error.hasPrefix("failed to write mapping file"))
@@ -253,8 +253,8 @@ import Testing
         let readiness = fixture.agent.health.run(readiness: true)
         #expect(readiness.first { $0.name == "mapping-file" }?.failure != nil)
         // The NodeDevice says so too.
-        #expect(await eventually {
-            let nd = try? await lab.nodeDevices.get("node-u")
+        #expect(try await eventually {
+            let nd = try await lab.nodeDevices.getIfExists("node-u")
             return nd?.status?.conditions?.first { $0.type == "Ready" }?.reason == "MappingFileWriteFailed"
         })
         #expect(fixture.agent.metrics.errors.value(labels: ["step": "mapping-file"]) >= 1)
@@ -290,7 +290,7 @@ import DeviceProbe
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
         defer { fixture.task.cancel() }
-        #expect(await eventually { fixture.mapping()?.networks["tor"]?.device == "" })
+        #expect(try await eventually { fixture.mapping()?.networks["tor"]?.device == "" })
 
         let switchMAC: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]
         var frame = LLDPFrameBuilder(source: switchMAC, chassisID: .mac(switchMAC), portID: .interfaceName("Ethernet7"))
@@ -303,9 +303,9 @@ import DeviceProbe
         try sender.send(frame.frame(), on: "uplink0p")
         try sender.send(frame.frame(), on: "other0p")
 
-        #expect(await eventually { fixture.mapping()?.networks["tor"]?.device == "uplink0" })
-        #expect(await eventually {
-            let nd = try? await lab.nodeDevices.get("node-l")
+        #expect(try await eventually { fixture.mapping()?.networks["tor"]?.device == "uplink0" })
+        #expect(try await eventually {
+            let nd = try await lab.nodeDevices.getIfExists("node-l")
             return nd?.status?.devices?.first { $0.name == "uplink0" }?.lldp?.systemName == "tor-r1-a"
         })
         let devices = try #require(try await lab.nodeDevices.get("node-l").status?.devices)

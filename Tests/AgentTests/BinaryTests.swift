@@ -102,7 +102,7 @@ import Testing
         #expect(await eventually(timeout: .seconds(20)) {
             (try? MappingFile.read(path: mapping))?.networks["sig"]?.device == "sig0"
         })
-        #expect(await eventually(timeout: .seconds(10)) { (try? await lab.nodeDevices.get("node-b"))?.status != nil })
+        #expect(try await eventually(timeout: .seconds(10)) { (try await lab.nodeDevices.getIfExists("node-b"))?.status != nil })
 
         let start = ContinuousClock.now
         agent.terminate()  // SIGTERM
