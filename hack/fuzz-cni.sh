@@ -8,6 +8,7 @@
 # as one module (swiftc -sanitize=fuzzer,address), seeds the corpus from hack/fuzz-cni/seeds,
 # and fails when libFuzzer finds a crash, a leak or a timeout; the input is left in $OUT
 # (default .build/fuzz-cni/) as crash-*/timeout-*: turn it into a test in Tests/CNIPluginTests.
+# FUZZ_SEED fixes libFuzzer's random seed (0, the default, picks a new one each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
@@ -30,7 +31,7 @@ swiftc -parse-as-library -module-name AutomagicFuzz -sanitize="$SANITIZERS" -O -
   | { grep -v "Cannot export local symbol" || true; } >&2
 echo "fuzzing for ${FUZZ_SECONDS}s..." >&2
 # Let libFuzzer, not Swift's backtracer, handle crashes so it saves the input.
-SWIFT_BACKTRACE=enable=no "$OUT/fuzz-cni" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+SWIFT_BACKTRACE=enable=no "$OUT/fuzz-cni" -seed="${FUZZ_SEED:-0}" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
   -max_len=8192 -print_final_stats=1 -artifact_prefix="$OUT/" "$OUT/corpus" 2>"$OUT/fuzz.log" || {
   tail -40 "$OUT/fuzz.log" >&2
   echo "fuzzing found a problem; inputs: $(ls "$OUT"/crash-* "$OUT"/timeout-* "$OUT"/leak-* 2>/dev/null | tr '\n' ' ')" >&2

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes the LLDP parser (Sources/DeviceProbe/LLDP.swift) with libFuzzer and AddressSanitizer
 # for a bounded time. Usage: hack/fuzz-lldp.sh [seconds=60]. Exit status non-zero on a crash;
-# the crashing input is left in .build/fuzz-lldp/ (crash-*).
+# the crashing input is left in $OUT (default .build/fuzz-lldp/, crash-*). FUZZ_SEED fixes
+# libFuzzer's random seed (0, the default, picks a new one each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 secs="${1:-60}"
-out=.build/fuzz-lldp
+out=${OUT:-.build/fuzz-lldp}
 mkdir -p "$out/corpus"
 cat > "$out/main.swift" <<'SWIFT'
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -30,4 +31,4 @@ swiftc -parse-as-library -sanitize=fuzzer,address -O -module-name LLDPFuzz \
     Sources/DeviceProbe/LLDP.swift Sources/DeviceProbe/Format.swift Sources/DeviceProbe/Errors.swift \
     "$out/main.swift" -o "$out/fuzz-lldp"
 cd "$out"
-./fuzz-lldp -max_total_time="$secs" -max_len=2048 -print_final_stats=1 corpus
+./fuzz-lldp -seed="${FUZZ_SEED:-0}" -max_total_time="$secs" -max_len=2048 -print_final_stats=1 corpus

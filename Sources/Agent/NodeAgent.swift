@@ -83,17 +83,11 @@ public struct AgentConfiguration: Sendable {
         }
     }
 
-    /// Parses a flag duration: `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-    /// Nil for anything else, zero or negative.
+    /// Parses a flag duration (`500ms`, `30s`, `5m`, `1h30m`, or a bare number of seconds); nil
+    /// for anything else and for zero.
     public static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            // "5ms" also ends in "s": the longer suffix comes first, and "5m" is not a number.
-            guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite else { continue }
-            return .milliseconds(Int64(value * factor * 1000))
-        }
-        if let value = Double(text), value > 0, value.isFinite { return .milliseconds(Int64(value * 1000)) }
-        return nil
+        guard let d = FlagDuration.parse(text), d > .zero else { return nil }
+        return d
     }
 
     static func isDNSSubdomain(_ s: String) -> Bool {

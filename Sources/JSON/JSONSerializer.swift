@@ -66,12 +66,46 @@ extension JSONValue {
 
     /// Formats a double the way Go's encoding/json does for the common cases: integral
     /// values without a fraction, otherwise the shortest representation that round-trips.
+    ///
+    /// Integral values below 1e21 are written in full, as Go's `strconv.FormatFloat(v, 'f', -1, 64)`
+    /// does: the shortest round-tripping digits followed by zeros (1e20 → "100000000000000000000").
     static func format(_ v: Double) -> String {
         guard v.isFinite else { return "null" }
-        if v.rounded() == v, abs(v) < 1e21 {
-            return String(Int64(v))
+        guard v.rounded() == v, abs(v) < 1e21 else { return String(v) }
+        if abs(v) < 9.0e15 { return String(Int64(v)) }  // exact, and far from Int64's edge
+        return expandExponent(String(v))
+    }
+
+    /// Rewrites Swift's shortest description of a large integral double ("1.2345e+19") as plain
+    /// digits ("12345000000000000000"). Descriptions already without an exponent pass through
+    /// without their ".0".
+    static func expandExponent(_ text: String) -> String {
+        var mantissa = Substring(text)
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            mantissa = text[..<e]
+            exponent = Int(text[text.index(after: e)...]) ?? 0
         }
-        return String(v)
+        var negative = false
+        if mantissa.first == "-" { negative = true; mantissa = mantissa.dropFirst() }
+        var digits = ""
+        var fraction = 0
+        var seenPoint = false
+        for c in mantissa {
+            if c == "." { seenPoint = true; continue }
+            digits.append(c)
+            if seenPoint { fraction += 1 }
+        }
+        let shift = exponent - fraction
+        if shift >= 0 {
+            digits += String(repeating: "0", count: shift)
+        } else {
+            // Only zeros can follow the point of an integral value: drop them.
+            digits.removeLast(min(-shift, digits.count))
+        }
+        while digits.count > 1 && digits.first == "0" { digits.removeFirst() }
+        if digits.isEmpty { digits = "0" }
+        return negative && digits != "0" ? "-" + digits : digits
     }
 
     /// Appends `s` as a quoted JSON string, escaping what JSON requires plus `<`, `>`, `&`

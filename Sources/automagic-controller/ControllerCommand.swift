@@ -3,6 +3,7 @@ import ArgumentParser
 import Controller
 import Foundation
 import KubeClient
+import KubeCore
 import KubeRuntime
 import Logging
 import Observability
@@ -53,7 +54,7 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level: unknown level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
         }
-        guard let resync = parseDuration(resyncPeriod), resync > .zero else {
+        guard let resync = FlagDuration.parse(resyncPeriod), resync > .zero else {
             throw ValidationError("--resync-period: '\(resyncPeriod)' is not a positive duration like 30s, 10m or 1h")
         }
         LoggingSystem.bootstrap { label in
@@ -119,29 +120,5 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
 struct HealthCheckFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Parses `1h30m`, `10m`, `30s`, `500ms` or plain seconds.
-func parseDuration(_ text: String) -> Duration? {
-    if let seconds = Double(text) { return .milliseconds(Int64(seconds * 1000)) }
-    var total: Double = 0
-    var number = ""
-    var rest = Substring(text)
-    while let c = rest.first {
-        if c.isNumber || c == "." {
-            number.append(c)
-            rest = rest.dropFirst()
-            continue
-        }
-        guard let value = Double(number) else { return nil }
-        number = ""
-        if rest.hasPrefix("ms") { total += value / 1000; rest = rest.dropFirst(2) }
-        else if rest.hasPrefix("h") { total += value * 3600; rest = rest.dropFirst() }
-        else if rest.hasPrefix("m") { total += value * 60; rest = rest.dropFirst() }
-        else if rest.hasPrefix("s") { total += value; rest = rest.dropFirst() }
-        else { return nil }
-    }
-    guard number.isEmpty else { return nil }
-    return .milliseconds(Int64(total * 1000))
 }
 

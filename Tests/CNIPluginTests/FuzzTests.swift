@@ -91,4 +91,16 @@ struct FuzzTests {
         let e = try #require(throws: CNIError.self) { try AutomagicConfig(conf) }
         #expect(e.code == .invalidConfig && e.message.contains("'delegate.network' is not allowed"))
     }
+
+    /// CI's hack/fuzz-cni.sh run crash-5ebff207…: an integral number between Int64.max and 1e21
+    /// in a configuration trapped in the serializer when the delegate configuration was written.
+    @Test(arguments: ["9.3e18", "1e19", "-1.5e19", "123456789012345678901e-1", "9.99e20"])
+    func fuzzCrashHugeIntegralNumberIsPassedThrough(_ number: String) throws {
+        let text = #"{"cniVersion":"1.0.0","name":"n","type":"automagic","network":"storage","delegate":{"type":"macvlan","x":"# + number + "}}"
+        let conf = try NetConf(bytes: Array(text.utf8))
+        let cfg = try AutomagicConfig(conf)
+        let d = try cfg.delegateConfig(conf: conf, type: "macvlan", device: "eth0", attachment: nil, version: .v1_0_0)
+        let written = try JSONValue.parse(d.serialized())
+        #expect(written["x"] == (try JSONValue.parse(Array(number.utf8))))
+    }
 }

@@ -102,6 +102,20 @@ import Testing
         #expect(JSONValue.int(i).serialized() == Array(String(i).utf8))
     }
 
+    /// Integral doubles below 1e21 are written in full, as Go writes them; beyond Int64 they
+    /// used to trap (found by CI's fuzzer).
+    @Test(arguments: [
+        (0.0, "0"), (-0.0, "0"), (42.0, "42"), (-7.0, "-7"), (1.5, "1.5"), (1e15, "1000000000000000"),
+        (9.007199254740993e15, "9007199254740992"), (1e16, "10000000000000000"), (-2.5e17, "-250000000000000000"),
+        (9.223372036854775807e18, "9223372036854776000"), (1e19, "10000000000000000000"),
+        (1.2345678901234567e19, "12345678901234567000"), (-1.8446744073709552e19, "-18446744073709552000"),
+        (9.99e20, "999000000000000000000"), (1e21, "1e+21"), (Double.infinity, "null"), (Double.nan, "null"),
+    ])
+    func doublesAreFormattedLikeGo(_ value: Double, _ expected: String) throws {
+        #expect(JSONValue.format(value) == expected)
+        if value.isFinite { #expect(try JSONValue.parse(Array(expected.utf8)).doubleValue == value) }
+    }
+
     @Test func parsedObjectsRoundTripAndRepeatedKeysKeepTheLast() throws {
         var seed: UInt64 = 11
         for _ in 0..<300 {
