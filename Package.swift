@@ -18,7 +18,7 @@ let swiftSettings: [SwiftSetting] = [
 // neither demangles type names nor scans every conformance record of the binary at run time
 // (measured: −30 % of the plugin's user-space instructions per invocation).
 let cniPluginSwiftSettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors", "-Xfrontend", "-function-sections"]),
 ]
 
 let package = Package(
@@ -91,7 +91,11 @@ let package = Package(
 
         // Thin mains
         .executableTarget(name: "automagic", dependencies: ["CNIPlugin"], swiftSettings: cniPluginSwiftSettings,
-                         linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-lswiftDispatch"], .when(platforms: [.linux]))]),
+                         linkerSettings: [
+                             .unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-lswiftDispatch"], .when(platforms: [.linux])),
+                             .unsafeFlags(["-use-ld=lld", "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/hack/automagic-hot-functions.txt",
+                                           "-Xlinker", "--no-warn-symbol-ordering"], .when(platforms: [.linux], configuration: .release)),
+                         ]),
         // Release: linked by lld with packed relative relocations (DT_RELR, glibc >= 2.36): the
         // PIE's relocation table shrinks from ~1.9 MiB (read, hence resident, at every start) to
         // a few KiB; the agent's resident memory is a product target (issue 5).

@@ -8,6 +8,84 @@ public enum CNICommand: String, Sendable, CaseIterable {
     case gc = "GC"
 }
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The environment a plugin hands on to its delegates (the spec: the same environment it got,
+/// with `CNI_COMMAND` set for the delegate's verb).
+public enum InheritedEnvironment: Sendable, Hashable {
+    /// Exactly these variables (tests, and callers that build an environment).
+    case variables([String: String])
+    /// This process's own environment (`environ`), read only when a delegate is started: the
+    /// plugin executable never turns its few dozen variables into Swift strings.
+    case process
+
+    /// The variables as a dictionary.
+    public var variables: [String: String] {
+        switch self {
+        case .variables(let v): return v
+        case .process: return Self.processVariables()
+        }
+    }
+
+    /// This process's environment as a dictionary. Splits each entry on its first `=` in the
+    /// raw bytes (a `Character` search would run grapheme breaking over every variable).
+    public static func processVariables() -> [String: String] {
+        var count = 0
+        while environ[count] != nil { count += 1 }
+        var env: [String: String] = [:]
+        env.reserveCapacity(count)  // no rehashing while filling
+        for i in 0..<count {
+            guard let entry = environ[i] else { continue }
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let all = UnsafeBufferPointer(start: bytes, count: length)
+                guard let eq = all.firstIndex(of: UInt8(ascii: "=")) else { return }
+                let key = String(decoding: UnsafeBufferPointer(rebasing: all[..<eq]), as: UTF8.self)
+                env[key] = String(decoding: UnsafeBufferPointer(rebasing: all[(eq + 1)...]), as: UTF8.self)
+            }
+        }
+        return env
+    }
+
+    /// `KEY=VALUE` C strings (malloc'd, `nil`-terminated) for `execve`/`posix_spawn`, with
+    /// `CNI_COMMAND` set to `command`. For ``process`` the entries of `environ` are copied as
+    /// bytes, without a detour through Swift strings.
+    func block(command: CNICommand) -> [UnsafeMutablePointer<CChar>?] {
+        var block: [UnsafeMutablePointer<CChar>?] = []
+        switch self {
+        case .variables(let variables):
+            block.reserveCapacity(variables.count + 2)
+            for (key, value) in variables where key != "CNI_COMMAND" {
+                var key = key, value = value
+                key.withUTF8 { k in
+                    value.withUTF8 { v in
+                        guard let p = malloc(k.count + v.count + 2)?.assumingMemoryBound(to: UInt8.self) else { return }
+                        if let base = k.baseAddress { p.update(from: base, count: k.count) }
+                        p[k.count] = UInt8(ascii: "=")
+                        if let base = v.baseAddress { (p + k.count + 1).update(from: base, count: v.count) }
+                        p[k.count + 1 + v.count] = 0
+                        block.append(UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self))
+                    }
+                }
+            }
+        case .process:
+            var i = 0
+            while let entry = environ[i] {
+                i += 1
+                if strncmp(entry, "CNI_COMMAND=", 12) == 0 { continue }
+                block.append(strdup(entry))
+            }
+        }
+        block.append(strdup("CNI_COMMAND=" + command.rawValue))
+        block.append(nil)
+        return block
+    }
+}
+
 /// The validated `CNI_*` environment of one invocation.
 ///
 /// Which variables are required depends on the verb (spec 1.1.0): ADD and CHECK need
@@ -29,11 +107,17 @@ public struct CNIEnvironment: Sendable, Hashable {
     /// `CNI_PATH` split on `:` (empty entries dropped).
     public var path: [String]
     /// The whole environment, passed on to delegates.
-    public var all: [String: String]
+    public var inherited: InheritedEnvironment
+
+    /// The whole environment as a dictionary (built from `environ` when it is the process's).
+    public var all: [String: String] {
+        get { inherited.variables }
+        set { inherited = .variables(newValue) }
+    }
 
     public static func == (a: CNIEnvironment, b: CNIEnvironment) -> Bool {
         a.command == b.command && a.containerID == b.containerID && a.netns == b.netns && a.ifname == b.ifname
-            && a.argsRaw == b.argsRaw && a.path == b.path && a.all == b.all
+            && a.argsRaw == b.argsRaw && a.path == b.path && a.inherited == b.inherited
     }
 
     public func hash(into h: inout Hasher) {
@@ -44,8 +128,17 @@ public struct CNIEnvironment: Sendable, Hashable {
 
     /// Validates `environment` for its `CNI_COMMAND`. Every failure is code 4 and names the variable.
     public init(_ environment: [String: String]) throws(CNIError) {
-        all = environment
-        guard let raw = environment["CNI_COMMAND"], !raw.isEmpty else {
+        try self.init(inherited: .variables(environment), lookup: { environment[$0] })
+    }
+
+    /// Validates this process's environment, reading only the `CNI_*` variables (`getenv`).
+    public static func fromProcess() throws(CNIError) -> CNIEnvironment {
+        try CNIEnvironment(inherited: .process, lookup: { name in getenv(name).map { String(cString: $0) } })
+    }
+
+    init(inherited: InheritedEnvironment, lookup: (String) -> String?) throws(CNIError) {
+        self.inherited = inherited
+        guard let raw = lookup("CNI_COMMAND"), !raw.isEmpty else {
             throw CNIError(.invalidEnvironment,
                            "required environment variable CNI_COMMAND is missing; the container runtime must set it to one of ADD, DEL, CHECK, STATUS, VERSION, GC")
         }
@@ -56,7 +149,7 @@ public struct CNIEnvironment: Sendable, Hashable {
         self.command = command
         let attachmentVerb = command == .add || command == .del || command == .check
 
-        containerID = environment["CNI_CONTAINERID"] ?? ""
+        containerID = lookup("CNI_CONTAINERID") ?? ""
         if attachmentVerb {
             if containerID.isEmpty { throw Self.missing("CNI_CONTAINERID", command) }
             if let problem = Self.containerIDProblem(containerID) {
@@ -64,10 +157,10 @@ public struct CNIEnvironment: Sendable, Hashable {
             }
         }
 
-        netns = environment["CNI_NETNS"] ?? ""
+        netns = lookup("CNI_NETNS") ?? ""
         if (command == .add || command == .check) && netns.isEmpty { throw Self.missing("CNI_NETNS", command) }
 
-        ifname = environment["CNI_IFNAME"] ?? ""
+        ifname = lookup("CNI_IFNAME") ?? ""
         if attachmentVerb {
             if ifname.isEmpty { throw Self.missing("CNI_IFNAME", command) }
             if let problem = Self.interfaceNameProblem(ifname) {
@@ -75,7 +168,7 @@ public struct CNIEnvironment: Sendable, Hashable {
             }
         }
 
-        argsRaw = environment["CNI_ARGS"] ?? ""
+        argsRaw = lookup("CNI_ARGS") ?? ""
         args = []
         for pair in argsRaw.split(separator: ";", omittingEmptySubsequences: true) {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
@@ -85,7 +178,7 @@ public struct CNIEnvironment: Sendable, Hashable {
             args.append((String(pair[..<eq]), String(pair[pair.index(after: eq)...])))
         }
 
-        path = (environment["CNI_PATH"] ?? "").split(separator: ":").map(String.init)
+        path = (lookup("CNI_PATH") ?? "").split(separator: ":").map(String.init)
         if command != .version && path.isEmpty { throw Self.missing("CNI_PATH", command) }
     }
 

@@ -16,13 +16,19 @@ public struct DelegateCall: Sendable {
     /// Its configuration (stdin).
     public var stdin: [UInt8]
     /// Its environment (`CNI_COMMAND` is set from ``command``).
-    public var environment: [String: String]
+    public var environment: InheritedEnvironment
     /// Runs when the delegate could not be started at all (not when it ran and failed), to put
     /// back state the handler gave up in anticipation of the call.
     public var restore: (@Sendable () -> Void)?
 
     /// Creates a call.
     public init(path: String, command: CNICommand, stdin: [UInt8], environment: [String: String],
+                restore: (@Sendable () -> Void)? = nil) {
+        self.init(path: path, command: command, stdin: stdin, environment: .variables(environment), restore: restore)
+    }
+
+    /// Creates a call that hands on `environment`.
+    public init(path: String, command: CNICommand, stdin: [UInt8], environment: InheritedEnvironment,
                 restore: (@Sendable () -> Void)? = nil) {
         self.path = path
         self.command = command
@@ -87,13 +93,22 @@ public enum Delegate {
     /// Runs `path` with `command`, returning its stdout on success. On failure the plugin's
     /// error object is relayed (its code and message, prefixed with the plugin name and verb);
     /// without one the failure is code 999 with stderr in the details.
+    ///
+    /// `whileRunning` runs once the delegate has started, while it works: the caller's own
+    /// bookkeeping then costs no time on the runtime's clock. It does not run when the
+    /// delegate could not be started.
     public static func invoke(path: String, command: CNICommand, environment: [String: String],
-                              stdin: [UInt8]) throws(CNIError) -> [UInt8] {
-        var env = environment
-        env["CNI_COMMAND"] = command.rawValue
+                              stdin: [UInt8], whileRunning: () -> Void = {}) throws(CNIError) -> [UInt8] {
+        try invoke(path: path, command: command, environment: .variables(environment), stdin: stdin, whileRunning: whileRunning)
+    }
+
+    /// Runs `path` with `command` in `environment`; see ``invoke(path:command:environment:stdin:whileRunning:)``.
+    public static func invoke(path: String, command: CNICommand, environment: InheritedEnvironment,
+                              stdin: [UInt8], whileRunning: () -> Void = {}) throws(CNIError) -> [UInt8] {
         let outcome: ExecOutcome
         do {
-            outcome = try run(path: path, environment: env, stdin: stdin)
+            outcome = try run(path: path, arguments: [], envp: environment.block(command: command), stdin: stdin,
+                              whileRunning: whileRunning)
         } catch {
             throw CNIError(.ioFailure, "failed to run plugin '\(path)': \(error.description)")
         }
@@ -119,6 +134,11 @@ public enum Delegate {
     /// Asks the plugin which spec versions it supports (`VERSION`). Plugins that predate
     /// `supportedVersions` are taken to support 0.1.0 through 0.2.0 only.
     public static func supportedVersions(path: String, environment: [String: String]) throws(CNIError) -> [CNIVersion] {
+        try supportedVersions(path: path, environment: .variables(environment))
+    }
+
+    /// Asks the plugin which spec versions it supports, handing on `environment`.
+    public static func supportedVersions(path: String, environment: InheritedEnvironment) throws(CNIError) -> [CNIVersion] {
         let stdin = Array(#"{"cniVersion":"\#(CNIVersion.latest)"}"#.utf8)
         let out = try invoke(path: path, command: .version, environment: environment, stdin: stdin)
         guard let json = try? JSONValue.parse(out), let list = json["supportedVersions"]?.arrayValue else {
@@ -131,11 +151,9 @@ public enum Delegate {
     /// Runs `call` as a child, like ``invoke(path:command:environment:stdin:)``. When the
     /// delegate cannot be started at all, `call.restore` runs before the error is thrown.
     public static func invoke(_ call: DelegateCall) throws(CNIError) -> [UInt8] {
-        var env = call.environment
-        env["CNI_COMMAND"] = call.command.rawValue
         let outcome: ExecOutcome
         do {
-            outcome = try run(path: call.path, environment: env, stdin: call.stdin)
+            outcome = try run(path: call.path, arguments: [], envp: call.environment.block(command: call.command), stdin: call.stdin)
         } catch {
             call.restore?()
             throw CNIError(.ioFailure, "failed to run plugin '\(call.path)': \(error.description)")
@@ -167,10 +185,8 @@ public enum Delegate {
         lseek(inFD, 0, SEEK_SET)
         if dup2(inFD, 0) < 0 { return failed("dup2 stdin", errno) }
         close(inFD)
-        var env = call.environment
-        env["CNI_COMMAND"] = call.command.rawValue
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(call.path), nil]
-        let envp = environmentBlock(env)
+        let envp = call.environment.block(command: call.command)
         execve(call.path, argv, envp)
         let code = errno
         for p in argv { free(p) }
@@ -198,8 +214,17 @@ public enum Delegate {
     /// reading its input (plugins answer VERSION that way), and the caller sleeps exactly once,
     /// in `waitpid`, which matters on a loaded node where every wake-up waits for a CPU.
     /// Output left by grandchildren after the child exits is not waited for.
+    /// `whileRunning` is called after the child started, before it is waited for.
     public static func run(path: String, arguments: [String] = [], environment: [String: String],
-                           stdin: [UInt8]) throws(SpawnError) -> ExecOutcome {
+                           stdin: [UInt8], whileRunning: () -> Void = {}) throws(SpawnError) -> ExecOutcome {
+        try run(path: path, arguments: arguments, envp: environmentBlock(environment), stdin: stdin, whileRunning: whileRunning)
+    }
+
+    /// ``run(path:arguments:environment:stdin:whileRunning:)`` with a prepared environment block,
+    /// which it frees.
+    static func run(path: String, arguments: [String], envp: [UnsafeMutablePointer<CChar>?],
+                    stdin: [UInt8], whileRunning: () -> Void = {}) throws(SpawnError) -> ExecOutcome {
+        defer { for p in envp { free(p) } }
         let inFD = try memoryFile("cni-stdin")
         defer { close(inFD) }
         let outFD = try memoryFile("cni-stdout")
@@ -228,14 +253,11 @@ public enum Delegate {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environmentBlock(environment)
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
+        defer { for p in argv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
         if rc != 0 { throw SpawnError(step: "posix_spawn '\(path)'", errno: rc) }
+        whileRunning()
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno == EINTR { continue }

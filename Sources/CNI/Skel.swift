@@ -89,11 +89,18 @@ public enum Skel {
     /// (``CNIHandler/prepareDel(_:)``) returns that call instead of running it.
     public static func dispatch(_ handler: some CNIHandler, environment: [String: String],
                                 stdin: () -> [UInt8]) -> SkelOutcome {
+        dispatch(handler, cniEnvironment: { () throws(CNIError) in try CNIEnvironment(environment) }, stdin: stdin)
+    }
+
+    /// ``dispatch(_:environment:stdin:)`` with the environment validated by `cniEnvironment`
+    /// (the plugin executable passes ``CNIEnvironment/fromProcess()``).
+    public static func dispatch(_ handler: some CNIHandler, cniEnvironment: () throws(CNIError) -> CNIEnvironment,
+                                stdin: () -> [UInt8]) -> SkelOutcome {
         let supported = handler.supportedVersions
         let latest = supported.max() ?? CNIVersion.latest
         var errorVersion = latest.description
         do throws(CNIError) {
-            let env = try CNIEnvironment(environment)
+            let env = try cniEnvironment()
             if env.command == .version {
                 return .output(CNIOutput(exitCode: 0, stdout: versionInfo(supported)))
             }

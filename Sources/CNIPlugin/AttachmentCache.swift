@@ -163,7 +163,7 @@ public struct AttachmentCache: Sendable {
 
     /// The versions the delegate at `path` supports, from the cache when the binary is
     /// unchanged, else by asking it (VERSION) and caching the answer.
-    public func delegateVersions(path: String, environment: [String: String]) throws(CNIError) -> [CNIVersion] {
+    public func delegateVersions(path: String, environment: InheritedEnvironment) throws(CNIError) -> [CNIVersion] {
         var st = stat()
         let identity: String? = stat(path, &st) == 0
             ? "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"

@@ -41,21 +41,28 @@ public struct AutomagicPlugin: CNIHandler {
         let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
         let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: network.device,
                                                   attachment: network.attachment, version: version)
-        // Record first: if we die after the delegate acted, DEL still knows the device.
-        try cache.store(CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
-                                         netns: env.netns, network: cfg.network, delegateType: type,
-                                         device: network.device, generation: mapping.generation,
-                                         attachment: network.attachment))
         let stdin = delegateConf.serialized()
-        do {
-            let out = try Delegate.invoke(path: path, command: .add, environment: env.all, stdin: stdin)
+        let record = CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
+                                      netns: env.netns, network: cfg.network, delegateType: type,
+                                      device: network.device, generation: mapping.generation,
+                                      attachment: network.attachment)
+        do throws(CNIError) {
+            // The attachment is recorded while the delegate works (off the runtime's clock), and
+            // before anything is returned: a DEL always finds the device. Should this process die
+            // in the instant between the delegate's start and the record, the runtime's DEL
+            // still finds the device through the mapping file, as for a DEL without an ADD.
+            var recordError: CNIError?
+            let out = try Delegate.invoke(path: path, command: .add, environment: env.inherited, stdin: stdin, whileRunning: {
+                do throws(CNIError) { try cache.store(record) } catch { recordError = error }
+            })
+            if let recordError { throw recordError }
             let result = try CNIResult(bytes: out, version: version)
             return result
         } catch {
             // Undo whatever the delegate did, then forget the attachment.
             var undo = delegateConf
             undo["prevResult"] = nil
-            _ = try? Delegate.invoke(path: path, command: .del, environment: env.all, stdin: undo.serialized())
+            _ = try? Delegate.invoke(path: path, command: .del, environment: env.inherited, stdin: undo.serialized())
             try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
             var failure = error
             if !deviceExists(network.device) {
@@ -117,7 +124,7 @@ public struct AutomagicPlugin: CNIHandler {
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
             let attachment = cached?.attachment ?? network?.attachment
             let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
-            call = DelegateCall(path: path, command: .del, stdin: delegateConf.serialized(), environment: env.all)
+            call = DelegateCall(path: path, command: .del, stdin: delegateConf.serialized(), environment: env.inherited)
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
             // Nothing known about the attachment: at least release the address.
             guard let path = try Delegate.lookup(ipamType, in: env.path) else { return nil }
@@ -126,7 +133,7 @@ public struct AutomagicPlugin: CNIHandler {
             for (k, v) in conf.raw where !AutomagicConfig.ownKeys.contains(k) && k != "prevResult" { ipamConf[k] = v }
             ipamConf["type"] = .string(type ?? "macvlan")
             ipamConf["cniVersion"] = .string(version.description)
-            call = DelegateCall(path: path, command: .del, stdin: JSONValue.object(ipamConf).serialized(), environment: env.all)
+            call = DelegateCall(path: path, command: .del, stdin: JSONValue.object(ipamConf).serialized(), environment: env.inherited)
         }
         try cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
         if let cached { call?.restore = { try? cache.store(cached) } }
@@ -161,7 +168,7 @@ public struct AutomagicPlugin: CNIHandler {
         let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
         let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: cached.device,
                                                   attachment: network.attachment, version: version)
-        _ = try Delegate.invoke(path: path, command: .check, environment: env.all, stdin: delegateConf.serialized())
+        _ = try Delegate.invoke(path: path, command: .check, environment: env.inherited, stdin: delegateConf.serialized())
     }
 
     // MARK: STATUS
@@ -186,12 +193,12 @@ public struct AutomagicPlugin: CNIHandler {
         guard let type = cfg.delegateType(mapping: network) else { return }
         let path = try Delegate.find(type, in: env.path)
         let cache = AttachmentCache(directory: cfg.cacheDirectory)
-        let versions = try cache.delegateVersions(path: path, environment: env.all)
+        let versions = try cache.delegateVersions(path: path, environment: env.inherited)
         // Delegates older than 1.1.0 have no STATUS: they are ready whenever they exist.
         guard versions.contains(.v1_1_0) else { return }
         let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: network.device,
                                                   attachment: network.attachment, version: .v1_1_0)
-        _ = try Delegate.invoke(path: path, command: .status, environment: env.all, stdin: delegateConf.serialized())
+        _ = try Delegate.invoke(path: path, command: .status, environment: env.inherited, stdin: delegateConf.serialized())
     }
 
     // MARK: GC
@@ -234,10 +241,10 @@ public struct AutomagicPlugin: CNIHandler {
         for (type, device) in delegates.sorted(by: { $0.key < $1.key }) {
             do throws(CNIError) {
                 let path = try Delegate.find(type, in: env.path)
-                guard try cache.delegateVersions(path: path, environment: env.all).contains(.v1_1_0) else { continue }
+                guard try cache.delegateVersions(path: path, environment: env.inherited).contains(.v1_1_0) else { continue }
                 let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device,
                                                           attachment: network?.attachment, version: .v1_1_0)
-                _ = try Delegate.invoke(path: path, command: .gc, environment: env.all, stdin: delegateConf.serialized())
+                _ = try Delegate.invoke(path: path, command: .gc, environment: env.inherited, stdin: delegateConf.serialized())
             } catch {
                 failures.append(error)
             }
@@ -287,7 +294,7 @@ public struct AutomagicPlugin: CNIHandler {
 
     func negotiate(cache: AttachmentCache, path: String, type: String, env: CNIEnvironment,
                    wanted: CNIVersion) throws(CNIError) -> CNIVersion {
-        let versions = try cache.delegateVersions(path: path, environment: env.all)
+        let versions = try cache.delegateVersions(path: path, environment: env.inherited)
         guard let v = CNIVersion.negotiate(wanted: wanted, peer: versions) else {
             throw CNIError(.incompatibleVersion,
                            "plugin '\(type)' (\(path)) supports CNI versions \(versions.map(\.description).joined(separator: ", ")), none of which automagic speaks (\(CNIVersion.supported.map(\.description).joined(separator: ", ")))")

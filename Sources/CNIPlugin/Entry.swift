@@ -17,7 +17,8 @@ public enum AutomagicMain {
             return 0
         }
         let output: CNIOutput
-        switch Skel.dispatch(AutomagicPlugin(), environment: processEnvironment(), stdin: { readStandardInput() }) {
+        switch Skel.dispatch(AutomagicPlugin(), cniEnvironment: { () throws(CNIError) in try CNIEnvironment.fromProcess() },
+                             stdin: { readStandardInput() }) {
         case .output(let o):
             output = o
         case .delegate(let call, let errorVersion):
@@ -48,25 +49,9 @@ public enum AutomagicMain {
         }
     }
 
-    /// The process environment as a dictionary. Splits each entry on its first `=` in the
-    /// raw bytes (a `Character` search would run grapheme breaking over every variable).
-    public static func processEnvironment() -> [String: String] {
-        var count = 0
-        while environ[count] != nil { count += 1 }
-        var env: [String: String] = [:]
-        env.reserveCapacity(count)  // no rehashing while filling
-        for i in 0..<count {
-            guard let entry = environ[i] else { continue }
-            let length = strlen(entry)
-            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                let all = UnsafeBufferPointer(start: bytes, count: length)
-                guard let eq = all.firstIndex(of: UInt8(ascii: "=")) else { return }
-                let key = String(decoding: UnsafeBufferPointer(rebasing: all[..<eq]), as: UTF8.self)
-                env[key] = String(decoding: UnsafeBufferPointer(rebasing: all[(eq + 1)...]), as: UTF8.self)
-            }
-        }
-        return env
-    }
+    /// The process environment as a dictionary (the plugin itself only reads the `CNI_*`
+    /// variables it needs and hands `environ` on to delegates as it is).
+    public static func processEnvironment() -> [String: String] { InheritedEnvironment.processVariables() }
 
     /// Everything on stdin. Reads into uninitialized capacity: no zero-filled 64 KiB scratch
     /// buffer whose fresh pages would each cost a page fault.

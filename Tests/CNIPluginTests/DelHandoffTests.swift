@@ -147,7 +147,7 @@ struct DelHandoffTests {
         var call = try #require(try AutomagicPlugin().prepareDel(request))
         #expect(call.command == .del && call.path == dir.path + "/macvlan")
         #expect(try JSONValue.parse(call.stdin)["master"]?.stringValue == "eth7")
-        #expect(call.environment["CNI_CONTAINERID"] == "c1")
+        #expect(call.environment.variables["CNI_CONTAINERID"] == "c1")
         #expect(try entries(dir).isEmpty)
         // The delegate vanished between preparing and running: the entry is put back.
         call.path = dir.path + "/gone"

@@ -97,6 +97,40 @@ struct FastPathTests {
         #expect(seen == environment)
     }
 
+    /// The plugin executable hands `environ` on as it is (`InheritedEnvironment.process`):
+    /// the delegate sees every variable of this process, byte for byte, with `CNI_COMMAND`
+    /// set to its own verb (replaced, never duplicated).
+    @Test func processEnvironmentIsHandedOnWithTheDelegatesVerb() throws {
+        for verb in [CNICommand.add, .del, .version] {
+            let out = try Delegate.invoke(path: "/usr/bin/env", command: verb, environment: .process, stdin: [])
+            let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+            var expected = InheritedEnvironment.processVariables()
+            expected["CNI_COMMAND"] = verb.rawValue
+            var seen: [String: String] = [:]
+            for line in lines {
+                let eq = try #require(line.firstIndex(of: "="))
+                #expect(seen.updateValue(String(line[line.index(after: eq)...]), forKey: String(line[..<eq])) == nil,
+                        "\(line) twice")
+            }
+            #expect(seen == expected)
+        }
+    }
+
+    /// The same variables through the dictionary form: a `CNI_COMMAND` already there is replaced.
+    @Test func variablesEnvironmentReplacesTheVerb() throws {
+        let out = try Delegate.invoke(path: "/usr/bin/env", command: .check,
+                                      environment: .variables(["CNI_COMMAND": "ADD", "A": "1"]), stdin: [])
+        #expect(Set(String(decoding: out, as: UTF8.self).split(separator: "\n")) == ["A=1", "CNI_COMMAND=CHECK"])
+    }
+
+    /// `CNIEnvironment.fromProcess()` validates like the dictionary initializer; this test process
+    /// has no `CNI_COMMAND`, which is the error that names it.
+    @Test func processEnvironmentWithoutAVerbIsRefused() throws {
+        try #require(getenv("CNI_COMMAND") == nil)
+        let e = try #require(throws: CNIError.self) { try CNIEnvironment.fromProcess() }
+        #expect(e.code == .invalidEnvironment && e.message.contains("CNI_COMMAND is missing"))
+    }
+
     @Test func parseFailuresStillThrowTheirJSONError() throws {
         let e = try #require(throws: JSONError.self) { try JSONValue.parse(Array(#"{"a": [1, }"#.utf8)) }
         #expect(e.offset == 10, "\(e)")
