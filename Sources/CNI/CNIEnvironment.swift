@@ -55,34 +55,21 @@ public enum InheritedEnvironment: Sendable, Hashable {
     /// `CNI_COMMAND` set to `command`. For ``process`` the entries of `environ` are copied as
     /// bytes, without a detour through Swift strings.
     func block(command: CNICommand) -> [UnsafeMutablePointer<CChar>?] {
-        var block: [UnsafeMutablePointer<CChar>?] = []
         switch self {
-        case .variables(let variables):
-            block.reserveCapacity(variables.count + 2)
-            for (key, value) in variables where key != "CNI_COMMAND" {
-                var key = key, value = value
-                key.withUTF8 { k in
-                    value.withUTF8 { v in
-                        guard let p = malloc(k.count + v.count + 2)?.assumingMemoryBound(to: UInt8.self) else { return }
-                        if let base = k.baseAddress { p.update(from: base, count: k.count) }
-                        p[k.count] = UInt8(ascii: "=")
-                        if let base = v.baseAddress { (p + k.count + 1).update(from: base, count: v.count) }
-                        p[k.count + 1 + v.count] = 0
-                        block.append(UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self))
-                    }
-                }
-            }
+        case .variables(var variables):
+            variables["CNI_COMMAND"] = command.rawValue
+            return Delegate.environmentBlock(variables)
         case .process:
+            var block: [UnsafeMutablePointer<CChar>?] = []
             var i = 0
             while let entry = environ[i] {
                 i += 1
-                if strncmp(entry, "CNI_COMMAND=", 12) == 0 { continue }
-                block.append(strdup(entry))
+                if strncmp(entry, "CNI_COMMAND=", 12) != 0 { block.append(strdup(entry)) }
             }
+            block.append(strdup("CNI_COMMAND=" + command.rawValue))
+            block.append(nil)
+            return block
         }
-        block.append(strdup("CNI_COMMAND=" + command.rawValue))
-        block.append(nil)
-        return block
     }
 }
 
