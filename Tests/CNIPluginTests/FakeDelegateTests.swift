@@ -42,6 +42,23 @@ struct FakeDelegateTests {
         return runInProcess(e, conf)
     }
 
+    /// The attachment is recorded while the delegate's ADD runs. When the record cannot be
+    /// written (here its path is taken by a directory, which stops root too), the ADD fails with
+    /// code 5 naming the cache, and the delegate's ADD is undone with its DEL.
+    @Test func addFailsAndUndoesTheDelegateWhenTheAttachmentCannotBeRecorded() throws {
+        let (dir, env, conf) = try setup()
+        defer { dir.cleanup() }
+        try Self.fake(dir, name: "macvlan")
+        try #require(mkdir(dir.path + "/cache", 0o700) == 0)
+        try #require(mkdir(dir.path + "/cache/attachments", 0o700) == 0)
+        try #require(mkdir(dir.path + "/cache/attachments/storage+c1+net1.json", 0o700) == 0)
+        let r = run("ADD", env, conf)
+        #expect(r.code == 5 && r.message.contains("failed to write attachment cache"), "\(r.message)")
+        #expect(access(dir.path + "/macvlan-ADD.json", F_OK) == 0)
+        let undo = try JSONValue.parse(try AtomicFile.read(path: dir.path + "/macvlan-DEL.json"))
+        #expect(undo["master"]?.stringValue == "eth7")
+    }
+
     @Test func addSpeaksTheCallersVersionAndConvertsBack() throws {
         let (dir, env, conf) = try setup()
         defer { dir.cleanup() }
