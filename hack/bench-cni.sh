@@ -30,25 +30,9 @@ AUTOMAGIC=$(readlink -f "$AUTOMAGIC")
 for tool in hyperfine jq ip; do command -v $tool >/dev/null || { echo "$tool is required" >&2; exit 1; }; done
 
 P=am$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
-H=${P}h POD=${P}p M=${P}m
 WORK=$(mktemp -d /tmp/amb-XXXXXX)
-cleanup() {
-  ip netns del "$POD" 2>/dev/null || true
-  ip netns del "$H" 2>/dev/null || true
-  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ip netns add "$H"
-ip netns add "$POD"
-ip -n "$H" link add "$M" type veth peer name "${P}x"
-ip -n "$H" link set "$M" up
-ip -n "$H" link set "${P}x" up
-
-cat >"$WORK/mapping.json" <<JSON
-{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"bench","generation":1,
- "updatedAt":"2026-11-28T22:00:00Z","networks":{"storage":{"device":"$M","map":"storage","attachment":{"type":"macvlan","mode":"bridge"}}}}
-JSON
+. hack/lib/cni-sandbox.sh
+cni_sandbox "$P" "$WORK" bench
 cat >"$WORK/automagic.json" <<JSON
 {"cniVersion":"1.0.0","name":"storage","type":"automagic","network":"storage","mappingFile":"$WORK/mapping.json",
  "cacheDir":"$WORK/cache","ipam":{"type":"static","addresses":[{"address":"192.168.60.5/24"}]}}
@@ -87,6 +71,11 @@ bench() {
     "$(median <"$WORK/$name.r")"
 }
 
+# How much of the release link's function order (hack/cni-hot-functions.sh) the binary still finds.
+if [ -f hack/automagic-hot-functions.txt ] && command -v nm >/dev/null; then
+  echo "hot-function order: $(nm "$AUTOMAGIC" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u hack/automagic-hot-functions.txt) | wc -l) of $(wc -l <hack/automagic-hot-functions.txt) listed functions present in the binary"
+  echo
+fi
 echo "| benchmark | automagic (median) | macvlan (median) | ratio automagic/macvlan (median of rounds) |"
 echo "|---|---|---|---|"
 # VERSION: exact argv; the environment carries CNI_COMMAND.

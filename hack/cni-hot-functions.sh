@@ -22,19 +22,9 @@ command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install 
 [ -x "$AUTOMAGIC" ] || { echo "build the plugin first: swift build -c release --product automagic" >&2; exit 1; }
 
 P=amo$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
-H=${P}h POD=${P}p M=${P}m
 WORK=$(mktemp -d /tmp/amo-XXXXXX)
-cleanup() { ip netns del "$POD" 2>/dev/null || true; ip netns del "$H" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-ip netns add "$H"
-ip netns add "$POD"
-ip -n "$H" link add "$M" type veth peer name "${P}x"
-ip -n "$H" link set "$M" up
-ip -n "$H" link set "${P}x" up
-cat >"$WORK/mapping.json" <<JSON
-{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"profile","generation":1,
- "updatedAt":"2026-11-28T22:00:00Z","networks":{"storage":{"device":"$M","map":"storage","attachment":{"type":"macvlan","mode":"bridge"}}}}
-JSON
+. hack/lib/cni-sandbox.sh
+cni_sandbox "$P" "$WORK" profile
 conf() {  # conf VERSION [extra JSON members]
   echo "{\"cniVersion\":\"$1\",\"name\":\"storage\",\"type\":\"automagic\",\"network\":\"storage\",\"mappingFile\":\"$WORK/mapping.json\",\"cacheDir\":\"$WORK/cache\",\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\"192.168.60.5/24\"}]}${2:+,$2}}"
 }
@@ -85,3 +75,5 @@ with open(out, "w") as f:
     f.write("\n".join(n for n in order if n in symbols) + "\n")
 print(f"{out}: {sum(1 for n in order if n in symbols)} functions")
 PY
+# SwiftPM does not know the list is a link input: make it link again.
+echo "relink to use it: rm -f .build/*/release/automagic && swift build -c release --product automagic"
