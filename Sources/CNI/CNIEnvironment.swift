@@ -182,7 +182,11 @@ public struct CNIEnvironment: Sendable, Hashable {
         for ch in name.unicodeScalars {
             if ch == "/" { return "it contains '/'" }
             if ch == ":" { return "it contains ':'" }
-            if ch.properties.isWhitespace || ch.value < 0x20 || ch.value == 0x7F { return "it contains whitespace or a control character" }
+            // ASCII first: the Unicode property tables cost page faults in a process that lives
+            // for one call (ASCII whitespace is the space and 0x09-0x0D, all caught here).
+            if ch.value <= 0x20 || ch.value == 0x7F || (!ch.isASCII && ch.properties.isWhitespace) {
+                return "it contains whitespace or a control character"
+            }
         }
         return nil
     }

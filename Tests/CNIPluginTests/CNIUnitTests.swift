@@ -48,7 +48,8 @@ struct CNISpecTests {
         #expect(try CNIEnvironment(["CNI_COMMAND": "VERSION"]).command == .version)
     }
 
-    @Test(arguments: ["net1234567890123", "a/b", "a:b", "a b", "a\tb", ".", "..", ""])
+    @Test(arguments: ["net1234567890123", "a/b", "a:b", "a b", "a\tb", ".", "..", "", "a\u{7F}", "a\u{0B}b",
+                      "a\u{00A0}b", "a\u{2003}", "\u{3000}x"])
     func invalidInterfaceNamesAreCode4(name: String) throws {
         var env = Self.fullEnv
         env["CNI_IFNAME"] = name
@@ -61,6 +62,9 @@ struct CNISpecTests {
         var env = Self.fullEnv
         env["CNI_IFNAME"] = "net123456789012"
         #expect(try CNIEnvironment(env).ifname.count == 15)
+        // Linux takes any other bytes, non-ASCII letters included.
+        env["CNI_IFNAME"] = "eth-é"
+        #expect(try CNIEnvironment(env).ifname == "eth-é")
     }
 
     @Test(arguments: ["-abc", "a/b", "a b", "_x", "ctr;rm"])
