@@ -2,6 +2,7 @@ import AutomagicAPI
 import Foundation
 import MappingFile
 import Testing
+import TestSupport
 
 /// The built `automagic-agent` binary: flags, exit codes, graceful shutdown on SIGTERM.
 @Suite(.serialized) struct BinaryTests {
@@ -62,7 +63,7 @@ import Testing
         let netns = try TestNetns()
         defer { netns.remove() }
         try netns.veth("bin0", "bin0p")
-        let dir = try makeTempDir("ambin")
+        let dir = try makeTempDir("ambin", inMemory: true)
         defer { removeTestFiles(dir) }
 
         let once = try Self.start(["--once", "--netns", netns.path], dir: dir)
@@ -91,7 +92,7 @@ import Testing
         let lab = try await LabFixture(nodeName: "node-b")
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("sig", [DeviceMatchExpression(key: "name", operator: "In", values: ["sig0"])]))
-        let dir = try makeTempDir("ambin")
+        let dir = try makeTempDir("ambin", inMemory: true)
         defer { removeTestFiles(dir) }
         let mapping = "\(dir)/run/mapping.json"
         let agent = try Self.start([
