@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
         // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
-        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
