@@ -23,15 +23,9 @@ import TestSupport
     /// ICU): they cost it about 10 MiB of resident memory (issue 5). One stray `import Foundation`
     /// in any module it links brings them back, so the debug build's shared libraries are checked.
     @Test func theAgentDoesNotLinkFullFoundation() throws {
-        let ldd = Process()
-        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
-        ldd.arguments = [try Self.binary()]
-        let pipe = Pipe()
-        ldd.standardOutput = pipe
-        try ldd.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ldd.waitUntilExit()
-        #expect(ldd.terminationStatus == 0)
+        let ldd = try run("/usr/bin/ldd", [try Self.binary()])
+        let output = ldd.stdout
+        #expect(ldd.status == 0, "\(ldd)")
         #expect(output.contains("libswiftCore"), "ldd output does not look like a Swift program's: \(output)")
         for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
             #expect(!output.contains(library), "automagic-agent links \(library): some module it uses imports Foundation instead of FoundationEssentials")

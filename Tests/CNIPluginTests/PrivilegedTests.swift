@@ -255,7 +255,7 @@ struct PrivilegedTests {
             }
         }
         try lab.dir.write("run.sh", script, mode: 0o755)
-        // The plugins get a runtime's bare environment, not the test runner's.
+        // The plugins get a runtime's bare environment, not the test runner's; 100 runs may be slow on a busy machine.
         try sh("/bin/sh", lab.dir.path + "/run.sh", environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 300)
         for verb in ["ADD", "DEL"] {
             for i in 0..<n {

@@ -116,7 +116,7 @@ private func makePipe() throws -> (read: Int32, write: Int32) {
     return (fds[0], fds[1])
 }
 
-/// Writes all of `bytes`; stops early when the reader has gone (EPIPE: SIGPIPE is ignored in tests).
+/// Writes all of `bytes`; stops early when the reader has gone (EPIPE: the test runner ignores SIGPIPE).
 private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     var written = 0
     while written < bytes.count {
