@@ -122,6 +122,8 @@ let package = Package(
 
         // Tests (Swift Testing). Unit tiers need no root and no server; integration tiers start the
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
+        // Helpers the test targets share (commands, netns, temp dirs, clean-up).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore"]),
         .testTarget(name: "ResolverTests", dependencies: [
@@ -129,23 +131,23 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile"]),
-        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS"]),
+        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "TestSupport"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
-            "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON",
+            "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer", "NativeThreads"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer", "NativeThreads", "TestSupport"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),
         .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
         // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
-        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

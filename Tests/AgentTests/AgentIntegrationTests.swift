@@ -5,6 +5,7 @@ import KubeClient
 import KubeCore
 import MappingFile
 import Testing
+import TestSupport
 
 @testable import Agent
 
@@ -27,7 +28,7 @@ import Testing
         _ = try await lab.maps.create(makeMap("elsewhere", [DeviceMatchExpression(key: "name", operator: "Exists")],
                                               nodeSelector: LabelSelector(matchLabels: ["zone": "b"])))
         #expect(try await lab.maps.get("broken").spec.rules.first?.devices.matchExpressions.first?.key == "no.such.field")
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         // A stale temporary from a crashed writer is cleaned at start.
         let stale = "\(dir)/\(AtomicFile.temporaryPrefix)crashed"
@@ -59,7 +60,7 @@ import Testing
         #expect(owner.kind == "Node" && owner.name == "node-a" && owner.uid == lab.nodeUID && owner.apiVersion == "v1")
         #expect(owner.blockOwnerDeletion == nil)
         let status = try #require(nd.status)
-        let kernelNames = try netnsLinkNames(netns)
+        let kernelNames = try netns.linkNames()
         #expect(status.devices?.map(\.name).sorted() == kernelNames)
         #expect(status.deviceCount == kernelNames.count)
         #expect(status.devices?.first { $0.name == "mgmt0" }?.addresses == ["10.77.1.5/24"])
@@ -111,7 +112,7 @@ import Testing
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("hot", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^hot"])]))
         _ = try await lab.maps.create(makeMap("cidr", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.88.0.0/16"])]))
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
@@ -168,7 +169,7 @@ import Testing
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("data", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^data"])]))
         _ = try await lab.maps.create(makeMap("extra", [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])]))
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
@@ -207,7 +208,7 @@ import Testing
         let lab = try await LabFixture(nodeName: "node-c", persistent: true)
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("cold", [DeviceMatchExpression(key: "name", operator: "In", values: ["cold0"])]))
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         let path = "\(dir)/mapping.json"
         // The last good file from a previous run (another device then).
@@ -238,7 +239,7 @@ import Testing
         try netns.veth("x0", "x0p")
         let lab = try await LabFixture(nodeName: "node-u")
         defer { lab.cleanup() }
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         // The mapping "directory" is a regular file: even root cannot create the mapping file there.
         #expect(FileManager.default.createFile(atPath: "\(dir)/blocker", contents: Data()))
@@ -262,14 +263,6 @@ import Testing
     }
 }
 
-/// The link names `ip` reports in the namespace (without loopback), sorted.
-func netnsLinkNames(_ netns: TestNetns) throws -> [String] {
-    let out = try sh(["ip", "-n", netns.name, "-j", "link", "show"])
-    let value = try JSONSerialization.jsonObject(with: Data(out.utf8))
-    let links = try #require(value as? [[String: Any]])
-    return links.compactMap { $0["ifname"] as? String }.filter { $0 != "lo" }.sorted()
-}
-
 import DeviceProbe
 
 /// LLDP (issue 9, agent side): a neighbour heard on a listened device is published in its
@@ -286,7 +279,7 @@ import DeviceProbe
             DeviceMatchExpression(key: "lldp.systemName", operator: "Matches", values: ["^tor-r1-"]),
             DeviceMatchExpression(key: "lldp.vlanIDs", operator: "In", values: ["100"]),
         ]))
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("amagent", inMemory: true)
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
         defer { fixture.task.cancel() }
@@ -329,7 +322,7 @@ import DeviceProbe
         let text = try OnceProbe.json(netnsPath: netns.path)
         let value = try JSONValue.parse(text)
         let devices = try #require(value["devices"]?.arrayValue)
-        #expect(devices.compactMap { $0["name"]?.stringValue }.sorted() == (try netnsLinkNames(netns)))
+        #expect(devices.compactMap { $0["name"]?.stringValue }.sorted() == (try netns.linkNames()))
         #expect(value["deviceCount"]?.intValue == 2)
         let once0 = try #require(devices.first { $0["name"]?.stringValue == "once0" })
         #expect(once0["addresses"] == ["10.99.0.1/24"])

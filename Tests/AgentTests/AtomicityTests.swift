@@ -2,6 +2,7 @@ import Foundation
 import MappingFile
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Agent
 
@@ -9,7 +10,7 @@ import Testing
 /// times never sees a partial or unparsable file.
 @Suite struct AtomicityTests {
     @Test func readerNeverSeesAPartialFile() throws {
-        let dir = try makeTempDir("amatomic")
+        let dir = try makeTempDir("amatomic", inMemory: true)
         defer { removeTestFiles(dir) }
         let path = "\(dir)/mapping.json"
         func mapping(_ generation: Int64) -> NodeNetworkMapping {

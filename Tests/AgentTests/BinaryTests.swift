@@ -2,6 +2,7 @@ import AutomagicAPI
 import Foundation
 import MappingFile
 import Testing
+import TestSupport
 
 /// The built `automagic-agent` binary: flags, exit codes, graceful shutdown on SIGTERM.
 @Suite(.serialized) struct BinaryTests {
@@ -22,15 +23,9 @@ import Testing
     /// ICU): they cost it about 10 MiB of resident memory (issue 5). One stray `import Foundation`
     /// in any module it links brings them back, so the debug build's shared libraries are checked.
     @Test func theAgentDoesNotLinkFullFoundation() throws {
-        let ldd = Process()
-        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
-        ldd.arguments = [try Self.binary()]
-        let pipe = Pipe()
-        ldd.standardOutput = pipe
-        try ldd.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ldd.waitUntilExit()
-        #expect(ldd.terminationStatus == 0)
+        let ldd = try run("/usr/bin/ldd", [try Self.binary()])
+        let output = ldd.stdout
+        #expect(ldd.status == 0, "\(ldd)")
         #expect(output.contains("libswiftCore"), "ldd output does not look like a Swift program's: \(output)")
         for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
             #expect(!output.contains(library), "automagic-agent links \(library): some module it uses imports Foundation instead of FoundationEssentials")
@@ -62,7 +57,7 @@ import Testing
         let netns = try TestNetns()
         defer { netns.remove() }
         try netns.veth("bin0", "bin0p")
-        let dir = try makeTempDir("ambin")
+        let dir = try makeTempDir("ambin", inMemory: true)
         defer { removeTestFiles(dir) }
 
         let once = try Self.start(["--once", "--netns", netns.path], dir: dir)
@@ -91,7 +86,7 @@ import Testing
         let lab = try await LabFixture(nodeName: "node-b")
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("sig", [DeviceMatchExpression(key: "name", operator: "In", values: ["sig0"])]))
-        let dir = try makeTempDir("ambin")
+        let dir = try makeTempDir("ambin", inMemory: true)
         defer { removeTestFiles(dir) }
         let mapping = "\(dir)/run/mapping.json"
         let agent = try Self.start([

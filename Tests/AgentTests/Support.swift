@@ -8,60 +8,9 @@ import LabAPIServer
 import Logging
 import MappingFile
 import Testing
+import TestSupport
 
 @testable import Agent
-
-/// Runs a command and returns its standard output; throws with stderr on failure.
-@discardableResult
-func sh(_ args: [String]) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw TestFailure("\(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
-    }
-    return String(decoding: o, as: UTF8.self)
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// A throwaway network namespace named `am<4 random hex>`; `remove()` deletes it (and its links).
-final class TestNetns: Sendable {
-    let name: String
-    var path: String { "/var/run/netns/\(name)" }
-
-    init() throws {
-        name = "am" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
-        try sh(["ip", "netns", "add", name])
-        try sh(["ip", "-n", name, "link", "set", "lo", "up"])
-    }
-
-    /// `ip -n <ns> <args...>`
-    @discardableResult
-    func ip(_ args: String...) throws -> String { try sh(["ip", "-n", name] + args) }
-
-    /// Adds a veth pair `a`/`b` (both up).
-    func veth(_ a: String, _ b: String) throws {
-        try ip("link", "add", a, "type", "veth", "peer", "name", b)
-        try ip("link", "set", a, "up")
-        try ip("link", "set", b, "up")
-    }
-
-    func remove() {
-        do { try sh(["ip", "netns", "del", name]) } catch { print("cleanup: \(error)") }
-    }
-}
 
 /// Polls `condition` every 10 ms until true or `timeout` passes.
 func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
@@ -71,14 +20,6 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () async throws ->
         try? await Task.sleep(for: .milliseconds(10))
     }
     return try await condition()
-}
-
-/// A fresh temporary directory (removed by `remove()`).
-func makeTempDir(_ prefix: String = "amagent") throws -> String {
-    let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-    let path = "\(base)/\(prefix)-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }
 
 /// `crds/` of this checkout.
@@ -104,7 +45,7 @@ final class LabFixture: @unchecked Sendable {
     /// schema would reject but that are stored anyway.
     init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false,
          legacyMaps: [NetworkDeviceMap] = []) async throws {
-        let dir = try makeTempDir("amlab")
+        let dir = try makeTempDir("amlab", inMemory: true)
         certDir = dir
         dataPath = persistent ? "\(dir)/data.json" : nil
         var options = LabServerOptions()

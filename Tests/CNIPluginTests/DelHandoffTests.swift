@@ -6,6 +6,7 @@ import CNI
 import JSON
 import MappingFile
 import Testing
+import TestSupport
 
 /// DEL ends by handing over to the delegate: the `automagic` executable `exec`s the delegate's
 /// DEL in place of itself (in-process callers run it as a child). These tests run the real

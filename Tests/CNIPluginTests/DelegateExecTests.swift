@@ -1,6 +1,7 @@
 import CNI
 import JSON
 import Testing
+import TestSupport
 
 @Suite("Delegate exec")
 struct DelegateExecTests {

@@ -6,6 +6,7 @@ import CNI
 import JSON
 import MappingFile
 import Testing
+import TestSupport
 
 /// In-process tests with fake delegates (shell scripts on CNI_PATH) for what the Debian
 /// plugins cannot show: delegates that speak 1.1.0 (STATUS and GC forwarding), failures

@@ -4,6 +4,7 @@ import Glibc
 import JSON
 import MappingFile
 import Testing
+import TestSupport
 
 @Suite("Mapping file")
 struct MappingFileTests {

@@ -6,55 +6,10 @@ import CNIPlugin
 import JSON
 import MappingFile
 import Testing
+import TestSupport
 
-/// Helpers shared by the suites: running commands, throwaway network namespaces, temp dirs,
-/// mapping files, and invoking the real `automagic` binary as a runtime would.
-
-struct CommandFailed: Error, CustomStringConvertible {
-    var command: [String]
-    var status: Int32
-    var output: String
-    var description: String { "command \(command.joined(separator: " ")) exited \(status): \(output)" }
-}
-
-/// Runs a command (PATH lookup through /usr/bin/env) and returns stdout; throws on a non-zero exit.
-@discardableResult
-func sh(_ args: String..., environment: [String: String] = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> String {
-    try shArgs(args, environment: environment)
-}
-
-@discardableResult
-func shArgs(_ args: [String], environment: [String: String] = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> String {
-    let out = try Delegate.run(path: "/usr/bin/env", arguments: args, environment: environment, stdin: [])
-    let text = String(decoding: out.stdout, as: UTF8.self)
-    guard out.status == 0 else {
-        throw CommandFailed(command: args, status: out.status, output: text + String(decoding: out.stderr, as: UTF8.self))
-    }
-    return text
-}
-
-/// A unique `am<4 hex>` prefix for kernel objects and temp dirs.
-func uniquePrefix() -> String {
-    let r = UInt16.random(in: 0...UInt16.max)
-    let hex = String(r, radix: 16)
-    return "am" + String(repeating: "0", count: 4 - hex.count) + hex
-}
-
-/// A temporary directory removed on `cleanup()`.
-final class TempDir {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/amtest-XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CommandFailed(command: ["mkdtemp"], status: errno, output: "")
-        }
-        path = String(cString: p)
-    }
-    func cleanup() { _ = try? sh("rm", "-rf", path) }
-    func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws {
-        try AtomicFile.write(Array(text.utf8), to: path + "/" + name, mode: mode)
-    }
-}
+/// Helpers shared by the suites: a throwaway node with mapping files, and invoking the real
+/// `automagic` binary as a runtime would (commands, netns and temp dirs: TestSupport).
 
 /// A throwaway "node": a host netns holding a veth pair (`<p>m` is the master, `<p>x` its peer),
 /// pod netns created on demand, a temp dir with the mapping file and the cache. `cleanup()`
@@ -62,23 +17,28 @@ final class TempDir {
 final class Lab {
     let prefix: String
     let dir: TempDir
-    var hostNS: String { prefix + "h" }
+    private let host: TestNetns
+    var hostNS: String { host.name }
     var master: String { prefix + "m" }
     var masterPeer: String { prefix + "x" }
-    private(set) var pods: [String] = []
-    private(set) var extraNamespaces: [String] = []
+    private(set) var pods: [TestNetns] = []
 
     var mappingPath: String { dir.path + "/mapping.json" }
     var cacheDir: String { dir.path + "/cache" }
 
     init() throws {
-        prefix = uniquePrefix()
-        dir = try TempDir()
+        let prefix = uniquePrefix()
+        let dir = try TempDir()
         do {
-            try sh("ip", "netns", "add", hostNS)
-            try sh("ip", "-n", hostNS, "link", "add", master, "type", "veth", "peer", "name", masterPeer)
-            try sh("ip", "-n", hostNS, "link", "set", master, "up")
-            try sh("ip", "-n", hostNS, "link", "set", masterPeer, "up")
+            host = try TestNetns(name: prefix + "h")
+        } catch {
+            dir.cleanup()
+            throw error
+        }
+        self.prefix = prefix
+        self.dir = dir
+        do {
+            try host.veth(master, masterPeer)
         } catch {
             cleanup()
             throw error
@@ -87,22 +47,21 @@ final class Lab {
 
     /// Creates a pod netns and returns its name; its path is `/var/run/netns/<name>`.
     func addPod(_ suffix: String = "p") throws -> String {
-        let name = prefix + suffix
-        try sh("ip", "netns", "add", name)
-        pods.append(name)
-        return name
+        let pod = try TestNetns(name: prefix + suffix)
+        pods.append(pod)
+        return pod.name
     }
 
     /// Adds another veth pair in the host netns (for host-device), returning the device name.
     func addHostDevice(_ suffix: String) throws -> String {
         let name = prefix + suffix
-        try sh("ip", "-n", hostNS, "link", "add", name, "type", "veth", "peer", "name", name + "y")
+        try host.veth(name, name + "y", up: false)
         return name
     }
 
     func cleanup() {
-        for p in pods { _ = try? sh("ip", "netns", "del", p) }
-        _ = try? sh("ip", "netns", "del", hostNS)
+        for pod in pods { pod.remove() }
+        host.remove()
         dir.cleanup()
     }
 
@@ -149,28 +108,9 @@ final class Lab {
         return Invocation(status: out.status, stdout: out.stdout, stderr: String(decoding: out.stderr, as: UTF8.self))
     }
 
-    /// Interface names in a netns (without `lo`).
-    func links(in ns: String) throws -> [String] {
-        try sh("ip", "-n", ns, "-o", "link", "show").split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: ":")
-            guard parts.count > 1 else { return nil }
-            let name = parts[1].trimmingCharacters(in: " ").split(separator: "@").first.map(String.init) ?? ""
-            return name == "lo" ? nil : name
-        }
-    }
-
     func cacheEntries() throws -> [String] {
         guard access(cacheDir + "/attachments", F_OK) == 0 else { return [] }
         return try AtomicFile.listDirectory(cacheDir + "/attachments").filter { !$0.hasPrefix(".") }
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return s
     }
 }
 
@@ -198,8 +138,7 @@ func automagicBinary() throws -> String {
         if access(candidate, X_OK) == 0, !candidate.hasSuffix(".xctest/automagic") { return candidate }
         if dir.hasSuffix("/.build") { break }
     }
-    throw CommandFailed(command: ["find automagic binary near \(exe)"], status: 1,
-                        output: "build it first: swift build --product automagic")
+    throw TestFailure("no automagic binary near \(exe): build it first: swift build --product automagic")
 }
 
 /// Runs the plugin in-process with an injected environment (no netns work happens before the

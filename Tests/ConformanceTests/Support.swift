@@ -1,8 +1,8 @@
 import Foundation
 import JSON
 import LabAPIServer
-import Synchronization
 import Testing
+import TestSupport
 
 /// The repository checkout these tests belong to (…/Tests/ConformanceTests/Support.swift → …).
 let repoRoot: String = {
@@ -15,12 +15,9 @@ let repoRoot: String = {
 let kubectlPath = "/usr/bin/kubectl"
 
 /// What a finished command printed.
-struct CommandResult: Sendable, CustomStringConvertible {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var timedOut: Bool
-    var description: String { "exit \(status)\(timedOut ? " (timed out)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+typealias CommandResult = ProcessOutput
+
+extension ProcessOutput {
     /// stdout split into non-empty lines.
     var lines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
@@ -34,24 +31,6 @@ enum HarnessError: Error, CustomStringConvertible {
         case .launch(let command, let cause): return "failed to launch '\(command)': \(cause)"
         case .parse(let what, let cause): return "failed to parse \(what): \(cause)"
         }
-    }
-}
-
-/// Collects a pipe's bytes on its own thread.
-private final class PipeDrain: Sendable {
-    private let state = Mutex<(data: [UInt8], done: Bool)>(([], false))
-    private let finished = DispatchSemaphore(value: 0)
-    init(_ handle: FileHandle) {
-        let thread = Thread { [self] in
-            let data = handle.readDataToEndOfFile()
-            state.withLock { $0 = ([UInt8](data), true) }
-            finished.signal()
-        }
-        thread.start()
-    }
-    func wait() -> String {
-        finished.wait()
-        return state.withLock { String(decoding: $0.data, as: UTF8.self) }
     }
 }
 
@@ -73,34 +52,15 @@ func runCommand(_ executable: String, _ arguments: [String], stdin: String? = ni
 
 private func runBlocking(_ executable: String, _ arguments: [String], stdin: String?, environment: [String: String],
                          currentDirectory: String?, timeout: Double) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["KUBECONFIG"] = nil
     for (k, v) in environment { env[k] = v }
-    process.environment = env
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    let exited = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in exited.signal() }
-    do { try process.run() } catch {
+    do {
+        return try run(executable, arguments, environment: env, stdin: stdin.map { Array($0.utf8) },
+                       currentDirectory: currentDirectory, timeout: timeout)
+    } catch {
         throw HarnessError.launch(command: ([executable] + arguments).joined(separator: " "), cause: "\(error)")
     }
-    let outDrain = PipeDrain(out.fileHandleForReading), errDrain = PipeDrain(err.fileHandleForReading)
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    var timedOut = false
-    if exited.wait(timeout: .now() + timeout) == .timedOut {
-        timedOut = true
-        process.terminate()
-        exited.wait()
-    }
-    let stdout = outDrain.wait(), stderr = errDrain.wait()
-    return CommandResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut)
 }
 
 /// A lab API server started in-process for one test (own temporary directory, loopback, port 0),

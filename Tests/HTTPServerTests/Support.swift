@@ -2,66 +2,13 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import HTTPServer
-
-/// Output of a finished child process.
-struct ProcessOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a program to completion (no shell).
-func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let input = Pipe()
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-    try input.fileHandleForWriting.close()
-    // Read stderr on another thread so a chatty child cannot block on a full pipe.
-    let errData = Mutex(Data())
-    let errDone = DispatchSemaphore(value: 0)
-    let errHandle = err.fileHandleForReading
-    Thread {
-        let data = errHandle.readDataToEndOfFile()
-        errData.withLock { $0 = data }
-        errDone.signal()
-    }.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    errDone.wait()
-    process.waitUntilExit()
-    return ProcessOutput(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
-}
 
 /// Runs curl with `--silent --show-error` and a 20 s overall limit.
 func curl(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessOutput {
     try run("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "20"] + arguments, stdin: stdin)
-}
-
-/// A temporary directory removed by `cleanup()`.
-struct TempDir {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "httpserver-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-    func cleanup() {
-        removeTestFiles(path)
-    }
 }
 
 /// A blocking TCP client for raw protocol tests.

@@ -162,13 +162,6 @@ func freeLoopbackPort() throws -> Int {
     return port
 }
 
-/// A fresh temporary folder, removed by the caller.
-func makeTemporaryFolder() throws -> String {
-    let path = NSTemporaryDirectory() + "kubeclient-test-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 func write(_ text: String, to path: String) throws {
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
 }

@@ -4,6 +4,7 @@ import JSON
 import KubeCore
 import LabAPIServer
 import Testing
+import TestSupport
 @testable import KubeClient
 
 /// nghttpx (Debian's `nghttp2-proxy`) in front of a test server: HTTP/2 over TLS on the front, the
@@ -19,7 +20,7 @@ final class HTTP2Proxy: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw ProxyError("\(Self.binary) not found: install the Debian package nghttp2-proxy (hack/install-deps.sh does)")
         }
-        folder = try makeTemporaryFolder()
+        folder = try makeTempDir("kubeclient-test")
         try write(certificatePEM, to: folder + "/server.crt")
         try write(keyPEM, to: folder + "/server.key")
         port = try freeLoopbackPort()
@@ -90,7 +91,7 @@ final class HTTP2Proxy: @unchecked Sendable {
     /// The lab API server behind an HTTP/2 proxy: requests and several open watches share one
     /// connection, and watch events stream through HTTP/2 as they happen.
     @Test func requestsAndWatchesShareOneHTTP2Connection() async throws {
-        let certDir = try makeTemporaryFolder()
+        let certDir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(certDir) }
         var options = LabServerOptions()
         options.certDir = certDir

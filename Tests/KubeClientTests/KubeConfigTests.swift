@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import Testing
+import TestSupport
 
 @Suite struct KubeConfigTests {
     static let caB64 = Data("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".utf8).base64EncodedString()
@@ -37,7 +38,7 @@ import Testing
     }
 
     @Test func kubeconfigEnvironmentMergeFirstFileWins() throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
         try write("token-from-file\n", to: dir + "/tok")
         let first = """
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func explicitPathWinsOverEnvironment() throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
         try write("current-context: x\nclusters: [{name: c, cluster: {server: 'https://explicit:1'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n", to: dir + "/explicit")
         try write("current-context: x\nclusters: [{name: c, cluster: {server: 'https://env:1'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n", to: dir + "/env")
@@ -181,7 +182,7 @@ import Testing
     }
 
     @Test func inClusterConfigurationFromFixtureRoot() throws {
-        let root = try makeTemporaryFolder()
+        let root = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(root) }
         try write("tok\n", to: root + "/token")
         try write("-----BEGIN CERTIFICATE-----\n", to: root + "/ca.crt")

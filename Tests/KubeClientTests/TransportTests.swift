@@ -5,6 +5,7 @@ import KubeClient
 import KubeCore
 import Synchronization
 import Testing
+import TestSupport
 
 /// Client behaviour over real HTTPS against scripted fake API servers (edge cases a real server will not produce on demand).
 @Suite struct FakeServerTests {
@@ -149,7 +150,7 @@ import Testing
     }
 
     @Test func rotatedTokenFileIsPickedUp() async throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
         let tokenPath = dir + "/token"
         try write("token-one\n", to: tokenPath)
@@ -180,7 +181,7 @@ import Testing
     }
 
     @Test func execPluginIsCachedUntilExpiryAndRerunOn401() async throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
         let script = dir + "/plugin.sh"
         try write("""

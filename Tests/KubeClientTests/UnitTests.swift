@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import KubeCore
 import Testing
+import TestSupport
 @testable import KubeClient
 
 @Suite struct RequestBuildingTests {
@@ -161,7 +162,7 @@ import Testing
 
 @Suite struct CredentialUnitTests {
     @Test func tokenFileRotationIsPickedUp() throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
         let path = dir + "/token"
         try write("first\n", to: path)

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 @testable import LabAPIServer
 
 /// kubectl (installed at /usr/bin/kubectl) as a real client over HTTPS.
@@ -16,8 +17,9 @@ import Testing
         }
         deinit { server.stop(); removeTestFiles(server.certDir) }
 
-        func kubectl(_ args: [String], stdin: String? = nil, timeout: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
-            try run(KubectlTests.kubectl, ["--kubeconfig", server.kubeconfigPath, "--cache-dir", cacheDir] + args, timeout: timeout, stdin: stdin)
+        func kubectl(_ args: [String], stdin: String? = nil, timeout: Double = 60) throws -> ProcessOutput {
+            try run(KubectlTests.kubectl, ["--kubeconfig", server.kubeconfigPath, "--cache-dir", cacheDir] + args,
+                    stdin: stdin.map { Array($0.utf8) }, timeout: timeout)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 @testable import LabAPIServer
 
 /// Runs a watch request on its own thread and collects its event lines.
@@ -353,7 +354,7 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         #expect(bad.stdout.contains("\"code\": 401"), "\(bad.stdout)")
         let big = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--cert", server.certDir + "/admin.crt",
                                             "--key", server.certDir + "/admin.key", "-X", "POST", "-H", "Content-Type: application/json",
-                                            "--data-binary", "@-", "\(server.url)/api/v1/namespaces"], stdin: String(repeating: " ", count: 4 * 1024 * 1024))
+                                            "--data-binary", "@-", "\(server.url)/api/v1/namespaces"], stdin: [UInt8](repeating: UInt8(ascii: " "), count: 4 * 1024 * 1024))
         #expect(big.stdout == "413")
     }
 }

@@ -69,35 +69,6 @@ enum Fixtures {
     }
 }
 
-/// Runs a command with a deadline; returns exit status and output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60,
-         stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let input = Pipe()
-    p.standardInput = input
-    try p.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    let deadline = Date().addingTimeInterval(timeout)
-    let outData = LockedData(), errData = LockedData()
-    let t1 = Thread { outData.set(out.fileHandleForReading.readDataToEndOfFile()) }
-    let t2 = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    t1.start(); t2.start()
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    while !(outData.done && errData.done) { Thread.sleep(forTimeInterval: 0.01) }
-    return (p.terminationStatus, String(decoding: outData.data, as: UTF8.self), String(decoding: errData.data, as: UTF8.self))
-}
-
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var _data = Data()
