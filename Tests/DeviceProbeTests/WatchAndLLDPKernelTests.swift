@@ -75,7 +75,9 @@ struct WatchAndLLDPKernelTests {
         t0 = .now
         let before = collector.all.count
         let batch = (0..<20).map { "link add amb\($0) type veth peer name amb\($0)p" }.joined(separator: "\n") + "\n"
-        let file = NSTemporaryDirectory() + "amburst-\(ns.name)"
+        let dir = try makeTempDir("amburst")
+        defer { removeTestFiles(dir) }
+        let file = dir + "/links.batch"
         try batch.write(toFile: file, atomically: true, encoding: .utf8)
         try ns.ip("-batch", file)
         #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.interfaces.contains("amb19") } != nil })
