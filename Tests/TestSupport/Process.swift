@@ -33,7 +33,7 @@ public struct ProcessOutput: Sendable, CustomStringConvertible {
 ///   - environment: the child's whole environment; `nil` passes on this process's.
 ///   - currentDirectory: where the child starts; `nil` is this process's.
 ///   - timeout: seconds after which the child and everything it started (its process group) get
-///     SIGTERM; `timedOut` is then true. A hung command fails its test instead of stalling the run.
+///     SIGTERM (SIGKILL 5 s later if they are still there); `timedOut` is then true. A hung command fails its test instead of stalling the run.
 /// - Returns: the exit status (128 + the signal's number when a signal ended the child) and output.
 /// - Throws: `TestFailure` when the program cannot be started.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
@@ -79,7 +79,11 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     if let stdin { writeAll(input.write, stdin) }
     close(input.write)
     let timedOut = !child.finished(within: timeout)
-    if timedOut { kill(-pid, SIGTERM) }
+    if timedOut {
+        kill(-pid, SIGTERM)
+        // A child that ignores SIGTERM must not hang the run either.
+        if !child.finished(within: 5) { kill(-pid, SIGKILL) }
+    }
     // waitpid's status: the exit code in bits 8–15, or the signal in bits 0–6 (macros Swift cannot see).
     let raw = child.value()
     let status = (raw & 0x7F) == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
