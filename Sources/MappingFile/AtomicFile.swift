@@ -22,18 +22,28 @@ public enum AtomicFile {
             throw .readFailed(path: path, errno: e)
         }
         defer { close(fd) }
+        // Sized by fstat, read into uninitialized capacity: no zero-filled scratch buffer (its
+        // memset and fresh pages were a measurable part of a CNI call). The size is only a hint
+        // (the file may grow, or be a FIFO or a procfs file that reports 0): read until EOF.
+        var st = stat()
+        var capacity = (fstat(fd, &st) == 0 && st.st_size > 0 ? Int(st.st_size) : 4096) + 1
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .readFailed(path: path, errno: errno)
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                var n = 0
+                while true {
+                    n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                    if n >= 0 || errno != EINTR { break }
+                }
+                if n < 0 { failure = errno; n = 0 }
+                count = n
             }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+            if failure != 0 { throw .readFailed(path: path, errno: failure) }
+            if chunk.isEmpty { return out }
+            if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
+            capacity = 4096
         }
-        return out
     }
 
     /// Replaces `path` with `bytes` atomically: readers see the old or the new content,

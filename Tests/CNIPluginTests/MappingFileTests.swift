@@ -30,6 +30,22 @@ struct MappingFileTests {
         #expect(try AtomicFile.listDirectory(dir.path + "/sub/dir") == ["mapping.json"])
     }
 
+    /// Whole-file reads are sized by fstat but do not trust it: empty files, files larger than any
+    /// buffer, and procfs files (which report size 0) come back complete and byte for byte.
+    @Test func wholeFileReadsAreCompleteWhateverTheReportedSize() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        for size in [0, 1, 4095, 4096, 4097, 70_001] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            try AtomicFile.write(bytes, to: dir.path + "/f\(size)", durable: false)
+            #expect(try AtomicFile.read(path: dir.path + "/f\(size)") == bytes)
+        }
+        // /proc/self/maps reports size 0 and is longer than one 4 KiB read for this process.
+        let maps = try AtomicFile.read(path: "/proc/self/maps")
+        #expect(maps.count > 4096 && maps.last == 0x0A)
+        #expect(throws: MappingFileError.notFound(path: dir.path + "/missing")) { try AtomicFile.read(path: dir.path + "/missing") }
+    }
+
     @Test func readsTheProductBriefExample() throws {
         let text = """
         {"apiVersion": "automagic.dev/v1alpha1", "kind": "NodeNetworkMapping", "node": "worker-1", "generation": 7,
