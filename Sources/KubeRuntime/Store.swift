@@ -53,6 +53,12 @@ public final class Store<Object: KubernetesObject>: Sendable {
         var nextID: UInt64 = 0
     }
     private let state = Mutex(State())
+    /// Held by ``apply(_:)`` from its state change through its deliveries, so subscribers get
+    /// changes in the order they were made. Subscribers are never fed under `state`'s lock: a
+    /// yield takes the consuming task's status lock, and a task being cancelled holds that lock
+    /// while its stream's termination handler takes `state`'s lock to unsubscribe (a CI run of
+    /// the controller benchmark deadlocked on exactly that).
+    private let delivery = Mutex(())
 
     /// An empty, unsynced store.
     public init() {}
@@ -127,7 +133,13 @@ public final class Store<Object: KubernetesObject>: Sendable {
     /// Applies a watcher event and notifies subscribers. Returns the changes it made.
     @discardableResult
     public func apply(_ event: WatcherEvent<Object>) -> [StoreChange<Object>] {
-        let (changes, waiters) = state.withLock { s -> ([StoreChange<Object>], [CheckedContinuation<Void, Never>]) in
+        delivery.withLock { _ in applyAndDeliver(event) }
+    }
+
+    private func applyAndDeliver(_ event: WatcherEvent<Object>) -> [StoreChange<Object>] {
+        typealias Outcome = (changes: [StoreChange<Object>], waiters: [CheckedContinuation<Void, Never>],
+                             subscribers: [AsyncStream<StoreChange<Object>>.Continuation])
+        let (changes, waiters, subscribers) = state.withLock { s -> Outcome in
             var changes: [StoreChange<Object>] = []
             switch event {
             case .replaced(let objects):
@@ -159,16 +171,17 @@ public final class Store<Object: KubernetesObject>: Sendable {
                 let last = s.objects.removeValue(forKey: key) ?? object
                 changes.append(.deleted(object.metadata.resourceVersion == nil ? last : object))
             }
-            for change in changes {
-                for subscriber in s.subscribers { subscriber.continuation.yield(change) }
-            }
             var waiters: [CheckedContinuation<Void, Never>] = []
             if case .replaced = event, !s.synced {
                 s.synced = true
                 waiters = s.syncWaiters.map(\.continuation)
                 s.syncWaiters.removeAll()
             }
-            return (changes, waiters)
+            // A subscriber that joins after this point replays the new state instead.
+            return (changes, waiters, changes.isEmpty ? [] : s.subscribers.map(\.continuation))
+        }
+        for change in changes {
+            for subscriber in subscribers { subscriber.yield(change) }
         }
         for waiter in waiters { waiter.resume() }
         return changes

@@ -1,3 +1,4 @@
+import Foundation
 import KubeCore
 import Testing
 @testable import KubeRuntime
@@ -147,6 +148,34 @@ import Testing
         #expect(try await eventually { informer.store.get(name: "a")?.metadata.resourceVersion == "26" })
         #expect(source.watchRequests.map(\.resourceVersion) == ["10", "25"])
         #expect(source.listRequests.count == 1, "a stalled connection does not need a relist")
+    }
+
+    /// A CI run deadlocked here: `apply` fed subscribers under the store's lock (a yield takes the
+    /// consuming task's status lock) while a cancelled consumer's termination handler, run under its
+    /// task's status lock, waited for the store's lock to unsubscribe. Many consumers are cancelled
+    /// while changes stream to them; the whole run must finish (a deadlock would never return, so a
+    /// watchdog fails the test instead of hanging the suite).
+    @Test func cancellingSubscribersWhileChangesAreDeliveredDoesNotDeadlock() async throws {
+        let done = Locked(false)
+        Thread {
+            let rounds = DispatchGroup()
+            for round in 0..<300 {
+                let store = Store<Widget>()
+                let streams = (0..<3).map { _ in store.changes(replay: false) }
+                let consumers = streams.map { stream in Task.detached { for await _ in stream {} } }
+                rounds.enter()
+                Thread {
+                    for i in 0..<50 { store.apply(.applied(Widget("w\(i)", rv: "\(round).\(i)"))) }
+                    rounds.leave()
+                }.start()
+                for consumer in consumers { consumer.cancel() }
+                rounds.wait()
+            }
+            done.withLock { $0 = true }
+        }.start()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !done.value, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(done.value, "store deliveries and subscriber cancellation deadlocked")
     }
 
     @Test func cancellingOneSyncWaiterLeavesTheOthersWaiting() async throws {
