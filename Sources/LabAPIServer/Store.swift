@@ -341,17 +341,74 @@ struct StoreState {
     }
 }
 
+/// Wakes the readers that wait for the store to reach a resourceVersion (kube-apiserver's watch
+/// cache `waitUntilFreshAndBlock`): they sleep on this condition, never on the store lock, and
+/// every commit made while someone waits bumps the generation after the lock is released.
+final class FreshnessSignal: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Guarded by `condition`.
+    private var generation: UInt64 = 0
+    /// Readers inside `Store.waitUntilFresh`; a commit only signals when it is not zero.
+    let waiting = Atomic<Int>(0)
+
+    /// After a commit (outside the store lock): wakes the waiters, if any.
+    func storeChanged() {
+        guard waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        condition.lock()
+        generation &+= 1
+        condition.unlock()
+        condition.broadcast()
+    }
+
+    var current: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return generation
+    }
+
+    /// Sleeps until the generation moves past `seen` or `deadline` passes.
+    func wait(after seen: UInt64, until deadline: Date) {
+        condition.lock()
+        defer { condition.unlock() }
+        while generation == seen {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+}
+
 /// The lock-protected store.
 final class Store: Sendable {
     private let state: Mutex<StoreState>
+    let freshness = FreshnessSignal()
     init(historyLimit: Int) { state = Mutex(StoreState(historyLimit: historyLimit)) }
 
-    /// Runs `body` under the store lock, then wakes the watchers of what it committed.
+    /// How often a waiting reader checks whether its client is still there.
+    static let abandonCheckInterval: TimeInterval = 0.2
+
+    /// Waits until the store's resourceVersion reaches `rv`, `deadline` passes or `abandoned()` says
+    /// the client left (checked every `abandonCheckInterval`); true when it was reached. Holds no
+    /// store lock while waiting, so writers (whose commits wake it) and other readers go on.
+    func waitUntilFresh(_ rv: Int64, until deadline: Date, abandoned: () -> Bool) -> Bool {
+        freshness.waiting.add(1, ordering: .sequentiallyConsistent)
+        defer { freshness.waiting.subtract(1, ordering: .sequentiallyConsistent) }
+        while true {
+            // The generation is read before the check: a commit after the check moves it, so its wake-up is not lost.
+            let seen = freshness.current
+            if locked({ $0.rv }) >= rv { return true }
+            let now = Date()
+            if now >= deadline || abandoned() { return false }
+            freshness.wait(after: seen, until: min(deadline, now.addingTimeInterval(Store.abandonCheckInterval)))
+        }
+    }
+
+    /// Runs `body` under the store lock, then wakes the watchers (and freshness waiters) of what it committed.
     func with<R>(_ body: (inout StoreState) throws(APIError) -> R) throws(APIError) -> R {
         var wake: [WatchHub] = []
-        defer { for hub in wake { hub.wake() } }
+        var committed = false
+        defer { for hub in wake { hub.wake() }; if committed { freshness.storeChanged() } }
         return try state.withLock { (s: inout StoreState) throws(APIError) -> R in
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            let before = s.rv
+            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }; committed = s.rv != before }
             return try body(&s)
         }
     }
@@ -359,9 +416,11 @@ final class Store: Sendable {
     /// `with` for bodies that cannot fail.
     func locked<R>(_ body: (inout StoreState) -> R) -> R {
         var wake: [WatchHub] = []
-        defer { for hub in wake { hub.wake() } }
+        var committed = false
+        defer { for hub in wake { hub.wake() }; if committed { freshness.storeChanged() } }
         return state.withLock { (s: inout StoreState) -> R in
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            let before = s.rv
+            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }; committed = s.rv != before }
             return body(&s)
         }
     }
