@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 @testable import LabAPIServer
 
 /// Reads at a resourceVersion the store has not reached (kube-apiserver's watch cache, traces 096 and 098):
@@ -119,6 +120,33 @@ import Testing
         #expect(r.status == 200)
         let events = try r.text.split(separator: "\n").map { try JSONValue.parse(Array($0.utf8)) }
         #expect(events.map { "\($0["type"]?.stringValue ?? "") \($0[path: ["object", "metadata", "name"]]?.stringValue ?? "")" } == ["ADDED c"])
+    }
+
+    /// Over HTTPS: clients that give up during the wait free their waits (long before its 3 s end), and a
+    /// request on another connection is answered meanwhile.
+    @Test func waitingHTTPClientsThatLeaveFreeTheirWait() throws {
+        let server = try LabServer.start()
+        defer { server.stop(); removeTestFiles(server.certDir) }
+        #expect(server.api.perform(LabRequest(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                              headers: [(name: "Content-Type", value: "application/json")],
+                                              body: Fixtures.widgetCRD.serialized(), clientCertificate: admin)).status == 201)
+        let curl = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", server.certDir + "/ca.crt",
+                    "--cert", server.certDir + "/admin.crt", "--key", server.certDir + "/admin.key"]
+        let waiters = 12
+        let started = Date()
+        let leaving = (0..<waiters).map { _ in
+            onThread { Result { try run("/usr/bin/curl", curl + ["--max-time", "1", "\(server.url)\(Self.widgets)?resourceVersion=1000000"], timeout: 10) } }
+        }
+        let waiting = { server.api.store.freshness.waiting.load(ordering: .sequentiallyConsistent) }
+        try waitUntil { waiting() == waiters }
+        let other = try run("/usr/bin/curl", curl + ["--max-time", "1", "\(server.url)\(Self.widgets)"], timeout: 10)
+        #expect(other.stdout == "200", "\(other)")
+        for client in leaving {
+            let out = try client().get()
+            #expect(out.stdout == "000", "the client gave up: \(out)")
+        }
+        try waitUntil { waiting() == 0 }
+        #expect(Date().timeIntervalSince(started) < 2.8, "the waits ended with their clients, not at the 3 s timeout")
     }
 
     func waitUntil(_ condition: () -> Bool, timeout: TimeInterval = 5) throws {
