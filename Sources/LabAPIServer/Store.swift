@@ -350,6 +350,9 @@ final class FreshnessSignal: @unchecked Sendable {
     private var generation: UInt64 = 0
     /// Readers inside `Store.waitUntilFresh`; a commit only signals when it is not zero.
     let waiting = Atomic<Int>(0)
+    /// The store's resourceVersion, published under the store lock by every commit: waiters read it
+    /// instead of taking the store lock (a commit wakes them all).
+    let published = Atomic<Int64>(0)
 
     /// After a commit (outside the store lock): wakes the waiters, if any.
     func storeChanged() {
@@ -380,7 +383,11 @@ final class FreshnessSignal: @unchecked Sendable {
 final class Store: Sendable {
     private let state: Mutex<StoreState>
     let freshness = FreshnessSignal()
-    init(historyLimit: Int) { state = Mutex(StoreState(historyLimit: historyLimit)) }
+    init(historyLimit: Int) {
+        let initial = StoreState(historyLimit: historyLimit)
+        freshness.published.store(initial.rv, ordering: .sequentiallyConsistent)
+        state = Mutex(initial)
+    }
 
     /// How often a waiting reader checks whether its client is still there.
     static let abandonCheckInterval: TimeInterval = 0.2
@@ -394,7 +401,7 @@ final class Store: Sendable {
         while true {
             // The generation is read before the check: a commit after the check moves it, so its wake-up is not lost.
             let seen = freshness.current
-            if locked({ $0.rv }) >= rv { return true }
+            if freshness.published.load(ordering: .sequentiallyConsistent) >= rv { return true }
             let now = Date()
             if now >= deadline || abandoned() { return false }
             freshness.wait(after: seen, until: min(deadline, now.addingTimeInterval(Store.abandonCheckInterval)))
@@ -405,10 +412,10 @@ final class Store: Sendable {
     func with<R>(_ body: (inout StoreState) throws(APIError) -> R) throws(APIError) -> R {
         var wake: [WatchHub] = []
         var committed = false
-        defer { for hub in wake { hub.wake() }; if committed { freshness.storeChanged() } }
+        defer { afterUnlock(wake, committed: committed) }
         return try state.withLock { (s: inout StoreState) throws(APIError) -> R in
             let before = s.rv
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }; committed = s.rv != before }
+            defer { committed = beforeUnlock(&s, since: before, wake: &wake) }
             return try body(&s)
         }
     }
@@ -417,11 +424,24 @@ final class Store: Sendable {
     func locked<R>(_ body: (inout StoreState) -> R) -> R {
         var wake: [WatchHub] = []
         var committed = false
-        defer { for hub in wake { hub.wake() }; if committed { freshness.storeChanged() } }
+        defer { afterUnlock(wake, committed: committed) }
         return state.withLock { (s: inout StoreState) -> R in
             let before = s.rv
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }; committed = s.rv != before }
+            defer { committed = beforeUnlock(&s, since: before, wake: &wake) }
             return body(&s)
         }
+    }
+
+    /// Under the lock, at the end of a body: takes the hubs to wake and publishes a new resourceVersion; true when one was committed.
+    private func beforeUnlock(_ s: inout StoreState, since before: Int64, wake: inout [WatchHub]) -> Bool {
+        if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }
+        guard s.rv != before else { return false }
+        freshness.published.store(s.rv, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    private func afterUnlock(_ wake: [WatchHub], committed: Bool) {
+        for hub in wake { hub.wake() }
+        if committed { freshness.storeChanged() }
     }
 }
