@@ -136,6 +136,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(code: 500, reason: "", message: message)
     }
 
+    /// A read at a resourceVersion the store has not reached within the wait (kube-apiserver's
+    /// watch cache: `storage.NewTooLargeResourceVersionError`), 504 with `Retry-After: 1`.
+    static func resourceVersionTooLarge(requested: Int64, current: Int64) -> APIError {
+        var e = APIError(code: 504, reason: "Timeout", message: "Timeout: Too large resource version: \(requested), current: \(current)",
+                         details: ["causes": [["reason": "ResourceVersionTooLarge", "message": "Too large resource version"]], "retryAfterSeconds": 1])
+        e.headers = [("Retry-After", "1")]
+        return e
+    }
+
     static func expired(_ message: String) -> APIError {
         APIError(code: 410, reason: "Expired", message: message)
     }

@@ -103,11 +103,8 @@ enum BuiltinAdmission {
         SchemaValidation.matches("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$", s) && !s.isEmpty
     }
 
-    /// MicroTime must have exactly six fractional digits.
-    static func microTimeError(_ t: String) -> String? {
-        let ok = SchemaValidation.matches(#"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$"#, t)
-        return ok ? nil : "parsing time \"\(t)\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse as a MicroTime"
-    }
+    /// MicroTime must have exactly six fractional digits; the error is Go's `time.Parse` text.
+    static func microTimeError(_ t: String) -> String? { GoMicroTime.parseError(t) }
 }
 
 /// core/v1 Events and events.k8s.io Events are one resource stored in the core form; the

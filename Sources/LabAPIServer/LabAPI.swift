@@ -54,6 +54,9 @@ public struct LabAPIConfiguration: Sendable {
     /// (or orphaned), and the `foregroundDeletion`/`orphan` finalizers are processed at once. Off, the
     /// server behaves like a bare kube-apiserver (as recorded in the traces): objects stay terminating.
     public var garbageCollection: Bool = true
+    /// How long a read at a resourceVersion the store has not reached waits for it before the 504
+    /// `ResourceVersionTooLarge` (kube-apiserver's watch cache blocks 3 s). Internal: tests shorten it.
+    var resourceVersionWait: TimeInterval = 3
     public init() {}
 }
 

@@ -127,14 +127,14 @@ extension LabAPI {
         var limit = Int(req.queryValue("limit") ?? "") ?? 0
         if rvParam == "0" && token == nil { limit = 0 }
         let namespace = ctx.route.namespace
+        let requested = Int64(rvParam) ?? 0
+        // kube-apiserver 1.24 serves a list with a resourceVersion (not Exact, no limit, no continue) from
+        // its watch cache, which first waits for that resourceVersion; the others go to etcd and fail at once.
+        if requested > 0, token == nil, limit == 0, req.queryValue("resourceVersionMatch") != "Exact" {
+            waitForResourceVersion(requested, ctx)
+        }
         let (items, listRV, remaining, nextStart) = try store.with { (s: inout StoreState) throws(APIError) -> ([StoredObject], Int64, Int, String?) in
-            let requested = Int64(rvParam) ?? 0
-            if requested > s.rv {
-                var e = APIError(code: 504, reason: "Timeout", message: "Timeout: Too large resource version: \(requested), current: \(s.rv)",
-                                 details: ["causes": [["reason": "ResourceVersionTooLarge", "message": "Too large resource version"]], "retryAfterSeconds": 1])
-                e.headers = [("Retry-After", "1")]
-                throw e
-            }
+            if requested > s.rv { throw APIError.resourceVersionTooLarge(requested: requested, current: s.rv) }
             var all = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace)
             if let token {
                 let key = token.start
@@ -196,6 +196,13 @@ extension LabAPI {
         Wire.write(.object(listMeta), order: .sorted, context: .other, pretty: false, indent: 0, into: &out)
         out.append(contentsOf: "}\n".utf8)
         writeBytes(out, sink: ctx.sink, auditID: ctx.auditID, extraHeaders: warningHeaders(def))
+    }
+
+    /// Blocks the request's thread (holding no lock) until the store reaches `rv`, the configured wait
+    /// (3 s) passes or the client leaves; the caller then serves the read or answers 504 ResourceVersionTooLarge.
+    func waitForResourceVersion(_ rv: Int64, _ ctx: RequestContext) {
+        let sink = ctx.sink
+        _ = store.waitUntilFresh(rv, until: Date().addingTimeInterval(configuration.resourceVersionWait), abandoned: { sink.isClientGone })
     }
 
     func listValue(_ items: [StoredObject], def: ResourceDef, meta: [String: JSONValue]) -> JSONValue {
@@ -295,8 +302,11 @@ extension LabAPI {
         var lastRV: Int64 = 0
         // Every event of the watched version as stored, in plain JSON: the shared line is the answer.
         let plain = selection.isEmpty && namespace.isEmpty && table == nil && !EventConversion.isConverted(def)
+        // A resourceVersion the store has not reached yet: like kube-apiserver 1.24's cacheWatcher, the watch
+        // starts at once and sends only the changes after it (no wait, no error).
+        let after = Int64(rvParam) ?? 0
         func deliver(_ changes: [Change]) -> Bool {
-            for c in changes {
+            for c in changes where c.rv > after {
                 if plain, !c.line.isEmpty, c.apiVersion == apiVersion {
                     lastRV = max(lastRV, c.rv)
                     if !ctx.sink.writeBody(c.line) { return false }

@@ -341,17 +341,81 @@ struct StoreState {
     }
 }
 
+/// Wakes the readers that wait for the store to reach a resourceVersion (kube-apiserver's watch
+/// cache `waitUntilFreshAndBlock`): they sleep on this condition, never on the store lock, and
+/// every commit made while someone waits bumps the generation after the lock is released.
+final class FreshnessSignal: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Guarded by `condition`.
+    private var generation: UInt64 = 0
+    /// Readers inside `Store.waitUntilFresh`; a commit only signals when it is not zero.
+    let waiting = Atomic<Int>(0)
+    /// The store's resourceVersion, published under the store lock by every commit: waiters read it
+    /// instead of taking the store lock (a commit wakes them all).
+    let published = Atomic<Int64>(0)
+
+    /// After a commit (outside the store lock): wakes the waiters, if any.
+    func storeChanged() {
+        guard waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        condition.lock()
+        generation &+= 1
+        condition.unlock()
+        condition.broadcast()
+    }
+
+    var current: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return generation
+    }
+
+    /// Sleeps until the generation moves past `seen` or `deadline` passes.
+    func wait(after seen: UInt64, until deadline: Date) {
+        condition.lock()
+        defer { condition.unlock() }
+        while generation == seen {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+}
+
 /// The lock-protected store.
 final class Store: Sendable {
     private let state: Mutex<StoreState>
-    init(historyLimit: Int) { state = Mutex(StoreState(historyLimit: historyLimit)) }
+    let freshness = FreshnessSignal()
+    init(historyLimit: Int) {
+        let initial = StoreState(historyLimit: historyLimit)
+        freshness.published.store(initial.rv, ordering: .sequentiallyConsistent)
+        state = Mutex(initial)
+    }
 
-    /// Runs `body` under the store lock, then wakes the watchers of what it committed.
+    /// How often a waiting reader checks whether its client is still there.
+    static let abandonCheckInterval: TimeInterval = 0.2
+
+    /// Waits until the store's resourceVersion reaches `rv`, `deadline` passes or `abandoned()` says
+    /// the client left (checked every `abandonCheckInterval`); true when it was reached. Holds no
+    /// store lock while waiting, so writers (whose commits wake it) and other readers go on.
+    func waitUntilFresh(_ rv: Int64, until deadline: Date, abandoned: () -> Bool) -> Bool {
+        freshness.waiting.add(1, ordering: .sequentiallyConsistent)
+        defer { freshness.waiting.subtract(1, ordering: .sequentiallyConsistent) }
+        while true {
+            // The generation is read before the check: a commit after the check moves it, so its wake-up is not lost.
+            let seen = freshness.current
+            if freshness.published.load(ordering: .sequentiallyConsistent) >= rv { return true }
+            let now = Date()
+            if now >= deadline || abandoned() { return false }
+            freshness.wait(after: seen, until: min(deadline, now.addingTimeInterval(Store.abandonCheckInterval)))
+        }
+    }
+
+    /// Runs `body` under the store lock, then wakes the watchers (and freshness waiters) of what it committed.
     func with<R>(_ body: (inout StoreState) throws(APIError) -> R) throws(APIError) -> R {
         var wake: [WatchHub] = []
-        defer { for hub in wake { hub.wake() } }
+        var committed = false
+        defer { afterUnlock(wake, committed: committed) }
         return try state.withLock { (s: inout StoreState) throws(APIError) -> R in
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            let before = s.rv
+            defer { committed = beforeUnlock(&s, since: before, wake: &wake) }
             return try body(&s)
         }
     }
@@ -359,10 +423,25 @@ final class Store: Sendable {
     /// `with` for bodies that cannot fail.
     func locked<R>(_ body: (inout StoreState) -> R) -> R {
         var wake: [WatchHub] = []
-        defer { for hub in wake { hub.wake() } }
+        var committed = false
+        defer { afterUnlock(wake, committed: committed) }
         return state.withLock { (s: inout StoreState) -> R in
-            defer { if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() } }
+            let before = s.rv
+            defer { committed = beforeUnlock(&s, since: before, wake: &wake) }
             return body(&s)
         }
+    }
+
+    /// Under the lock, at the end of a body: takes the hubs to wake and publishes a new resourceVersion; true when one was committed.
+    private func beforeUnlock(_ s: inout StoreState, since before: Int64, wake: inout [WatchHub]) -> Bool {
+        if !s.hubsToWake.isEmpty { wake = s.hubsToWake; s.hubsToWake.removeAll() }
+        guard s.rv != before else { return false }
+        freshness.published.store(s.rv, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    private func afterUnlock(_ wake: [WatchHub], committed: Bool) {
+        for hub in wake { hub.wake() }
+        if committed { freshness.storeChanged() }
     }
 }

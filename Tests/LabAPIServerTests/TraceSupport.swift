@@ -84,6 +84,20 @@ enum Traces {
         return (first, headers, body)
     }
 
+    /// The largest `"resourceVersion": "N"` in any recorded response (objects, lists, watch events).
+    static func maxResponseResourceVersion(_ files: [String]) throws -> Int64 {
+        let pattern = try NSRegularExpression(pattern: #""resourceVersion": ?"([0-9]+)""#)
+        var maxRV: Int64 = 0
+        for file in files {
+            guard let ex = try parse(file) else { continue }
+            let body = ex.responseBody
+            for m in pattern.matches(in: body, range: NSRange(body.startIndex..., in: body)) {
+                if let r = Range(m.range(at: 1), in: body), let v = Int64(body[r]) { maxRV = max(maxRV, v) }
+            }
+        }
+        return maxRV
+    }
+
     static func manifest(_ name: String) throws -> JSONValue {
         let text = try String(contentsOfFile: directory + "/manifests/" + name, encoding: .utf8)
         return try Wire.parseYAML(Array(text.utf8))
