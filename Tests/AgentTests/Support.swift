@@ -12,16 +12,6 @@ import TestSupport
 
 @testable import Agent
 
-/// Polls `condition` every 10 ms until true or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
-}
-
 /// `crds/` of this checkout.
 func repositoryCRDDirectory() throws -> String {
     var root = URL(fileURLWithPath: #filePath)

@@ -8,12 +8,3 @@ import Testing
 @Suite("Kernel", .serialized)
 struct KernelTests {}
 
-/// Polls `condition` every 10 ms until true or `timeout` passes.
-func eventually(timeout: Duration = .seconds(3), _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        usleep(10_000)
-    }
-    return try condition()
-}

@@ -46,7 +46,7 @@ struct WatchAndLLDPKernelTests {
         var t0 = ContinuousClock.now
         try ns.ip("link", "add", "amhp0", "type", "veth", "peer", "name", "amhp0p")
         var arrived: ContinuousClock.Instant?
-        #expect(eventually(timeout: .seconds(10)) {
+        #expect(eventuallyBlocking(timeout: .seconds(10)) {
             arrived = collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") }
             return arrived != nil
         })
@@ -56,7 +56,7 @@ struct WatchAndLLDPKernelTests {
 
         t0 = .now
         try ns.ip("addr", "add", "192.168.77.1/24", "dev", "amhp0")
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.address) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.addresses == ["192.168.77.1/24"])
 
         // A default route is an event (hasDefaultRoute follows); other routes are not.
@@ -67,7 +67,7 @@ struct WatchAndLLDPKernelTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(collector.first(after: t0) { $0.reasons.contains(.route) } == nil)
         try ns.ip("route", "add", "default", "via", "192.168.77.254")
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.route) } != nil })
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.route) } != nil })
         #expect(try await prober.probe().first { $0.name == "amhp0" }?.hasDefaultRoute == true)
         #expect(collector.all.filter { $0.reasons.contains(.route) }.count == 1)
 
@@ -80,20 +80,20 @@ struct WatchAndLLDPKernelTests {
         let file = dir + "/links.batch"
         try batch.write(toFile: file, atomically: true, encoding: .utf8)
         try ns.ip("-batch", file)
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.interfaces.contains("amb19") } != nil })
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.interfaces.contains("amb19") } != nil })
         try await Task.sleep(for: .milliseconds(400))
         let burstBatches = collector.all.count - before
         #expect(burstBatches >= 1 && burstBatches <= 4, "20 links gave \(burstBatches) batches")
 
         t0 = .now
         try ns.ip("link", "del", "amhp0")
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") } != nil })
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.link) && $0.interfaces.contains("amhp0") } != nil })
         #expect(try await prober.probe().contains { $0.name == "amhp0" } == false)
 
         // requestResync goes through the same stream; shutdown ends it.
         t0 = .now
         prober.requestResync()
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.requested) } != nil })
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.requested) } != nil })
         prober.shutdown()
         let ended = await withTaskGroup(of: Bool.self) { g in
             g.addTask { await collector.task.value; return true }
@@ -122,7 +122,7 @@ struct WatchAndLLDPKernelTests {
             try ns.ip("link", "add", "amlat\(i)", "type", "veth", "peer", "name", "amlat\(i)p")
             let t0 = ContinuousClock.now // after ip returned: the kernel has sent the event
             var arrived: ContinuousClock.Instant?
-            #expect(eventually(timeout: .seconds(10)) {
+            #expect(eventuallyBlocking(timeout: .seconds(10)) {
                 arrived = collector.first(after: t0) { $0.interfaces.contains("amlat\(i)") }
                 return arrived != nil
             })
@@ -164,7 +164,7 @@ struct WatchAndLLDPKernelTests {
             _ = stream
         }
         // Threads exit asynchronously after shutdown.
-        #expect(eventually(timeout: .seconds(5)) { fds() <= fd0 + 2 && threads() <= th0 + 2 },
+        #expect(eventuallyBlocking(timeout: .seconds(5)) { fds() <= fd0 + 2 && threads() <= th0 + 2 },
                 "fds \(fd0) -> \(fds()), threads \(th0) -> \(threads())")
     }
 
@@ -176,7 +176,7 @@ struct WatchAndLLDPKernelTests {
         defer { prober.shutdown() }
         let collector = ChangeCollector(prober.changes())
         defer { collector.task.cancel() }
-        #expect(eventually(timeout: .seconds(2)) { collector.all.filter { $0.reasons.contains(.resync) }.count >= 2 })
+        #expect(eventuallyBlocking(timeout: .seconds(2)) { collector.all.filter { $0.reasons.contains(.resync) }.count >= 2 })
     }
 
     @Test("LLDP: neighbour published from frames sent by the far end; malformed ignored; TTL expiry; off by default")
@@ -207,8 +207,8 @@ struct WatchAndLLDPKernelTests {
         let good = LLDPParserTests.full()
         let t0 = ContinuousClock.now
         try sender.send(good.frame(), on: "amv0p")
-        #expect(eventually { prober.lldpStatistics()?.framesAccepted == 1 }, "\(String(describing: prober.lldpStatistics()))")
-        #expect(eventually(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.lldp) && $0.interfaces.contains("amv0") } != nil })
+        #expect(eventuallyBlocking { prober.lldpStatistics()?.framesAccepted == 1 }, "\(String(describing: prober.lldpStatistics()))")
+        #expect(eventuallyBlocking(timeout: .seconds(10)) { collector.first(after: t0) { $0.reasons.contains(.lldp) && $0.interfaces.contains("amv0") } != nil })
         let dev = try #require(try await prober.probe().first { $0.name == "amv0" })
         let lldp = try #require(dev.lldp)
         #expect(lldp.chassisID == "02:1c:73:00:00:01")
@@ -222,7 +222,7 @@ struct WatchAndLLDPKernelTests {
 
         // Same frame on a device that is not selected: ignored.
         try sender.send(good.frame(), on: "amx0p")
-        #expect(eventually { prober.lldpStatistics()?.framesIgnored == 1 })
+        #expect(eventuallyBlocking { prober.lldpStatistics()?.framesIgnored == 1 })
         #expect(try await prober.probe().first { $0.name == "amx0" }?.lldp == nil)
 
         // Malformed: truncated TLV, wrong TTL length, oversized jumbo, garbage. All rejected, neighbour kept.
@@ -234,7 +234,7 @@ struct WatchAndLLDPKernelTests {
             h + [UInt8](repeating: 0xFF, count: 60),
         ]
         for f in bad { try sender.send(f, on: "amv0p") }
-        #expect(eventually { prober.lldpStatistics()?.framesRejected == bad.count })
+        #expect(eventuallyBlocking { prober.lldpStatistics()?.framesRejected == bad.count })
         #expect(try await prober.probe().first { $0.name == "amv0" }?.lldp?.systemName == "tor-r1-a")
 
         // A second neighbour with TTL 1 becomes the published one, then expires; the first comes back.
@@ -242,16 +242,16 @@ struct WatchAndLLDPKernelTests {
         short.ttl = 1
         short.portVLANID = 300
         try sender.send(short.frame(), on: "amv0p")
-        #expect(eventually { prober.lldpNeighbours().count == 2 })
+        #expect(eventuallyBlocking { prober.lldpNeighbours().count == 2 })
         #expect(try await prober.probe().first { $0.name == "amv0" }?.lldp?.vlanIDs == [300])
-        #expect(eventually(timeout: .seconds(3)) { prober.lldpNeighbours().count == 1 })
+        #expect(eventuallyBlocking(timeout: .seconds(3)) { prober.lldpNeighbours().count == 1 })
         #expect(try await prober.probe().first { $0.name == "amv0" }?.lldp?.chassisID == "02:1c:73:00:00:01")
 
         // TTL 0 (shutdown) forgets the neighbour at once.
         var bye = good
         bye.ttl = 0
         try sender.send(bye.frame(), on: "amv0p")
-        #expect(eventually { prober.lldpNeighbours().isEmpty })
+        #expect(eventuallyBlocking { prober.lldpNeighbours().isEmpty })
         #expect(try await prober.probe().first { $0.name == "amv0" }?.lldp == nil)
         #expect((prober.lldpStatistics()?.neighboursExpired ?? 0) >= 2)
     }
