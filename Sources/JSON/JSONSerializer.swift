@@ -64,22 +64,29 @@ extension JSONValue {
         for _ in 0..<indent { out.append(0x20); out.append(0x20) }
     }
 
-    /// Formats a double the way Go's encoding/json does for the common cases: integral
-    /// values without a fraction, otherwise the shortest representation that round-trips.
-    ///
-    /// Integral values below 1e21 are written in full, as Go's `strconv.FormatFloat(v, 'f', -1, 64)`
-    /// does: the shortest round-tripping digits followed by zeros (1e20 → "100000000000000000000").
-    static func format(_ v: Double) -> String {
+    /// Formats a double exactly as Go's encoding/json does: the shortest digits that round-trip,
+    /// written positionally when 1e-6 ≤ |v| < 1e21 (`strconv.FormatFloat(v, 'f', -1, 64)`:
+    /// 1e20 → "100000000000000000000", 1e-5 → "0.00001"), otherwise in exponent form with Go's
+    /// clean-up of one-digit negative exponents (1e-7 → "1e-7", 1e21 → "1e+21"). Non-finite values,
+    /// which JSON cannot carry, are written as `null`; -0 as "0".
+    public static func format(_ v: Double) -> String {
         guard v.isFinite else { return "null" }
-        guard v.rounded() == v, abs(v) < 1e21 else { return String(v) }
-        if abs(v) < 9.0e15 { return String(Int64(v)) }  // exact, and far from Int64's edge
-        return expandExponent(String(v))
+        let magnitude = abs(v)
+        if v.rounded() == v, magnitude < 9.0e15 { return String(Int64(v)) }  // exact, far from Int64's edge
+        let shortest = String(v)  // Swift's description: the same shortest round-tripping digits
+        if magnitude >= 1e-6 && magnitude < 1e21 { return positional(shortest) }
+        // Swift writes at least two exponent digits ("1e-07"), as Go's 'e' format does before
+        // encoding/json cleans "e-0X" up to "e-X".
+        let tail = shortest.utf8.suffix(4)
+        if tail.count == 4, Array(tail.prefix(3)) == Array("e-0".utf8) {
+            return String(shortest.dropLast(2)) + String(shortest.suffix(1))
+        }
+        return shortest
     }
 
-    /// Rewrites Swift's shortest description of a large integral double ("1.2345e+19") as plain
-    /// digits ("12345000000000000000"). Descriptions already without an exponent pass through
-    /// without their ".0".
-    static func expandExponent(_ text: String) -> String {
+    /// Rewrites a decimal description ("1.2345e+19", "1e-05", "0.25") in positional notation
+    /// without an exponent ("12345000000000000000", "0.00001", "0.25"); integral values get no ".0".
+    static func positional(_ text: String) -> String {
         var mantissa = Substring(text)
         var exponent = 0
         if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
@@ -88,24 +95,30 @@ extension JSONValue {
         }
         var negative = false
         if mantissa.first == "-" { negative = true; mantissa = mantissa.dropFirst() }
-        var digits = ""
-        var fraction = 0
+        // The value is 0.digits × 10^point once leading zeros are gone.
+        var digits: [Character] = []
+        var point = exponent
         var seenPoint = false
         for c in mantissa {
             if c == "." { seenPoint = true; continue }
+            if digits.isEmpty && c == "0" {
+                if seenPoint { point -= 1 }
+                continue
+            }
             digits.append(c)
-            if seenPoint { fraction += 1 }
+            if !seenPoint { point += 1 }
         }
-        let shift = exponent - fraction
-        if shift >= 0 {
-            digits += String(repeating: "0", count: shift)
+        while digits.last == "0" && digits.count > max(point, 0) { digits.removeLast() }
+        guard !digits.isEmpty else { return "0" }
+        var out = negative ? "-" : ""
+        if point <= 0 {
+            out += "0." + String(repeating: "0", count: -point) + String(digits)
+        } else if point >= digits.count {
+            out += String(digits) + String(repeating: "0", count: point - digits.count)
         } else {
-            // Only zeros can follow the point of an integral value: drop them.
-            digits.removeLast(min(-shift, digits.count))
+            out += String(digits[..<point]) + "." + String(digits[point...])
         }
-        while digits.count > 1 && digits.first == "0" { digits.removeFirst() }
-        if digits.isEmpty { digits = "0" }
-        return negative && digits != "0" ? "-" + digits : digits
+        return out
     }
 
     /// Appends `s` as a quoted JSON string, escaping what JSON requires plus `<`, `>`, `&`

@@ -238,7 +238,7 @@ enum SchemaValidation {
         switch v {
         case .string(let s): return "\"\(s)\""
         case .int(let i): return String(i)
-        case .double(let d): return Wire.formatDouble(d)
+        case .double(let d): return JSONValue.format(d)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array, .object: return String(decoding: Wire.encode(v, order: .sorted), as: UTF8.self)

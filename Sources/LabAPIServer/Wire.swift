@@ -93,7 +93,7 @@ enum Wire {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): writeInt(i, into: &out)
-        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
+        case .double(let d): out.append(contentsOf: JSONValue.format(d).utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
@@ -132,7 +132,7 @@ enum Wire {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): writeInt(i, into: &out)
-        case .double(let d): out.append(contentsOf: formatDouble(d).utf8)
+        case .double(let d): out.append(contentsOf: JSONValue.format(d).utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
@@ -302,14 +302,6 @@ enum Wire {
         out.append(0x22)
     }
 
-    static func formatDouble(_ d: Double) -> String {
-        if d.isNaN || d.isInfinite { return "null" }
-        if d == d.rounded(), abs(d) < 1e21 { return String(Int64(d)) }
-        var s = "\(d)"
-        if s.contains("e") && !s.contains("e-") && !s.contains("e+") { s = s.replacingOccurrences(of: "e", with: "e+") }
-        return s
-    }
-
     // MARK: - YAML
 
     /// Parses a YAML (or JSON) document into a JSON value.
@@ -362,7 +354,7 @@ enum Wire {
         case .null: return Node("null", Tag(.null))
         case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
         case .int(let i): return Node(String(i), Tag(.int))
-        case .double(let d): return Node(formatDouble(d), Tag(.float))
+        case .double(let d): return Node(JSONValue.format(d), Tag(.float))
         case .string(let s): return Node(s, Tag(.str), .plain)
         case .array(let a): return Node(a.map(yamlNode))
         case .object(let o):

@@ -102,14 +102,16 @@ import Testing
         #expect(JSONValue.int(i).serialized() == Array(String(i).utf8))
     }
 
-    /// Integral doubles below 1e21 are written in full, as Go writes them; beyond Int64 they
-    /// used to trap (found by CI's fuzzer).
+    /// Doubles are written as Go's encoding/json writes them: positionally from 1e-6 to 1e21 (integral
+    /// values beyond Int64 used to trap: found by CI's fuzzer), otherwise with an exponent.
     @Test(arguments: [
         (0.0, "0"), (-0.0, "0"), (42.0, "42"), (-7.0, "-7"), (1.5, "1.5"), (1e15, "1000000000000000"),
         (9.007199254740993e15, "9007199254740992"), (1e16, "10000000000000000"), (-2.5e17, "-250000000000000000"),
         (9.223372036854775807e18, "9223372036854776000"), (1e19, "10000000000000000000"),
         (1.2345678901234567e19, "12345678901234567000"), (-1.8446744073709552e19, "-18446744073709552000"),
         (9.99e20, "999000000000000000000"), (1e21, "1e+21"), (Double.infinity, "null"), (Double.nan, "null"),
+        (0.1, "0.1"), (123.456, "123.456"), (1e-5, "0.00001"), (-1.25e-6, "-0.00000125"), (1e-6, "0.000001"),
+        (1e-7, "1e-7"), (-2.5e-7, "-2.5e-7"), (1.5e-10, "1.5e-10"), (1.5e300, "1.5e+300"),
     ])
     func doublesAreFormattedLikeGo(_ value: Double, _ expected: String) throws {
         #expect(JSONValue.format(value) == expected)

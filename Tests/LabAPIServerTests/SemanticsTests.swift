@@ -22,6 +22,20 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 }
 
 @Suite struct WatchTests {
+    /// Numbers in preserved fields come back as kube-apiserver (Go) writes them. An integral
+    /// number between Int64.max and 1e21 used to crash the server as it wrote the response.
+    @Test func numbersInPreservedFieldsAreWrittenLikeGo() throws {
+        let (_, client) = Fixtures.apiWithWidgets()
+        let body = #"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"numbers"},"spec":{"size":1,"color":"red","extra":{"big":1e19,"small":1e-7,"tiny":0.00001}}}"#
+        let created = client.call("POST", "/apis/example.com/v1/widgets", body: Array(body.utf8))
+        #expect(created.status == 201, "\(created.text)")
+        let got = client.call("GET", "/apis/example.com/v1/widgets/numbers")
+        #expect(got.status == 200)
+        for text in [created.text, got.text] {
+            #expect(text.contains(#""big":10000000000000000000"#) && text.contains(#""small":1e-7"#) && text.contains(#""tiny":0.00001"#), "\(text)")
+        }
+    }
+
     @Test func eventsInOrderWithBookmarkAndCleanEnd() throws {
         let (api, client) = Fixtures.apiWithWidgets()
         let rv = client.currentRV()
