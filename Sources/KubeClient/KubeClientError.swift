@@ -109,6 +109,6 @@ public enum KubeClientError: Error, CustomStringConvertible, Sendable {
 }
 
 func formatSeconds(_ seconds: Double) -> String {
-    if seconds == seconds.rounded() { return String(Int(seconds)) }
+    if seconds == seconds.rounded(), abs(seconds) < 1e15 { return String(Int(seconds)) }
     return String((seconds * 10).rounded() / 10)
 }

@@ -31,9 +31,11 @@ enum Protobuf {
                 guard let v = varint() else { return nil }
                 return (number, wire, [], v)
             case 2:
-                guard let n = varint(), i + Int(n) <= bytes.count else { return nil }
-                let payload = Array(bytes[i..<(i + Int(n))])
-                i += Int(n)
+                // Compared as UInt64: a forged length beyond Int.max must not trap the conversion.
+                guard let length = varint(), length <= UInt64(bytes.count - i) else { return nil }
+                let n = Int(length)
+                let payload = Array(bytes[i..<(i + n)])
+                i += n
                 return (number, wire, payload, 0)
             case 1: guard i + 8 <= bytes.count else { return nil }; i += 8; return (number, wire, [], 0)
             case 5: guard i + 4 <= bytes.count else { return nil }; i += 4; return (number, wire, [], 0)

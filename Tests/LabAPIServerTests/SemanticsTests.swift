@@ -22,6 +22,19 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 }
 
 @Suite struct WatchTests {
+    /// A protobuf body whose length prefix is forged beyond Int.max (or just beyond the body) is a
+    /// 400 naming the truncation; it used to trap the server converting the length.
+    @Test func forgedProtobufLengthsAreABadRequest() throws {
+        let (_, client) = Fixtures.apiWithWidgets()
+        let huge: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
+        let short: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0x05, 0x01]
+        for body in [huge, short] {
+            let r = client.call("POST", "/api/v1/namespaces", body: body, contentType: "application/vnd.kubernetes.protobuf")
+            #expect(r.status == 400 && r.text.contains("truncated protobuf envelope"), "\(r.text)")
+        }
+        #expect(client.call("GET", "/api/v1/namespaces").status == 200)
+    }
+
     /// Numbers in preserved fields come back as kube-apiserver (Go) writes them. An integral
     /// number between Int64.max and 1e21 used to crash the server as it wrote the response.
     @Test func numbersInPreservedFieldsAreWrittenLikeGo() throws {
