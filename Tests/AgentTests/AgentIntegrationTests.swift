@@ -38,7 +38,7 @@ import TestSupport
         defer { fixture.task.cancel() }
 
         // Mapping file.
-        #expect(try await eventually { fixture.mapping()?.networks["mgmt"]?.device == "mgmt0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["mgmt"]?.device == "mgmt0" })
         let mapping = try MappingFile.read(path: fixture.mappingPath)
         #expect(mapping.node == "node-a")
         #expect(mapping.generation >= 1)
@@ -72,7 +72,7 @@ import TestSupport
         #expect(status.networks?.first { $0.network == "broken" }?.message?.contains("no.such.field") == true)
         #expect(status.conditions?.first { $0.type == "Ready" }?.status == "True")
         #expect(status.conditions?.first { $0.type == "InvalidMaps" }?.status == "True")
-        #expect(try await eventually { fixture.agent.isReady })
+        #expect(await eventually { fixture.agent.isReady })
 
         // An Event about the skipped map, in namespace default, on the NodeDevice.
         let events = lab.client.resource(Event.self, namespace: "default")
@@ -116,19 +116,19 @@ import TestSupport
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
-        #expect(try await eventually { fixture.mapping()?.networks["hot"] != nil })
-        #expect(fixture.mapping()?.networks["hot"]?.device == "")
-        let g0 = try #require(fixture.mapping()).generation
+        #expect(try await eventually { try fixture.mapping()?.networks["hot"] != nil })
+        #expect(try fixture.mapping()?.networks["hot"]?.device == "")
+        let g0 = try #require(try fixture.mapping()).generation
 
         // A matching link added appears in the file; the latency is measured from the `ip` call.
         var latencies: [Duration] = []
         for i in 0..<5 {
             let start = ContinuousClock.now
             try netns.ip("link", "add", "hot\(i)", "type", "veth", "peer", "name", "hp\(i)")
-            #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "hot\(i)" })
+            #expect(try await eventually { try fixture.mapping()?.networks["hot"]?.device == "hot\(i)" })
             latencies.append(ContinuousClock.now - start)
             try netns.ip("link", "del", "hot\(i)")
-            #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "" })
+            #expect(try await eventually { try fixture.mapping()?.networks["hot"]?.device == "" })
         }
         let events = try await lab.client.resource(Event.self, namespace: "default").list().items
         #expect(events.contains { $0.reason == "NetworkResolved" && $0.message?.contains("'hot0'") == true })
@@ -136,21 +136,21 @@ import TestSupport
         let median = latencies.sorted()[latencies.count / 2]
         print("hot-plug latency (ms): \(latencies.map { Int($0.components.attoseconds / 1_000_000_000_000_000 + $0.components.seconds * 1000) })")
         #expect(median < .milliseconds(1000), "median \(median)")
-        #expect(try #require(fixture.mapping()).generation > g0)
+        #expect(try #require(try fixture.mapping()).generation > g0)
 
         // An address added makes the InCIDR rule match; removed, it stops matching.
         try netns.ip("addr", "add", "10.88.3.4/24", "dev", "base0")
-        #expect(try await eventually { fixture.mapping()?.networks["cidr"]?.device == "base0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["cidr"]?.device == "base0" })
         try netns.ip("addr", "del", "10.88.3.4/24", "dev", "base0")
-        #expect(try await eventually { fixture.mapping()?.networks["cidr"]?.device == "" })
+        #expect(try await eventually { try fixture.mapping()?.networks["cidr"]?.device == "" })
 
         // Map edited: the file follows; map deleted: the network leaves the file.
         var hot = try await lab.maps.get("hot")
         hot.spec.rules = [DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: "In", values: ["base0"])])]
         _ = try await lab.maps.update(hot)
-        #expect(try await eventually { fixture.mapping()?.networks["hot"]?.device == "base0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["hot"]?.device == "base0" })
         try await lab.maps.delete("hot")
-        #expect(try await eventually { fixture.mapping()?.networks["hot"] == nil })
+        #expect(try await eventually { try fixture.mapping()?.networks["hot"] == nil })
 
         // The NodeDevice status follows too.
         try netns.veth("late0", "late0p")
@@ -173,7 +173,7 @@ import TestSupport
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
         defer { fixture.task.cancel() }
-        #expect(try await eventually { fixture.mapping()?.networks["data"]?.device == "data0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["data"]?.device == "data0" })
         #expect(try await eventually { (try await lab.nodeDevices.getIfExists("node-r"))?.status?.networks?.count == 2 })
 
         // Server down: the file stays exactly as it was.
@@ -185,7 +185,7 @@ import TestSupport
 
         // Devices still follow the kernel while the server is down (the file is local truth).
         try netns.veth("extra0", "extra0p")
-        #expect(try await eventually { fixture.mapping()?.networks["extra"]?.device == "extra0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["extra"]?.device == "extra0" })
 
         // Server back on the same port with the same data: the agent catches up.
         try lab.restart()
@@ -196,7 +196,7 @@ import TestSupport
         var data = try await lab.maps.get("data")
         data.spec.rules = [DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])])]
         _ = try await lab.maps.update(data)
-        #expect(try await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["data"]?.device == "extra0" })
+        #expect(try await eventually(timeout: .seconds(15)) { try fixture.mapping()?.networks["data"]?.device == "extra0" })
         #expect(fixture.agent.metrics.watchRestarts.value() >= 1)
         await fixture.stop()
     }
@@ -220,16 +220,16 @@ import TestSupport
 
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: path)
         defer { fixture.task.cancel() }
-        #expect(try await eventually { fixture.agent.status.devices != nil })
+        #expect(await eventually { fixture.agent.status.devices != nil })
         try await Task.sleep(for: .seconds(1))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect(!fixture.agent.isReady)
         #expect(!fixture.agent.status.mapsSynced)
 
         try lab.restart()
-        #expect(try await eventually(timeout: .seconds(15)) { fixture.mapping()?.networks["cold"]?.device == "cold0" })
-        #expect(fixture.mapping()?.generation == 6)
-        #expect(try await eventually { fixture.agent.isReady })
+        #expect(try await eventually(timeout: .seconds(15)) { try fixture.mapping()?.networks["cold"]?.device == "cold0" })
+        #expect(try fixture.mapping()?.generation == 6)
+        #expect(await eventually { fixture.agent.isReady })
         await fixture.stop()
     }
 
@@ -246,7 +246,7 @@ import TestSupport
         let path = "\(dir)/blocker/mapping.json"
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: path)
         defer { fixture.task.cancel() }
-        #expect(try await eventually { fixture.agent.status.mappingError != nil && fixture.agent.status.devices != nil })
+        #expect(await eventually { fixture.agent.status.mappingError != nil && fixture.agent.status.devices != nil })
         let error = try #require(fixture.agent.status.mappingError)
         #expect(error.contains(path))
         #expect(error.hasPrefix("failed to write mapping file"))
@@ -283,7 +283,7 @@ import DeviceProbe
         defer { removeTestFiles(dir) }
         let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
         defer { fixture.task.cancel() }
-        #expect(try await eventually { fixture.mapping()?.networks["tor"]?.device == "" })
+        #expect(try await eventually { try fixture.mapping()?.networks["tor"]?.device == "" })
 
         let switchMAC: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]
         var frame = LLDPFrameBuilder(source: switchMAC, chassisID: .mac(switchMAC), portID: .interfaceName("Ethernet7"))
@@ -296,7 +296,7 @@ import DeviceProbe
         try sender.send(frame.frame(), on: "uplink0p")
         try sender.send(frame.frame(), on: "other0p")
 
-        #expect(try await eventually { fixture.mapping()?.networks["tor"]?.device == "uplink0" })
+        #expect(try await eventually { try fixture.mapping()?.networks["tor"]?.device == "uplink0" })
         #expect(try await eventually {
             let nd = try await lab.nodeDevices.getIfExists("node-l")
             return nd?.status?.devices?.first { $0.name == "uplink0" }?.lldp?.systemName == "tor-r1-a"

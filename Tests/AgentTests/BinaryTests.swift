@@ -94,8 +94,8 @@ import TestSupport
             "--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--no-lldp", "--log-level", "info",
         ], dir: dir, environment: ["NODE_NAME": "node-b"])
         defer { if agent.isRunning { agent.terminate() } }
-        #expect(await eventually(timeout: .seconds(20)) {
-            (try? MappingFile.read(path: mapping))?.networks["sig"]?.device == "sig0"
+        #expect(try await eventually(timeout: .seconds(20)) {
+            try writtenMapping(at: mapping)?.networks["sig"]?.device == "sig0"
         })
         #expect(try await eventually(timeout: .seconds(10)) { (try await lab.nodeDevices.getIfExists("node-b"))?.status != nil })
 

@@ -143,9 +143,7 @@ final class AgentFixture: @unchecked Sendable {
         _ = await task.result
     }
 
-    func mapping() -> NodeNetworkMapping? {
-        do { return try MappingFile.read(path: mappingPath) } catch { return nil }
-    }
+    func mapping() throws -> NodeNetworkMapping? { try writtenMapping(at: mappingPath) }
 }
 
 import DeviceProbe
@@ -162,4 +160,15 @@ func makeMap(_ name: String, _ expressions: [DeviceMatchExpression], nodeSelecto
     NetworkDeviceMap(name: name, spec: NetworkDeviceMapSpec(
         nodeSelector: nodeSelector, rules: [DeviceRule(expressions: expressions)],
         attachment: AttachmentSpec(type: .macvlan, mode: "bridge")))
+}
+
+/// The mapping file at `path`, or nil while the agent has not written it yet. Any other failure
+/// (unreadable, not a mapping file) throws: the file is replaced atomically, so a reader never
+/// sees a partial one.
+func writtenMapping(at path: String) throws -> NodeNetworkMapping? {
+    do {
+        return try MappingFile.read(path: path)
+    } catch .notFound {
+        return nil
+    }
 }

@@ -52,15 +52,14 @@ struct FuzzTests {
         for round in 0..<4000 {
             let seed = Array(Self.seeds[round % Self.seeds.count].utf8)
             let input = Self.mutate(seed, &rng)
+            // Every refusal on the way (configuration, automagic's keys, the delegate configuration)
+            // is a CNI error with a spec code and a message.
             do {
                 let conf = try NetConf(bytes: input)
-                if let cfg = try? AutomagicConfig(conf) {
-                    accepted += 1
-                    let d = try? cfg.delegateConfig(conf: conf, type: "macvlan", device: "eth0", attachment: nil, version: .v1_0_0)
-                    if let d {
-                        #expect(d["network"] == nil && d["master"]?.stringValue == "eth0")
-                    }
-                }
+                let cfg = try AutomagicConfig(conf)
+                accepted += 1
+                let d = try cfg.delegateConfig(conf: conf, type: "macvlan", device: "eth0", attachment: nil, version: .v1_0_0)
+                #expect(d["network"] == nil && d["master"]?.stringValue == "eth0")
             } catch {
                 #expect([1, 6, 7].contains(error.code.rawValue), "\(error)")
                 #expect(!error.message.isEmpty)
@@ -72,10 +71,13 @@ struct FuzzTests {
                 #expect(error.description.contains("/x.json"))
             }
             for version in CNIVersion.supported {
-                if let r = try? CNIResult(bytes: input, version: version) {
+                do {
+                    let r = try CNIResult(bytes: input, version: version)
                     for target in CNIVersion.supported {
                         #expect(throws: Never.self) { try CNIResult(json: r.converted(to: target).json, version: target) }
                     }
+                } catch {
+                    #expect(!error.message.isEmpty)
                 }
             }
         }

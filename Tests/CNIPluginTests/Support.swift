@@ -119,7 +119,7 @@ struct Invocation: CustomStringConvertible {
     var status: Int32
     var stdout: [UInt8]
     var stderr: String
-    var json: JSONValue? { try? JSONValue.parse(stdout) }
+    var json: JSONValue? { pluginOutputJSON(stdout) }
     var code: Int64? { json?["code"]?.intValue }
     var message: String { json?["msg"]?.stringValue ?? "" }
     var description: String { "status \(status): \(String(decoding: stdout, as: UTF8.self)) \(stderr)" }
@@ -146,6 +146,19 @@ func automagicBinary() throws -> String {
 func runInProcess(_ env: [String: String], _ conf: JSONValue?) -> (code: Int64?, message: String, output: CNIOutput) {
     let stdin = conf?.serialized() ?? []
     let out = Skel.run(AutomagicPlugin(), environment: env, stdin: { stdin })
-    let json = try? JSONValue.parse(out.stdout)
+    let json = pluginOutputJSON(out.stdout)
     return (out.exitCode == 0 ? nil : json?["code"]?.intValue, json?["msg"]?.stringValue ?? "", out)
+}
+
+/// What a plugin printed, parsed: nil for no output (DEL, CHECK, GC succeed silently). Output that
+/// is not JSON is a failure of the plugin under test and is recorded as one.
+func pluginOutputJSON(_ stdout: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> JSONValue? {
+    guard !stdout.isEmpty else { return nil }
+    do {
+        return try JSONValue.parse(stdout)
+    } catch {
+        Issue.record("the plugin printed something that is not JSON (\(error)): \(String(decoding: stdout, as: UTF8.self))",
+                     sourceLocation: sourceLocation)
+        return nil
+    }
 }
