@@ -39,24 +39,25 @@ final class HTTP2Proxy: @unchecked Sendable {
         while !Self.accepts(port) {
             guard Date() < deadline, process.isRunning else {
                 stop()
-                throw ProxyError("nghttpx did not start listening on 127.0.0.1:\(port): \(errorLog)")
+                let log = try errorLog
+                throw ProxyError("nghttpx did not start listening on 127.0.0.1:\(port): \(log)")
             }
             usleep(20_000)
         }
     }
 
-    var accessLog: String { (try? String(contentsOfFile: folder + "/access.log", encoding: .utf8)) ?? "" }
+    var accessLog: String { get throws { try contentsIfPresent(folder + "/access.log") } }
     /// Whether the access log (written a moment after each response) mentions `text` within 5 s.
     func accessLogEventually(contains text: String) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            if accessLog.contains(text) { return true }
+            if try accessLog.contains(text) { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
         return false
     }
 
-    var errorLog: String { (try? String(contentsOfFile: folder + "/error.log", encoding: .utf8)) ?? "" }
+    var errorLog: String { get throws { try contentsIfPresent(folder + "/error.log") } }
 
     func stop() {
         if process.isRunning {

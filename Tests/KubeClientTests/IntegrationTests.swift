@@ -90,15 +90,32 @@ struct TestCluster: Sendable {
             let established = current.json[path: ["status", "conditions"]]?.arrayValue?.contains {
                 $0["type"] == "Established" && $0["status"] == "True"
             } ?? false
-            if established, (try? await widgetClient().list(ListOptions(limit: 1))) != nil { return }
+            if established {
+                // Established can come a moment before the resource is served: 404 until then.
+                do {
+                    _ = try await widgetClient().list(ListOptions(limit: 1))
+                    return
+                } catch {
+                    guard error.isNotFound else { throw error }
+                }
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw KubeClientError.transport(url: client.configuration.server, message: "CRD \(widgets) was not established within 30 s")
     }
 
+    /// Removes what `setUp` created (on a real cluster too). Already gone is fine; any other
+    /// failure is recorded, since it leaves objects behind.
     func tearDown() async {
-        _ = try? await client.dynamic(.customResourceDefinitions).delete("\(widgets.resource).\(Self.group)")
-        _ = try? await client.dynamic(.namespaces).delete(namespace)
+        for (resource, name) in [(ResourceType.customResourceDefinitions, "\(widgets.resource).\(Self.group)"),
+                                 (.namespaces, namespace)] {
+            do {
+                _ = try await client.dynamic(resource).delete(name)
+            } catch {
+                if error.isNotFound { continue }
+                Issue.record("failed to delete \(resource.resource) '\(name)' after the test: \(error)")
+            }
+        }
     }
 }
 

@@ -14,3 +14,10 @@ public func removeTestFiles(_ path: String, sourceLocation: SourceLocation = #_s
         Issue.record("failed to remove test files at \(path): \(error)", sourceLocation: sourceLocation)
     }
 }
+
+/// The text of the file at `path`, or "" while it does not exist (a log a child process has not
+/// created yet). Any other failure to read it throws.
+public func contentsIfPresent(_ path: String) throws -> String {
+    guard FileManager.default.fileExists(atPath: path) else { return "" }
+    return try String(contentsOfFile: path, encoding: .utf8)
+}
