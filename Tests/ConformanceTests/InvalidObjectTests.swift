@@ -30,7 +30,7 @@ func statusBodies(in log: String) -> [JSONValue] {
         if let r = text.range(of: "Response Body: ") { text = text[r.upperBound...] }
         text = text.drop { $0 == " " || $0 == "\t" }
         guard text.hasPrefix("{\"kind\":\"Status\"") else { return nil }
-        do { return try JSONValue.parse(String(text)) } catch { return nil }
+        do { return try JSONValue.parse(String(text)) } catch { return nil }  // a body kubectl cut at 10,240 bytes
     }
 }
 

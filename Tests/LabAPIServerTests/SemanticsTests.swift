@@ -4,9 +4,9 @@ import Testing
 import TestSupport
 @testable import LabAPIServer
 
-/// Runs a watch request on its own thread and collects its event lines.
+/// Runs a watch request on its own thread and collects its event lines (every line must be JSON).
 func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: String = "application/json",
-           during: () -> Void = {}) -> [JSONValue] {
+           during: () -> Void = {}) throws -> [JSONValue] {
     let sink = CollectingSink()
     let request = LabRequest(method: "GET", path: path, query: query.map { (name: $0.0, value: $0.1) },
                              headers: [(name: "Accept", value: accept)], clientCertificate: admin)
@@ -16,43 +16,16 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
     Thread.sleep(forTimeInterval: 0.2)
     during()
     done.wait()
-    return sink.chunks.flatMap { chunk in
-        String(decoding: chunk, as: UTF8.self).split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
-    }
+    // Joined first: an event is not bound to one chunk.
+    let text = String(decoding: sink.chunks.joined(), as: UTF8.self)
+    return try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
 }
 
 @Suite struct WatchTests {
-    /// A protobuf body whose length prefix is forged beyond Int.max (or just beyond the body) is a
-    /// 400 naming the truncation; it used to trap the server converting the length.
-    @Test func forgedProtobufLengthsAreABadRequest() throws {
-        let (_, client) = Fixtures.apiWithWidgets()
-        let huge: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
-        let short: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0x05, 0x01]
-        for body in [huge, short] {
-            let r = client.call("POST", "/api/v1/namespaces", body: body, contentType: "application/vnd.kubernetes.protobuf")
-            #expect(r.status == 400 && r.text.contains("truncated protobuf envelope"), "\(r.text)")
-        }
-        #expect(client.call("GET", "/api/v1/namespaces").status == 200)
-    }
-
-    /// Numbers in preserved fields come back as kube-apiserver (Go) writes them. An integral
-    /// number between Int64.max and 1e21 used to crash the server as it wrote the response.
-    @Test func numbersInPreservedFieldsAreWrittenLikeGo() throws {
-        let (_, client) = Fixtures.apiWithWidgets()
-        let body = #"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"numbers"},"spec":{"size":1,"color":"red","extra":{"big":1e19,"small":1e-7,"tiny":0.00001}}}"#
-        let created = client.call("POST", "/apis/example.com/v1/widgets", body: Array(body.utf8))
-        #expect(created.status == 201, "\(created.text)")
-        let got = client.call("GET", "/apis/example.com/v1/widgets/numbers")
-        #expect(got.status == 200)
-        for text in [created.text, got.text] {
-            #expect(text.contains(#""big":10000000000000000000"#) && text.contains(#""small":1e-7"#) && text.contains(#""tiny":0.00001"#), "\(text)")
-        }
-    }
-
     @Test func eventsInOrderWithBookmarkAndCleanEnd() throws {
         let (api, client) = Fixtures.apiWithWidgets()
         let rv = client.currentRV()
-        let events = watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", rv), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "3")]) {
+        let events = try watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", rv), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "3")]) {
             #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("w-watch")).status == 201)
             #expect(client.call("PATCH", "/apis/example.com/v1/widgets/w-watch", json: ["spec": ["size": 2]], contentType: "application/merge-patch+json").status == 200)
             #expect(client.call("DELETE", "/apis/example.com/v1/widgets/w-watch").status == 200)
@@ -67,19 +40,19 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         #expect(rvs.count == 3 && rvs == rvs.sorted() && Set(rvs).count == 3, "resourceVersions must increase: \(rvs)")
     }
 
-    @Test func initialStateWithoutResourceVersion() {
+    @Test func initialStateWithoutResourceVersion() throws {
         let (api, client) = Fixtures.apiWithWidgets()
         #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("a")).status == 201)
         #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("b")).status == 201)
-        let events = watch(api, "/apis/example.com/v1/widgets", query: [("watch", "true"), ("timeoutSeconds", "1")])
+        let events = try watch(api, "/apis/example.com/v1/widgets", query: [("watch", "true"), ("timeoutSeconds", "1")])
         #expect(events.map { $0["type"]?.stringValue ?? "" } == ["ADDED", "ADDED"])
         #expect(Set(events.compactMap { $0[path: ["object", "metadata", "name"]]?.stringValue }) == ["a", "b"])
     }
 
-    @Test func labelSelectorTransitionsBecomeAddedAndDeleted() {
+    @Test func labelSelectorTransitionsBecomeAddedAndDeleted() throws {
         let (api, client) = Fixtures.apiWithWidgets()
         let rv = client.currentRV()
-        let events = watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", rv), ("labelSelector", "stage=live"), ("timeoutSeconds", "2")]) {
+        let events = try watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", rv), ("labelSelector", "stage=live"), ("timeoutSeconds", "2")]) {
             _ = client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("w-sel", labels: ["stage": "draft"]))
             _ = client.call("PATCH", "/apis/example.com/v1/widgets/w-sel", json: ["metadata": ["labels": ["stage": "live"]]], contentType: "application/merge-patch+json")
             _ = client.call("PATCH", "/apis/example.com/v1/widgets/w-sel", json: ["spec": ["size": 5]], contentType: "application/merge-patch+json")
@@ -91,10 +64,10 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         #expect(events.last?[path: ["object", "metadata", "labels", "stage"]]?.stringValue == "live")
     }
 
-    @Test func tooOldResourceVersionIsAnErrorEventNot410() {
+    @Test func tooOldResourceVersionIsAnErrorEventNot410() throws {
         let (api, client) = Fixtures.apiWithWidgets { $0.historyLimit = 3 }
         for i in 0..<10 { _ = client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("w\(i)")) }
-        let events = watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", "2"), ("timeoutSeconds", "1")])
+        let events = try watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("resourceVersion", "2"), ("timeoutSeconds", "1")])
         #expect(events.count == 1)
         #expect(events.first?["type"]?.stringValue == "ERROR")
         #expect(events.first?[path: ["object", "code"]]?.intValue == 410)
@@ -102,10 +75,10 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
         #expect(events.first?[path: ["object", "message"]]?.stringValue?.hasPrefix("too old resource version: 2 (") == true)
     }
 
-    @Test func tableWatchForKubectl() {
+    @Test func tableWatchForKubectl() throws {
         let (api, client) = Fixtures.apiWithWidgets()
         _ = client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("t1", size: 9))
-        let events = watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("timeoutSeconds", "1")],
+        let events = try watch(api, "/apis/example.com/v1/widgets", query: [("watch", "1"), ("timeoutSeconds", "1")],
                            accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
         #expect(events.first?[path: ["object", "kind"]]?.stringValue == "Table")
         #expect(events.first?[path: ["object", "rows"]]?[0]?["cells"]?.arrayValue == ["t1", 9])
@@ -113,6 +86,19 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 }
 
 @Suite struct BadInputTests {
+    /// A protobuf body whose length prefix is forged beyond Int.max (or just beyond the body) is a
+    /// 400 naming the truncation; it used to trap the server converting the length.
+    @Test func forgedProtobufLengthsAreABadRequest() throws {
+        let (_, client) = Fixtures.apiWithWidgets()
+        let huge: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
+        let short: [UInt8] = [0x6B, 0x38, 0x73, 0x00, 0x0A, 0x05, 0x01]
+        for body in [huge, short] {
+            let r = client.call("POST", "/api/v1/namespaces", body: body, contentType: "application/vnd.kubernetes.protobuf")
+            #expect(r.status == 400 && r.text.contains("truncated protobuf envelope"), "\(r.text)")
+        }
+        #expect(client.call("GET", "/api/v1/namespaces").status == 200)
+    }
+
     func unchanged(_ client: APIClient, _ body: () -> Void) {
         let before = client.currentRV()
         body()
@@ -212,6 +198,20 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 }
 
 @Suite struct CRUDTests {
+    /// Numbers in preserved fields come back as kube-apiserver (Go) writes them. An integral
+    /// number between Int64.max and 1e21 used to crash the server as it wrote the response.
+    @Test func numbersInPreservedFieldsAreWrittenLikeGo() throws {
+        let (_, client) = Fixtures.apiWithWidgets()
+        let body = #"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"numbers"},"spec":{"size":1,"color":"red","extra":{"big":1e19,"small":1e-7,"tiny":0.00001}}}"#
+        let created = client.call("POST", "/apis/example.com/v1/widgets", body: Array(body.utf8))
+        #expect(created.status == 201, "\(created.text)")
+        let got = client.call("GET", "/apis/example.com/v1/widgets/numbers")
+        #expect(got.status == 200)
+        for text in [created.text, got.text] {
+            #expect(text.contains(#""big":10000000000000000000"#) && text.contains(#""small":1e-7"#) && text.contains(#""tiny":0.00001"#), "\(text)")
+        }
+    }
+
     @Test func optimisticConcurrencyGenerationAndNoOp() throws {
         let (_, client) = Fixtures.apiWithWidgets()
         let created = try #require(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("w1")).json)

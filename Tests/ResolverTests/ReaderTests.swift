@@ -151,7 +151,7 @@ struct APIReaderTests {
         let ndBytes = nodeDevice.serialized()
         #expect(try viaReader(NodeDevice.self, ndBytes) == viaCodable(NodeDevice.self, ndBytes))
         var maps = 0
-        for path in CodableTests.examples {
+        for path in try CodableTests.examples() {
             for doc in try yamlDocuments(try readText(path)) {
                 let bytes = doc.serialized()
                 #expect(try viaReader(NetworkDeviceMap.self, bytes) == viaCodable(NetworkDeviceMap.self, bytes), "\(path)")
