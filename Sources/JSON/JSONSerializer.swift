@@ -121,34 +121,40 @@ extension JSONValue {
         return out
     }
 
-    /// Appends `s` as a quoted JSON string, escaping what JSON requires plus `<`, `>`, `&`
-    /// like Go does not (we keep them: kube-apiserver output keeps them literal too).
+    /// Appends `s` as a quoted JSON string, escaping only what JSON requires (`<`, `>`, `&` stay
+    /// literal).
     public static func writeString(_ s: String, into out: inout [UInt8]) {
+        writeString(s, htmlSafe: false, into: &out)
+    }
+
+    /// Appends `s` as a quoted JSON string. With `htmlSafe`, also escapes `<`, `>`, `&`, U+2028 and
+    /// U+2029 as Go's encoding/json does by default (what kube-apiserver writes).
+    ///
+    /// Works on the UTF-8 bytes and copies runs that need no escape at once (a plain index loop:
+    /// fast in debug builds too, where iterator calls are not inlined).
+    @inline(__always)
+    public static func writeString(_ s: String, htmlSafe: Bool, into out: inout [UInt8]) {
         out.append(0x22)
         var s = s
         s.withUTF8 { b in
-            // Runs of bytes that need no escape are copied at once (a plain index loop: fast in debug
-            // builds too, where iterator calls are not inlined).
             let n = b.count
             var start = 0
             var i = 0
             while i < n {
                 let c = b[i]
-                if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
-                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
-                switch c {
-                case 0x22: out.append(0x5C); out.append(0x22)
-                case 0x5C: out.append(0x5C); out.append(0x5C)
-                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-                default:
-                    let hex: StaticString = "0123456789abcdef"
-                    out.append(0x5C); out.append(UInt8(ascii: "u")); out.append(0x30); out.append(0x30)
-                    out.append(hex.utf8Start[Int(c >> 4)])
-                    out.append(hex.utf8Start[Int(c & 0xF)])
+                if c >= 0x20 && c != 0x22 && c != 0x5C
+                    && (!htmlSafe || (c != 0x3C && c != 0x3E && c != 0x26 && c != 0xE2)) { i += 1; continue }
+                var scalar = UInt32(c)
+                var width = 1
+                if c == 0xE2 {
+                    // U+2028 and U+2029 are E2 80 A8 / E2 80 A9; any other E2 sequence is copied.
+                    guard i + 2 < n, b[i + 1] == 0x80, b[i + 2] == 0xA8 || b[i + 2] == 0xA9 else { i += 1; continue }
+                    scalar = b[i + 2] == 0xA8 ? 0x2028 : 0x2029
+                    width = 3
                 }
-                i += 1
+                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
+                appendEscape(scalar, into: &out)
+                i += width
                 start = i
             }
             if start < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<n])) }
@@ -156,8 +162,23 @@ extension JSONValue {
         out.append(0x22)
     }
 
+    /// The escape of one scalar: the short forms JSON has, else `\uXXXX` in lower-case hex.
+    static func appendEscape(_ v: UInt32, into out: inout [UInt8]) {
+        switch v {
+        case 0x22: out.append(0x5C); out.append(0x22)
+        case 0x5C: out.append(0x5C); out.append(0x5C)
+        case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            out.append(0x5C); out.append(UInt8(ascii: "u"))
+            for shift in stride(from: 12, through: 0, by: -4) { out.append(hex.utf8Start[Int((v >> UInt32(shift)) & 0xF)]) }
+        }
+    }
+
     /// Appends the decimal digits of `v` (what `String(v)` gives), without making a string.
-    static func writeInt(_ v: Int64, into out: inout [UInt8]) {
+    public static func writeInt(_ v: Int64, into out: inout [UInt8]) {
         if v >= 0 && v < 10 { out.append(0x30 &+ UInt8(v)); return }
         if v == Int64.min { out.append(contentsOf: String(v).utf8); return }
         if v < 0 { out.append(UInt8(ascii: "-")) }

@@ -219,66 +219,11 @@ enum Wire {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Writes the decimal digits of `i`.
-    static func writeInt(_ i: Int64, into out: inout [UInt8]) {
-        if i >= 0 && i < 10 { out.append(0x30 &+ UInt8(i)); return }
-        if i == Int64.min { out.append(contentsOf: String(i).utf8); return }
-        var v = i < 0 ? -i : i
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 19 digits
-        let count = withUnsafeMutableBytes(of: &digits) { buf -> Int in
-            var n = 0
-            while v > 0 { buf[23 - n] = 0x30 &+ UInt8(v % 10); v /= 10; n += 1 }
-            return n
-        }
-        if i < 0 { out.append(UInt8(ascii: "-")) }
-        withUnsafeBytes(of: &digits) { buf in out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(24 - count)...])) }
-    }
+    static func writeInt(_ i: Int64, into out: inout [UInt8]) { JSONValue.writeInt(i, into: &out) }
 
-    /// Writes a JSON string the way Go's encoding/json does (HTML-safe escaping).
-    ///
-    /// Works on the UTF-8 bytes and copies runs that need no escaping at once; the output is
+    /// Writes a JSON string the way Go's encoding/json does (HTML-safe escaping); the output is
     /// exactly `writeStringScalars`'s (the reference, kept for tests).
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(0x22)
-        var s = s
-        s.withUTF8 { b in
-            let n = b.count
-            var start = 0
-            var i = 0
-            while i < n {
-                let c = b[i]
-                if c >= 0x20 && c != 0x22 && c != 0x5C && c != 0x3C && c != 0x3E && c != 0x26 && c != 0xE2 { i += 1; continue }
-                var scalar: UInt32 = UInt32(c)
-                var width = 1
-                if c == 0xE2 {
-                    // U+2028 and U+2029 are E2 80 A8 / E2 80 A9; any other E2 sequence is copied.
-                    guard i + 2 < n, b[i + 1] == 0x80, b[i + 2] == 0xA8 || b[i + 2] == 0xA9 else { i += 1; continue }
-                    scalar = b[i + 2] == 0xA8 ? 0x2028 : 0x2029
-                    width = 3
-                }
-                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i])) }
-                appendEscape(scalar, into: &out)
-                i += width
-                start = i
-            }
-            if start < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<n])) }
-        }
-        out.append(0x22)
-    }
-
-    private static func appendEscape(_ v: UInt32, into out: inout [UInt8]) {
-        switch v {
-        case 0x22: out.append(0x5C); out.append(0x22)
-        case 0x5C: out.append(0x5C); out.append(0x5C)
-        case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-        case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-        case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-        default:
-            out.append(0x5C); out.append(UInt8(ascii: "u"))
-            out.append(hex[Int((v >> 12) & 0xF)]); out.append(hex[Int((v >> 8) & 0xF)])
-            out.append(hex[Int((v >> 4) & 0xF)]); out.append(hex[Int(v & 0xF)])
-        }
-    }
+    static func writeString(_ s: String, into out: inout [UInt8]) { JSONValue.writeString(s, htmlSafe: true, into: &out) }
 
     /// The scalar-by-scalar Go-compatible string writer `writeString` must match byte for byte.
     static func writeStringScalars(_ s: String, into out: inout [UInt8]) {
