@@ -310,13 +310,8 @@ public final class HTTPServer: Sendable {
                 continue
             }
             liveCount.withLock { $0 += 1 }
-            let started = NativeThread.start(name: "http-conn-\(id)") { [self] in
-                var connection = Connection(
-                    transport: transport, remoteAddress: remote, tls: tls, limits: limits, handler: handler,
-                    errorResponder: errorResponder, monitor: monitor, logger: logger,
-                    isStopping: { [self] in state.withLock { $0.stopping } }
-                )
-                connection.run()
+            // Forgets the connection and wakes `stop()`, which waits for the live count to reach 0.
+            let finished: @Sendable () -> Void = { [self] in
                 state.withLock { _ = $0.connections.removeValue(forKey: id) }
                 transport.close()
                 liveThreads.lock()
@@ -324,13 +319,17 @@ public final class HTTPServer: Sendable {
                 liveThreads.broadcast()
                 liveThreads.unlock()
             }
+            let started = NativeThread.start(name: "http-conn-\(id)") { [self] in
+                var connection = Connection(
+                    transport: transport, remoteAddress: remote, tls: tls, limits: limits, handler: handler,
+                    errorResponder: errorResponder, monitor: monitor, logger: logger,
+                    isStopping: { [self] in state.withLock { $0.stopping } }
+                )
+                connection.run()
+                finished()
+            }
             if !started {
-                state.withLock { _ = $0.connections.removeValue(forKey: id) }
-                transport.close()
-                liveThreads.lock()
-                liveCount.withLock { $0 -= 1 }
-                liveThreads.broadcast()
-                liveThreads.unlock()
+                finished()
                 logger.error("cannot start a connection thread; closed the connection", metadata: ["remote": "\(remote)"])
             }
         }

@@ -31,18 +31,16 @@ struct DelHandoffTests {
         try dir.write(name, script, mode: 0o755)
     }
 
-    func setup() throws -> (TempDir, [String: String], JSONValue) {
-        let dir = try TempDir()
-        let mapping = NodeNetworkMapping(node: "w1", generation: 1, updatedAt: "", networks: [
-            "storage": NetworkMapping(device: "eth7", map: "storage", attachment: Attachment(type: "macvlan", mode: "bridge")),
-        ])
-        try MappingFile.write(mapping, to: dir.path + "/mapping.json")
-        let env = ["CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/none", "CNI_IFNAME": "net1",
-                   "CNI_PATH": dir.path, "PATH": "/usr/bin:/bin"]
-        let conf: JSONValue = ["cniVersion": "1.0.0", "name": "storage", "type": "automagic", "network": "storage",
-                               "mappingFile": .string(dir.path + "/mapping.json"), "cacheDir": .string(dir.path + "/cache")]
-        return (dir, env, conf)
+    /// Runs ADD in process (it must succeed) and returns `env` ready for the DEL.
+    func addedInProcess(_ env: [String: String], _ conf: JSONValue) throws -> [String: String] {
+        var e = env
+        e["CNI_COMMAND"] = "ADD"
+        try #require(runInProcess(e, conf).code == nil)
+        e["CNI_COMMAND"] = "DEL"
+        return e
     }
+
+    func setup() throws -> (TempDir, [String: String], JSONValue) { try fakeDelegateFixture(cniVersion: "1.0.0") }
 
     /// Runs the real executable as a child of this process.
     func runBinary(_ command: String, _ env: [String: String], _ conf: JSONValue) throws -> Invocation {
@@ -123,10 +121,7 @@ struct DelHandoffTests {
         let (dir, env, conf) = try setup()
         defer { dir.cleanup() }
         try Self.fake(dir)
-        var e = env
-        e["CNI_COMMAND"] = "ADD"
-        try #require(runInProcess(e, conf).code == nil)
-        e["CNI_COMMAND"] = "DEL"
+        var e = try addedInProcess(env, conf)
         try dir.write("fail-DEL", "")
         let failed = runInProcess(e, conf)
         #expect(failed.code == 50 && failed.message == "macvlan DEL failed: macvlan is busy", "\(failed.message)")
@@ -140,10 +135,7 @@ struct DelHandoffTests {
         let (dir, env, conf) = try setup()
         defer { dir.cleanup() }
         try Self.fake(dir)
-        var e = env
-        e["CNI_COMMAND"] = "ADD"
-        try #require(runInProcess(e, conf).code == nil)
-        e["CNI_COMMAND"] = "DEL"
+        let e = try addedInProcess(env, conf)
         let request = CNIRequest(environment: try CNIEnvironment(e), config: try NetConf(json: conf))
         var call = try #require(try AutomagicPlugin().prepareDel(request))
         #expect(call.command == .del && call.path == dir.path + "/macvlan")

@@ -25,17 +25,7 @@ struct FakeDelegateTests {
         try dir.write(name, script, mode: 0o755)
     }
 
-    func setup() throws -> (TempDir, [String: String], JSONValue) {
-        let dir = try TempDir()
-        let mapping = NodeNetworkMapping(node: "w1", generation: 1, updatedAt: "", networks: [
-            "storage": NetworkMapping(device: "eth7", map: "storage", attachment: Attachment(type: "macvlan", mode: "bridge")),
-        ])
-        try MappingFile.write(mapping, to: dir.path + "/mapping.json")
-        let env = ["CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/none", "CNI_IFNAME": "net1", "CNI_PATH": dir.path]
-        let conf: JSONValue = ["cniVersion": "1.1.0", "name": "storage", "type": "automagic", "network": "storage",
-                               "mappingFile": .string(dir.path + "/mapping.json"), "cacheDir": .string(dir.path + "/cache")]
-        return (dir, env, conf)
-    }
+    func setup() throws -> (TempDir, [String: String], JSONValue) { try fakeDelegateFixture(cniVersion: "1.1.0") }
 
     func run(_ command: String, _ env: [String: String], _ conf: JSONValue) -> (code: Int64?, message: String, output: CNIOutput) {
         var e = env

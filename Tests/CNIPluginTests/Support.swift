@@ -162,3 +162,19 @@ func pluginOutputJSON(_ stdout: [UInt8], sourceLocation: SourceLocation = #_sour
         return nil
     }
 }
+
+/// A folder with a mapping file (network "storage" → device eth7, macvlan bridge), the CNI
+/// environment of container c1 (its `CNI_PATH` is the folder, where tests put fake delegates) and
+/// an automagic configuration of `cniVersion`, for in-process runs with fake delegates.
+func fakeDelegateFixture(cniVersion: String) throws -> (TempDir, [String: String], JSONValue) {
+    let dir = try TempDir()
+    let mapping = NodeNetworkMapping(node: "w1", generation: 1, updatedAt: "", networks: [
+        "storage": NetworkMapping(device: "eth7", map: "storage", attachment: Attachment(type: "macvlan", mode: "bridge")),
+    ])
+    try MappingFile.write(mapping, to: dir.path + "/mapping.json")
+    let env = ["CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/none", "CNI_IFNAME": "net1",
+               "CNI_PATH": dir.path, "PATH": "/usr/bin:/bin"]
+    let conf: JSONValue = ["cniVersion": .string(cniVersion), "name": "storage", "type": "automagic", "network": "storage",
+                           "mappingFile": .string(dir.path + "/mapping.json"), "cacheDir": .string(dir.path + "/cache")]
+    return (dir, env, conf)
+}
