@@ -121,7 +121,7 @@ struct DelHandoffTests {
         let (dir, env, conf) = try setup()
         defer { dir.cleanup() }
         try Self.fake(dir)
-        var e = try addedInProcess(env, conf)
+        let e = try addedInProcess(env, conf)
         try dir.write("fail-DEL", "")
         let failed = runInProcess(e, conf)
         #expect(failed.code == 50 && failed.message == "macvlan DEL failed: macvlan is busy", "\(failed.message)")
