@@ -14,21 +14,22 @@ extension JSONValue {
         String(decoding: serialized(pretty: pretty), as: UTF8.self)
     }
 
-    /// Appends the JSON text of this value to `out`.
-    public func write(into out: inout [UInt8], pretty: Bool = false, indent: Int = 0) {
+    /// Appends the JSON text of this value to `out`. `htmlSafe` escapes strings as Go's
+    /// encoding/json does by default (see ``writeString(_:htmlSafe:into:)``).
+    public func write(into out: inout [UInt8], pretty: Bool = false, indent: Int = 0, htmlSafe: Bool = false) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
         case .int(let v): JSONValue.writeInt(v, into: &out)
         case .double(let v): out.append(contentsOf: JSONValue.format(v).utf8)
-        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .string(let s): JSONValue.writeString(s, htmlSafe: htmlSafe, into: &out)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: [0x5B, 0x5D]); return }
             out.append(0x5B)
             for (n, v) in a.enumerated() {
                 if n > 0 { out.append(0x2C) }
                 if pretty { newline(&out, indent + 1) }
-                v.write(into: &out, pretty: pretty, indent: indent + 1)
+                v.write(into: &out, pretty: pretty, indent: indent + 1, htmlSafe: htmlSafe)
             }
             if pretty { newline(&out, indent) }
             out.append(0x5D)
@@ -49,10 +50,10 @@ extension JSONValue {
             for (n, index) in members.enumerated() {
                 if n > 0 { out.append(0x2C) }
                 if pretty { newline(&out, indent + 1) }
-                JSONValue.writeString(o.keys[index], into: &out)
+                JSONValue.writeString(o.keys[index], htmlSafe: htmlSafe, into: &out)
                 out.append(0x3A)
                 if pretty { out.append(0x20) }
-                o.values[index].write(into: &out, pretty: pretty, indent: indent + 1)
+                o.values[index].write(into: &out, pretty: pretty, indent: indent + 1, htmlSafe: htmlSafe)
             }
             if pretty { newline(&out, indent) }
             out.append(0x7D)

@@ -90,11 +90,7 @@ enum Wire {
             return
         }
         switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): writeInt(i, into: &out)
-        case .double(let d): out.append(contentsOf: JSONValue.format(d).utf8)
-        case .string(let s): writeString(s, into: &out)
+        case .null, .bool, .int, .double, .string: value.write(into: &out, htmlSafe: true)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
             out.append(UInt8(ascii: "["))
@@ -128,37 +124,7 @@ enum Wire {
 
     /// Compact JSON with every object's keys sorted: `write` for the contexts where that is what it does.
     static func writeSortedCompact(_ value: JSONValue, into out: inout [UInt8]) {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): writeInt(i, into: &out)
-        case .double(let d): out.append(contentsOf: JSONValue.format(d).utf8)
-        case .string(let s): writeString(s, into: &out)
-        case .array(let a):
-            if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
-            out.append(UInt8(ascii: "["))
-            var first = true
-            for element in a {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                writeSortedCompact(element, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let o):
-            if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
-            var members = Array(o.indices)
-            members.sort { o.keys[$0] < o.keys[$1] }
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            for index in members {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                writeString(o.keys[index], into: &out)
-                out.append(UInt8(ascii: ":"))
-                writeSortedCompact(o.values[index], into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
+        value.write(into: &out, htmlSafe: true)
     }
 
     private static func childContext(_ context: Context, key: String, value: [String: JSONValue]) -> Context {
