@@ -1,0 +1,326 @@
+import Foundation
+import MappingFile
+import Testing
+import TestSupport
+
+/// The real `automagic-device-plugin` binary against a fake kubelet in Python (grpcio, the same
+/// .proto), watching veth links in a test namespace (root).
+@Suite(.serialized) struct FakeKubeletTests {
+    @Test func registersListsPrefersAndAllocates() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let (a, b, c) = (try h.link("dpa"), try h.link("dpb"), try h.link("dpc"))
+        try h.writeMapping([
+            "fast": NetworkMapping(device: "dpa", map: "fast", attachment: Attachment(type: "host-device"), exclusive: true,
+                                   candidates: [a.candidate(numa: 0), b.candidate(numa: 1), c.candidate(numa: 0)]),
+            "slow": NetworkMapping(device: "dpa", map: "slow", attachment: Attachment(type: "macvlan", mode: "bridge")),
+        ])
+        try h.startKubelet()
+        try h.startPlugin()
+
+        let registration = try await h.waitFor("the registration of fast") { e in e["event"] as? String == "register" && e["resource"] as? String == "automagic.dev/fast" }
+        #expect(registration["version"] as? String == "v1beta1")
+        #expect(registration["endpoint"] as? String == "automagic-fast.sock")
+        #expect((registration["options"] as? [String: Any])?["getPreferredAllocationAvailable"] as? Bool == true)
+        let options = try await h.waitFor("GetDevicePluginOptions") { $0["event"] as? String == "options" }
+        #expect((options["options"] as? [String: Any])?["preStartRequired"] as? Bool == false)
+        let list = try await h.waitForList("fast") { !$0.isEmpty }
+        #expect(list.map(\.id) == [a.mac, b.mac, c.mac], "the list is the network's candidates, by MAC (veth has no PCI address)")
+        #expect(list.map(\.health) == ["Healthy", "Healthy", "Healthy"])
+        #expect(list.map(\.numa) == [[0], [1], [0]])
+        #expect(h.events().allSatisfy { $0["resource"] as? String != "automagic.dev/slow" }, "a shared network is not served")
+
+        let socket = h.pluginDir + "/automagic-fast.sock"
+        let preferred = try h.call(socket, ["preferred", "--available", a.mac, b.mac, c.mac, "--size", "2"])
+        #expect(preferred["containers"] as? [[String]] == [[a.mac, c.mac]], "two devices of NUMA node 0: \(preferred)")
+
+        let allocated = try h.call(socket, ["allocate", b.mac])
+        let envs = (allocated["containers"] as? [[String: Any]])?.first?["envs"] as? [String: String]
+        #expect(envs == ["AUTOMAGIC_FAST_DEVICES": b.mac], "\(allocated)")
+
+        let refused = try h.call(socket, ["allocate", "02:99:99:99:99:99"])
+        let error = try #require(refused["error"] as? [String: Any], "\(refused)")
+        #expect(error["code"] as? String == "INVALID_ARGUMENT")
+        let details = error["details"] as? String ?? ""
+        #expect(details.contains("02:99:99:99:99:99") && details.contains(a.mac) && details.contains(c.mac), "\(details)")
+    }
+
+    @Test func healthFollowsTheLinkAndTheMappingFile() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let (a, b) = (try h.link("dpa"), try h.link("dpb"))
+        let network = { (candidates: [DeviceCandidate]) in
+            NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: candidates)
+        }
+        try h.writeMapping(["fast": network([a.candidate(), b.candidate()])])
+        try h.startKubelet()
+        try h.startPlugin()
+        _ = try await h.waitForList("fast") { $0.count == 2 && $0.allSatisfy { $0.health == "Healthy" } }
+
+        var started = Date().timeIntervalSince1970
+        try h.netns.ip("link", "set", "dpa", "down")
+        var seen = try await h.waitForList("fast", after: started) { $0.first { $0.id == a.mac }?.health == "Unhealthy" }
+        #expect(seen.time - started < 1.0, "Unhealthy \(seen.time - started) s after the link went down")
+        #expect(seen.first { $0.id == b.mac }?.health == "Healthy")
+
+        started = Date().timeIntervalSince1970
+        try h.netns.ip("link", "set", "dpa", "up")
+        seen = try await h.waitForList("fast", after: started) { $0.first { $0.id == a.mac }?.health == "Healthy" }
+        #expect(seen.time - started < 1.0, "Healthy again \(seen.time - started) s after the link came up")
+
+        started = Date().timeIntervalSince1970
+        try h.netns.ip("link", "del", "dpb")
+        seen = try await h.waitForList("fast", after: started) { $0.first { $0.id == b.mac }?.health == "Unhealthy" }
+        #expect(seen.time - started < 1.0, "Unhealthy \(seen.time - started) s after the link was deleted")
+
+        // The agent drops the device from the candidates: it is gone from the list.
+        started = Date().timeIntervalSince1970
+        try h.writeMapping(["fast": network([a.candidate()])])
+        seen = try await h.waitForList("fast", after: started) { $0.count == 1 }
+        #expect(seen.map(\.id) == [a.mac])
+    }
+
+    @Test func registersAgainWhenTheKubeletRestarts() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let a = try h.link("dpa")
+        try h.writeMapping(["fast": NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])])
+        try h.startKubelet()
+        try h.startPlugin()
+        _ = try await h.waitForList("fast") { $0.count == 1 }
+
+        // The kubelet dies; a new one removes the plugins' sockets and creates kubelet.sock anew.
+        h.stopKubelet()
+        let restarted = Date().timeIntervalSince1970
+        try h.startKubelet()
+        let again = try await h.waitFor("a new registration", timeout: .seconds(10)) { e in
+            e["event"] as? String == "register" && (e["time"] as? Double ?? 0) > restarted
+        }
+        let delay = (again["time"] as? Double ?? 0) - restarted
+        #expect(delay < 5, "registered again \(delay) s after the kubelet restarted")
+        let list = try await h.waitForList("fast", after: restarted) { $0.count == 1 }
+        #expect(list.map(\.id) == [a.mac])
+        #expect(FileManager.default.fileExists(atPath: h.pluginDir + "/automagic-fast.sock"), "the plugin serves on a new socket")
+    }
+
+    @Test func withdrawsAResourceThatStopsBeingExclusiveOrDisappears() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let (a, b) = (try h.link("dpa"), try h.link("dpb"))
+        let fast = NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])
+        let bulk = NetworkMapping(device: "dpb", map: "bulk", exclusive: true, candidates: [b.candidate()])
+        try h.writeMapping(["fast": fast, "bulk": bulk])
+        try h.startKubelet()
+        try h.startPlugin()
+        _ = try await h.waitForList("fast") { $0.count == 1 }
+        _ = try await h.waitForList("bulk") { $0.count == 1 }
+
+        var shared = fast
+        shared.exclusive = false
+        shared.candidates = []
+        try h.writeMapping(["fast": shared, "bulk": bulk])
+        _ = try await h.waitFor("the end of fast's stream") { $0["event"] as? String == "stream-end" && $0["resource"] as? String == "automagic.dev/fast" }
+        #expect(await eventually { !FileManager.default.fileExists(atPath: h.pluginDir + "/automagic-fast.sock") })
+        #expect(FileManager.default.fileExists(atPath: h.pluginDir + "/automagic-bulk.sock"))
+
+        try h.writeMapping(["fast": shared])
+        _ = try await h.waitFor("the end of bulk's stream") { $0["event"] as? String == "stream-end" && $0["resource"] as? String == "automagic.dev/bulk" }
+        #expect(await eventually { !FileManager.default.fileExists(atPath: h.pluginDir + "/automagic-bulk.sock") })
+        #expect(h.plugin?.isRunning == true)
+    }
+
+    @Test func aMappingFileItCannotReadKeepsWhatIsServed() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let a = try h.link("dpa")
+        try h.writeMapping(["fast": NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])])
+        try h.startKubelet()
+        try h.startPlugin()
+        _ = try await h.waitForList("fast") { $0.count == 1 }
+
+        try h.dir.write("mapping.json", "{\"apiVersion\": \"automagic.dev/v1alpha1\", \"kind\": \"NodeNetworkMapping\", \"formatVersion\": 99, \"node\": \"n1\"}")
+        #expect(await eventually(timeout: .seconds(5)) { h.pluginLog().contains("formatVersion") || h.pluginLog().contains("format 99") },
+                "the plugin says why it cannot read the file: \(h.pluginLog())")
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(h.events().allSatisfy { $0["event"] as? String != "stream-end" }, "nothing was withdrawn")
+        #expect(FileManager.default.fileExists(atPath: h.pluginDir + "/automagic-fast.sock"))
+    }
+}
+
+/// One device of a ListAndWatch answer as the fake kubelet logged it.
+struct ListedDevice: Equatable {
+    var id: String
+    var health: String
+    var numa: [Int]
+}
+
+/// A list the fake kubelet received, with its wall-clock time.
+struct ListEvent: Collection {
+    var time: Double
+    var devices: [ListedDevice]
+    var startIndex: Int { devices.startIndex }
+    var endIndex: Int { devices.endIndex }
+    subscript(i: Int) -> ListedDevice { devices[i] }
+    func index(after i: Int) -> Int { i + 1 }
+}
+
+/// A veth end in the test namespace, with the MAC it was given.
+struct TestLink {
+    var name: String
+    var mac: String
+    func candidate(numa: Int? = nil) -> DeviceCandidate { DeviceCandidate(name: name, mac: mac, numaNode: numa) }
+}
+
+/// A namespace with veth links, a temporary folder (device-plugin folder, mapping file, event
+/// log), the fake kubelet and the plugin binary. `stop()` ends both processes and removes all.
+final class Harness: @unchecked Sendable {
+    let netns: TestNetns
+    let dir: TempDir
+    var pluginDir: String { dir.path + "/plugins" }
+    var mappingPath: String { dir.path + "/mapping.json" }
+    var eventsPath: String { dir.path + "/events.jsonl" }
+    private(set) var kubelet: Process?
+    private(set) var plugin: Process?
+    private var links = 0
+
+    init() throws {
+        netns = try TestNetns("dp")
+        do {
+            dir = try TempDir("amdp")
+            try FileManager.default.createDirectory(atPath: dir.path + "/plugins", withIntermediateDirectories: true)
+        } catch {
+            netns.remove()
+            throw error
+        }
+    }
+
+    /// A veth pair `name`/`name`p, both up; `name` gets a fixed, locally administered MAC.
+    func link(_ name: String) throws -> TestLink {
+        links += 1
+        let mac = String(format: "02:a0:00:00:00:%02x", links)
+        try netns.ip("link", "add", name, "address", mac, "type", "veth", "peer", "name", name + "p")
+        try netns.ip("link", "set", name, "up")
+        try netns.ip("link", "set", name + "p", "up")
+        return TestLink(name: name, mac: mac)
+    }
+
+    func writeMapping(_ networks: [String: NetworkMapping]) throws {
+        try MappingFile.write(NodeNetworkMapping(node: "n1", generation: 1, updatedAt: "2026-12-06T00:00:00Z", networks: networks),
+                              to: mappingPath)
+    }
+
+    static var repository: URL {
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        return dir
+    }
+
+    static var fakeKubelet: String { repository.appendingPathComponent("Tests/DevicePluginTests/fake_kubelet.py").path }
+
+    static func binary() throws -> String {
+        let candidates = [
+            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("automagic-device-plugin").path,
+            repository.appendingPathComponent(".build/debug/automagic-device-plugin").path,
+        ].compactMap { $0 }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw TestFailure("automagic-device-plugin is not built next to the tests (swift build --build-tests builds it)")
+        }
+        return found
+    }
+
+    private func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        return p
+    }
+
+    /// The fake kubelet: it removes the sockets in the folder and serves kubelet.sock.
+    func startKubelet() throws {
+        kubelet = try start("/usr/bin/env", ["python3", Self.fakeKubelet, "serve", "--dir", pluginDir, "--events", eventsPath],
+                            log: dir.path + "/kubelet.log")
+        let ready = eventuallyBlocking(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: pluginDir + "/kubelet.sock") }
+        guard ready else { throw TestFailure("the fake kubelet did not create kubelet.sock: \(kubeletLog())") }
+    }
+
+    func stopKubelet() {
+        guard let k = kubelet else { return }
+        k.terminate()
+        k.waitUntilExit()
+        kubelet = nil
+    }
+
+    func startPlugin() throws {
+        plugin = try start(try Self.binary(), ["--mapping-file", mappingPath, "--device-plugin-dir", pluginDir,
+                                               "--netns", netns.path, "--log-level", "debug"],
+                           log: dir.path + "/plugin.log")
+    }
+
+    func pluginLog() -> String { (try? String(contentsOfFile: dir.path + "/plugin.log", encoding: .utf8)) ?? "" }
+    func kubeletLog() -> String { (try? String(contentsOfFile: dir.path + "/kubelet.log", encoding: .utf8)) ?? "" }
+
+    /// Every event the fake kubelet logged so far.
+    func events() -> [[String: Any]] {
+        guard let text = try? String(contentsOfFile: eventsPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    /// The first event that `matches`, waiting up to `timeout`.
+    func waitFor(_ what: String, timeout: Duration = .seconds(10),
+                 _ matches: @escaping ([String: Any]) -> Bool) async throws -> [String: Any] {
+        var found: [String: Any]?
+        _ = await eventually(timeout: timeout) {
+            found = events().first(where: matches)
+            return found != nil
+        }
+        guard let found else {
+            throw TestFailure("no \(what) within \(timeout)\nplugin:\n\(pluginLog())\nkubelet:\n\(kubeletLog())\nevents:\n\(events())")
+        }
+        return found
+    }
+
+    /// The first list of `network` received after `after` for which `matches` holds.
+    func waitForList(_ network: String, after: Double = 0, timeout: Duration = .seconds(10),
+                     _ matches: @escaping (ListEvent) -> Bool) async throws -> ListEvent {
+        let event = try await waitFor("list of \(network) as expected", timeout: timeout) { e in
+            guard e["event"] as? String == "list", e["resource"] as? String == "automagic.dev/\(network)",
+                  let l = Self.list(e), l.time > after else { return false }
+            return matches(l)
+        }
+        return try #require(Self.list(event))
+    }
+
+    static func list(_ e: [String: Any]) -> ListEvent? {
+        guard let time = e["time"] as? Double, let devices = e["devices"] as? [[String: Any]] else { return nil }
+        return ListEvent(time: time, devices: devices.map {
+            ListedDevice(id: $0["id"] as? String ?? "", health: $0["health"] as? String ?? "", numa: $0["numa"] as? [Int] ?? [])
+        })
+    }
+
+    /// One call on a plugin socket through the fake kubelet's client; its JSON answer.
+    func call(_ socket: String, _ arguments: [String]) throws -> [String: Any] {
+        let out = try sh(["python3", Self.fakeKubelet, "call", "--socket", socket] + arguments, timeout: 30)
+        guard let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
+            throw TestFailure("fake kubelet call \(arguments) printed no JSON object: \(out)")
+        }
+        return json
+    }
+
+    func stop() {
+        if let p = plugin, p.isRunning {
+            p.terminate()
+            if !eventuallyBlocking(timeout: .seconds(10), { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
+        }
+        stopKubelet()
+        netns.remove()
+        dir.cleanup()
+    }
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""A stand-in for the kubelet's device manager, for the device plugin's tests (grpcio).
+
+  fake_kubelet.py serve --dir D --events FILE
+      Removes the sockets in D (as a starting kubelet does), serves Registration on D/kubelet.sock
+      and, for every plugin that registers, calls GetDevicePluginOptions and follows ListAndWatch
+      on D/<endpoint>, as the kubelet does. Every step is appended to FILE as one JSON line:
+        {"event": "register", "resource": R, "version": V, "endpoint": E, "options": {...}, "time": T}
+        {"event": "options", "resource": R, "options": {...}, "time": T}
+        {"event": "list", "resource": R, "devices": [{"id", "health", "numa": [..]}], "time": T}
+        {"event": "stream-end", "resource": R, "code": C, "time": T}
+      T is the wall clock (seconds since the epoch). A version other than v1beta1 is refused with
+      INVALID_ARGUMENT, as the kubelet does. SIGTERM stops it; kubelet.sock is left behind (a
+      kubelet that dies does not clean up).
+
+  fake_kubelet.py call --socket S options | allocate ID... | preferred --available IDs --must IDs --size N
+      One call on a plugin's socket, as the kubelet makes it; prints the answer as JSON, or
+      {"error": {"code": C, "details": D}}.
+
+The Python code is generated from protos/deviceplugin/v1beta1/api.proto (the same file the Swift
+code comes from) with grpc_tools.protoc into a temporary folder at start.
+"""
+import argparse
+import atexit
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent import futures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_api():
+    out = tempfile.mkdtemp(prefix="fake-kubelet-")
+    atexit.register(shutil.rmtree, out, True)
+    protos = os.path.join(REPO, "protos")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", protos, "--python_out=" + out,
+                    "--grpc_python_out=" + out, "deviceplugin/v1beta1/api.proto"], check=True)
+    sys.path.insert(0, out)
+    from deviceplugin.v1beta1 import api_pb2, api_pb2_grpc  # noqa: E402
+    return api_pb2, api_pb2_grpc
+
+
+import grpc  # noqa: E402
+
+pb, rpc = load_api()
+log_lock = threading.Lock()
+
+
+def options_dict(o):
+    return {"preStartRequired": o.pre_start_required,
+            "getPreferredAllocationAvailable": o.get_preferred_allocation_available}
+
+
+def devices_list(response):
+    return [{"id": d.ID, "health": d.health, "numa": [n.ID for n in d.topology.nodes]} for d in response.devices]
+
+
+class Events:
+    def __init__(self, path):
+        self.path = path
+
+    def add(self, **fields):
+        fields["time"] = time.time()
+        line = json.dumps(fields, sort_keys=True)
+        with log_lock, open(self.path, "a") as f:
+            f.write(line + "\n")
+            f.flush()
+
+
+def follow(directory, request, events):
+    """What the kubelet's device manager does after a plugin registered."""
+    resource = request.resource_name
+    channel = grpc.insecure_channel("unix://" + os.path.join(directory, request.endpoint))
+    stub = rpc.DevicePluginStub(channel)
+    try:
+        options = stub.GetDevicePluginOptions(pb.Empty(), timeout=5)
+        events.add(event="options", resource=resource, options=options_dict(options))
+        for response in stub.ListAndWatch(pb.Empty()):
+            events.add(event="list", resource=resource, devices=devices_list(response))
+        events.add(event="stream-end", resource=resource, code="OK")
+    except grpc.RpcError as e:
+        events.add(event="stream-end", resource=resource, code=str(e.code().name), details=e.details())
+    finally:
+        channel.close()
+
+
+class Registration(rpc.RegistrationServicer):
+    def __init__(self, directory, events):
+        self.directory = directory
+        self.events = events
+
+    def Register(self, request, context):
+        self.events.add(event="register", resource=request.resource_name, version=request.version,
+                        endpoint=request.endpoint, options=options_dict(request.options))
+        if request.version != "v1beta1":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "version %r is not supported (v1beta1)" % request.version)
+        threading.Thread(target=follow, args=(self.directory, request, self.events), daemon=True).start()
+        return pb.Empty()
+
+
+def serve(args):
+    for path in glob.glob(os.path.join(args.dir, "*")):
+        if os.path.basename(path) != "kubelet_internal_checkpoint" and not os.path.isdir(path):
+            os.unlink(path)
+    events = Events(args.events)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    rpc.add_RegistrationServicer_to_server(Registration(args.dir, events), server)
+    server.add_insecure_port("unix://" + os.path.join(args.dir, "kubelet.sock"))
+    server.start()
+    events.add(event="kubelet-started", resource="")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.2):
+        pass
+    server.stop(0)
+
+
+def call(args):
+    channel = grpc.insecure_channel("unix://" + args.socket)
+    stub = rpc.DevicePluginStub(channel)
+    try:
+        if args.what == "options":
+            out = options_dict(stub.GetDevicePluginOptions(pb.Empty(), timeout=5))
+        elif args.what == "allocate":
+            request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
+            started = time.monotonic()
+            response = stub.Allocate(request, timeout=5)
+            out = {"containers": [{"envs": dict(c.envs)} for c in response.container_responses],
+                   "seconds": time.monotonic() - started}
+        elif args.what == "preferred":
+            request = pb.PreferredAllocationRequest(container_requests=[pb.ContainerPreferredAllocationRequest(
+                available_deviceIDs=args.available, must_include_deviceIDs=args.must, allocation_size=args.size)])
+            response = stub.GetPreferredAllocation(request, timeout=5)
+            out = {"containers": [list(c.deviceIDs) for c in response.container_responses]}
+        elif args.what == "allocate-loop":
+            # Allocate latency: args.count calls on one connection, as the kubelet makes them.
+            request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
+            stub.Allocate(request, timeout=5)  # connection set up
+            samples = []
+            for _ in range(args.count):
+                started = time.monotonic()
+                stub.Allocate(request, timeout=5)
+                samples.append(time.monotonic() - started)
+            out = {"seconds": samples}
+        else:
+            raise SystemExit("unknown call " + args.what)
+    except grpc.RpcError as e:
+        out = {"error": {"code": e.code().name, "details": e.details()}}
+    finally:
+        channel.close()
+    print(json.dumps(out, sort_keys=True))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--events", required=True)
+    c = sub.add_parser("call")
+    c.add_argument("--socket", required=True)
+    calls = c.add_subparsers(dest="what", required=True)
+    calls.add_parser("options")
+    a = calls.add_parser("allocate")
+    a.add_argument("ids", nargs="+")
+    loop = calls.add_parser("allocate-loop")
+    loop.add_argument("--count", type=int, default=1000)
+    loop.add_argument("ids", nargs="+")
+    p = calls.add_parser("preferred")
+    p.add_argument("--available", nargs="*", default=[])
+    p.add_argument("--must", nargs="*", default=[])
+    p.add_argument("--size", type=int, required=True)
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args)
+    else:
+        call(args)
+
+
+if __name__ == "__main__":
+    main()
