@@ -140,7 +140,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The kubelet device plugin for exclusive networks: a process of its own beside the agent.
         .executableTarget(name: "automagic-device-plugin", dependencies: [
-            "DevicePlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DevicePlugin", "MappingFile", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "kubectl-automagic", dependencies: [

@@ -252,6 +252,7 @@ final class Harness: @unchecked Sendable {
     func stopKubelet() {
         guard let k = kubelet else { return }
         k.terminate()
+        if !eventuallyBlocking(timeout: .seconds(5), { !k.isRunning }) { kill(k.processIdentifier, SIGKILL) }
         k.waitUntilExit()
         kubelet = nil
     }

@@ -118,6 +118,8 @@ def serve(args):
     server.start()
     events.add(event="kubelet-started", resource="")
     stop = threading.Event()
+    # A test runner may start this with signals blocked; SIGTERM must stop it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     while not stop.wait(0.2):
