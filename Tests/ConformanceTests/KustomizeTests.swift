@@ -83,7 +83,7 @@ import Testing
         #expect(operations == ["CREATE", "UPDATE", "DELETE"], "\(operations)")
         // DELETE has no object: the name must come from oldObject.
         let spec = policy["spec"].map { String(decoding: $0.serialized(), as: UTF8.self) } ?? ""
-        #expect(spec.contains("oldObject.metadata.name"), spec)
+        #expect(spec.contains("oldObject.metadata.name"), "\(spec)")
         #expect(rendered.values.contains { $0["kind"]?.stringValue == "ValidatingAdmissionPolicyBinding" })
     }
 
@@ -95,7 +95,7 @@ import Testing
             let dir = tmp.path
             _ = try tmp.write("kustomization.yaml", """
             resources:
-              - \(repoRoot)
+              - \(String(repeating: "../", count: dir.split(separator: "/").count) + repoRoot.drop { $0 == "/" })
             images:
               - name: ghcr.io/automagic-dev/automagic
                 newName: registry.example.com/automagic
