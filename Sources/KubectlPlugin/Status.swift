@@ -79,6 +79,9 @@ public struct StatusCell: Codable, Sendable, Hashable {
     public var resolverDevice: String?
     /// Exclusive-device conflicts on this node (the resolver's and the controller's).
     public var conflicts: [String]?
+    /// Exclusive networks: the devices the device plugin offers on this node, one per pod (from
+    /// the current maps and devices). Nil for shared networks.
+    public var candidates: [String]? = nil
 }
 
 extension StatusReport {
@@ -112,6 +115,7 @@ extension StatusReport {
                     cell.message = bad.message
                 } else if let nd = snapshot.nodeDevices[name] {
                     let local = resolutions[name]?[network]
+                    if map.spec.isExclusive, let local, local.outcome != .notSelected { cell.candidates = local.availableDevices }
                     for c in local?.conflicts ?? [] where !conflicts.contains(c.message) { conflicts.append(c.message) }
                     if let reported = nd.status?.networks?.first(where: { $0.network == network }) {
                         cell.state = reported.device == nil ? .unresolved : .resolved
