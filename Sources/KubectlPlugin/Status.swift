@@ -296,8 +296,13 @@ public struct StatusRenderer: Sendable {
                 message = "no status yet (is the controller running?)"
             } else {
                 let bad = n.conditions.filter { ($0.type == "Ready" && $0.status != "True") || ($0.type != "Ready" && $0.status == "True") }
-                message = (bad.isEmpty ? n.conditions.filter { $0.type == "Ready" } : bad)
-                    .map { $0.message.isEmpty ? $0.reason : "\($0.type): \($0.message)" }.joined(separator: "; ")
+                // Ready=False and Degraded=True usually carry the same text: say it once, for both.
+                var groups: [(types: [String], text: String)] = []
+                for c in bad.isEmpty ? n.conditions.filter({ $0.type == "Ready" }) : bad {
+                    let text = c.message.isEmpty ? c.reason : c.message
+                    if let i = groups.firstIndex(where: { $0.text == text }) { groups[i].types.append(c.type) } else { groups.append(([c.type], text)) }
+                }
+                message = groups.map { "\($0.types.joined(separator: "/")): \($0.text)" }.joined(separator: "; ")
                 if n.statusCurrent == false { message = "(status is for an older generation) " + message }
             }
             table.rows.append([Styled(n.name), cond("Ready", bad: "False"), cond("Degraded", bad: "True"),

@@ -243,3 +243,23 @@ import Testing
             == ["192.168.60.0/24", "2001:db8::/64"])
     }
 }
+
+/// Issue 16: a map whose nodeSelector selects no node can never place a pod.
+@Suite struct EmptyMapStatusTests {
+    @Test func aMapThatSelectsNoNodeIsNotReadyAndDegraded() throws {
+        let map = NetworkDeviceMap(name: "nowhere", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [
+            DeviceMatchExpression(key: "driver", operator: .in, values: ["ice"]),
+        ])]))
+        let a = MapAggregate()  // selected == 0
+        let (status, events) = StatusBuilder.build(map: map, aggregate: a, nad: NADReport(), previous: nil, now: "2026-12-06T00:00:00Z")
+        #expect(status.nodes == NodeCounts(matched: 0, unmatched: 0, total: 0))
+        let ready = try #require(status.conditions?[type: "Ready"])
+        #expect(ready.status == "False")
+        #expect(ready.reason == "NoNodesSelected")
+        #expect(ready.message.contains("no pod can get nowhere"), "\(ready.message)")
+        let degraded = try #require(status.conditions?[type: "Degraded"])
+        #expect(degraded.status == "True")
+        #expect(degraded.reason == "NoNodesSelected")
+        #expect(events.map(\.reason) == ["Degraded"], "\(events)")
+    }
+}
