@@ -136,6 +136,28 @@ import TestSupport
         #expect(always429.requests.count == 2)
     }
 
+    /// Issue 13 item 1: a 429 with `Retry-After: nan` (and the other unusable forms) killed the process
+    /// with SIGILL; now it is retried after the default second, and a huge value waits at most 60 s.
+    @Test func tooManyRequestsWithAnUnusableRetryAfterIsRetriedAfterOneSecond() async throws {
+        for value in ["nan", "inf", "-1", "1e400"] {
+            let calls = Locked(0)
+            let server = try FakeAPIServer { _, writer in
+                let n = calls.withLock { n in n += 1; return n }
+                if n == 1 {
+                    respondJSON(writer, status: 429, ["kind": "Status", "reason": "TooManyRequests", "code": 429],
+                                headers: ["Retry-After": value])
+                } else {
+                    respondJSON(writer, widgetJSON("w1", rv: "1"))
+                }
+            }
+            let client = try KubernetesClient(configuration: server.configuration)
+            let (widget, seconds) = try await elapsed { try await client.resource(Widget.self).get("w1") }
+            #expect(widget.metadata.name == "w1", "Retry-After: \(value)")
+            #expect(seconds >= 0.9 && seconds < 5, "Retry-After: \(value) waited \(seconds) s")
+            #expect(server.requests.count == 2, "Retry-After: \(value)")
+        }
+    }
+
     @Test func serverErrorsRetryOnlyIdempotentRequestsWithRetryAfter() async throws {
         let server = try FakeAPIServer { _, writer in
             respondJSON(writer, status: 503, ["kind": "Status", "reason": "ServiceUnavailable", "code": 503], headers: ["Retry-After": "0"])
