@@ -102,6 +102,28 @@ import TestSupport
         #expect(server.requests.last?.headers["Content-Type"] == "application/json")
     }
 
+    /// Issue 13 item 8: a PUT without resourceVersion is an unconditional overwrite on the server.
+    @Test func updateWithoutResourceVersionIsRefusedBeforeSending() async throws {
+        let server = try FakeAPIServer { _, writer in respondJSON(writer, widgetJSON("w1", rv: "9")) }
+        let client = try KubernetesClient(configuration: server.configuration)
+        let widgets = client.resource(Widget.self)
+        for version in [nil, ""] as [String?] {
+            var widget = Widget(name: "w1")
+            widget.metadata.resourceVersion = version
+            let error = await #expect(throws: KubeClientError.self) { try await widgets.update(widget) }
+            let text = try #require(error).description
+            #expect(text.contains("widgets 'w1'"), "\(text)")
+            #expect(text.contains("resourceVersion"), "\(text)")
+            let statusError = await #expect(throws: KubeClientError.self) { try await widgets.updateStatus(widget) }
+            #expect(try #require(statusError).description.contains("the status of widgets 'w1'"))
+        }
+        #expect(server.requests.isEmpty)
+        var current = Widget(name: "w1")
+        current.metadata.resourceVersion = "8"
+        #expect(try await widgets.update(current).metadata.resourceVersion == "9")
+        #expect(server.requests.count == 1)
+    }
+
     @Test func tooManyRequestsHonoursRetryAfter() async throws {
         let calls = Locked(0)
         let server = try FakeAPIServer { _, writer in
