@@ -277,35 +277,70 @@ import TestSupport
         #expect(text.contains("no credentials for you"))
     }
 
+    /// Issue 13 item 10: every CURLE_OPERATION_TIMEDOUT was reported as "no data for N s (stalled
+    /// connection)" with the idle limit. Each limit is now named with its own value and the time spent.
     @Test func stalledServerIsDetected() async throws {
         let listener = try SilentListener()
         defer { listener.close() }
-        var config = ClientConfiguration(server: "http://127.0.0.1:\(listener.port)", requestTimeout: 1, watchIdleTimeout: 1, maxRetries: 0)
+        var config = ClientConfiguration(server: "http://127.0.0.1:\(listener.port)", requestTimeout: 1, watchIdleTimeout: 2, maxRetries: 0)
+        config.connectTimeout = 3
         let client = try KubernetesClient(configuration: config)
-        // a plain request: the whole-request timeout
+        func check(_ error: KubeClientError?, _ limit: TimeoutLimit, seconds: Double, text: String,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+            guard case .timedOut(_, let limitSeconds, let reported, let spent)? = error else {
+                Issue.record("expected a timeout, got \(String(describing: error))", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(reported == limit, sourceLocation: sourceLocation)
+            #expect(limitSeconds == seconds, sourceLocation: sourceLocation)
+            #expect((spent ?? 0) >= seconds - 0.1 && (spent ?? 99) < seconds + 5, "\(String(describing: spent))", sourceLocation: sourceLocation)
+            let description = error?.description ?? ""
+            #expect(description.contains(text), "\(description)", sourceLocation: sourceLocation)
+            #expect(description.contains("127.0.0.1:\(listener.port)"), sourceLocation: sourceLocation)
+        }
+        // A plain request: the whole-request timeout (1 s), not the idle one.
         let (getError, getSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
         }
-        #expect(getError?.isTimeout == true)
+        check(getError, .request, seconds: 1, text: "did not complete within the 1 s whole-request timeout")
+        #expect(getError?.description.contains("no data for") == false)
         #expect(getSeconds < 15)
-        // a watch: the idle timeout
+        // A watch: the idle (low-speed) timeout, 2 s.
         let (watchError, watchSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) {
                 for try await _ in client.resource(Widget.self).watch(WatchOptions(resourceVersion: "1")) {}
             }
         }
-        #expect(watchError?.isTimeout == true, "\(String(describing: watchError))")
-        #expect(watchError?.description.contains("127.0.0.1:\(listener.port)") == true)
+        check(watchError, .idle, seconds: 2, text: "no data for 2 s (idle timeout")
         #expect(watchSeconds < 15)
-        // a TLS server that never completes the handshake: the connect timeout
+        // A TLS server that never completes the handshake: the connect timeout (3 s), during the handshake.
         config.server = "https://127.0.0.1:\(listener.port)"
-        config.connectTimeout = 1
+        config.requestTimeout = 30
         let tlsClient = try KubernetesClient(configuration: config)
-        let (_, tlsSeconds) = await elapsed {
+        let (tlsError, tlsSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) { try await tlsClient.resource(Widget.self).get("w1") }
         }
+        check(tlsError, .tlsHandshake, seconds: 3, text: "the TLS handshake did not finish within the 3 s connect timeout")
         #expect(tlsSeconds < 15)
         #expect(listener.acceptedCount >= 3)
+    }
+
+    /// The connect timeout before any TCP connection: a listener whose accept queue is full drops the SYN.
+    @Test func connectTimeoutIsNamed() async throws {
+        let listener = try SilentListener(accepting: false)
+        defer { listener.close() }
+        var config = ClientConfiguration(server: "https://127.0.0.1:\(listener.port)", requestTimeout: 30, maxRetries: 0)
+        config.connectTimeout = 1
+        let client = try KubernetesClient(configuration: config)
+        let error = await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
+        guard case .timedOut(_, let seconds, let limit, let spent)? = error else {
+            Issue.record("expected a timeout, got \(String(describing: error))")
+            return
+        }
+        #expect(limit == .connect)
+        #expect(seconds == 1)
+        #expect((spent ?? 0) >= 0.9 && (spent ?? 99) < 6)
+        #expect(error?.description.contains("no TCP connection within the 1 s connect timeout") == true, "\(String(describing: error))")
     }
 }
 

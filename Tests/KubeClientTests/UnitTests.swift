@@ -246,3 +246,23 @@ import TestSupport
         #expect(seconds < 15)
     }
 }
+
+@Suite struct TimeoutClassificationTests {
+    @Test(arguments: [
+        // detail, connected, handshaken, elapsed, request timeout, idle timeout → limit
+        ("Operation too slow. Less than 1 bytes/sec transferred the last 90 seconds", true, true, 95.0, 150.0, 90.0, TimeoutLimit.idle),
+        ("Operation timed out after 30001 milliseconds with 0 bytes received", true, true, 30.0, 30.0, 0.0, .request),
+        ("Operation timed out after 30001 milliseconds with 0 bytes received", false, false, 30.0, 30.0, 0.0, .request),
+        ("Connection timed out after 10001 milliseconds", false, false, 10.0, 30.0, 0.0, .connect),
+        ("SSL connection timeout", true, false, 10.0, 30.0, 0.0, .tlsHandshake),
+        ("SSL connection timeout", false, false, 10.0, 30.0, 0.0, .tlsHandshake),  // libcurl 7.88: no connect time yet
+    ] as [(String, Bool, Bool, Double, Double, Double, TimeoutLimit)])
+    func timeoutLimitClassification(detail: String, connected: Bool, handshaken: Bool, elapsed: Double,
+                                    timeout: Double, idle: Double, expected: TimeoutLimit) {
+        var request = HTTPRequest(method: "GET", url: "https://127.0.0.1:1/")
+        request.timeout = timeout
+        request.idleTimeout = idle
+        #expect(CurlTransfer.timeoutLimit(detail: detail, connected: connected, handshaken: handshaken, elapsed: elapsed,
+                                          request: request, connectTimeout: 10) == expected)
+    }
+}
