@@ -224,6 +224,62 @@ import TestSupport
         #expect(error?.isUnauthorized == true)
     }
 
+    /// Issue 13 item 6: the kubelet's projected-token layout (`token -> ..data/token`, `..data -> ..<timestamp>`)
+    /// is swapped by replacing `..data`; for an instant `token` does not resolve. Requests in that gap
+    /// use the last good token instead of failing; after the swap the new token is read.
+    @Test func tokenFileMissingDuringTheSymlinkSwapKeepsTheLastGoodToken() async throws {
+        let dir = try makeTempDir("kubeclient-test")
+        defer { removeTestFiles(dir) }
+        let tokenPath = dir + "/token"
+        func publish(_ token: String, as folder: String) throws {
+            #expect(mkdir(dir + "/" + folder, 0o755) == 0)
+            try write(token + "\n", to: dir + "/" + folder + "/token")
+            #expect(symlink(folder, dir + "/..data_tmp") == 0)
+            #expect(rename(dir + "/..data_tmp", dir + "/..data") == 0)
+        }
+        try publish("token-one", as: "..2026_12_06_10_00_00.1")
+        #expect(symlink("..data/token", tokenPath) == 0)
+        let accepted = Locked(Set(["token-one"]))
+        let server = try FakeAPIServer { request, writer in
+            let token = request.headers["Authorization"]?.replacingOccurrences(of: "Bearer ", with: "") ?? ""
+            if accepted.value.contains(token) {
+                respondJSON(writer, widgetJSON("w1", rv: "1"))
+            } else {
+                respondJSON(writer, status: 401, ["kind": "Status", "reason": "Unauthorized", "code": 401, "message": "Unauthorized"])
+            }
+        }
+        var config = server.configuration
+        config.clientCertificate = nil
+        config.clientKey = nil
+        config.tokenFile = tokenPath
+        config.maxRetries = 0
+        let client = try KubernetesClient(configuration: config)
+        let widgets = client.resource(Widget.self)
+        _ = try await widgets.get("w1")
+        // The gap: `..data` is gone, so `token` dangles.
+        #expect(unlink(dir + "/..data") == 0)
+        #expect(access(tokenPath, F_OK) != 0)
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-one")
+        // Readable again (an empty file counts as not yet written): still the last good token.
+        #expect(mkdir(dir + "/..2026_12_06_10_00_00.2", 0o755) == 0)
+        try write("", to: dir + "/..2026_12_06_10_00_00.2/token")
+        #expect(symlink("..2026_12_06_10_00_00.2", dir + "/..data") == 0)
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-one")
+        // The swap completes with a new token, and the server accepts only that one now.
+        accepted.withLock { $0 = ["token-two"] }
+        try publish("token-two", as: "..2026_12_06_10_00_00.3")
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-two")
+        // A client that never read a good token fails, naming the file.
+        #expect(unlink(dir + "/..data") == 0)
+        let fresh = try KubernetesClient(configuration: config)
+        let error = await #expect(throws: KubeClientError.self) { try await fresh.resource(Widget.self).get("w1") }
+        #expect(error?.description.contains("token file '\(tokenPath)'") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("No such file or directory") == true, "\(String(describing: error))")
+    }
+
     @Test func execPluginIsCachedUntilExpiryAndRerunOn401() async throws {
         let dir = try makeTempDir("kubeclient-test")
         defer { removeTestFiles(dir) }
