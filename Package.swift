@@ -108,6 +108,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Benchmarks (hack/bench.sh builds it in release mode).
         .executableTarget(name: "automagic-bench", dependencies: [
