@@ -31,6 +31,9 @@ struct LabAPIServerCommand: ParsableCommand {
     @Option(help: "Snapshot file: loaded at start, written atomically every few seconds and at exit.")
     var data: String?
 
+    @Option(help: "Append every write (POST, PUT, PATCH, DELETE) to this file as a JSON line: user, User-Agent, times, status.")
+    var auditLog: String?
+
     @Option(help: "Write the bound port to this file once listening.")
     var portFile: String?
 
@@ -46,6 +49,7 @@ struct LabAPIServerCommand: ParsableCommand {
         options.certDir = certDir
         options.kubeconfigPath = kubeconfigOut
         options.dataPath = data
+        options.auditLogPath = auditLog
         options.logger = logger
         if let tokenFile { options.tokens = try LabServer.loadTokenFile(tokenFile) }
         if let policyFile { options.rules = try LabServer.loadPolicyFile(policyFile) }
