@@ -109,9 +109,11 @@ public struct AutomagicConfig: Sendable, Hashable {
     /// The configuration sent to the delegate: the map's attachment as defaults, every key of
     /// the caller's configuration except automagic's own, then the `delegate` object; `type`,
     /// `cniVersion` and `master` (macvlan, ipvlan) or `device` (host-device) set; `prevResult`
-    /// converted from `callerVersion` to `version`.
+    /// converted from `callerVersion` to `version`. A `prevResult` that is not a result fails
+    /// (code 6), unless `dropsBadPrevResult` (DEL, which is best effort and whose delegates do
+    /// not need it): then it is left out.
     public func delegateConfig(conf: NetConf, type: String, device: String, attachment: Attachment?,
-                               version: CNIVersion) throws(CNIError) -> JSONValue {
+                               version: CNIVersion, dropsBadPrevResult: Bool = false) throws(CNIError) -> JSONValue {
         guard Self.delegateTypes.contains(type) else {
             throw CNIError(.invalidConfig,
                            "invalid network configuration '\(conf.name)': delegate type '\(type)' is not supported; automagic delegates to macvlan, ipvlan or host-device")
@@ -134,8 +136,13 @@ public struct AutomagicConfig: Sendable, Hashable {
         out["name"] = .string(conf.name)
         if type == "host-device" { out["device"] = .string(device) } else { out["master"] = .string(device) }
         if let prev = conf.prevResult {
-            let result = try CNIResult(json: prev, version: conf.cniVersion)
-            out["prevResult"] = result.converted(to: version).json
+            do throws(CNIError) {
+                let result = try CNIResult(json: prev, version: conf.cniVersion)
+                out["prevResult"] = result.converted(to: version).json
+            } catch {
+                if !dropsBadPrevResult { throw error }
+                out["prevResult"] = nil
+            }
         }
         return .object(out)
     }

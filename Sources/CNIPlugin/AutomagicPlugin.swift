@@ -22,9 +22,10 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: ADD
 
-    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), record
-    /// the attachment in the cache, exec the delegate's ADD with `master`/`device` set, and return
-    /// its result. If the delegate fails, its DEL is run and the cache entry removed.
+    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), refuse
+    /// an interface name the pod already has (code 4, nothing changed), record the attachment in
+    /// the cache, exec the delegate's ADD with `master`/`device` set, and return its result. If
+    /// the delegate fails, its DEL is run and the cache entry removed.
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
@@ -43,6 +44,13 @@ public struct AutomagicPlugin: CNIHandler {
         let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device,
                                                   attachment: network.attachment, version: version)
         let stdin = delegateConf.serialized()
+        // The undo below runs the delegate's DEL, which removes whatever interface is called
+        // CNI_IFNAME in the pod: refuse, before anything is changed, an ADD whose interface the
+        // pod already has, so that only what this ADD created is ever undone.
+        if case .present(let ifindex) = try PodInterfaces.presence(of: env.ifname, netnsPath: env.netns) {
+            throw CNIError(.invalidEnvironment,
+                           "CNI_IFNAME '\(env.ifname)' already exists in network namespace '\(env.netns)' (ifindex \(ifindex)); nothing was changed: give this attachment another interface name, or DEL the attachment that owns '\(env.ifname)' first")
+        }
         let record = CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
                                       netns: env.netns, network: cfg.network, delegateType: type,
                                       device: device, generation: mapping.generation,
@@ -126,7 +134,8 @@ public struct AutomagicPlugin: CNIHandler {
             }
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
             let attachment = cached?.attachment ?? network?.attachment
-            let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
+            let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment,
+                                                      version: version, dropsBadPrevResult: true)
             call = DelegateCall(path: path, command: .del, stdin: delegateConf.serialized(), environment: env.inherited)
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
             // Nothing known about the attachment: at least release the address.
