@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/install-deps.sh
 export PATH=/opt/swift/usr/bin:$PATH
+# Package.swift must declare, for every target, exactly the modules its sources import: SwiftPM's own
+# check accepts modules reached transitively, so a missing or stale dependency fails here instead.
+python3 hack/check-imports.py
 # Fuzz the parsers that take untrusted bytes (CNI configuration, mapping file, LLDP frames) for a
 # bounded time first; a crash fails the run and leaves its input under .build/fuzz-*/.
 # The seed is fixed (FUZZ_SEED=1) so that a run explores the same inputs each time and a red CI run
