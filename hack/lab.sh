@@ -351,14 +351,31 @@ summary() {
 down() {
   step "Stopping the lab"
   if [ -d "$LAB/pids" ]; then
+    # SIGTERM to each process group (setsid made one per program), then wait for every program to exit:
+    # each one stops within 2 s (the API server writes its --data snapshot first). SIGKILL only past
+    # the bound, and then say which program needed it: that is a bug to report.
+    local f pid name deadline=$((SECONDS + 10)) running
     for f in "$LAB"/pids/*.pid; do
       [ -e "$f" ] || continue
-      kill -TERM -- "-$(cat "$f")" 2>/dev/null || kill -TERM "$(cat "$f")" 2>/dev/null || true
+      pid=$(cat "$f")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    sleep 1
+    while :; do
+      running=0
+      for f in "$LAB"/pids/*.pid; do
+        [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && running=1
+      done
+      [ "$running" = 0 ] || [ "$SECONDS" -ge "$deadline" ] && break
+      sleep 0.1
+    done
     for f in "$LAB"/pids/*.pid; do
       [ -e "$f" ] || continue
-      kill -KILL -- "-$(cat "$f")" 2>/dev/null || kill -KILL "$(cat "$f")" 2>/dev/null || true
+      pid=$(cat "$f"); name=$(basename "$f" .pid)
+      if kill -0 "$pid" 2>/dev/null; then
+        printf '    %swarning:%s %s (pid %s) did not stop within 10 s of SIGTERM: sending SIGKILL\n' \
+          "$Y" "$N" "$name" "$pid"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      fi
     done
   fi
   if [ -f "$LAB/cluster-mode" ]; then
