@@ -100,7 +100,9 @@ let package = Package(
         // PIE's relocation table shrinks from ~1.9 MiB (read, hence resident, at every start) to
         // a few KiB; the agent's resident memory is a product target (issue 5).
         // No swift-argument-parser in the agent: see AgentCommandLine.
-        .executableTarget(name: "automagic-agent", dependencies: ["Agent"], swiftSettings: swiftSettings,
+        .executableTarget(name: "automagic-agent", dependencies: [
+            "Agent", "DeviceProbe", "KubeClient", "KubeRuntime", "Observability", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings,
            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                          .when(platforms: [.linux], configuration: .release))]),
         .executableTarget(name: "automagic-controller", dependencies: [
@@ -132,7 +134,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "TestSupport"]),
-        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "TestSupport"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "AutomagicAPI", "CNetlink", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore", "TestSupport"]),
@@ -141,7 +143,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "LabAPIServer", "NativeThreads", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: [
+            "Agent", "AutomagicAPI", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
+            "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),
