@@ -2,12 +2,18 @@
 // Automagic: semantic secondary networks for Kubernetes pods.
 //
 // Layering (lower never imports higher):
-//   C shims:      CCurl, CTLS, CNetlink
-//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, MappingFile, CNI
-//   edges:        KubeClient (libcurl), KubeRuntime, DeviceProbe (netlink), HTTPServer (sockets + OpenSSL), Observability
+//   C shims:      CCurl (libcurl), CTLS (OpenSSL), CNetlink (netlink, ioctl, setns, packet sockets)
+//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver (no I/O, no clock)
+//   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
+//                 CNI (spawns and execs the delegate plugins)
+//   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
+//                 leader election, clocks), DeviceProbe (netlink, ethtool, sysfs, LLDP), HTTPServer (sockets +
+//                 OpenSSL), Observability (metrics, /proc, health endpoints over HTTPServer)
 //   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic
+//   benchmarks:   SyntheticFleets, Benchmarks, automagic-bench (no product module or binary holds benchmark code)
 // The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
+// Every target declares exactly the modules it imports (hack/check-imports.py, run by hack/test.sh).
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -61,7 +67,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "KubeRuntime", dependencies: [
-            "KubeClient", "KubeCore", "JSON",
+            "KubeClient", "KubeCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON"], swiftSettings: swiftSettings),
@@ -71,7 +77,7 @@ let package = Package(
         // Programs
         .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "LabAPIServer", dependencies: [
-            "HTTPServer", "CTLS", "KubeCore", "JSON",
+            "HTTPServer", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
@@ -106,53 +112,69 @@ let package = Package(
            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                          .when(platforms: [.linux], configuration: .release))]),
         .executableTarget(name: "automagic-controller", dependencies: [
-            "Controller", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Controller", "KubeClient", "KubeCore", "KubeRuntime", "Observability",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        // Benchmarks (hack/bench.sh builds it in release mode).
+        // Benchmarks: every benchmark lives here, none in the product modules or binaries
+        // (hack/bench.sh builds automagic-bench in release mode). SyntheticFleets generates the
+        // deterministic nodes, devices and maps that the resolver's benchmark and property tests share.
+        .target(name: "SyntheticFleets", dependencies: ["AutomagicAPI", "KubeCore", "Resolver"], swiftSettings: swiftSettings),
+        .target(name: "Benchmarks", dependencies: [
+            "AutomagicAPI", "Controller", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-bench", dependencies: [
-            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
+            "Benchmarks", "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
-        .executableTarget(name: "kubectl-automagic", dependencies: [
-            "KubectlPlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "kubectl-automagic", dependencies: ["KubectlPlugin"], swiftSettings: swiftSettings),
 
         // Tests (Swift Testing). Unit tiers need no root and no server; integration tiers start the
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
         // Helpers the test targets share (commands, netns, temp dirs, clean-up).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore"]),
+        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
-            "Resolver", "AutomagicAPI", "KubeCore", "JSON",
+            "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "Benchmarks",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "TestSupport"]),
-        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "AutomagicAPI", "CNetlink", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CTLS", "TestSupport"]),
+        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "KubeCore", "TestSupport"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
             "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "LabAPIServer"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: [
             "Agent", "AutomagicAPI", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "LabAPIServer"]),
+        .testTarget(name: "ControllerTests", dependencies: [
+            "Controller", "AutomagicAPI", "Benchmarks", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),
-        .testTarget(name: "KubectlPluginTests", dependencies: ["KubectlPlugin", "LabAPIServer"]),
+        .testTarget(name: "KubectlPluginTests", dependencies: [
+            "KubectlPlugin", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
-        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "KubeCore", "JSON", "TestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

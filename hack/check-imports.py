@@ -14,8 +14,10 @@ SYSTEM = {
     "Synchronization", "Testing", "XCTest", "_Concurrency", "Swift", "os", "Observation", "SwiftShims",
     "Android", "WinSDK", "CryptoKit", "_StringProcessing", "RegexBuilder",
 }
-IMPORT = re.compile(r'^\s*(?:@[\w()" ,:=]+\s+)*(?:public\s+|internal\s+|package\s+|private\s+|fileprivate\s+)?'
-                    r'import\s+(?:(?:class|struct|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][\w]*)', re.M)
+# One import per line: attributes (`@testable`, `@preconcurrency`, `@_spi(X)`) and an access level may
+# precede it; only horizontal space separates the words, so an attribute never swallows a line break.
+IMPORT = re.compile(r'^[ \t]*(?:@\w+(?:\([^)\n]*\))?[ \t]+)*(?:(?:public|internal|package|private|fileprivate)[ \t]+)?'
+                    r'import[ \t]+(?:(?:class|struct|enum|protocol|func|var|let|typealias)[ \t]+)?([A-Za-z_]\w*)', re.M)
 CONDITIONAL = re.compile(r'#if\s+canImport\(([A-Za-z_]\w*)\)')
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Automagic's build, tests, lab and benchmarks need.
+# (python3: hack/check-imports.py.)
 # Idempotent and quick when everything is present.
 set -euo pipefail
-pkgs=(libcurl4-openssl-dev libssl-dev curl openssl containernetworking-plugins iproute2 ethtool jq hyperfine procps psmisc iputils-ping nghttp2-proxy)
+pkgs=(python3 libcurl4-openssl-dev libssl-dev curl openssl containernetworking-plugins iproute2 ethtool jq hyperfine procps psmisc iputils-ping nghttp2-proxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,8 @@
 #
 #   hack/lab.sh up       install what is needed, build, start everything, attach pods, print the summary
 #   hack/lab.sh status   print the summary again (networks x nodes -> device, pods and their interfaces)
-#   hack/lab.sh demo     up, then a short story: unplug and re-plug a NIC, a miscabled port, explain
+#   hack/lab.sh demo     on the lab that is up (starting one only if none is): unplug and re-plug a NIC,
+#                        edit a map (preview, apply, watch the mapping file follow, restore), a miscabled port
 #   hack/lab.sh down     remove everything the lab created (processes, namespaces, links, files)
 #
 # What runs (see docs/lab-guide.md):
@@ -81,16 +82,33 @@ build() {
     BIN=$(cd "$AUTOMAGIC_LAB_BIN" && pwd)
     info "using binaries from $BIN"
   else
-    step "Building release binaries (first build takes a few minutes)"
-    (cd "$ROOT" && swift build -c release --product automagic-lab-apiserver 2>&1 | tail -1 \
-      && for p in automagic automagic-agent automagic-controller kubectl-automagic automagic-lab-switch; do
-           swift build -c release --product "$p" 2>&1 | tail -1; done) | sed 's/^/    /'
+    step "Building release binaries (a first build takes several minutes; progress below)"
+    local p
+    for p in automagic-lab-apiserver automagic automagic-agent automagic-controller kubectl-automagic automagic-lab-switch; do
+      (cd "$ROOT" && swift build -c release --product "$p" 2>&1) | build_progress "$p"
+    done
     BIN="$ROOT/.build/release"
   fi
   for b in automagic automagic-agent automagic-controller kubectl-automagic automagic-lab-apiserver automagic-lab-switch; do
     [ -x "$BIN/$b" ] || die "missing binary $BIN/$b"
   done
   echo "$BIN" > "$LAB/bin-dir"
+}
+
+# SwiftPM's "[n/m] step" lines as progress: one line rewritten in place on a terminal, otherwise a
+# line per 20%; errors as they come; the last line (the result) at the end.
+build_progress() { # product
+  local tty=0; [ -t 1 ] && tty=1
+  awk -v what="$1" -v tty="$tty" '
+    /^\[[0-9]+\/[0-9]+\]/ {
+      split(substr($1, 2, length($1) - 2), a, "/"); n = a[1] + 0; m = a[2] + 0; pct = m > 0 ? int(100 * n / m) : 0
+      if (tty) { printf "\r    %s: [%d/%d] %-50.50s", what, n, m, substr($0, length($1) + 2); fflush() }
+      else if (pct >= next_pct) { printf "    %s: %d%% [%d/%d] %s\n", what, pct, n, m, substr($0, length($1) + 2); fflush(); next_pct = pct - pct % 20 + 20 }
+      last = $0; next
+    }
+    /error:/ { if (tty) printf "\n"; print "    " $0; fflush() }
+    { last = $0 }
+    END { if (tty) printf "\r%-90s\r", ""; print "    " what ": " last }'
 }
 
 start_bg() { # name, command...
@@ -236,6 +254,37 @@ mapping_has() { # node network
 
 mapping_lacks() { ! mapping_has "$@"; }
 
+# The legend of the networks x nodes table, the same as `kubectl automagic status`'s.
+LEGEND="legend: device = resolved, - = not selected (the network is not in the node's mapping file), none = no device (in the file with \"device\": \"\"), ? = no mapping file"
+
+# Whether every map's status (controller) agrees with the agents: status for the current generation,
+# and MATCHED equal to the number of nodes whose mapping file has a device for it.
+controller_agrees() {
+  local json net node expected actual
+  json=$(kc get networkdevicemaps -o json) || return 1
+  for net in $(jq -r '.items[].metadata.name' <<<"$json"); do
+    expected=0
+    for node in "${NODES[@]}"; do
+      if mapping_has "$node" "$net" >/dev/null 2>&1; then expected=$((expected + 1)); fi
+    done
+    actual=$(jq -r --arg n "$net" '.items[] | select(.metadata.name == $n)
+      | if (.status.observedGeneration // -1) == .metadata.generation then (.status.nodes.matched // -1) else -1 end' <<<"$json")
+    [ "$actual" = "$expected" ] || return 1
+  done
+}
+
+# Waits (bounded) for the controller to catch up with the agents; says so if it does not.
+wait_controller_agrees() { # timeout seconds
+  local deadline=$((SECONDS + $1))
+  until controller_agrees; do
+    if [ $SECONDS -ge "$deadline" ]; then
+      printf '    %swarning:%s after %ss the controller'"'"'s status (MATCHED) still differs from the mapping files; the table below may lag (hack/lab.sh status shows it again)\n' "$Y" "$N" "$1"
+      return 0
+    fi
+    sleep 0.5
+  done
+}
+
 cni() { # node command containerid network ifname [ip]
   local node=$1 cmd=$2 cid=$3 net=$4 ifname=$5 ip=${6:-}
   local ipam='{}'
@@ -271,11 +320,18 @@ summary() {
   for net in $nets; do
     printf '  %-22s' "$net"
     for node in "${NODES[@]}"; do
-      dev=$(jq -r --arg n "$net" '(.networks[$n].device // "") | if . == "" then "-" else . end' "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
-      if [ "$dev" = "-" ]; then printf '%s%-14s%s' "$R" "-" "$N"; else printf '%s%-14s%s' "$G" "$dev" "$N"; fi
+      dev=$(jq -r --arg n "$net" 'if .networks | has($n) then (.networks[$n].device | if . == "" then "none" else . end) else "-" end' \
+        "$LAB/nodes/$node/mapping.json" 2>/dev/null || echo "?")
+      case "$dev" in
+        -) printf '%s%-14s%s' "$D" "-" "$N" ;;
+        none) printf '%s%-14s%s' "$R" "none" "$N" ;;
+        \?) printf '%s%-14s%s' "$Y" "?" "$N" ;;
+        *) printf '%s%-14s%s' "$G" "$dev" "$N" ;;
+      esac
     done
     printf '\n'
   done
+  printf '  %s%s%s\n' "$D" "$LEGEND" "$N"
   printf '\n%sNetworkDeviceMaps%s (controller view)\n' "$B" "$N"
   kc get networkdevicemaps | sed 's/^/  /'
   printf '\n%sPods%s\n' "$B" "$N"
@@ -295,14 +351,31 @@ summary() {
 down() {
   step "Stopping the lab"
   if [ -d "$LAB/pids" ]; then
+    # SIGTERM to each process group (setsid made one per program), then wait for every program to exit:
+    # each one stops within 2 s (the API server writes its --data snapshot first). SIGKILL only past
+    # the bound, and then say which program needed it: that is a bug to report.
+    local f pid name deadline=$((SECONDS + 10)) running
     for f in "$LAB"/pids/*.pid; do
       [ -e "$f" ] || continue
-      kill -TERM -- "-$(cat "$f")" 2>/dev/null || kill -TERM "$(cat "$f")" 2>/dev/null || true
+      pid=$(cat "$f")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    sleep 1
+    while :; do
+      running=0
+      for f in "$LAB"/pids/*.pid; do
+        [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && running=1
+      done
+      [ "$running" = 0 ] || [ "$SECONDS" -ge "$deadline" ] && break
+      sleep 0.1
+    done
     for f in "$LAB"/pids/*.pid; do
       [ -e "$f" ] || continue
-      kill -KILL -- "-$(cat "$f")" 2>/dev/null || kill -KILL "$(cat "$f")" 2>/dev/null || true
+      pid=$(cat "$f"); name=$(basename "$f" .pid)
+      if kill -0 "$pid" 2>/dev/null; then
+        printf '    %swarning:%s %s (pid %s) did not stop within 10 s of SIGTERM: sending SIGKILL\n' \
+          "$Y" "$N" "$name" "$pid"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      fi
     done
   fi
   if [ -f "$LAB/cluster-mode" ]; then
@@ -335,28 +408,62 @@ up() {
   step "Waiting for the agents to hear the switch (LLDP)"
   wait_for "worker-1 to resolve provider-vlan-100 from LLDP" 30 mapping_has worker-1 provider-vlan-100
   wait_for "worker-2 to resolve provider-vlan-100 from LLDP" 30 mapping_has worker-2 provider-vlan-100
+  step "Waiting for the controller's status to agree with the agents"
+  wait_controller_agrees 30
   summary
 }
 
+# Whether a lab (or a cluster-mode lab) from this state directory is up and answering.
+lab_is_up() {
+  [ -f "$LAB/kubeconfig-path" ] && [ -f "$LAB/bin-dir" ] || return 1
+  KUBECONFIG_LAB=$(cat "$LAB/kubeconfig-path")
+  BIN=$(cat "$LAB/bin-dir")
+  kc get --raw /readyz >/dev/null 2>&1 && ip netns list | grep -qw "$(ns_node worker-3)"
+}
+
 demo() {
-  up
+  if lab_is_up; then
+    step "Using the lab that is up ($LAB)"
+  else
+    info "no lab is up: starting one"
+    up
+  fi
   local nsn; nsn=$(ns_node worker-3)
   printf '\n%sDemo 1: unplug worker-3'"'"'s storage NIC%s\n' "$B" "$N"
-  cni worker-3 DEL lab-worker-3-pod storage net1 >/dev/null
-  ip -n "$nsn" link del enp1s0f1
-  wait_for "worker-3 to lose 'storage'" 10 mapping_lacks worker-3 storage
-  info "worker-3's mapping file no longer has 'storage'; the agent noticed through netlink"
-  sleep 2; kc get ndm storage | sed 's/^/    /'
+  cni worker-3 DEL lab-worker-3-pod storage net1 >/dev/null || true
+  if ip -n "$nsn" link show enp1s0f1 >/dev/null 2>&1; then
+    ip -n "$nsn" link del enp1s0f1
+    wait_for "worker-3 to lose 'storage'" 10 mapping_lacks worker-3 storage
+    info "worker-3's mapping file keeps 'storage' with \"device\": \"\" and why: $(jq -r '.networks.storage.message // "?"' "$LAB/nodes/worker-3/mapping.json")"
+    info "(the agent noticed through netlink)"
+    wait_controller_agrees 15
+    kc get ndm storage | sed 's/^/    /'
+  else
+    info "worker-3 has no enp1s0f1 now (unplugged earlier?): plugging one in below"
+  fi
   printf '\n%sDemo 2: plug it back (a new card, same subnet)%s\n' "$B" "$N"
   add_nic worker-3 enp1s0f1 storage 198.51.100.13/24 9000 50
   wait_for "worker-3 to regain 'storage'" 10 mapping_has worker-3 storage
   info "worker-3 -> $(jq -r .networks.storage.device "$LAB/nodes/worker-3/mapping.json")"
   cni worker-3 ADD lab-worker-3-pod storage net1 198.51.100.103/24 >/dev/null
   info "pod on worker-3 re-attached"
-  printf '\n%sDemo 3: why does worker-3 not get provider-vlan-100?%s\n' "$B" "$N"
+  printf '\n%sDemo 3: edit a map: let provider-vlan-100 accept worker-3'"'"'s VLAN 200 too%s\n' "$B" "$N"
+  kc get ndm provider-vlan-100 -o json | jq '{apiVersion, kind, metadata: {name: .metadata.name}, spec}
+    | .spec.rules[0].devices.matchExpressions |= map(if .key == "lldp.vlanIDs" then .values = ["100", "200"] else . end)' \
+    >"$LAB/provider-vlan-100.edited.json"
+  info "preview first (what every node would get):"
+  KUBECONFIG="$KUBECONFIG_LAB" "$BIN/kubectl-automagic" preview -f "$LAB/provider-vlan-100.edited.json" | sed 's/^/    /'
+  kc apply -f "$LAB/provider-vlan-100.edited.json" | sed 's/^/    /'
+  wait_for "worker-3 to resolve provider-vlan-100" 15 mapping_has worker-3 provider-vlan-100
+  info "worker-3's mapping file followed: provider-vlan-100 -> $(jq -r '.networks["provider-vlan-100"].device' "$LAB/nodes/worker-3/mapping.json")"
+  kc apply -f "$ROOT/hack/lab/maps/provider-vlan-100.yaml" | sed 's/^/    /'
+  wait_for "worker-3 to drop provider-vlan-100 again" 15 mapping_lacks worker-3 provider-vlan-100
+  info "restored hack/lab/maps/provider-vlan-100.yaml: worker-3 has no device for it again"
+  printf '\n%sDemo 4: why does worker-3 not get provider-vlan-100?%s\n' "$B" "$N"
   KUBECONFIG="$KUBECONFIG_LAB" "$BIN/kubectl-automagic" explain provider-vlan-100 --node worker-3 | sed 's/^/    /' || true
-  printf '\n%sDemo 4: a map that selects by name is fooled by the miscabled port%s\n' "$B" "$N"
+  printf '\n%sDemo 5: a map that selects by name is fooled by the miscabled port%s\n' "$B" "$N"
   kc get ndm provider-by-name -o jsonpath='{range .status.conditions[*]}{.type}={.status}: {.message}{"\n"}{end}' | sed 's/^/    /'
+  wait_controller_agrees 15
   summary
 }
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Validates Automagic's CRDs and manifests against a live API server with a
-# server-side dry run: `kubectl apply --dry-run=server -R -f crds/ -f manifests/`.
+# server-side dry run of every file under crds/ and manifests/ (kustomization.yaml
+# files excepted): `kubectl apply --dry-run=server -f FILE ...`.
 # The server runs its full validation, defaulting and admission for every object
 # and persists nothing.
 #
 # Usage:
 #   KUBECONFIG=/path/to/kubeconfig hack/validate-manifests.sh [options] [PATH ...]
 #
-#   PATH ...               files or directories (recursive); default: crds/ manifests/
+#   PATH ...               files or directories (recursive, kustomization.yaml files
+#                          skipped); default: crds/ manifests/
 #   --kubeconfig PATH      kubeconfig to use (default: $KUBECONFIG)
 #   --context NAME         kubeconfig context to use
 #   --prepare              before the dry run, really apply crds/ (and wait until they
@@ -85,11 +87,21 @@ done
 kc=(kubectl --kubeconfig "$kubeconfig")
 [ -z "$context" ] || kc+=(--context "$context")
 
+# Directories are expanded here (recursively) rather than with kubectl's -R, so
+# that kustomization.yaml files, which are kustomize's input and not objects,
+# are left out.
 file_args=()
 for p in "${paths[@]}"; do
   [ -e "$p" ] || { echo "validate-manifests: '$p' does not exist" >&2; exit 2; }
-  file_args+=(-f "$p")
+  if [ -d "$p" ]; then
+    while IFS= read -r f; do file_args+=(-f "$f"); done < <(
+      find "$p" -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) \
+        ! -name 'kustomization.yaml' ! -name 'kustomization.yml' ! -name 'Kustomization' | LC_ALL=C sort)
+  else
+    file_args+=(-f "$p")
+  fi
 done
+[ "${#file_args[@]}" -gt 0 ] || { echo "validate-manifests: no manifest files in: ${paths[*]}" >&2; exit 2; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -116,7 +128,7 @@ if [ "$prepare" = 1 ]; then
     fi
   fi
   # Namespaces defined by the inputs (client-side dry run only names them).
-  "${kc[@]}" apply --dry-run=client -R "${file_args[@]}" -o name 2>/dev/null \
+  "${kc[@]}" apply --dry-run=client "${file_args[@]}" -o name 2>/dev/null \
     | sed -n 's#^namespace/##p' | sort -u >"$tmp/namespaces.txt" || true
   while read -r ns; do
     [ -n "$ns" ] || continue
@@ -128,7 +140,7 @@ if [ "$prepare" = 1 ]; then
 fi
 
 set +e
-"${kc[@]}" apply --dry-run=server --validate="$validate_mode" -R "${file_args[@]}" -o name >"$tmp/out.txt" 2>"$tmp/err.txt"
+"${kc[@]}" apply --dry-run=server --validate="$validate_mode" "${file_args[@]}" -o name >"$tmp/out.txt" 2>"$tmp/err.txt"
 apply_status=$?
 set -e
 

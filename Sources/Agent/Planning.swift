@@ -13,7 +13,9 @@ public enum Planning {
 
     /// The networks of the mapping file for a resolution: every map that selects the node;
     /// resolved ones name the device (with its MAC and PCI address), unresolved and invalid
-    /// ones carry an empty device and the reason, so the plugin can say why.
+    /// ones carry an empty device and the reason, so the plugin can say why. Exclusive networks
+    /// also list their candidates: every device the map selects here that no other network holds
+    /// (the resolver's `availableDevices`, in its order), with MAC, PCI address and NUMA node.
     public static func mappingNetworks(
         resolution: NodeResolution, maps: [String: NetworkDeviceMap], devices: [NetworkDevice]
     ) -> [String: NetworkMapping] {
@@ -24,24 +26,34 @@ public enum Planning {
             let attachment = maps[n.network]?.spec.attachment.map {
                 FileAttachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
             }
+            let exclusive = maps[n.network]?.spec.isExclusive ?? false
+            // An exclusive network's pods each get one of these from the device plugin.
+            let candidates: [DeviceCandidate] = exclusive ? n.availableDevices.map { name in
+                let d = byName[name]
+                return DeviceCandidate(name: name, mac: d?.mac, pciAddress: d?.pciAddress, numaNode: d?.numaNode)
+            } : []
             if n.outcome == .resolved, let device = n.device {
                 let d = byName[device]
                 out[n.network] = NetworkMapping(
-                    device: device, map: n.network, attachment: attachment, mac: d?.mac, pciAddress: d?.pciAddress)
+                    device: device, map: n.network, attachment: attachment, mac: d?.mac, pciAddress: d?.pciAddress,
+                    exclusive: exclusive, candidates: candidates)
             } else {
                 out[n.network] = NetworkMapping(
-                    device: "", map: n.network, attachment: attachment, message: "\(n.outcome.rawValue): \(n.message)")
+                    device: "", map: n.network, attachment: attachment, message: "\(n.outcome.rawValue): \(n.message)",
+                    exclusive: exclusive, candidates: candidates)
             }
         }
         return out
     }
 
-    /// The next mapping to write, or nil when `networks` (and the node) equal the current file's:
-    /// the generation increases by one on every content change and `updatedAt` is refreshed.
+    /// The next mapping to write, or nil when `networks` (and the node) equal the current file's and
+    /// it is in the current format (a file an older agent wrote is rewritten once): the generation
+    /// increases by one on every content change and `updatedAt` is refreshed.
     public static func nextMapping(
         current: NodeNetworkMapping?, node: String, networks: [String: NetworkMapping], now: String
     ) -> NodeNetworkMapping? {
-        if let current, current.node == node, current.networks == networks { return nil }
+        if let current, current.node == node, current.networks == networks,
+           current.formatVersion == NodeNetworkMapping.currentFormatVersion { return nil }
         return NodeNetworkMapping(node: node, generation: (current?.generation ?? 0) + 1, updatedAt: now, networks: networks)
     }
 

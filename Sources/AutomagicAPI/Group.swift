@@ -16,7 +16,7 @@ public enum Automagic {
     public static let apiVersion = "\(group)/\(version)"
     /// Prefix of the node label the controller sets where a network resolves (`networks.automagic.dev/`).
     public static let networkLabelPrefix = "networks.automagic.dev/"
-    /// Prefix of the extended resource advertised for exclusive networks (`automagic.dev/`).
+    /// Prefix of the extended resource of exclusive networks (`automagic.dev/`).
     public static let extendedResourcePrefix = "automagic.dev/"
     /// Category both CRDs belong to (`kubectl get automagic`).
     public static let category = "automagic"
@@ -24,6 +24,8 @@ public enum Automagic {
     /// The node label that says `network` resolves on a node: `networks.automagic.dev/<network>`.
     public static func networkLabel(for network: String) -> String { networkLabelPrefix + network }
 
-    /// The extended resource counting free devices of an exclusive network: `automagic.dev/<network>`.
+    /// The extended resource of an exclusive network, `automagic.dev/<network>`: one unit per
+    /// candidate device, advertised to the kubelet by the network's device plugin and named on the
+    /// network's NADs (`k8s.v1.cni.cncf.io/resourceName`) so that Multus passes the allocated device on.
     public static func extendedResource(for network: String) -> String { extendedResourcePrefix + network }
 }

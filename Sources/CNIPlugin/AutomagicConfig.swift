@@ -13,7 +13,10 @@ public struct AutomagicConfig: Sendable, Hashable {
     /// Where the attachment cache lives unless `cacheDir` says otherwise.
     public static let defaultCacheDirectory = "/var/lib/automagic"
     /// Keys that belong to `automagic` and are never passed to the delegate.
-    public static let ownKeys: Set<String> = ["network", "mappingFile", "delegate", "cacheDir", "type", "cniVersion", "cniVersions"]
+    /// The device IDs a runtime or Multus passes (`deviceID`, `pciBusID`) are automagic's too: it
+    /// resolves them to an interface and gives the delegate that as `master` or `device`.
+    public static let ownKeys: Set<String> = ["network", "mappingFile", "delegate", "cacheDir", "type", "cniVersion", "cniVersions",
+                                              "deviceID", "pciBusID"]
     /// Delegate types `automagic` knows how to point at a device.
     public static let delegateTypes: Set<String> = ["macvlan", "ipvlan", "host-device"]
 
@@ -25,6 +28,10 @@ public struct AutomagicConfig: Sendable, Hashable {
     public var cacheDirectory: String
     /// The `delegate` object (overrides of the map's attachment), empty when absent.
     public var delegate: [String: JSONValue]
+    /// The device the kubelet's device plugin allocated to the pod, as Multus passes it
+    /// (`runtimeConfig.deviceID`, `deviceID` or `pciBusID`): a PCI address, a MAC address or an
+    /// interface name. Nil when none is given.
+    public var requestedDevice: String?
 
     /// Reads the keys from `conf`. Errors are code 7 and say how to fix the configuration.
     public init(_ conf: NetConf) throws(CNIError) {
@@ -54,10 +61,35 @@ public struct AutomagicConfig: Sendable, Hashable {
         case let other?:
             throw CNIError(.invalidConfig, "invalid network configuration '\(conf.name)': 'delegate' must be an object, got \(other.typeName)")
         }
+        requestedDevice = try Self.requestedDevice(conf)
         for key in ["master", "device"] where conf.raw[key] != nil || delegate[key] != nil {
             throw CNIError(.invalidConfig,
                            "invalid network configuration '\(conf.name)': '\(key)' is set, but automagic chooses the device from the mapping of network '\(network)'; remove '\(key)'")
         }
+    }
+
+    /// `runtimeConfig.deviceID`, `deviceID` and `pciBusID`: each a non-empty string when present;
+    /// when several are given they must agree (Multus sets both top-level keys to the same ID).
+    static func requestedDevice(_ conf: NetConf) throws(CNIError) -> String? {
+        var given: [(key: String, id: String)] = []
+        let sources: [(String, JSONValue?)] = [
+            ("runtimeConfig.deviceID", conf.raw["runtimeConfig"]?["deviceID"]),
+            ("deviceID", conf.raw["deviceID"]), ("pciBusID", conf.raw["pciBusID"]),
+        ]
+        for (key, value) in sources {
+            switch value {
+            case nil, .null?: continue
+            case .string(let s)? where !s.isEmpty: given.append((key, s))
+            case let other?:
+                throw CNIError(.invalidConfig,
+                               "invalid network configuration '\(conf.name)': '\(key)' must be a non-empty string (a PCI address, MAC address or interface name), got \(other)")
+            }
+        }
+        if let first = given.first, let other = given.first(where: { $0.id != first.id }) {
+            throw CNIError(.invalidConfig,
+                           "invalid network configuration '\(conf.name)': '\(first.key)' is '\(first.id)' but '\(other.key)' is '\(other.id)'; they must name the same device")
+        }
+        return given.first?.id
     }
 
     static func optionalPath(_ conf: NetConf, _ key: String) throws(CNIError) -> String? {
@@ -77,9 +109,11 @@ public struct AutomagicConfig: Sendable, Hashable {
     /// The configuration sent to the delegate: the map's attachment as defaults, every key of
     /// the caller's configuration except automagic's own, then the `delegate` object; `type`,
     /// `cniVersion` and `master` (macvlan, ipvlan) or `device` (host-device) set; `prevResult`
-    /// converted from `callerVersion` to `version`.
+    /// converted from `callerVersion` to `version`. A `prevResult` that is not a result fails
+    /// (code 6), unless `dropsBadPrevResult` (DEL, which is best effort and whose delegates do
+    /// not need it): then it is left out.
     public func delegateConfig(conf: NetConf, type: String, device: String, attachment: Attachment?,
-                               version: CNIVersion) throws(CNIError) -> JSONValue {
+                               version: CNIVersion, dropsBadPrevResult: Bool = false) throws(CNIError) -> JSONValue {
         guard Self.delegateTypes.contains(type) else {
             throw CNIError(.invalidConfig,
                            "invalid network configuration '\(conf.name)': delegate type '\(type)' is not supported; automagic delegates to macvlan, ipvlan or host-device")
@@ -90,14 +124,25 @@ public struct AutomagicConfig: Sendable, Hashable {
             if let mtu = attachment.mtu, type != "host-device" { out["mtu"] = .int(mtu) }
         }
         for (k, v) in conf.raw where !Self.ownKeys.contains(k) { out[k] = v }
+        // The device ID is resolved to `master`/`device` below; host-device would otherwise
+        // read `runtimeConfig.deviceID` as a PCI address of its own.
+        if case .object(var runtime)? = out["runtimeConfig"], runtime["deviceID"] != nil {
+            runtime["deviceID"] = nil
+            out["runtimeConfig"] = .object(runtime)
+        }
         for (k, v) in delegate { out[k] = v }
         out["type"] = .string(type)
         out["cniVersion"] = .string(version.description)
         out["name"] = .string(conf.name)
         if type == "host-device" { out["device"] = .string(device) } else { out["master"] = .string(device) }
         if let prev = conf.prevResult {
-            let result = try CNIResult(json: prev, version: conf.cniVersion)
-            out["prevResult"] = result.converted(to: version).json
+            do throws(CNIError) {
+                let result = try CNIResult(json: prev, version: conf.cniVersion)
+                out["prevResult"] = result.converted(to: version).json
+            } catch {
+                if !dropsBadPrevResult { throw error }
+                out["prevResult"] = nil
+            }
         }
         return .object(out)
     }

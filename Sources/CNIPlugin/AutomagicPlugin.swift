@@ -22,14 +22,16 @@ public struct AutomagicPlugin: CNIHandler {
 
     // MARK: ADD
 
-    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), record
-    /// the attachment in the cache, exec the delegate's ADD with `master`/`device` set, and return
-    /// its result. If the delegate fails, its DEL is run and the cache entry removed.
+    /// ADD: resolve the network in the mapping file (code 11 while it does not exist yet), refuse
+    /// an interface name the pod already has (code 4, nothing changed), record the attachment in
+    /// the cache, exec the delegate's ADD with `master`/`device` set, and return its result. If
+    /// the delegate fails, its DEL is run and the cache entry removed.
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let conf = request.config, env = request.environment
         let cfg = try AutomagicConfig(conf)
         let mapping = try readMapping(cfg, conf: conf)
         let network = try resolve(cfg, conf: conf, mapping: mapping)
+        let device = try chooseDevice(cfg, network: network, mapping: mapping)
         guard let type = cfg.delegateType(mapping: network) else {
             throw CNIError(.invalidConfig,
                            "network '\(cfg.network)' has no attachment type: NetworkDeviceMap '\(network.map)' sets no spec.attachment.type and the configuration '\(conf.name)' has no delegate.type; set one of them to macvlan, ipvlan or host-device")
@@ -39,12 +41,19 @@ public struct AutomagicPlugin: CNIHandler {
         defer { lock.unlock() }
         let path = try Delegate.find(type, in: env.path)
         let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
-        let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: network.device,
+        let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device,
                                                   attachment: network.attachment, version: version)
         let stdin = delegateConf.serialized()
+        // The undo below runs the delegate's DEL, which removes whatever interface is called
+        // CNI_IFNAME in the pod: refuse, before anything is changed, an ADD whose interface the
+        // pod already has, so that only what this ADD created is ever undone.
+        if case .present(let ifindex) = try PodInterfaces.presence(of: env.ifname, netnsPath: env.netns) {
+            throw CNIError(.invalidEnvironment,
+                           "CNI_IFNAME '\(env.ifname)' already exists in network namespace '\(env.netns)' (ifindex \(ifindex)); nothing was changed: give this attachment another interface name, or DEL the attachment that owns '\(env.ifname)' first")
+        }
         let record = CachedAttachment(networkName: conf.name, containerID: env.containerID, ifname: env.ifname,
                                       netns: env.netns, network: cfg.network, delegateType: type,
-                                      device: network.device, generation: mapping.generation,
+                                      device: device, generation: mapping.generation,
                                       attachment: network.attachment)
         do throws(CNIError) {
             // The attachment is recorded while the delegate works (off the runtime's clock), and
@@ -65,8 +74,8 @@ public struct AutomagicPlugin: CNIHandler {
             _ = try? Delegate.invoke(path: path, command: .del, environment: env.inherited, stdin: undo.serialized())
             try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
             var failure = error
-            if !deviceExists(network.device) {
-                failure.message += "; device '\(network.device)' that the mapping file gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
+            if !deviceExists(device) {
+                failure.message += "; device '\(device)' that the mapping file gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
             }
             throw failure
         }
@@ -110,7 +119,9 @@ public struct AutomagicPlugin: CNIHandler {
         // The mapping is only a fallback: DEL must work when it is gone or changed.
         let network = cached != nil ? nil : (try? MappingFile.read(path: cfg.mappingFile))?.networks[cfg.network]
         let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
-        let device = cached?.device ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
+        // Without a record, the allocated device when it is a candidate, else the network's device.
+        let requested = network.flatMap { n in cfg.requestedDevice.flatMap { n.candidate(matching: $0)?.name } }
+        let device = cached?.device ?? requested ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
         var call: DelegateCall?
         if let type, let device {
             guard let path = try Delegate.lookup(type, in: env.path) else {
@@ -123,7 +134,8 @@ public struct AutomagicPlugin: CNIHandler {
             }
             let version = try negotiate(cache: cache, path: path, type: type, env: env, wanted: conf.cniVersion)
             let attachment = cached?.attachment ?? network?.attachment
-            let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment, version: version)
+            let delegateConf = try cfg.delegateConfig(conf: conf, type: type, device: device, attachment: attachment,
+                                                      version: version, dropsBadPrevResult: true)
             call = DelegateCall(path: path, command: .del, stdin: delegateConf.serialized(), environment: env.inherited)
         } else if let ipamType = conf.raw["ipam"]?["type"]?.stringValue {
             // Nothing known about the attachment: at least release the address.
@@ -159,7 +171,13 @@ public struct AutomagicPlugin: CNIHandler {
             throw CNIError(.unknownContainer,
                            "no ADD is recorded for container '\(env.containerID)' interface '\(env.ifname)' in network '\(conf.name)' (cache '\(cfg.cacheDirectory)')")
         }
-        if cached.device != network.device {
+        if network.exclusive {
+            // Each pod of an exclusive network has its own device: any candidate is right.
+            if !network.candidates.contains(where: { $0.name == cached.device }) {
+                throw CNIError(.attachmentOutdated,
+                               "attachment of container '\(env.containerID)' uses device '\(cached.device)', which is no longer a candidate of exclusive network '\(cfg.network)' on node '\(mapping.node)' (candidates: \(candidateList(network))); recreate the pod to move it")
+            }
+        } else if cached.device != network.device {
             throw CNIError(.attachmentOutdated,
                            "attachment of container '\(env.containerID)' uses device '\(cached.device)', but network '\(cfg.network)' now maps to '\(network.device)' on node '\(mapping.node)'; recreate the pod to move it")
         }
@@ -278,6 +296,42 @@ public struct AutomagicPlugin: CNIHandler {
             throw CNIError(.invalidConfig, unresolvedMessage(cfg, mapping: mapping))
         }
         return network
+    }
+
+    /// The interface the delegate gets. Exclusive networks: the device the kubelet's device
+    /// plugin allocated (Multus passes its ID), which must be one of the network's candidates on
+    /// this node. Shared networks: the mapped device, which a given device ID must name.
+    /// Errors are code 7 and change nothing.
+    func chooseDevice(_ cfg: AutomagicConfig, network: NetworkMapping, mapping: NodeNetworkMapping) throws(CNIError) -> String {
+        let node = mapping.node.isEmpty ? "this node" : "node \(mapping.node)"
+        if network.exclusive {
+            guard let id = cfg.requestedDevice else {
+                throw CNIError(.invalidConfig,
+                               "network '\(cfg.network)' is exclusive: each pod gets its own device from the kubelet's device plugin, but the configuration names none (no 'deviceID', 'pciBusID' or 'runtimeConfig.deviceID'); the pod must request resource automagic.dev/\(cfg.network) through a NetworkAttachmentDefinition annotated k8s.v1.cni.cncf.io/resourceName: automagic.dev/\(cfg.network) (the automagic controller renders it). Candidates on \(node): \(candidateList(network))")
+            }
+            guard let candidate = network.candidate(matching: id) else {
+                throw CNIError(.invalidConfig,
+                               "device '\(id)' is not a candidate of exclusive network '\(cfg.network)' on \(node); allowed devices: \(candidateList(network))")
+            }
+            return candidate.name
+        }
+        if let id = cfg.requestedDevice {
+            let mapped = DeviceCandidate(name: network.device, mac: network.mac, pciAddress: network.pciAddress)
+            guard mapped.matches(deviceID: id) else {
+                throw CNIError(.invalidConfig,
+                               "device '\(id)' is not the device of shared network '\(cfg.network)' on \(node); allowed devices: \(describe(mapped))")
+            }
+        }
+        return network.device
+    }
+
+    /// `0000:05:00.0 (ens5f0), 02:00:00:00:00:01 (veth-x)`, or `none`.
+    func candidateList(_ network: NetworkMapping) -> String {
+        network.candidates.isEmpty ? "none" : network.candidates.map(describe).joined(separator: ", ")
+    }
+
+    func describe(_ c: DeviceCandidate) -> String {
+        c.deviceID == c.name ? c.name : "\(c.deviceID) (\(c.name))"
     }
 
     func unresolvedMessage(_ cfg: AutomagicConfig, mapping: NodeNetworkMapping) -> String {

@@ -195,9 +195,7 @@ public final class AutomagicController: Sendable {
             return [change.object.metadata.name ?? ""]
         }
         nodeController.watch(nodeChanges) { change in
-            if case .updated(let old, let new) = change, old.metadata.uid == new.metadata.uid, old.labels == new.labels,
-                old.capacity == new.capacity
-            {
+            if case .updated(let old, let new) = change, old.metadata.uid == new.metadata.uid, old.labels == new.labels {
                 return []  // heartbeats
             }
             return [change.object.metadata.name ?? ""]
@@ -300,17 +298,13 @@ public final class AutomagicController: Sendable {
             markDirty(changed, term)
             if outdated { term.nodeQueue.add(name) }
         }
-        let desired = index.signals(name)
+        // Labels only: the capacity of exclusive networks (`automagic.dev/<network>`) is the
+        // kubelet's, fed by the device plugin; a patch from here would fight it.
         do {
-            if let patch = NodeSignals.labelPatch(current: labels, desired: desired.labels) {
+            if let patch = NodeSignals.labelPatch(current: labels, desired: index.labels(name)) {
                 _ = try await nodeClient.patch(name, .merge(["metadata": ["labels": patch]]))
                 metrics.wrote("nodes")
                 logger.debug("patched node labels", metadata: ["node": "\(name)", "patch": "\(patch.jsonString())"])
-            }
-            if let patch = NodeSignals.capacityPatch(current: node.capacity, desired: desired.capacity) {
-                _ = try await nodeClient.patch(name, .merge(["status": ["capacity": patch]]), subresource: "status")
-                metrics.wrote("nodes/status")
-                logger.debug("patched node capacity", metadata: ["node": "\(name)", "patch": "\(patch.jsonString())"])
             }
         } catch where error.isNotFound {
             return .done  // the node is gone; its delete event follows
@@ -465,6 +459,7 @@ public final class AutomagicController: Sendable {
         var hasher = Hasher()
         hasher.combine(map.metadata.uid)
         hasher.combine(map.spec.networkAttachmentDefinition)
+        hasher.combine(map.spec.isExclusive)  // the resourceName annotation
         hasher.combine(present)
         let fingerprint = hasher.finalize()
         let now = ContinuousClock.now

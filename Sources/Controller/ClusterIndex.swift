@@ -42,8 +42,6 @@ struct NodeNetworkResult: Hashable, Sendable {
     }
     var outcome: Outcome
     var missing: Missing = .none
-    /// Exclusive networks: devices that could serve it here and no other network uses.
-    var available: UInt16 = 0
     /// Exclusive-device contests on this node.
     var conflictCount: UInt16 = 0
     /// MTU and speed (Mbit/s) of the chosen device; 0 when unknown.
@@ -83,7 +81,6 @@ struct MapSnapshot: Sendable {
     var compiled: [CompiledMap]
     /// Networks whose rules select by subnet (`InCIDR`): their devices' subnets are compared across nodes.
     var subnetNetworks: Set<String>
-    var exclusiveNetworks: Set<String>
 }
 
 /// Counts and examples of one attribute value across the nodes of a map.
@@ -156,7 +153,7 @@ final class ClusterIndex: Sendable {
     struct State: Sendable {
         var version = 0
         var maps: [String: MapRecord] = [:]
-        var snapshot = MapSnapshot(version: 0, compiled: [], subnetNetworks: [], exclusiveNetworks: [])
+        var snapshot = MapSnapshot(version: 0, compiled: [], subnetNetworks: [])
         var nodes: [String: NodeEntry] = [:]
     }
     private let state = Mutex(State())
@@ -192,14 +189,12 @@ final class ClusterIndex: Sendable {
                 s.version += 1
                 let compiled = next.values.compactMap(\.compiled).sorted { $0.network < $1.network }
                 var subnet = Set<String>()
-                var exclusive = Set<String>()
                 for c in compiled {
-                    if c.map.spec.isExclusive { exclusive.insert(c.network) }
                     if c.map.spec.rules.contains(where: { $0.devices.matchExpressions.contains { $0.operator == .inCIDR } }) {
                         subnet.insert(c.network)
                     }
                 }
-                s.snapshot = MapSnapshot(version: s.version, compiled: compiled, subnetNetworks: subnet, exclusiveNetworks: exclusive)
+                s.snapshot = MapSnapshot(version: s.version, compiled: compiled, subnetNetworks: subnet)
             }
         }
         return changed
@@ -257,19 +252,16 @@ final class ClusterIndex: Sendable {
         }
     }
 
-    /// The labels and extended resources node `name` should carry.
-    func signals(_ name: String) -> (labels: [String: String], capacity: [String: String]) {
+    /// The labels node `name` should carry. Extended resources are not the controller's: the
+    /// device plugin of each exclusive network advertises `automagic.dev/<network>` through the
+    /// kubelet, which owns the node's capacity for it.
+    func labels(_ name: String) -> [String: String] {
         state.withLock { s in
-            guard let e = s.nodes[name] else { return ([:], [:]) }
             var labels: [String: String] = [:]
-            var capacity: [String: String] = [:]
-            for (network, r) in e.results {
-                if r.outcome == .resolved { labels[Automagic.networkLabel(for: network)] = "true" }
-                if s.snapshot.exclusiveNetworks.contains(network), r.available > 0 {
-                    capacity[Automagic.extendedResource(for: network)] = String(r.available)
-                }
+            for (network, r) in s.nodes[name]?.results ?? [:] where r.outcome == .resolved {
+                labels[Automagic.networkLabel(for: network)] = "true"
             }
-            return (labels, capacity)
+            return labels
         }
     }
 
@@ -392,7 +384,6 @@ final class ClusterIndex: Sendable {
                 case .devices: break
                 }
             }
-            r.available = UInt16(clamping: n.availableDevices.count)
             r.conflictCount = UInt16(clamping: n.conflicts.count)
             if r.missing == .none && (r.outcome == .unresolved || !n.conflicts.isEmpty) {
                 var hasher = Hasher()

@@ -10,7 +10,7 @@ public struct ClusterNode: KubernetesObject, Hashable {
     public static var resourceType: ResourceType { .nodes }
     /// Object metadata (`managedFields` dropped).
     public var metadata: ObjectMeta
-    /// `status.capacity`: resource name → quantity.
+    /// `status.capacity`: resource name → quantity (read only: the controller writes no capacity).
     public var capacity: [String: String]
 
     /// A node with the given metadata and capacity.

@@ -8,7 +8,7 @@ import Synchronization
 /// - `automagic_controller_queue_depth{kind}`: keys ready to be reconciled per work queue (delayed resyncs excluded).
 /// - `automagic_controller_errors_total{kind}`: failed reconciles and failed API writes.
 /// - `automagic_controller_api_writes_total{resource}`: API writes by resource (`networkdevicemaps/status`,
-///   `nodes`, `nodes/status`, `nodedevices`, `network-attachment-definitions`, `events`). Lease renewals are not counted.
+///   `nodes`, `nodedevices`, `network-attachment-definitions`, `events`). Lease renewals are not counted.
 public final class ControllerMetrics: Sendable {
     /// The registry the metrics live in (serve it with `HealthServer`).
     public let registry: MetricsRegistry

@@ -12,6 +12,15 @@ public enum NADRenderer {
     public static let managedByValue = "automagic"
     /// Label naming the network (= map) a managed NAD belongs to.
     public static let networkLabel = "automagic.dev/network"
+    /// Multus's annotation naming the device-plugin resource of a NAD: Multus looks up the device
+    /// the kubelet allocated to the pod for it and passes its ID to the CNI plugin as `deviceID`.
+    public static let resourceNameAnnotation = "k8s.v1.cni.cncf.io/resourceName"
+
+    /// The value of ``resourceNameAnnotation`` for `map`: `automagic.dev/<network>` for an
+    /// exclusive network (its device plugin's resource), nil for a shared one.
+    public static func resourceName(for map: NetworkDeviceMap) -> String? {
+        map.spec.isExclusive ? Automagic.extendedResource(for: map.network) : nil
+    }
 
     /// The label selector of the NADs rendered for `network`.
     public static func selector(for network: String) -> String {
@@ -52,6 +61,15 @@ public enum NADRenderer {
         var owners = (meta.ownerReferences ?? []).filter { !($0.kind == owner.kind && $0.apiVersion == owner.apiVersion) }
         owners.append(owner)
         meta.ownerReferences = owners
+        var annotations = meta.annotations ?? [:]
+        if let resource = resourceName(for: map) {
+            annotations[resourceNameAnnotation] = resource
+        } else if annotations[resourceNameAnnotation] == Automagic.extendedResource(for: map.network) {
+            // The map stopped being exclusive: drop the resource this controller set (someone
+            // else's resource name is left alone).
+            annotations[resourceNameAnnotation] = nil
+        }
+        meta.annotations = annotations.isEmpty ? nil : annotations
         var json: JSONValue = existing?.json ?? [:]
         json["apiVersion"] = "k8s.cni.cncf.io/v1"
         json["kind"] = "NetworkAttachmentDefinition"
@@ -68,6 +86,12 @@ public enum NADRenderer {
         let meta = existing.metadata
         guard existing.json[path: ["spec", "config"]]?.stringValue == config(for: map) else { return false }
         guard meta.labels?[managedByLabel] == managedByValue, meta.labels?[networkLabel] == map.network else { return false }
+        let resource = meta.annotations?[resourceNameAnnotation]
+        if let wanted = resourceName(for: map) {
+            guard resource == wanted else { return false }
+        } else if resource == Automagic.extendedResource(for: map.network) {
+            return false
+        }
         return (meta.ownerReferences ?? []).contains { $0.uid == map.metadata.uid && $0.kind == NetworkDeviceMap.kind && $0.controller == true }
     }
 }

@@ -18,7 +18,7 @@ public struct ControllerOptions: Sendable {
     public var nadResyncPeriod: Duration = .seconds(300)
     /// Retry period while the NetworkAttachmentDefinition CRD is missing or a NAD write failed.
     public var nadRetryPeriod: Duration = .seconds(30)
-    /// Parallel node reconciles (they are mostly waiting on label/capacity patches).
+    /// Parallel node reconciles (they are mostly waiting on label patches).
     public var nodeConcurrency: Int = 4
     /// Parallel map reconciles.
     public var mapConcurrency: Int = 2

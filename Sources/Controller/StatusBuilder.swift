@@ -62,13 +62,15 @@ enum StatusBuilder {
             set(MapConditionType.ready, false, "InvalidSpec", text)
             degradedReason = "InvalidSpec"
             degradedParts.append(text)
+        } else if a.selected == 0 {
+            // A map that can never place a pod is not ready (issue 16): say so in Ready and Degraded.
+            let text = "no node is selected by spec.nodeSelector: no pod can get \(network)"
+            set(MapConditionType.ready, false, "NoNodesSelected", text)
+            degradedReason = "NoNodesSelected"
+            degradedParts.append(text)
         } else if a.unmatched.isEmpty {
-            if a.selected == 0 {
-                set(MapConditionType.ready, true, "NoNodesSelected", "no node is selected by spec.nodeSelector")
-            } else {
-                set(MapConditionType.ready, true, "AllNodesResolved",
-                    "\(network) resolves on all \(a.selected) selected node\(a.selected == 1 ? "" : "s")")
-            }
+            set(MapConditionType.ready, true, "AllNodesResolved",
+                "\(network) resolves on all \(a.selected) selected node\(a.selected == 1 ? "" : "s")")
         } else {
             let text = "\(a.unmatched.count) of \(a.selected) selected nodes do not resolve \(network): " + namedNodes(a.unmatched)
             set(MapConditionType.ready, false, "NodesUnresolved", text)

@@ -11,7 +11,11 @@ import Resolver
 /// exit(await KubectlAutomagic.run(Array(CommandLine.arguments.dropFirst())))
 /// ```
 public enum KubectlAutomagic {
-    /// Runs one invocation. Returns the exit code: 0 on success, 1 on any error (printed to stderr as one line).
+    /// The exit code of `preview --fail-on-empty` when a map would resolve on no node (the preview is printed).
+    public static let emptyMapExitCode: Int32 = 3
+
+    /// Runs one invocation. Returns the exit code: 0 on success, 1 on any error (printed to stderr),
+    /// ``emptyMapExitCode`` for `preview --fail-on-empty` with a map that would resolve on no node.
     /// - Parameters:
     ///   - arguments: the arguments after the program name.
     ///   - console: where output goes (stdout/stderr/stdin, tty, environment).
@@ -50,6 +54,11 @@ public enum KubectlAutomagic {
             console.writeOut(text)
             return 0
         } catch {
+            if case .emptyMaps(_, let report) = error {
+                console.writeOut(report)
+                console.writeErr("error: \(error)\n")
+                return emptyMapExitCode
+            }
             console.writeErr("error: \(error)\n")
             return 1
         }
@@ -252,15 +261,26 @@ struct PreviewCommand: PluginCommand {
     static let configuration = CommandConfiguration(
         commandName: "preview",
         abstract: "Validate a NetworkDeviceMap file and show what it would resolve to on every node, before applying it.",
-        discussion: "The file may be YAML (several documents allowed) or JSON; '-' reads standard input. A map with the name of an existing one is previewed as its replacement.")
+        discussion: """
+        The file may be YAML (several documents allowed) or JSON; '-' reads standard input. A map with the name of an \
+        existing one is previewed as its replacement.
+
+        Fields the NetworkDeviceMap CRD does not define are errors, each named with its path and the nearest known \
+        field ("spec.exclusiv: unknown field; did you mean spec.exclusive?"): an API server before 1.25 drops them \
+        silently. A map that would resolve on no node gets a warning; with --fail-on-empty the command then exits \
+        with status \(KubectlAutomagic.emptyMapExitCode) (after printing the preview). Other errors exit with status 1.
+        """)
 
     @OptionGroup var global: GlobalOptions
 
     @Option(name: [.short, .customLong("filename")], help: ArgumentHelp("The map file ('-' for standard input).", valueName: "file"))
     var filename: String
 
-    @Flag(help: "Only parse and validate the maps; do not contact the cluster.")
+    @Flag(help: "Only parse and validate the maps (schema fields included); do not contact the cluster.")
     var validateOnly = false
+
+    @Flag(help: ArgumentHelp("Exit with status \(KubectlAutomagic.emptyMapExitCode) when a map would resolve on no node (none selected, or no device on any selected node)."))
+    var failOnEmpty = false
 
     func execute(_ context: CommandContext) async throws(PluginError) -> String {
         let bytes: [UInt8]
@@ -276,17 +296,27 @@ struct PreviewCommand: PluginCommand {
             }
             bytes = [UInt8](data)
         }
-        let maps = try MapFile.parse(bytes, path: label)
+        let entries = try MapFile.parseEntries(bytes, path: label)
+        let maps = entries.map(\.map)
         // Validate before touching the cluster: a bad file fails fast, even offline.
+        let unknown = entries.filter { !$0.unknownFields.isEmpty }
+        if !unknown.isEmpty {
+            throw .unknownFields(path: label, maps: unknown.map { (name: $0.map.network, fields: $0.unknownFields) })
+        }
         for map in maps {
             let errors = Resolver.validate(map)
             if !errors.isEmpty { throw .invalidMap(name: map.network, path: label, errors: errors) }
         }
         if validateOnly {
+            if failOnEmpty { throw .usage("--fail-on-empty needs the cluster; it cannot be combined with --validate-only") }
             return maps.map { "NetworkDeviceMap \($0.network): valid\n" }.joined()
         }
         let report = try PreviewReport.build(try await context.snapshot(), maps: maps, path: label)
-        if global.output != .table { return try Machine.render(report, format: global.output, what: "preview") }
-        return PreviewRenderer(color: context.color).render(report)
+        let text = global.output != .table
+            ? try Machine.render(report, format: global.output, what: "preview")
+            : PreviewRenderer(color: context.color).render(report)
+        let empty = report.maps.filter { $0.resolved == 0 }.map(\.network)
+        if failOnEmpty && !empty.isEmpty { throw .emptyMaps(names: empty, report: text) }
+        return text
     }
 }

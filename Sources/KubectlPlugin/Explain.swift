@@ -51,6 +51,9 @@ public struct ExplainNode: Codable, Sendable, Hashable {
     public var agent: NodeNetworkStatus?
     /// Whether the agent's device equals the resolver's (nil when there is nothing to compare).
     public var agentAgrees: Bool?
+    /// Exclusive networks: the devices the device plugin offers here, one per pod (every device the
+    /// map selects that no other network holds, in the resolver's order). Nil for shared networks.
+    public var candidates: [String]? = nil
 }
 
 /// One rule on one node.
@@ -148,6 +151,7 @@ extension ExplainReport {
                                        matched: t.matched, rejected: t.rejected.map { ExplainRejection(device: $0.device, reasons: $0.reasons) })
                 }
             }
+            if spec.isExclusive && r.outcome != .notSelected { entry.candidates = r.availableDevices }
             if let d = r.device { entry.neighbour = devices.first { $0.name == d }?.lldp }
             if r.outcome != .notSelected || agent != nil {
                 entry.agentAgrees = agent.map { $0.device == r.device }
@@ -273,6 +277,12 @@ public struct ExplainRenderer: Sendable {
         for c in n.conflicts ?? [] { out += "  " + Style.yellow.apply("conflict:", color: color) + " \(c)\n" }
         if let d = n.device {
             out += "  chosen: \(d)\n"
+        }
+        if let candidates = n.candidates {
+            let list = candidates.isEmpty ? "none" : candidates.joined(separator: ", ")
+            out += "  candidates: \(list) (exclusive: the device plugin gives each pod one of them)\n"
+        }
+        if let d = n.device {
             if let nb = n.neighbour {
                 out += "  neighbour: \(describeNeighbour(nb))\n"
                 out += "  VLANs: \(describeVLANs(nb) ?? "none advertised")\n"

@@ -7,8 +7,19 @@ import Yams
 enum MapFile {
     struct ShapeError: Error { var message: String }
 
+    /// One map of a file with the fields its CRD does not define (which an API server may drop silently).
+    struct Entry: Sendable {
+        var map: NetworkDeviceMap
+        var unknownFields: [UnknownField]
+    }
+
     /// The maps in `bytes`; `path` names the source in errors.
     static func parse(_ bytes: [UInt8], path: String) throws(PluginError) -> [NetworkDeviceMap] {
+        try parseEntries(bytes, path: path).map(\.map)
+    }
+
+    /// The maps in `bytes` with their unknown fields; `path` names the source in errors.
+    static func parseEntries(_ bytes: [UInt8], path: String) throws(PluginError) -> [Entry] {
         let text = String(decoding: bytes, as: UTF8.self)
         var documents: [JSONValue] = []
         let trimmed = text.drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
@@ -39,7 +50,7 @@ enum MapFile {
             }
         }
         if flat.isEmpty { throw .parseFile(path: path, cause: "no NetworkDeviceMap in the file (it is empty)") }
-        var maps: [NetworkDeviceMap] = []
+        var maps: [Entry] = []
         for (label, doc) in flat {
             guard case .object = doc else { throw .parseFile(path: path, cause: "\(label)expected an object, found \(doc.typeName)") }
             let kind = doc["kind"]?.stringValue
@@ -52,9 +63,12 @@ enum MapFile {
             }
             guard doc["spec"] != nil else { throw .parseFile(path: path, cause: "\(label)spec is missing") }
             do {
-                maps.append(try doc.decode(NetworkDeviceMap.self))
+                maps.append(Entry(map: try doc.decode(NetworkDeviceMap.self), unknownFields: UnknownFields.find(in: doc)))
             } catch {
-                throw .parseFile(path: path, cause: "\(label)\(describe(error))")
+                // A misspelled required field shows up as "required field missing": name the typo too.
+                let unknown = UnknownFields.find(in: doc)
+                let hint = unknown.isEmpty ? "" : " (\(unknown.map(\.description).joined(separator: "; ")))"
+                throw .parseFile(path: path, cause: "\(label)\(describe(error))\(hint)")
             }
         }
         return maps

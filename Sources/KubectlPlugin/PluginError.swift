@@ -19,6 +19,11 @@ public enum PluginError: Error, Sendable, CustomStringConvertible {
     case parseFile(path: String, cause: String)
     /// `preview -f`: a map failed the resolver's validation.
     case invalidMap(name: String, path: String, errors: [ValidationError])
+    /// `preview -f`: maps with fields their CRD does not define, each with its unknown fields.
+    case unknownFields(path: String, maps: [(name: String, fields: [UnknownField])])
+    /// `preview --fail-on-empty`: maps that would resolve on no node; `report` is the preview, printed
+    /// to stdout before the error (exit code ``KubectlAutomagic/emptyMapExitCode``).
+    case emptyMaps(names: [String], report: String)
     /// A flag value or argument is wrong.
     case usage(String)
     /// Output could not be rendered (should not happen).
@@ -47,6 +52,15 @@ public enum PluginError: Error, Sendable, CustomStringConvertible {
         case .invalidMap(let name, let path, let errors):
             let shown = errors.map(\.description).joined(separator: "; ")
             return "invalid NetworkDeviceMap '\(name)' in '\(path)' (\(errors.count) problem\(errors.count == 1 ? "" : "s")): \(shown)"
+        case .unknownFields(let path, let maps):
+            let count = maps.reduce(0) { $0 + $1.fields.count }
+            var text = "\(count) unknown field\(count == 1 ? "" : "s") in '\(path)' (an API server before 1.25, or one that ignores fieldValidation, would drop \(count == 1 ? "it" : "them") silently):"
+            for m in maps {
+                for f in m.fields { text += "\n  NetworkDeviceMap \(m.name): \(f)" }
+            }
+            return text
+        case .emptyMaps(let names, _):
+            return "NetworkDeviceMap\(names.count == 1 ? "" : "s") \(names.joined(separator: ", ")) would resolve on no node (--fail-on-empty)"
         case .usage(let message):
             return message
         case .render(let what, let cause):

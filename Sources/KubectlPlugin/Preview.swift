@@ -25,6 +25,10 @@ public struct PreviewMap: Codable, Sendable, Hashable {
     public var unresolved: Int
     /// Selected nodes without a NodeDevice (nothing can be said there).
     public var withoutNodeDevice: Int
+    /// Nodes `spec.nodeSelector` selects.
+    public var selected: Int = 0
+    /// Why this map would place no pod anywhere (it selects no node, or resolves on none); nil otherwise.
+    public var warning: String?
 }
 
 /// The would-be result on one node.
@@ -94,6 +98,7 @@ extension PreviewReport {
             let next = nd.map { _ in Resolver.resolve(node: info, devices: devices, compiled: afterCompiled, detail: .summary) }
             for (i, map) in maps.enumerated() {
                 let selected = map.spec.nodeSelector.map { $0.matches(labels) } ?? true
+                if selected { previews[i].selected += 1 }
                 guard let next, let r = next[map.network] else {
                     previews[i].nodes.append(PreviewNode(
                         node: name, outcome: selected ? "NoNodeDevice" : "NotSelected", device: nil, rule: nil,
@@ -128,6 +133,11 @@ extension PreviewReport {
                 }
             }
         }
+        for i in previews.indices where previews[i].resolved == 0 {
+            previews[i].warning = previews[i].selected == 0
+                ? "spec.nodeSelector selects none of the \(snapshot.nodeNames.count) node\(snapshot.nodeNames.count == 1 ? "" : "s"): no pod could get this network"
+                : "it would resolve on none of the \(previews[i].selected) selected node\(previews[i].selected == 1 ? "" : "s"): no pod could get this network"
+        }
         return PreviewReport(maps: previews)
     }
 }
@@ -150,6 +160,7 @@ public struct PreviewRenderer: Sendable {
             if m.unresolved > 0 { summary += ", unresolved on \(m.unresolved)" }
             if m.withoutNodeDevice > 0 { summary += ", \(m.withoutNodeDevice) selected node\(m.withoutNodeDevice == 1 ? " has" : "s have") no NodeDevice" }
             out += Style.bold.apply(summary, color: color) + "\n"
+            if let w = m.warning { out += Style.yellow.apply("warning: " + w, color: color) + "\n" }
             var headers = ["NODE", "DEVICE", "RULE"]
             if m.replacesExisting { headers.append("NOW") }
             headers.append("DETAIL")

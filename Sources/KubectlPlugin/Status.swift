@@ -79,6 +79,9 @@ public struct StatusCell: Codable, Sendable, Hashable {
     public var resolverDevice: String?
     /// Exclusive-device conflicts on this node (the resolver's and the controller's).
     public var conflicts: [String]?
+    /// Exclusive networks: the devices the device plugin offers on this node, one per pod (from
+    /// the current maps and devices). Nil for shared networks.
+    public var candidates: [String]? = nil
 }
 
 extension StatusReport {
@@ -112,6 +115,7 @@ extension StatusReport {
                     cell.message = bad.message
                 } else if let nd = snapshot.nodeDevices[name] {
                     let local = resolutions[name]?[network]
+                    if map.spec.isExclusive, let local, local.outcome != .notSelected { cell.candidates = local.availableDevices }
                     for c in local?.conflicts ?? [] where !conflicts.contains(c.message) { conflicts.append(c.message) }
                     if let reported = nd.status?.networks?.first(where: { $0.network == network }) {
                         cell.state = reported.device == nil ? .unresolved : .resolved
@@ -292,8 +296,13 @@ public struct StatusRenderer: Sendable {
                 message = "no status yet (is the controller running?)"
             } else {
                 let bad = n.conditions.filter { ($0.type == "Ready" && $0.status != "True") || ($0.type != "Ready" && $0.status == "True") }
-                message = (bad.isEmpty ? n.conditions.filter { $0.type == "Ready" } : bad)
-                    .map { $0.message.isEmpty ? $0.reason : "\($0.type): \($0.message)" }.joined(separator: "; ")
+                // Ready=False and Degraded=True usually carry the same text: say it once, for both.
+                var groups: [(types: [String], text: String)] = []
+                for c in bad.isEmpty ? n.conditions.filter({ $0.type == "Ready" }) : bad {
+                    let text = c.message.isEmpty ? c.reason : c.message
+                    if let i = groups.firstIndex(where: { $0.text == text }) { groups[i].types.append(c.type) } else { groups.append(([c.type], text)) }
+                }
+                message = groups.map { "\($0.types.joined(separator: "/")): \($0.text)" }.joined(separator: "; ")
                 if n.statusCurrent == false { message = "(status is for an older generation) " + message }
             }
             table.rows.append([Styled(n.name), cond("Ready", bad: "False"), cond("Degraded", bad: "True"),

@@ -25,22 +25,26 @@ extension LabAPI {
             return byGroup.map { ($0.key, $0.value.0, $0.value.1) }
         }
         for (g, versions, _) in custom.sorted(by: { $0.2 < $1.2 }) where !result.contains(where: { $0.0 == g }) {
-            result.append((g, versions.sorted { versionPriority($0) > versionPriority($1) }))
+            result.append((g, versions.sorted(by: LabAPI.versionPrecedes)))
         }
         return result.map { (group: $0.0, versions: $0.1) }
     }
 
-    /// Kubernetes version ordering: GA > beta > alpha, higher numbers first.
-    func versionPriority(_ v: String) -> Int {
-        let scanner = v.dropFirst()
-        let digits = scanner.prefix { $0.isNumber }
-        let major = Int(digits) ?? 0
-        let rest = scanner.dropFirst(digits.count)
-        if rest.isEmpty { return 3_000_000 + major * 1000 }
-        let minor = Int(rest.drop { !$0.isNumber }) ?? 0
-        if rest.hasPrefix("beta") { return 2_000_000 + major * 1000 + minor }
-        if rest.hasPrefix("alpha") { return 1_000_000 + major * 1000 + minor }
-        return major
+    /// Kubernetes' version ordering (apimachinery's `CompareKubeAwareVersionStrings`): whether `a` is
+    /// preferred to `b`. Kube-like names (`v<n>`, `v<n>beta<m>`, `v<n>alpha<m>`) come first, GA before beta
+    /// before alpha, then the higher major, then the higher minor; the others follow in byte order. The
+    /// numbers are compared, never combined, so no name can overflow; one that does not fit an `Int`
+    /// is not kube-like (as Go's `strconv.Atoi` fails on it).
+    static func versionPrecedes(_ a: String, _ b: String) -> Bool {
+        switch (KubeVersion(a), KubeVersion(b)) {
+        case (nil, nil): return Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8))
+        case (nil, _): return false
+        case (_, nil): return true
+        case (let x?, let y?):
+            if x.stability != y.stability { return x.stability > y.stability }
+            if x.major != y.major { return x.major > y.major }
+            return x.minor > y.minor
+        }
     }
 
     func isEstablished(_ crd: JSONValue) -> Bool {
@@ -293,5 +297,42 @@ extension LabAPI {
         sink.writeHead(status: 200, headers: h)
         _ = sink.writeBody(doc)
         sink.finish()
+    }
+}
+
+/// A version name of the form `v<major>` (GA), `v<major>beta<minor>` or `v<major>alpha<minor>`.
+struct KubeVersion: Equatable {
+    /// 2 GA, 1 beta, 0 alpha.
+    var stability: Int
+    var major: Int
+    var minor: Int
+
+    /// nil when `name` is not kube-like (including numbers too large for an `Int`).
+    init?(_ name: String) {
+        let bytes = Array(name.utf8)
+        guard bytes.first == UInt8(ascii: "v") else { return nil }
+        func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        var i = 1
+        while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+        guard i > 1, let major = Int(String(decoding: bytes[1..<i], as: UTF8.self)) else { return nil }
+        self.major = major
+        if i == bytes.count {
+            stability = 2
+            minor = 0
+            return
+        }
+        let rest = String(decoding: bytes[i...], as: UTF8.self)
+        let digits: Substring
+        if rest.hasPrefix("beta") {
+            stability = 1
+            digits = rest.dropFirst(4)
+        } else if rest.hasPrefix("alpha") {
+            stability = 0
+            digits = rest.dropFirst(5)
+        } else {
+            return nil
+        }
+        guard !digits.isEmpty, digits.utf8.allSatisfy(isDigit), let minor = Int(digits) else { return nil }
+        self.minor = minor
     }
 }

@@ -74,6 +74,8 @@ public struct LabAPIConfiguration: Sendable {
 public final class LabAPI: Sendable {
     let store: Store
     let configuration: LabAPIConfiguration
+    /// Every write answered, with who asked and when.
+    public let audit = AuditLog()
     private let stopping = Atomic<Bool>(false)
     let startTime = Date()
 
@@ -104,11 +106,24 @@ public final class LabAPI: Sendable {
     /// Handles a request, answering on `sink` (blocking the calling thread for watches).
     public func handle(_ request: LabRequest, sink: any LabResponseSink) {
         let auditID = UUID().uuidString.lowercased()
-        do {
-            try dispatch(request, sink: sink, auditID: auditID)
-        } catch {
-            writeError(error, request: request, sink: sink, auditID: auditID)
+        guard AuditLog.isWrite(request.method) else {
+            do {
+                try dispatch(request, sink: sink, auditID: auditID)
+            } catch {
+                writeError(error, request: request, sink: sink, auditID: auditID)
+            }
+            return
         }
+        let received = Date()
+        let recording = StatusRecordingSink(sink)
+        do {
+            try dispatch(request, sink: recording, auditID: auditID)
+        } catch {
+            writeError(error, request: request, sink: recording, auditID: auditID)
+        }
+        let user = (try? authenticate(request))?.name ?? "system:anonymous"
+        audit.append(AuditRecord(received: received, completed: Date(), user: user, userAgent: request.header("User-Agent") ?? "",
+                                 method: request.method, path: request.path, status: recording.status))
     }
 
     /// Handles a non-streaming request and returns the whole response (watches end at their timeout).
@@ -273,7 +288,9 @@ public final class LabAPI: Sendable {
             e.headers = [("X-Content-Type-Options", "nosniff")]
             throw e
         }
-        if !request.body.isEmpty {
+        // A SelfSubjectReview carries no input: kubectl sends it as protobuf, which is accepted
+        // unread; a JSON body must at least be a SelfSubjectReview.
+        if !request.body.isEmpty, request.header("Content-Type")?.contains("json") ?? true {
             let body: JSONValue
             do { body = try JSONValue.parse(request.body) } catch {
                 throw APIError.badRequest("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")

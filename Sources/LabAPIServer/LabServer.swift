@@ -18,6 +18,8 @@ public enum LabServerError: Error, CustomStringConvertible, Sendable {
     case tokenFile(path: String, cause: String)
     /// The authorization policy file is malformed.
     case policyFile(path: String, cause: String)
+    /// The audit log cannot be opened.
+    case auditLog(path: String, cause: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum LabServerError: Error, CustomStringConvertible, Sendable {
         case .snapshot(let path, let cause): return "failed to use data snapshot '\(path)': \(cause)"
         case .tokenFile(let path, let cause): return "failed to read token file '\(path)': \(cause)"
         case .policyFile(let path, let cause): return "failed to read policy file '\(path)': \(cause)"
+        case .auditLog(let path, let cause): return "failed to open audit log '\(path)': \(cause)"
         }
     }
 }
@@ -54,6 +57,9 @@ public struct LabServerOptions: Sendable {
     public var servesSelfSubjectReview: Bool = true
     /// Snapshot file: loaded at start when present, written atomically every `snapshotInterval` seconds and at stop.
     public var dataPath: String? = nil
+    /// Audit log: every write (POST, PUT, PATCH, DELETE) appended as a JSON line with the user, User-Agent,
+    /// times and status (also kept in memory: `api.audit.records`).
+    public var auditLogPath: String? = nil
     /// Seconds between snapshot writes (only when something changed).
     public var snapshotInterval: Double = 10
     /// How many changes a watch may resume from.
@@ -163,6 +169,7 @@ public enum LabServer {
         config.historyLimit = options.historyLimit
         config.maxBodyBytes = options.maxBodyBytes
         let api = LabAPI(configuration: config)
+        if let path = options.auditLogPath { try api.audit.attachFile(path) }
         var snapshot: SnapshotWriter? = nil
         if let dataPath = options.dataPath {
             try Snapshot.load(path: dataPath, into: api)
@@ -172,6 +179,8 @@ public enum LabServer {
         limits.maxBodyBytes = options.maxBodyBytes
         limits.maxConnections = 4096
         limits.idleTimeout = .seconds(300)
+        // On stop (SIGTERM) a handler gets 1 s to end after its connection closed: the process must exit within 2 s.
+        limits.shutdownGracePeriod = .seconds(1)
         let tls = TLSConfiguration(certificateChainPEM: pki.serverCert, privateKeyPEM: pki.serverKey, clientCAPEM: pki.ca.certificatePEM)
         let responder: HTTPErrorResponder = { status, message in
             let e: APIError = status == 413 ? APIError.tooLarge() : APIError(code: status, reason: status == 400 ? "BadRequest" : "", message: message)

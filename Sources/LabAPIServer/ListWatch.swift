@@ -86,6 +86,23 @@ extension LabAPI {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
+    /// An integer query parameter (nil when absent or empty). Like kube-apiserver, anything but a whole
+    /// number that fits in 64 bits is a 400 naming the parameter, not a silent default.
+    static func integerParameter(_ req: LabRequest, _ name: String) throws(APIError) -> Int64? {
+        guard let text = req.queryValue(name), !text.isEmpty else { return nil }
+        guard let value = Int64(text) else {
+            throw APIError.badRequest("invalid value \"\(text.prefix(64))\" for query parameter \(name): not a whole number between \(Int64.min) and \(Int64.max)")
+        }
+        return value
+    }
+
+    /// A `resourceVersion` parameter is empty or a non-negative 64-bit number (kube-apiserver parses it as unsigned).
+    static func checkResourceVersion(_ text: String) throws(APIError) {
+        if !text.isEmpty, Int64(text).map({ $0 < 0 }) ?? true {
+            throw APIError.badRequest("invalid resource version: \(text.prefix(64))")
+        }
+    }
+
     static func decodeContinue(_ token: String) throws(APIError) -> ContinueToken {
         var b64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
@@ -121,10 +138,9 @@ extension LabAPI {
             }
             token = try LabAPI.decodeContinue(continueParam)
         }
-        if !rvParam.isEmpty && Int64(rvParam) == nil {
-            throw APIError.badRequest("invalid resource version: \(rvParam)")
-        }
-        var limit = Int(req.queryValue("limit") ?? "") ?? 0
+        try LabAPI.checkResourceVersion(rvParam)
+        var limit = Int(try LabAPI.integerParameter(req, "limit") ?? 0)
+        _ = try LabAPI.integerParameter(req, "timeoutSeconds")  // a list finishes long before any timeout; the value is still checked
         if rvParam == "0" && token == nil { limit = 0 }
         let namespace = ctx.route.namespace
         let requested = Int64(rvParam) ?? 0
@@ -240,9 +256,10 @@ extension LabAPI {
         }
         let namespace = ctx.route.namespace
         let rvParam = req.queryValue("resourceVersion") ?? ""
-        if !rvParam.isEmpty && Int64(rvParam) == nil { throw APIError.badRequest("invalid resource version: \(rvParam)") }
+        try LabAPI.checkResourceVersion(rvParam)
         let bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1"
-        let timeout = Double(req.queryValue("timeoutSeconds") ?? "").map { max(0, $0) }
+        // Whole seconds like kube-apiserver's int64; at most 10 years, so that every deadline stays a finite date.
+        let timeout = try LabAPI.integerParameter(req, "timeoutSeconds").map { Double(min(max(0, $0), 315_360_000)) }
         enum Start { case events([Change], WatchQueue), expired(String) }
         let start: Start = store.locked { s in
             let requested = Int64(rvParam) ?? 0

@@ -36,6 +36,22 @@ enum Snapshot {
         guard doc["kind"]?.stringValue == "LabSnapshot", let objects = doc["objects"]?.arrayValue, let rv = doc["resourceVersion"]?.intValue else {
             throw LabServerError.snapshot(path: path, cause: "not a lab snapshot (kind LabSnapshot with objects and resourceVersion expected)")
         }
+        // Counters the server increments must leave room to count: an edited or damaged file must not make
+        // the next write overflow (a trap) long after start.
+        let ceiling: Int64 = 1 << 62
+        guard (0...ceiling).contains(rv) else {
+            throw LabServerError.snapshot(path: path, cause: "resourceVersion \(rv) is outside 0...\(ceiling)")
+        }
+        for entry in objects {
+            let meta = entry["object"]?["metadata"]
+            let name = meta?["name"]?.stringValue ?? "?"
+            if let text = meta?["resourceVersion"]?.stringValue, let objRV = Int64(text), !(0...rv).contains(objRV) {
+                throw LabServerError.snapshot(path: path, cause: "object \(name): resourceVersion \(objRV) is outside 0...\(rv) (the snapshot's)")
+            }
+            if let generation = meta?["generation"]?.intValue, !(0...ceiling).contains(generation) {
+                throw LabServerError.snapshot(path: path, cause: "object \(name): generation \(generation) is outside 0...\(ceiling)")
+            }
+        }
         api.store.locked { s in
             s.objects = [:]
             for entry in objects {

@@ -17,6 +17,9 @@ public enum MappingFileError: Error, Sendable, Equatable, CustomStringConvertibl
     case decodeFailed(path: String, cause: String)
     /// The document is JSON but not a `NodeNetworkMapping` of the version this code reads.
     case wrongKind(path: String, apiVersion: String, kind: String)
+    /// The file's `formatVersion` is newer than this build reads (`supported` is the newest it reads):
+    /// the agent was upgraded before this reader.
+    case unsupportedFormat(path: String, version: Int64, supported: Int)
     /// A field is missing or has the wrong type.
     case invalidField(path: String, field: String, problem: String)
     /// A step of the atomic write failed (`step` is e.g. "create temporary file", "fsync", "rename").
@@ -42,6 +45,9 @@ public enum MappingFileError: Error, Sendable, Equatable, CustomStringConvertibl
             return "failed to decode mapping file '\(path)': it is apiVersion '\(apiVersion)' kind '\(kind)', "
                 + "this build reads apiVersion '\(NodeNetworkMapping.currentAPIVersion)' kind '\(NodeNetworkMapping.currentKind)'; "
                 + "run the automagic agent and plugin from the same release"
+        case .unsupportedFormat(let path, let version, let supported):
+            return "failed to read mapping file '\(path)': mapping file format \(version) is newer than this plugin "
+                + "understands (up to \(supported)): upgrade automagic"
         case .invalidField(let path, let field, let problem):
             return "failed to decode mapping file '\(path)': field '\(field)' \(problem)"
         case .writeFailed(let path, let step, let e):

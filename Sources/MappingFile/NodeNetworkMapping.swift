@@ -12,7 +12,13 @@ public struct NodeNetworkMapping: Sendable, Hashable {
     public static let currentAPIVersion = "automagic.dev/v1alpha1"
     /// The only `kind` this code reads and writes.
     public static let currentKind = "NodeNetworkMapping"
+    /// The format this code writes and the newest it reads. Format 2 added `exclusive` and
+    /// `candidates`; a file without `formatVersion` is format 1.
+    public static let currentFormatVersion = 2
 
+    /// The file's format (JSON `formatVersion`, absent = 1). A reader refuses a newer format than
+    /// it understands instead of misreading it (``MappingFileError/unsupportedFormat(path:version:supported:)``).
+    public var formatVersion: Int
     /// The node this mapping was resolved for.
     public var node: String
     /// Increases each time the agent writes a changed mapping.
@@ -22,8 +28,10 @@ public struct NodeNetworkMapping: Sendable, Hashable {
     /// Resolved networks by name.
     public var networks: [String: NetworkMapping]
 
-    /// Creates a mapping.
-    public init(node: String, generation: Int64, updatedAt: String, networks: [String: NetworkMapping]) {
+    /// Creates a mapping in format ``currentFormatVersion`` unless told otherwise.
+    public init(node: String, generation: Int64, updatedAt: String, networks: [String: NetworkMapping],
+                formatVersion: Int = NodeNetworkMapping.currentFormatVersion) {
+        self.formatVersion = formatVersion
         self.node = node
         self.generation = generation
         self.updatedAt = updatedAt
@@ -45,17 +53,120 @@ public struct NetworkMapping: Sendable, Hashable {
     public var pciAddress: String?
     /// Why the network is unresolved (only set when `device` is empty), for error messages.
     public var message: String?
+    /// Whether each pod gets a device of its own (the map's `spec.exclusive`): the kubelet's device
+    /// plugin hands out one of ``candidates`` per pod and the CNI plugin is told which (JSON
+    /// `exclusive`, absent = false).
+    public var exclusive: Bool
+    /// For exclusive networks, every device of this node that the map selects, in the resolver's
+    /// order (``device`` is the first). Empty for shared networks.
+    public var candidates: [DeviceCandidate]
 
     /// Creates a network mapping.
     public init(device: String, map: String, attachment: Attachment? = nil, mac: String? = nil,
-                pciAddress: String? = nil, message: String? = nil) {
+                pciAddress: String? = nil, message: String? = nil,
+                exclusive: Bool = false, candidates: [DeviceCandidate] = []) {
         self.device = device
         self.map = map
         self.attachment = attachment
         self.mac = mac
         self.pciAddress = pciAddress
         self.message = message
+        self.exclusive = exclusive
+        self.candidates = candidates
     }
+
+    /// The first candidate that `deviceID` names (PCI address, MAC address or interface name; see
+    /// ``DeviceCandidate/matches(deviceID:)``), or nil.
+    ///
+    /// ```swift
+    /// mapping.networks["fast"]?.candidate(matching: "05:00.1")?.name   // "ens5f1"
+    /// ```
+    public func candidate(matching deviceID: String) -> DeviceCandidate? {
+        candidates.first { $0.matches(deviceID: deviceID) }
+    }
+}
+
+/// One device an exclusive network may use on this node. The kubelet's device manager knows it by
+/// ``deviceID``; Multus passes that ID to the CNI plugin, which finds the interface with
+/// ``matches(deviceID:)``.
+public struct DeviceCandidate: Sendable, Hashable {
+    /// The host interface (`ens5f1`).
+    public var name: String
+    /// Its MAC address, when known.
+    public var mac: String?
+    /// Its PCI address (`0000:05:00.1`), when it is a PCI function.
+    public var pciAddress: String?
+    /// The NUMA node of its PCI function, when the platform reports one.
+    public var numaNode: Int?
+
+    /// Creates a candidate.
+    public init(name: String, mac: String? = nil, pciAddress: String? = nil, numaNode: Int? = nil) {
+        self.name = name
+        self.mac = mac
+        self.pciAddress = pciAddress
+        self.numaNode = numaNode
+    }
+
+    /// The stable ID the device plugin advertises: the PCI address where there is one, else the MAC
+    /// address, else the interface name.
+    public var deviceID: String {
+        if let pciAddress, !pciAddress.isEmpty { return pciAddress }
+        if let mac, !mac.isEmpty { return mac }
+        return name
+    }
+
+    /// Whether `deviceID` names this device: its PCI address (case-insensitive; the short form
+    /// `05:00.0` equals `0000:05:00.0`), its MAC address (case-insensitive) or its interface name.
+    ///
+    /// ```swift
+    /// let c = DeviceCandidate(name: "ens5f0", mac: "3c:fd:fe:aa:bb:01", pciAddress: "0000:05:00.0")
+    /// c.matches(deviceID: "05:00.0")             // true
+    /// c.matches(deviceID: "3C:FD:FE:AA:BB:01")   // true
+    /// c.matches(deviceID: "ens5f0")              // true
+    /// ```
+    public func matches(deviceID id: String) -> Bool {
+        if id.isEmpty { return false }
+        if id == name { return true }
+        if let pciAddress, let mine = PCIAddress.canonical(pciAddress), let given = PCIAddress.canonical(id), mine == given {
+            return true
+        }
+        if let mac, !mac.isEmpty, asciiLowercased(mac) == asciiLowercased(id) { return true }
+        return false
+    }
+}
+
+/// PCI addresses in the form `[domain:]bus:device.function` (hexadecimal).
+enum PCIAddress {
+    /// `0000:05:00.1` for `05:00.1` or `0000:05:00.1` in any case; nil when `s` is not a PCI address.
+    static func canonical(_ s: String) -> String? {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        let domain: Substring
+        let bus: Substring
+        let rest: Substring
+        switch parts.count {
+        case 2: (domain, bus, rest) = ("0000", parts[0], parts[1])
+        case 3: (domain, bus, rest) = (parts[0], parts[1], parts[2])
+        default: return nil
+        }
+        let slotFunction = rest.split(separator: ".", omittingEmptySubsequences: false)
+        guard slotFunction.count == 2 else { return nil }
+        let (slot, function) = (slotFunction[0], slotFunction[1])
+        guard isHex(domain, 1...8), isHex(bus, 2...2), isHex(slot, 2...2), isHex(function, 1...1),
+              let d = UInt32(domain, radix: 16)
+        else { return nil }
+        var hexDomain = String(d, radix: 16)
+        if hexDomain.count < 4 { hexDomain = String(repeating: "0", count: 4 - hexDomain.count) + hexDomain }
+        return hexDomain + ":" + asciiLowercased(String(bus)) + ":" + asciiLowercased(String(slot)) + "." + asciiLowercased(String(function))
+    }
+
+    private static func isHex(_ s: Substring, _ lengths: ClosedRange<Int>) -> Bool {
+        lengths.contains(s.utf8.count) && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+    }
+}
+
+/// ASCII lower case (device IDs are ASCII; no locale tables in the CNI plugin).
+func asciiLowercased(_ s: String) -> String {
+    String(decoding: s.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
 }
 
 /// The map's default delegate: `{type: macvlan|ipvlan|host-device, mode, mtu}`.
@@ -80,8 +191,9 @@ public struct Attachment: Sendable, Hashable {
 extension NodeNetworkMapping {
     /// Decodes a mapping from a JSON document. `path` only names the file in errors.
     /// Unknown fields are ignored (a newer agent may add some); a different `apiVersion`
-    /// or `kind` is refused.
-    public init(json: JSONValue, path: String) throws(MappingFileError) {
+    /// or `kind`, or a `formatVersion` above `maxFormatVersion`, is refused.
+    public init(json: JSONValue, path: String,
+                maxFormatVersion: Int = NodeNetworkMapping.currentFormatVersion) throws(MappingFileError) {
         guard case .object(let o) = json else {
             throw .decodeFailed(path: path, cause: "expected a JSON object, got \(json.typeName)")
         }
@@ -90,6 +202,15 @@ extension NodeNetworkMapping {
         guard apiVersion == Self.currentAPIVersion, kind == Self.currentKind else {
             throw .wrongKind(path: path, apiVersion: apiVersion, kind: kind)
         }
+        // Checked before any other field: a newer format may change them in ways this code would misread.
+        let version = try Self.int(o, "formatVersion", path: path) ?? 1
+        guard version >= 1 else {
+            throw .invalidField(path: path, field: "formatVersion", problem: "must be 1 or more, got \(version)")
+        }
+        guard version <= Int64(maxFormatVersion) else {
+            throw .unsupportedFormat(path: path, version: version, supported: maxFormatVersion)
+        }
+        formatVersion = Int(version)
         node = try Self.string(o, "node", path: path, required: true) ?? ""
         generation = try Self.int(o, "generation", path: path) ?? 0
         updatedAt = try Self.string(o, "updatedAt", path: path, required: false) ?? ""
@@ -114,6 +235,7 @@ extension NodeNetworkMapping {
         return .object([
             "apiVersion": .string(Self.currentAPIVersion),
             "kind": .string(Self.currentKind),
+            "formatVersion": .int(Int64(formatVersion)),
             "node": .string(node),
             "generation": .int(generation),
             "updatedAt": .string(updatedAt),
@@ -165,6 +287,25 @@ extension NetworkMapping {
         case let other?:
             throw .invalidField(path: path, field: field + ".attachment", problem: "must be an object, got \(other.typeName)")
         }
+        switch o["exclusive"] {
+        case nil, .null?: exclusive = false
+        case .bool(let b)?: exclusive = b
+        case let other?:
+            throw .invalidField(path: path, field: field + ".exclusive", problem: "must be a boolean, got \(other.typeName)")
+        }
+        switch o["candidates"] {
+        case nil, .null?:
+            candidates = []
+        case .array(let items)?:
+            var list: [DeviceCandidate] = []
+            list.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                list.append(try DeviceCandidate(json: item, field: "\(field).candidates[\(i)]", path: path))
+            }
+            candidates = list
+        case let other?:
+            throw .invalidField(path: path, field: field + ".candidates", problem: "must be an array, got \(other.typeName)")
+        }
     }
 
     /// The JSON form of this network's entry.
@@ -179,6 +320,39 @@ extension NetworkMapping {
         if let mac { o["mac"] = .string(mac) }
         if let pciAddress { o["pciAddress"] = .string(pciAddress) }
         if let message { o["message"] = .string(message) }
+        if exclusive {
+            o["exclusive"] = .bool(true)
+            o["candidates"] = .array(candidates.map(\.json))
+        } else if !candidates.isEmpty {
+            o["candidates"] = .array(candidates.map(\.json))
+        }
+        return .object(o)
+    }
+}
+
+extension DeviceCandidate {
+    init(json: JSONValue, field: String, path: String) throws(MappingFileError) {
+        guard case .object(let o) = json else {
+            throw .invalidField(path: path, field: field, problem: "must be an object, got \(json.typeName)")
+        }
+        typealias M = NodeNetworkMapping
+        name = try M.string(o, "name", field: field + ".name", path: path, required: true) ?? ""
+        if name.isEmpty { throw .invalidField(path: path, field: field + ".name", problem: "is empty") }
+        mac = try M.string(o, "mac", field: field + ".mac", path: path, required: false)
+        pciAddress = try M.string(o, "pciAddress", field: field + ".pciAddress", path: path, required: false)
+        let numa = try M.int(o, "numaNode", field: field + ".numaNode", path: path)
+        if let numa, numa < 0 || numa > Int64(Int32.max) {
+            throw .invalidField(path: path, field: field + ".numaNode", problem: "must be a NUMA node number (0 or more), got \(numa)")
+        }
+        numaNode = numa.map { Int($0) }
+    }
+
+    /// The JSON form of this candidate.
+    public var json: JSONValue {
+        var o: [String: JSONValue] = ["name": .string(name)]
+        if let mac { o["mac"] = .string(mac) }
+        if let pciAddress { o["pciAddress"] = .string(pciAddress) }
+        if let numaNode { o["numaNode"] = .int(Int64(numaNode)) }
         return .object(o)
     }
 }

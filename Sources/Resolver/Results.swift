@@ -123,8 +123,10 @@ public struct NetworkResolution: Sendable, Hashable {
     public var message: String
     /// Matching devices in preference order over the rules evaluated (rule order, then `select` order).
     public var candidates: [String]
-    /// For an exclusive network: matching devices (over all rules) no other network uses here —
-    /// the count the controller advertises as the extended resource. Empty otherwise.
+    /// For an exclusive network, its candidate set: every device the map selects here (over all
+    /// rules, in preference order, the chosen device first) that no other network holds. The agent
+    /// writes them to the mapping file as the network's `candidates`, which the device plugin
+    /// offers to the kubelet. Empty for shared networks.
     public var availableDevices: [String]
     /// Exclusive-device conflicts this network took part in on this node.
     public var conflicts: [ResolutionConflict]

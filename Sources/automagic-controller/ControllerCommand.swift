@@ -32,6 +32,15 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
     @Option(help: "Namespace of the leader-election Lease (default: $POD_NAMESPACE, else automagic-system).")
     var leaderElectNamespace: String?
 
+    @Option(help: "Leader election: how long a holder's claim is honoured (e.g. 15s).")
+    var leaderElectLeaseDuration: String = "15s"
+
+    @Option(help: "Leader election: a leader that could not renew for this long stops leading (e.g. 10s).")
+    var leaderElectRenewDeadline: String = "10s"
+
+    @Option(help: "Leader election: time between attempts to acquire or renew (e.g. 2s).")
+    var leaderElectRetryPeriod: String = "2s"
+
     @Option(help: "Reconcile every map this often even when nothing changed (e.g. 30s, 10m, 1h).")
     var resyncPeriod: String = "10m"
 
@@ -40,15 +49,6 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
 
     @Option(help: "Client-side burst of API requests.")
     var kubeApiBurst: Int = 100
-
-    @Option(help: "Run the benchmark against the API server of --kubeconfig (a lab server) with this many nodes, print JSON and exit.")
-    var benchmarkNodes: Int?
-
-    @Option(help: "Benchmark: devices per node.")
-    var benchmarkDevices: Int = 16
-
-    @Option(help: "Benchmark: maps.")
-    var benchmarkMaps: Int = 50
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
@@ -70,13 +70,6 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
         configuration.userAgent = "automagic-controller/0.1 (libcurl)"
         let client = try KubernetesClient(configuration: configuration, logger: logger)
 
-        if let nodes = benchmarkNodes {
-            let result = try await ControllerBenchmark.run(
-                client: client, nodes: nodes, devicesPerNode: benchmarkDevices, maps: benchmarkMaps, logger: logger)
-            print(result)
-            return
-        }
-
         let host = ProcessInfo.processInfo.hostName
         let podName = environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? host
         var options = ControllerOptions()
@@ -85,7 +78,16 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
         if leaderElect {
             let namespace = leaderElectNamespace ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "automagic-system"
             let identity = "\(podName)_\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
-            options.leaderElection = LeaderElectionOptions(namespace: namespace, identity: identity)
+            var election = LeaderElectionOptions(namespace: namespace, identity: identity)
+            for (flag, text, field) in [("--leader-elect-lease-duration", leaderElectLeaseDuration, \LeaderElectionOptions.leaseDuration),
+                                        ("--leader-elect-renew-deadline", leaderElectRenewDeadline, \LeaderElectionOptions.renewDeadline),
+                                        ("--leader-elect-retry-period", leaderElectRetryPeriod, \LeaderElectionOptions.retryPeriod)] {
+                guard let d = FlagDuration.parse(text), d > .zero else {
+                    throw ValidationError("\(flag): '\(text)' is not a positive duration like 500ms, 2s or 1m")
+                }
+                election[keyPath: field] = d
+            }
+            options.leaderElection = election
         }
         let registry = MetricsRegistry()
         registry.registerProcessMetrics()

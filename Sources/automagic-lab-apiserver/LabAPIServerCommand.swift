@@ -31,27 +31,16 @@ struct LabAPIServerCommand: ParsableCommand {
     @Option(help: "Snapshot file: loaded at start, written atomically every few seconds and at exit.")
     var data: String?
 
+    @Option(help: "Append every write (POST, PUT, PATCH, DELETE) to this file as a JSON line: user, User-Agent, times, status.")
+    var auditLog: String?
+
     @Option(help: "Write the bound port to this file once listening.")
     var portFile: String?
 
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String = "info"
 
-    @Flag(help: "Run the in-process benchmark (creates, full list, watch fan-out, memory), print JSON and exit.")
-    var bench = false
-
-    @Option(help: "Objects to create in --bench.")
-    var benchObjects: Int = 5000
-
-    @Option(help: "Watchers in --bench.")
-    var benchWatchers: Int = 100
-
     func run() throws {
-        if bench {
-            let result = LabBenchmarks.run(objects: benchObjects, watchers: benchWatchers)
-            FileHandle.standardOutput.write(Data((result.description + "\n").utf8))
-            return
-        }
         var logger = Logger(label: "automagic.lab-apiserver")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var options = LabServerOptions()
@@ -60,6 +49,7 @@ struct LabAPIServerCommand: ParsableCommand {
         options.certDir = certDir
         options.kubeconfigPath = kubeconfigOut
         options.dataPath = data
+        options.auditLogPath = auditLog
         options.logger = logger
         if let tokenFile { options.tokens = try LabServer.loadTokenFile(tokenFile) }
         if let policyFile { options.rules = try LabServer.loadPolicyFile(policyFile) }

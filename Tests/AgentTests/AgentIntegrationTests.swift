@@ -161,6 +161,47 @@ import TestSupport
         await fixture.stop()
     }
 
+    /// Issue 14: the agent writes every device an exclusive map selects as a candidate (with its
+    /// MAC), follows links that come and go, and drops the candidates when the map turns shared.
+    @Test func writesTheCandidatesOfExclusiveNetworks() async throws {
+        let netns = try TestNetns()
+        defer { netns.remove() }
+        try netns.veth("exc0", "exc0p")
+        try netns.veth("exc1", "exc1p")
+        let lab = try await LabFixture(nodeName: "node-x")
+        defer { lab.cleanup() }
+        var map = makeMap("excl", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^exc[0-9]$"])])
+        map.spec.exclusive = true
+        map.spec.attachment = AttachmentSpec(type: .hostDevice)
+        _ = try await lab.maps.create(map)
+        let dir = try makeTempDir("amagent", inMemory: true)
+        defer { removeTestFiles(dir) }
+        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
+        defer { fixture.task.cancel() }
+        #expect(try await eventually { try fixture.mapping()?.networks["excl"]?.candidates.count == 2 })
+        let mapping = try #require(try fixture.mapping())
+        #expect(mapping.formatVersion == 2)
+        let excl = try #require(mapping.networks["excl"])
+        #expect(excl.exclusive && excl.device == "exc0")
+        #expect(excl.candidates.map(\.name) == ["exc0", "exc1"])
+        let mac1 = try #require(try netns.json("link", "show", "exc1").first?["address"] as? String)
+        #expect(excl.candidates.last?.mac == mac1)
+        #expect(excl.candidates.last?.deviceID == mac1)  // a veth has no PCI address
+
+        // A candidate's link deleted: it leaves the list; the map turned shared: no candidates.
+        try netns.ip("link", "del", "exc1")
+        #expect(try await eventually { try fixture.mapping()?.networks["excl"]?.candidates.map(\.name) == ["exc0"] })
+        var current = try await lab.maps.get("excl")
+        current.spec.exclusive = false
+        current.spec.attachment = AttachmentSpec(type: .macvlan, mode: "bridge")
+        _ = try await lab.maps.update(current)
+        #expect(try await eventually {
+            let n = try fixture.mapping()?.networks["excl"]
+            return n?.exclusive == false && n?.candidates.isEmpty == true && n?.device == "exc0"
+        })
+        await fixture.stop()
+    }
+
     @Test func survivesAnAPIServerOutage() async throws {
         let netns = try TestNetns()
         defer { netns.remove() }

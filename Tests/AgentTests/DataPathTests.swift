@@ -184,6 +184,43 @@ struct IdentityTests {
         #expect(try await IdentityCheck.check(client: lab.client, nodeName: "node-other") == .noNodeName(user: "kubernetes-admin"))
     }
 
+    @Test func tokenFileExtrasReachKubectlAuthWhoami() async throws {
+        let dir = try makeTempDir("amtok", inMemory: true)
+        defer { removeTestFiles(dir) }
+        let file = "\(dir)/tokens.csv"
+        try """
+        # token,user,uid,"groups",extras…
+        t0k3n,system:serviceaccount:automagic-system:automagic-agent,5e1f,"system:serviceaccounts,system:serviceaccounts:automagic-system",authentication.kubernetes.io/node-name=worker-1,example.com/team=a,example.com/team=b
+        plain,alice
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let tokens = try LabServer.loadTokenFile(file)
+        let bound = try #require(tokens["t0k3n"])
+        #expect(bound.uid == "5e1f")
+        #expect(bound.groups == ["system:serviceaccounts", "system:serviceaccounts:automagic-system"])
+        #expect(bound.extra == [IdentityCheck.nodeNameExtra: ["worker-1"], "example.com/team": ["a", "b"]])
+        #expect(tokens["plain"]?.extra == nil && tokens["plain"]?.uid == nil)
+
+        let lab = try await LabFixture(nodeName: "worker-1", tokens: tokens)
+        defer { lab.cleanup() }
+        let kubeconfig = "\(dir)/bound.kubeconfig"
+        try lab.server.writeKubeconfig(to: kubeconfig, token: "t0k3n")
+        let whoami = try sh(["kubectl", "auth", "whoami", "--kubeconfig", kubeconfig, "-o", "json"])
+        let review = try #require(try JSONSerialization.jsonObject(with: Data(whoami.utf8)) as? [String: Any])
+        let info = try #require((review["status"] as? [String: Any])?["userInfo"] as? [String: Any])
+        #expect(info["username"] as? String == "system:serviceaccount:automagic-system:automagic-agent")
+        #expect(info["uid"] as? String == "5e1f")
+        #expect((info["extra"] as? [String: [String]])?[IdentityCheck.nodeNameExtra] == ["worker-1"])
+        #expect((info["groups"] as? [String])?.contains("system:authenticated") == true)
+
+        // A field after the groups that is not key=value is refused, naming line and field.
+        try "ok,bob\nt,u,,\"g\",no-equals-sign\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try LabServer.loadTokenFile(file)
+        } throws: { error in
+            "\(error)".contains("line 2, field 5") && "\(error)".contains("no-equals-sign")
+        }
+    }
+
     @Test func serverWithoutSelfSubjectReviewIsAWarningAndTheAgentGoesOn() async throws {
         let netns = try TestNetns()
         defer { netns.remove() }

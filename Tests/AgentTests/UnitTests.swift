@@ -89,6 +89,48 @@ import Testing
         #expect(invalid?.message.contains("broken") == true)
     }
 
+    @Test func exclusiveNetworksListEveryCandidateWithItsFacts() throws {
+        let devices = [
+            NetworkDevice(name: "ens5f0", mac: "3c:fd:fe:aa:bb:00", driver: "ice", pciAddress: "0000:05:00.0", numaNode: 0),
+            NetworkDevice(name: "ens6f0", mac: "3c:fd:fe:aa:cc:00", driver: "ice", pciAddress: "0000:af:00.0", numaNode: 1),
+            NetworkDevice(name: "ens7f0", mac: "3c:fd:fe:aa:dd:00", driver: "ice"),
+            NetworkDevice(name: "eth9", driver: "virtio_net"),
+        ]
+        var fast = makeMap("fast", [DeviceMatchExpression(key: "driver", operator: "In", values: ["ice"])])
+        fast.spec.exclusive = true
+        fast.spec.attachment = AttachmentSpec(type: .hostDevice)
+        fast.metadata.creationTimestamp = "2026-02-01T00:00:00Z"
+        // An older shared network holds ens7f0: it is no candidate of the exclusive one.
+        var storage = makeMap("storage", [DeviceMatchExpression(key: "name", operator: "In", values: ["ens7f0"])])
+        storage.metadata.creationTimestamp = "2026-01-01T00:00:00Z"
+        let maps = [fast, storage]
+        let resolution = Resolver.resolve(node: NodeInfo(name: "n1"), devices: devices, maps: maps, detail: .summary)
+        var byName: [String: NetworkDeviceMap] = [:]
+        for m in maps { byName[m.network] = m }
+        let networks = Planning.mappingNetworks(resolution: resolution, maps: byName, devices: devices)
+        let f = try #require(networks["fast"])
+        #expect(f.exclusive)
+        #expect(f.device == "ens5f0")
+        #expect(f.candidates == [
+            DeviceCandidate(name: "ens5f0", mac: "3c:fd:fe:aa:bb:00", pciAddress: "0000:05:00.0", numaNode: 0),
+            DeviceCandidate(name: "ens6f0", mac: "3c:fd:fe:aa:cc:00", pciAddress: "0000:af:00.0", numaNode: 1),
+        ])
+        let s = try #require(networks["storage"])
+        #expect(!s.exclusive && s.candidates.isEmpty && s.device == "ens7f0")
+        // Written and read back through the file, in format 2.
+        let mapping = try #require(Planning.nextMapping(current: nil, node: "n1", networks: networks, now: "t"))
+        let back = try MappingFile.decode(MappingFile.encode(mapping), path: "m.json")
+        #expect(back.formatVersion == 2 && back.networks == networks)
+    }
+
+    @Test func aFileOfAnOlderFormatIsRewrittenOnce() throws {
+        let old = NodeNetworkMapping(node: "n1", generation: 4, updatedAt: "t0", networks: resolvedNet, formatVersion: 1)
+        let next = try #require(Planning.nextMapping(current: old, node: "n1", networks: resolvedNet, now: "t1"))
+        #expect(next.formatVersion == NodeNetworkMapping.currentFormatVersion)
+        #expect(next.generation == 5)
+        #expect(Planning.nextMapping(current: next, node: "n1", networks: resolvedNet, now: "t2") == nil)
+    }
+
     @Test func devicesAreSortedByName() {
         let sorted = DeviceConversion.sorted([NetworkDevice(name: "b"), NetworkDevice(name: "a"), NetworkDevice(name: "B")])
         #expect(sorted.map(\.name) == ["B", "a", "b"])

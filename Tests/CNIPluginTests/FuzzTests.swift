@@ -25,6 +25,9 @@ struct FuzzTests {
         #"{"cniVersion":"1.1.0","name":"n","type":"automagic","network":"s","prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","mtu":1500}],"ips":[{"address":"10.0.0.2/24","interface":0}],"routes":[{"dst":"0.0.0.0/0","table":5}],"dns":{}}}"#,
         #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"worker-1","generation":7,"updatedAt":"2026-11-28T22:00:00Z","networks":{"storage":{"device":"ens5f1","map":"storage","attachment":{"type":"macvlan","mode":"bridge","mtu":9000},"mac":"3c:fd:fe:aa:bb:01"}}}"#,
         #"{"cniVersion":"0.4.0","interfaces":[{"name":"net1","mac":"02:00:00:00:00:01","sandbox":"/p"}],"ips":[{"version":"4","address":"192.168.60.5/24","interface":0}],"routes":[{"dst":"0.0.0.0/0"}],"dns":{}}"#,
+        // Issue 14: a format-2 mapping with candidates, and Multus's device IDs.
+        #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","formatVersion":2,"node":"w","generation":1,"networks":{"fast":{"device":"ens5f0","map":"fast","exclusive":true,"candidates":[{"name":"ens5f0","mac":"3c:fd:fe:aa:bb:00","pciAddress":"0000:05:00.0","numaNode":0},{"name":"veth-x"}]}}}"#,
+        #"{"cniVersion":"1.0.0","name":"fast","type":"automagic","network":"fast","deviceID":"0000:05:00.0","pciBusID":"0000:05:00.0","runtimeConfig":{"deviceID":"0000:05:00.0","mac":"02:00:00:00:00:09"}}"#,
     ]
 
     static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
@@ -60,6 +63,7 @@ struct FuzzTests {
                 accepted += 1
                 let d = try cfg.delegateConfig(conf: conf, type: "macvlan", device: "eth0", attachment: nil, version: .v1_0_0)
                 #expect(d["network"] == nil && d["master"]?.stringValue == "eth0")
+                #expect(d["deviceID"] == nil && d["pciBusID"] == nil && d["runtimeConfig"]?["deviceID"] == nil)
             } catch {
                 #expect([1, 6, 7].contains(error.code.rawValue), "\(error)")
                 #expect(!error.message.isEmpty)

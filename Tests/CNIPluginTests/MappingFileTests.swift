@@ -57,6 +57,111 @@ struct MappingFileTests {
         #expect(m.networks["storage"]?.device == "ens5f1")
         #expect(m.networks["storage"]?.attachment == Attachment(type: "macvlan", mode: "bridge", mtu: 9000))
         #expect(m.generation == 7)
+        // A file without formatVersion is format 1: no exclusive networks, no candidates.
+        #expect(m.formatVersion == 1)
+        #expect(m.networks["storage"]?.exclusive == false)
+        #expect(m.networks["storage"]?.candidates == [])
+    }
+
+    static let exclusiveSample = NodeNetworkMapping(
+        node: "worker-1", generation: 3, updatedAt: "2026-12-06T18:00:00Z",
+        networks: [
+            "fast": NetworkMapping(
+                device: "ens5f0", map: "fast", attachment: Attachment(type: "host-device"), mac: "3c:fd:fe:aa:bb:00",
+                pciAddress: "0000:05:00.0", exclusive: true,
+                candidates: [
+                    DeviceCandidate(name: "ens5f0", mac: "3c:fd:fe:aa:bb:00", pciAddress: "0000:05:00.0", numaNode: 0),
+                    DeviceCandidate(name: "ens6f0", mac: "3c:fd:fe:aa:cc:00", pciAddress: "0000:af:00.0", numaNode: 1),
+                    DeviceCandidate(name: "veth-x", mac: "02:00:00:00:00:01"),
+                ]),
+            "storage": NetworkMapping(device: "ens5f1", map: "storage", attachment: Attachment(type: "macvlan", mode: "bridge")),
+        ])
+
+    @Test func formatTwoRoundTripsExclusiveNetworksAndCandidates() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let path = dir.path + "/mapping.json"
+        try MappingFile.write(Self.exclusiveSample, to: path)
+        let back = try MappingFile.read(path: path)
+        #expect(back == Self.exclusiveSample)
+        #expect(back.formatVersion == 2)
+        let json = try JSONValue.parse(try AtomicFile.read(path: path))
+        #expect(json["formatVersion"]?.intValue == 2)
+        #expect(json[path: ["networks", "fast", "exclusive"]]?.boolValue == true)
+        let candidates = try #require(json[path: ["networks", "fast", "candidates"]]?.arrayValue)
+        #expect(candidates.count == 3)
+        #expect(candidates.first?["pciAddress"]?.stringValue == "0000:05:00.0")
+        #expect(candidates.last?["numaNode"] == nil)
+        // Shared networks carry neither field.
+        #expect(json[path: ["networks", "storage", "exclusive"]] == nil)
+        #expect(json[path: ["networks", "storage", "candidates"]] == nil)
+    }
+
+    @Test func newerFormatIsRefusedWithAClearError() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        // Format 3 is refused before any other field is read: its networks would not decode here.
+        try dir.write("m.json", #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","formatVersion":3,"node":"n","networks":[1]}"#)
+        let e = try #require(throws: MappingFileError.self) { try MappingFile.read(path: dir.path + "/m.json") }
+        #expect(e == .unsupportedFormat(path: dir.path + "/m.json", version: 3, supported: 2))
+        #expect(e.description.contains("mapping file format 3 is newer than this plugin understands (up to 2): upgrade automagic"), "\(e)")
+        #expect(e.description.contains(dir.path + "/m.json"), "\(e)")
+        // A reader that knows only format 1 refuses what this writer writes.
+        let written = MappingFile.encode(Self.exclusiveSample)
+        let old = try #require(throws: MappingFileError.self) {
+            try NodeNetworkMapping(json: try JSONValue.parse(written), path: "m.json", maxFormatVersion: 1)
+        }
+        #expect(old.description.contains("mapping file format 2 is newer than this plugin understands (up to 1)"), "\(old)")
+        // …and reads format 1 files as before.
+        var v1 = Self.sample
+        v1.formatVersion = 1
+        let bytes = MappingFile.encode(v1)
+        #expect(try JSONValue.parse(bytes)["formatVersion"]?.intValue == 1)
+        #expect(try NodeNetworkMapping(json: try JSONValue.parse(bytes), path: "m.json", maxFormatVersion: 1) == v1)
+    }
+
+    @Test func refusesBrokenFormatTwoFields() throws {
+        let head = #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","node":"n","#
+        let cases: [(String, String)] = [
+            (head + #""formatVersion":0}"#, "'formatVersion' must be 1 or more, got 0"),
+            (head + #""formatVersion":"2"}"#, "'formatVersion' must be an integer, got string"),
+            (head + #""networks":{"f":{"device":"e","exclusive":"yes"}}}"#, "'networks.f.exclusive' must be a boolean"),
+            (head + #""networks":{"f":{"device":"e","candidates":{}}}}"#, "'networks.f.candidates' must be an array"),
+            (head + #""networks":{"f":{"device":"e","candidates":["e"]}}}"#, "'networks.f.candidates[0]' must be an object"),
+            (head + #""networks":{"f":{"device":"e","candidates":[{"name":"e"},{"mac":"x"}]}}}"#, "'networks.f.candidates[1].name' is missing"),
+            (head + #""networks":{"f":{"device":"e","candidates":[{"name":""}]}}}"#, "'networks.f.candidates[0].name' is empty"),
+            (head + #""networks":{"f":{"device":"e","candidates":[{"name":"e","numaNode":-1}]}}}"#, "'networks.f.candidates[0].numaNode' must be a NUMA node number"),
+            (head + #""networks":{"f":{"device":"e","candidates":[{"name":"e","pciAddress":5}]}}}"#, "'networks.f.candidates[0].pciAddress' must be a string"),
+        ]
+        for (text, expected) in cases {
+            let e = try #require(throws: MappingFileError.self) { try MappingFile.decode(Array(text.utf8), path: "m.json") }
+            #expect(e.description.contains(expected), "\(e)")
+        }
+    }
+
+    @Test func candidatesMatchPCIMACOrInterfaceName() throws {
+        let pci = DeviceCandidate(name: "ens5f0", mac: "3c:fd:fe:aa:bb:0a", pciAddress: "0000:5e:00.1", numaNode: 0)
+        for id in ["0000:5e:00.1", "0000:5E:00.1", "5e:00.1", "5E:00.1", "3c:fd:fe:aa:bb:0a", "3C:FD:FE:AA:BB:0A", "ens5f0"] {
+            #expect(pci.matches(deviceID: id), "\(id)")
+        }
+        for id in ["", "0000:5e:00.2", "0001:5e:00.1", "5e:00", "5e:00.1.0", "ens5f1", "ENS5F0", "3c:fd:fe:aa:bb:0b", "0000:5e:00.1 "] {
+            #expect(!pci.matches(deviceID: id), "\(id)")
+        }
+        #expect(pci.deviceID == "0000:5e:00.1")
+        // Domains other than 0000 keep their number (VMD domains have five digits).
+        let vmd = DeviceCandidate(name: "e", pciAddress: "10000:01:00.0")
+        #expect(vmd.matches(deviceID: "10000:01:00.0") && !vmd.matches(deviceID: "01:00.0"))
+        let macOnly = DeviceCandidate(name: "veth-a", mac: "02:00:00:00:00:0a")
+        #expect(macOnly.deviceID == "02:00:00:00:00:0a")
+        #expect(macOnly.matches(deviceID: "02:00:00:00:00:0A") && macOnly.matches(deviceID: "veth-a"))
+        #expect(!macOnly.matches(deviceID: "00:00.0"))
+        let nameOnly = DeviceCandidate(name: "veth-b", mac: "")
+        #expect(nameOnly.deviceID == "veth-b")
+        #expect(nameOnly.matches(deviceID: "veth-b") && !nameOnly.matches(deviceID: ""))
+        let fast = try #require(Self.exclusiveSample.networks["fast"])
+        #expect(fast.candidate(matching: "af:00.0")?.name == "ens6f0")
+        #expect(fast.candidate(matching: "02:00:00:00:00:01")?.name == "veth-x")
+        #expect(fast.candidate(matching: "ens7f0") == nil)
     }
 
     @Test func writeIfChangedSkipsIdenticalContent() throws {

@@ -95,6 +95,67 @@ struct PrivilegedTests {
         #expect(try sh("ip", "-n", lab.hostNS, "-o", "link", "show", dev).contains(dev))
     }
 
+    /// Issue 14 end to end with the real host-device: two pods of an exclusive network, two
+    /// candidate devices; each ADD with the device ID the device plugin allocated moves exactly
+    /// that device; a device that is no candidate is code 7 and changes nothing.
+    @Test func exclusiveHostDeviceMovesTheAllocatedDeviceOfEachPod() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let podA = try lab.addPod("a")
+        let podB = try lab.addPod("b")
+        let podC = try lab.addPod("c")
+        let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2"), other = try lab.addHostDevice("d3")
+        func mac(_ dev: String) throws -> String {
+            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
+            return try #require(links.first?["address"] as? String)
+        }
+        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
+        try lab.writeMapping(["storage": [
+            "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],
+            "exclusive": true, "candidates": .array(candidates),
+        ]])
+        // Pod B first, with the second device (Multus's top-level deviceID, upper case).
+        var confB = lab.config(version: "1.0.0", address: "192.168.61.8/24")
+        confB["deviceID"] = .string(mac2.uppercased())
+        let addB = try lab.invoke("ADD", conf: confB, pod: podB, container: "ctrB")
+        try #require(addB.status == 0, "\(addB)")
+        #expect(try linkNames(netns: podB) == ["net1"])
+        #expect(try sh("ip", "-n", podB, "-o", "link", "show", "net1").contains(mac2))
+        let hostLinks = try linkNames(netns: lab.hostNS)
+        #expect(hostLinks.contains(d1) && !hostLinks.contains(d2))
+        // Pod A with the first (runtimeConfig.deviceID).
+        var confA = lab.config(version: "1.0.0", address: "192.168.61.7/24")
+        confA["runtimeConfig"] = ["deviceID": .string(mac1)]
+        let addA = try lab.invoke("ADD", conf: confA, pod: podA, container: "ctrA")
+        try #require(addA.status == 0, "\(addA)")
+        #expect(try sh("ip", "-n", podA, "-o", "link", "show", "net1").contains(mac1))
+        #expect(!(try linkNames(netns: lab.hostNS)).contains(d1))
+        // A device that is no candidate: code 7 naming the allowed ones, nothing moved or recorded.
+        var confC = lab.config(version: "1.0.0", address: "192.168.61.9/24")
+        confC["deviceID"] = .string(try mac(other))
+        let before = try lab.cacheEntries()
+        let addC = try lab.invoke("ADD", conf: confC, pod: podC, container: "ctrC")
+        #expect(addC.status != 0 && addC.code == 7, "\(addC)")
+        #expect(addC.message.contains("allowed devices: \(mac1) (\(d1)), \(mac2) (\(d2))"), "\(addC)")
+        #expect(try linkNames(netns: podC).isEmpty)
+        #expect(try linkNames(netns: lab.hostNS).contains(other))
+        #expect(try lab.cacheEntries() == before)
+        // CHECK accepts each pod's own candidate; DEL gives each device back.
+        for (pod, container, conf, add) in [(podA, "ctrA", confA, addA), (podB, "ctrB", confB, addB)] {
+            var c = conf
+            c["prevResult"] = try #require(add.json)
+            let check = try lab.invoke("CHECK", conf: c, pod: pod, container: container)
+            #expect(check.status == 0, "\(check)")
+            let del = try lab.invoke("DEL", conf: c, pod: pod, container: container)
+            #expect(del.status == 0, "\(del)")
+            #expect(try linkNames(netns: pod).isEmpty)
+        }
+        let back = try linkNames(netns: lab.hostNS)
+        #expect(back.contains(d1) && back.contains(d2))
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
     @Test func ipvlanGetsTheRightConfigurationAndItsErrorIsRelayed() throws {
         let lab = try Lab()
         defer { lab.cleanup() }
@@ -217,11 +278,11 @@ struct PrivilegedTests {
         try expectFailure(lab.invoke("ADD", conf: "not an object", pod: pod), code: 6, "network configuration")
         // A delegate failure after the mapping resolved (bad IPAM address): relayed, undone.
         let badIP = lab.config(address: "not-an-ip")
-        let r = try lab.invoke("ADD", conf: badIP, pod: pod)
-        try expectFailure(r, code: r.code ?? -1, "macvlan ADD failed")
+        // The reference plugins report plain errors with code 999 (skel's default).
+        try expectFailure(lab.invoke("ADD", conf: badIP, pod: pod), code: 999, "macvlan ADD failed")
         // The netns does not exist: the delegate's error is relayed, nothing is recorded.
         let gone = try lab.invoke("ADD", conf: lab.config(), pod: pod, extraEnv: ["CNI_NETNS": "/var/run/netns/\(lab.prefix)gone"])
-        try expectFailure(gone, code: gone.code ?? -1, "macvlan ADD failed")
+        try expectFailure(gone, code: 999, "macvlan ADD failed")
         #expect(gone.message.contains("\(lab.prefix)gone"), "\(gone)")
         // The mapping names a device this node does not have: the delegate's error, plus a hint.
         try lab.writeMapping(["storage": ["device": "amnosuchdev0", "map": "storage", "attachment": ["type": "macvlan"]]])

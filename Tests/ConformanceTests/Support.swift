@@ -235,3 +235,8 @@ func manifestObjects(file: String) throws -> [ManifestObject] {
     flush()
     return objects
 }
+
+/// Whether a repository path names a kustomization file (kustomize's input, not an object to apply).
+func isKustomization(_ path: String) -> Bool {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains((path as NSString).lastPathComponent)
+}

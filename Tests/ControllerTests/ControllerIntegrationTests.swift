@@ -12,7 +12,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ControllerIntegrationTests {
     static let worker = ["node-role.kubernetes.io/worker": ""]
 
-    @Test func statusLabelsAndCapacityFollowTheNodes() async throws {
+    @Test func statusAndLabelsFollowTheNodesAndNoCapacityIsWritten() async throws {
         try await TestCluster.with { c in
             try await c.createNode("n1", labels: Self.worker.merging(["keep": "me"]) { a, _ in a })
             try await c.createNode("n2", labels: Self.worker)
@@ -49,14 +49,15 @@ import Testing
             #expect(degraded.message.contains(c.name("n4")))
             #expect(status.conditions?[type: "Conflict"]?.status == "False")
 
-            // Labels and capacity.
-            try await eventually("labels and capacity on n1") {
+            // Labels; no capacity for the exclusive network (its device plugin advertises it through the kubelet).
+            try await eventually("labels on n1") {
                 let n1 = try await c.node("n1")
-                return n1.labels[Automagic.networkLabel(for: storage)] == "true" && n1.capacity[Automagic.extendedResource(for: fast)] == "2"
+                return n1.labels[Automagic.networkLabel(for: storage)] == "true" && n1.labels[Automagic.networkLabel(for: fast)] == "true"
             }
             let n1 = try await c.node("n1")
             #expect(n1.labels["keep"] == "me")
-            #expect(n1.labels[Automagic.networkLabel(for: fast)] == "true")
+            #expect(n1.capacity[Automagic.extendedResource(for: fast)] == nil)
+            #expect(controller.metrics.writeCounts["nodes/status", default: 0] == 0)
             #expect(try await c.node("n2").labels[Automagic.networkLabel(for: storage)] == nil)
             #expect(try await c.node("n3").labels[Automagic.networkLabel(for: storage)] == nil)  // not selected
 
@@ -75,13 +76,13 @@ import Testing
             #expect(event.reportingComponent == "automagic-controller")
             #expect(event.involvedObject.kind == "NetworkDeviceMap")
 
-            // Maps deleted: their labels and capacity go, other labels stay.
+            // Maps deleted: their labels go, other labels stay.
             try await c.maps.delete(storage)
             try await c.maps.delete(fast)
-            try await eventually("labels and capacity removed") {
+            try await eventually("labels removed") {
                 let n1 = try await c.node("n1"), n2 = try await c.node("n2")
                 return n1.labels[Automagic.networkLabel(for: storage)] == nil && n2.labels[Automagic.networkLabel(for: storage)] == nil
-                    && n1.labels[Automagic.networkLabel(for: fast)] == nil && n1.capacity[Automagic.extendedResource(for: fast)] == nil
+                    && n1.labels[Automagic.networkLabel(for: fast)] == nil
             }
             #expect(try await c.node("n1").labels["keep"] == "me")
             try await eventually("node writes counted") { controller.metrics.writeCounts["nodes", default: 0] >= 3 }
@@ -110,6 +111,7 @@ import Testing
             #expect(config["cniVersion"] == "1.0.0")
             #expect(config[path: ["ipam", "type"]] == "whereabouts")
             #expect(nad.metadata.labels?[NADRenderer.managedByLabel] == "automagic")
+            #expect(nad.metadata.annotations?[NADRenderer.resourceNameAnnotation] == nil)  // a shared network
             let owner = try #require(nad.metadata.ownerReferences?.first)
             #expect(owner.uid == map.metadata.uid)
             #expect(owner.kind == "NetworkDeviceMap")
@@ -139,6 +141,17 @@ import Testing
                 let config = try JSONValue.parse(b.json[path: ["spec", "config"]]?.stringValue ?? "")
                 let a = try await c.nads.inNamespace(teamA).getIfExists(network)
                 return config[path: ["ipam", "type"]] == "static" && a == nil
+            }
+            // Exclusive: the NAD names the device plugin's resource, for Multus; shared again: it goes,
+            // and an annotation of someone else's stays.
+            _ = try await c.maps.modify(network) { $0.spec.exclusive = true }
+            try await eventually("resourceName annotation") {
+                try await c.nads.inNamespace(teamB).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation]
+                    == "automagic.dev/\(network)"
+            }
+            _ = try await c.maps.modify(network) { $0.spec.exclusive = false }
+            try await eventually("resourceName annotation removed") {
+                try await c.nads.inNamespace(teamB).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation] == nil
             }
             // The template goes: every NAD goes.
             _ = try await c.maps.modify(network) { $0.spec.networkAttachmentDefinition = nil }
@@ -356,8 +369,8 @@ import Testing
             defer { task.cancel() }
             try await eventually("converged") {
                 let a = try await c.map("a").status?.nodes?.matched, b = try await c.map("b").status?.nodes?.matched
-                let capacity = try await c.node("n2").capacity[Automagic.extendedResource(for: c.name("b"))]
-                return a == 3 && b == 3 && capacity == "1"
+                let labels = try await c.node("n2").labels
+                return a == 3 && b == 3 && labels[Automagic.networkLabel(for: c.name("b"))] == "true"
             }
             try await Task.sleep(for: .seconds(1))
             let before = controller.metrics.writeCounts

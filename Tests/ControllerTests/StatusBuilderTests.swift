@@ -151,6 +151,30 @@ import Testing
         #expect(rerendered.metadata.labels?["team"] == "x")
         #expect(NADRenderer.isUpToDate(rerendered, for: map))
     }
+
+    @Test func exclusiveNetworksNameTheirDevicePluginResource() throws {
+        var map = NetworkDeviceMap(name: "fast", spec: NetworkDeviceMapSpec(
+            rules: [], exclusive: true, networkAttachmentDefinition: NADTemplate(namespaces: ["a"])))
+        map.metadata.uid = "u-2"
+        let nad = NADRenderer.render(map, namespace: "a")
+        #expect(nad.metadata.annotations == ["k8s.v1.cni.cncf.io/resourceName": "automagic.dev/fast"])
+        #expect(NADRenderer.isUpToDate(nad, for: map))
+        var removed = nad
+        removed.metadata.annotations = nil
+        #expect(!NADRenderer.isUpToDate(removed, for: map))
+        // Shared again: the controller's resource name goes, a user's annotation stays.
+        map.spec.exclusive = false
+        var annotated = nad
+        annotated.metadata.annotations?["team"] = "x"
+        #expect(!NADRenderer.isUpToDate(annotated, for: map))
+        let shared = NADRenderer.render(map, namespace: "a", existing: annotated)
+        #expect(shared.metadata.annotations == ["team": "x"])
+        #expect(NADRenderer.isUpToDate(shared, for: map))
+        // Another resource name set by hand on a shared network's NAD is not the controller's to remove.
+        var foreign = shared
+        foreign.metadata.annotations?["k8s.v1.cni.cncf.io/resourceName"] = "intel.com/sriov"
+        #expect(NADRenderer.isUpToDate(foreign, for: map))
+    }
 }
 
 @Suite struct ClusterIndexTests {
@@ -178,7 +202,6 @@ import Testing
         // which leaves one free device for the exclusive network.
         #expect(r1["storage"]?.device == "ens1f1")
         #expect(r1["storage"]?.conflictCount == 1)
-        #expect(r1["sriov"]?.available == 1)
         var (changed, outdated) = index.store("n1", labels: ["worker": ""], input: devices, version: snapshot.version, results: r1)
         #expect(Set(changed) == ["sriov", "storage"])
         #expect(!outdated)
@@ -201,9 +224,7 @@ import Testing
         var storageAggregate = try #require(index.aggregate("storage"))
         ClusterIndex.fillDetails(&storageAggregate, network: "storage", maps: snapshot)
         #expect(storageAggregate.conflicts.first?.message == "device ens1f0 is wanted by sriov and storage (at least one exclusive); sriov keeps it")
-        let signals = index.signals("n1")
-        #expect(signals.labels == ["networks.automagic.dev/sriov": "true", "networks.automagic.dev/storage": "true"])
-        #expect(signals.capacity == ["automagic.dev/sriov": "1"])
+        #expect(index.labels("n1") == ["networks.automagic.dev/sriov": "true", "networks.automagic.dev/storage": "true"])
 
         // Same inputs: nothing to do. A map change: everything is stale until resolved again.
         #expect(!index.needsResolve("n1", labels: ["worker": ""], input: devices))
@@ -220,5 +241,25 @@ import Testing
     @Test func subnetsIgnoreLinkLocal() {
         #expect(ClusterIndex.subnets(["192.168.60.5/24", "fe80::1/64", "2001:db8::5/64", "169.254.1.1/16", "bogus"])
             == ["192.168.60.0/24", "2001:db8::/64"])
+    }
+}
+
+/// Issue 16: a map whose nodeSelector selects no node can never place a pod.
+@Suite struct EmptyMapStatusTests {
+    @Test func aMapThatSelectsNoNodeIsNotReadyAndDegraded() throws {
+        let map = NetworkDeviceMap(name: "nowhere", spec: NetworkDeviceMapSpec(rules: [DeviceRule(expressions: [
+            DeviceMatchExpression(key: "driver", operator: .in, values: ["ice"]),
+        ])]))
+        let a = MapAggregate()  // selected == 0
+        let (status, events) = StatusBuilder.build(map: map, aggregate: a, nad: NADReport(), previous: nil, now: "2026-12-06T00:00:00Z")
+        #expect(status.nodes == NodeCounts(matched: 0, unmatched: 0, total: 0))
+        let ready = try #require(status.conditions?[type: "Ready"])
+        #expect(ready.status == "False")
+        #expect(ready.reason == "NoNodesSelected")
+        #expect(ready.message.contains("no pod can get nowhere"), "\(ready.message)")
+        let degraded = try #require(status.conditions?[type: "Degraded"])
+        #expect(degraded.status == "True")
+        #expect(degraded.reason == "NoNodesSelected")
+        #expect(events.map(\.reason) == ["Degraded"], "\(events)")
     }
 }

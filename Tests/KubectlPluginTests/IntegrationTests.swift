@@ -118,6 +118,14 @@ struct IntegrationTests {
         #expect(storage.stdout.contains("VLANs: 300\n"))
         let named = try await runPlugin(["explain", "fast", "--node", "worker-1"])
         #expect(named.stdout.contains("VLANs: 100 (provider)"))
+        // An exclusive network lists what its device plugin offers; a shared one does not.
+        #expect(named.stdout.contains("  candidates: ens5f0 (exclusive: the device plugin gives each pod one of them)\n"), "\(named.stdout)")
+        #expect(!storage.stdout.contains("candidates:"))
+        let json = try await runPlugin(["explain", "fast", "--node", "worker-1", "-o", "json"])
+        let report = try JSONDecoder().decode(ExplainReport.self, from: Data(json.stdout.utf8))
+        #expect(report.nodes.first?.candidates == ["ens5f0"])
+        let status = try await runPlugin(["status", "fast", "-o", "json"])
+        #expect(status.stdout.contains(#""candidates""#), "\(status.stdout)")
     }
 
     @Test func explainJSONCarriesRulesAndNeighbour() async throws {

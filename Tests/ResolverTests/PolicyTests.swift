@@ -222,5 +222,8 @@ struct ExclusiveTests {
         #expect(r["hd"]?.device == "ens5f0")
         #expect(r["hd"]?.availableDevices == ["ens5f0", "ens6f0"])
         #expect(r["hd"]?.conflicts.isEmpty == true)
+        // The agent resolves with `.summary`: the candidate set is the same, in the same order.
+        let summary = Resolver.resolve(node: worker, devices: allDevices, maps: [hd, other], detail: .summary)
+        #expect(summary["hd"]?.availableDevices == ["ens5f0", "ens6f0"])
     }
 }

@@ -34,6 +34,7 @@ func fuzzOne(_ bytes: [UInt8]) {
                                                        attachment: Attachment(type: "macvlan", mode: "bridge", mtu: 1500),
                                                        version: version) {
                         precondition(d["network"] == nil && d["mappingFile"] == nil && d["cacheDir"] == nil && d["delegate"] == nil)
+                        precondition(d["deviceID"] == nil && d["pciBusID"] == nil && d["runtimeConfig"]?["deviceID"] == nil)
                         precondition(d["cniVersion"]?.stringValue == version.description)
                         precondition(d[type == "host-device" ? "device" : "master"]?.stringValue == "eth0")
                         _ = d.serialized()

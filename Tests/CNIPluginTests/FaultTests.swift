@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNI
+import JSON
+import MappingFile
+import Testing
+import TestSupport
+
+/// The real `automagic` binary and the real reference plugins under faults: interfaces the pod
+/// already has, broken state on disk, namespaces that are gone, processes killed mid-call.
+@Suite("automagic under faults (root)")
+struct FaultTests {
+    /// The index and MAC address of link `name` in `netns`, to tell the same link from a new one.
+    func identity(_ name: String, netns: String) throws -> String {
+        let link = try #require(try ipJSON(netns: netns, ["link", "show", name]).first, "no link \(name) in \(netns)")
+        let index = try #require(link["ifindex"] as? Int, "\(link)")
+        let mac = try #require(link["address"] as? String, "\(link)")
+        return "\(index) \(mac)"
+    }
+
+    /// Issue 13 item 2: the pod already has `net1` (a veth whose peer is in the host netns). ADD
+    /// with CNI_IFNAME=net1 is refused and both ends survive, the same links as before.
+    @Test func failedAddLeavesAnExistingInterfaceAlone() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let peer = lab.prefix + "q"
+        try sh("ip", "-n", pod, "link", "add", "net1", "type", "veth", "peer", "name", peer, "netns", lab.hostNS)
+        let before = (try identity("net1", netns: pod), try identity(peer, netns: lab.hostNS))
+
+        let add = try lab.invoke("ADD", conf: lab.config(), pod: pod)
+        #expect(add.status != 0, "\(add)")
+        #expect(add.code == 4, "\(add)")
+        #expect(add.message.contains("CNI_IFNAME 'net1' already exists"), "\(add)")
+        #expect(try identity("net1", netns: pod) == before.0)
+        #expect(try identity(peer, netns: lab.hostNS) == before.1)
+        #expect(try linkNames(netns: pod) == ["net1"])
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    /// A second attachment with the interface name of the first: refused, and the first
+    /// attachment (its link, its address, its cache entry) is exactly as it was; its DEL works.
+    @Test func duplicateIfnameChangesNothing() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let first = try lab.invoke("ADD", conf: lab.config(version: "1.1.0"), pod: pod, container: "ctrA")
+        try #require(first.status == 0, "\(first)")
+        let before = try identity("net1", netns: pod)
+        let entry = try AtomicFile.read(path: lab.cacheDir + "/attachments/storage+ctrA+net1.json")
+
+        let second = try lab.invoke("ADD", conf: lab.config(version: "1.1.0", address: "192.168.60.6/24"), pod: pod, container: "ctrB")
+        #expect(second.code == 4, "\(second)")
+        #expect(second.message.contains("already exists in network namespace '/var/run/netns/\(pod)'"), "\(second)")
+        #expect(try identity("net1", netns: pod) == before)
+        let addresses = try sh("ip", "-n", pod, "-o", "addr", "show", "net1")
+        #expect(addresses.contains("192.168.60.5/24") && !addresses.contains("192.168.60.6"), "\(addresses)")
+        #expect(try lab.cacheEntries() == ["storage+ctrA+net1.json"])
+        #expect(try AtomicFile.read(path: lab.cacheDir + "/attachments/storage+ctrA+net1.json") == entry)
+
+        let del = try lab.invoke("DEL", conf: lab.config(version: "1.1.0"), pod: pod, container: "ctrA")
+        #expect(del.status == 0, "\(del)")
+        #expect(try linkNames(netns: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    // MARK: DEL is best effort (issue 13 item 5)
+
+    /// ADD in a fresh lab; returns the lab, the pod and the ADD's result.
+    func added(version: String = "1.0.0") throws -> (Lab, String, JSONValue) {
+        let lab = try Lab()
+        do {
+            let pod = try lab.addPod()
+            try lab.writeStandardMapping()
+            let add = try lab.invoke("ADD", conf: lab.config(version: version), pod: pod)
+            try #require(add.status == 0, "\(add)")
+            try #require(try linkNames(netns: pod) == ["net1"])
+            try #require(try lab.cacheEntries() == ["storage+ctr1+net1.json"])
+            return (lab, pod, try #require(add.json))
+        } catch {
+            lab.cleanup()
+            throw error
+        }
+    }
+
+    /// A prevResult cut short (the result's text cut in half, so a string; or its members cut
+    /// off): DEL succeeds, removes the interface and the cache entry.
+    @Test(arguments: ["text", "members"])
+    func delWithATruncatedPrevResultCleansUp(how: String) throws {
+        let (lab, pod, result) = try added()
+        defer { lab.cleanup() }
+        var conf = lab.config()
+        if how == "text" {
+            let text = result.jsonString()
+            conf["prevResult"] = .string(String(text.prefix(text.count / 2)))
+        } else {
+            conf["prevResult"] = ["cniVersion": "1.0.0", "interfaces": [["sandbox": .string("/var/run/netns/\(pod)")]],
+                                  "ips": [["address": "192.168.6", "interface": 3]]]
+        }
+        let del = try lab.invoke("DEL", conf: conf, pod: pod)
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+        #expect(try linkNames(netns: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    /// The attachment's cache entry cut in half (a crash while it was written): DEL succeeds,
+    /// finds the device through the mapping file, removes the interface and the entry.
+    @Test func delWithATruncatedCacheEntryCleansUp() throws {
+        let (lab, pod, _) = try added()
+        defer { lab.cleanup() }
+        let entry = lab.cacheDir + "/attachments/storage+ctr1+net1.json"
+        let bytes = try AtomicFile.read(path: entry)
+        try #require(truncate(entry, off_t(bytes.count / 2)) == 0)
+        let del = try lab.invoke("DEL", conf: lab.config(), pod: pod)
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+        #expect(try linkNames(netns: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    /// The mapping file cut in half: DEL succeeds with the cached device; with the cache entry
+    /// cut too, nothing tells the device: DEL still succeeds and removes the entry.
+    @Test func delWithATruncatedMappingFileCleansUp() throws {
+        let (lab, pod, _) = try added()
+        defer { lab.cleanup() }
+        let mapping = try AtomicFile.read(path: lab.mappingPath)
+        try #require(truncate(lab.mappingPath, off_t(mapping.count / 2)) == 0)
+        let del = try lab.invoke("DEL", conf: lab.config(), pod: pod)
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+        #expect(try linkNames(netns: pod).isEmpty)
+        #expect(try lab.cacheEntries().isEmpty)
+
+        try lab.writeStandardMapping()
+        let again = try lab.invoke("ADD", conf: lab.config(), pod: pod)
+        try #require(again.status == 0, "\(again)")
+        let entry = lab.cacheDir + "/attachments/storage+ctr1+net1.json"
+        try #require(truncate(entry, 7) == 0)
+        try #require(truncate(lab.mappingPath, off_t(mapping.count / 2)) == 0)
+        let blind = try lab.invoke("DEL", conf: lab.config(), pod: pod)
+        #expect(blind.status == 0 && blind.stdout.isEmpty, "\(blind)")
+        #expect(try lab.cacheEntries().isEmpty)
+    }
+
+    /// The pod's netns was deleted before DEL (with the macvlan in it): DEL succeeds, removes
+    /// the cache entry, and nothing is left in the host netns.
+    @Test func delAfterTheNetnsWasDeletedSucceeds() throws {
+        let (lab, pod, result) = try added(version: "1.1.0")
+        defer { lab.cleanup() }
+        try sh("ip", "netns", "del", pod)
+        var conf = lab.config(version: "1.1.0")
+        conf["prevResult"] = result
+        for _ in 0..<2 {
+            let del = try lab.invoke("DEL", conf: conf, pod: pod)
+            #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+            #expect(try lab.cacheEntries().isEmpty)
+        }
+        #expect(try linkNames(netns: lab.hostNS) == [lab.master, lab.masterPeer].sorted())
+        try sh("ip", "netns", "add", pod)  // for the lab's clean-up
+    }
+}
