@@ -3,8 +3,7 @@
 //
 // Layering (lower never imports higher):
 //   C shims:      CCurl (libcurl), CTLS (OpenSSL), CNetlink (netlink, ioctl, setns, packet sockets)
-//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver (no I/O, no clock; Resolver/Benchmark.swift aside,
-//                 which reads clocks and is moving to automagic-bench)
+//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver (no I/O, no clock)
 //   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
 //                 CNI (spawns and execs the delegate plugins)
 //   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
@@ -12,6 +11,7 @@
 //                 OpenSSL), Observability (metrics, /proc, health endpoints over HTTPServer)
 //   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic
+//   benchmarks:   SyntheticFleets, Benchmarks, automagic-bench (no product module or binary holds benchmark code)
 // The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
 // Every target declares exactly the modules it imports (hack/check-imports.py, run by hack/test.sh).
 import PackageDescription
@@ -120,9 +120,17 @@ let package = Package(
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        // Benchmarks (hack/bench.sh builds it in release mode).
+        // Benchmarks: every benchmark lives here, none in the product modules or binaries
+        // (hack/bench.sh builds automagic-bench in release mode). SyntheticFleets generates the
+        // deterministic nodes, devices and maps that the resolver's benchmark and property tests share.
+        .target(name: "SyntheticFleets", dependencies: ["AutomagicAPI", "KubeCore", "Resolver"], swiftSettings: swiftSettings),
+        .target(name: "Benchmarks", dependencies: [
+            "AutomagicAPI", "Controller", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-bench", dependencies: [
-            "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
+            "Benchmarks", "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
             "DeviceProbe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -136,12 +144,12 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
-            "Resolver", "AutomagicAPI", "KubeCore", "JSON",
+            "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "Benchmarks",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
-        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "TestSupport"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
@@ -155,7 +163,7 @@ let package = Package(
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ControllerTests", dependencies: [
-            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver",
+            "Controller", "AutomagicAPI", "Benchmarks", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).

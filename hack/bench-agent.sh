@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks of the node agent (issue 5), printed as a markdown table:
 #   (a) one full probe of DEVICES veth devices vs `ip -j -d link show` + `ip -j addr show`
-#       on the same namespace (median of PROBES runs each);
+#       on the same namespace (median of PROBES runs each; the probe runs in `automagic-bench probe`,
+#       linked like the agent, since the agent binary has no benchmark flags);
 #   (b) a matching link added -> mapping file updated: median and worst over TRIALS;
 #   (c) idle for IDLE_SECONDS with nothing changing: CPU, resident memory, API writes.
 # Everything happens inside one throwaway network namespace (am<hex>) and a lab API server on
@@ -47,6 +48,9 @@ else
   AGENT=$AGENT_BIN/automagic-agent
   AGENT_DESC="$AGENT_LINK Swift runtime"
 fi
+# The probe benchmark: the agent's DeviceProbe code, linked as the agent is (AGENT_LINK).
+PROBE_BIN=$(swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --show-bin-path)
+swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-bench >&2
 if [[ ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
   swift build -c "$CONFIG" --product automagic-lab-apiserver >&2
 fi
@@ -99,7 +103,7 @@ ip -n "$NS" -batch "$WORK/batch"
 COUNT=$(ip -n "$NS" -j link show 2>/dev/null | python3 -c 'import json,sys; print(len([l for l in json.load(sys.stdin) if l["ifname"]!="lo"]))')
 
 # --- (a) probe vs ip ----------------------------------------------------------------------------
-AGENT_JSON=$("$AGENT" --bench-probes "$PROBES" --netns "/var/run/netns/$NS")
+AGENT_JSON=$("$PROBE_BIN/automagic-bench" probe --iterations "$PROBES" --netns "/var/run/netns/$NS")
 AGENT_MEDIAN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["medianMs"])' "$AGENT_JSON")
 for _ in $(seq "$PROBES"); do
   t0=$(now_ns)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 NODES=${NODES:-5000} DEVICES=${DEVICES:-16} MAPS=${MAPS:-50}
 BIN=$(swift build -c release --show-bin-path)
-for p in automagic-lab-apiserver automagic-controller; do
+for p in automagic-lab-apiserver automagic-bench; do
   [ -x "$BIN/$p" ] || swift build -c release --product "$p" >&2
 done
 WORK=$(mktemp -d /tmp/amctl-bench.XXXXXX)
@@ -30,8 +30,8 @@ for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || { echo "lab API server did not start: $(cat "$WORK/lab.log")" >&2; exit 1; }
 kubectl --kubeconfig "$WORK/kc" apply -f crds/ >&2
 kubectl --kubeconfig "$WORK/kc" wait --for=condition=Established crd --all --timeout=30s >&2
-"$BIN/automagic-controller" --kubeconfig "$WORK/kc" --log-level warning \
-  --benchmark-nodes "$NODES" --benchmark-devices "$DEVICES" --benchmark-maps "$MAPS" >"$WORK/result.json" 2>"$WORK/controller.log" \
+"$BIN/automagic-bench" controller --kubeconfig "$WORK/kc" \
+  --nodes "$NODES" --devices "$DEVICES" --maps "$MAPS" >"$WORK/result.json" 2>"$WORK/controller.log" \
   || { echo "controller benchmark failed: $(tail -5 "$WORK/controller.log")" >&2; exit 1; }
 r="$WORK/result.json"
 sum() { jq "[.$1 | to_entries[].value] | add // 0" "$r"; }

@@ -38,7 +38,7 @@ echo "==> resolver" >&2
 taskset -c 0 "$BIN/automagic-bench" resolver > "$TMP/resolver.json"
 
 echo "==> lab API server" >&2
-"$BIN/automagic-lab-apiserver" --bench --bench-objects 5000 --bench-watchers 100 2>/dev/null | jq -c . > "$TMP/lab.json"
+"$BIN/automagic-bench" lab --objects 5000 --watchers 100 2>/dev/null | jq -c . > "$TMP/lab.json"
 
 echo "==> controller" >&2
 if [ -x hack/bench-controller.sh ]; then
@@ -98,7 +98,7 @@ In-process against the API core (creates, list and watch fan-out without sockets
 | Watch fan-out to $(j .watchers "$TMP/lab.json") watchers | no dropped events | **$(j .eventsDeliveredMin "$TMP/lab.json") of $(j .eventsPerWatcherExpected "$TMP/lab.json")** events to the slowest watcher ($(fmt "$(j .fanOutSeconds "$TMP/lab.json")" 2) s) |
 | Resident memory after all of it | < 1 GiB | **$(j .residentMiB "$TMP/lab.json") MiB** |
 
-Reproduce: \`$BIN/automagic-lab-apiserver --bench --bench-objects 5000 --bench-watchers 100\`
+Reproduce: \`$BIN/automagic-bench lab --objects 5000 --watchers 100\`
 
 ## Controller (issue 7)
 

@@ -29,8 +29,6 @@ public struct AgentCommandLine: Sendable, Equatable {
     public var resyncPeriod = "5m"
     /// `--host-root`
     public var hostRoot = "/"
-    /// `--bench-probes` (hidden)
-    public var benchProbes: Int?
     /// `-h`, `--help`
     public var help = false
 
@@ -82,13 +80,6 @@ public struct AgentCommandLine: Sendable, Equatable {
         Option(name: "host-root", value: "host-root",
                help: "Root below which /sys is read (for a containerized agent with the host's / mounted elsewhere). (default: /)") {
             $0.hostRoot = $1
-        },
-        Option(name: "bench-probes", value: "bench-probes", help: "Benchmark: probe N times (in --netns), print timings as JSON and exit.",
-               hidden: true) { c, text throws(UsageError) in
-            guard let n = Int(text), n > 0 else {
-                throw UsageError(message: "--bench-probes: '\(text)' is not a positive number")
-            }
-            c.benchProbes = n
         },
     ]
 

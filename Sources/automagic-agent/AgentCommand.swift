@@ -69,10 +69,6 @@ enum AgentMain {
         }
         let logger = Logger(label: "automagic.agent")
 
-        if let benchProbes = options.benchProbes {
-            print(try await OnceProbe.benchmark(iterations: benchProbes, hostRoot: options.hostRoot, netnsPath: options.netns))
-            return
-        }
         if options.once {
             print(try OnceProbe.json(hostRoot: options.hostRoot, netnsPath: options.netns))
             return

@@ -1,44 +1,18 @@
 // automagic-bench: the in-process benchmarks hack/bench.sh runs in release mode.
 // Each subcommand prints one JSON object so that hack/bench.sh can tabulate it.
 import AutomagicAPI
+import Benchmarks
 import Foundation
 import JSON
 import KubeClient
 import KubeCore
 import LabAPIServer
+import Logging
 import Resolver
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func cpuSeconds() -> Double {
-    var ru = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &ru)
-    return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6 + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
-}
-
-/// A field of /proc/self/status in bytes (VmRSS, VmHWM).
-func procStatus(_ field: String) -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix(field + ":") {
-        let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return digits * 1024
-    }
-    return 0
-}
-
-/// Resets the peak-RSS watermark so VmHWM measures from here on.
-func resetPeakRSS() {
-    if let fh = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
-        fh.write(Data("5".utf8))
-        try? fh.close()
-    }
-}
+func now() -> Double { ProcessStats.now() }
 
 func emit(_ fields: [String: JSONValue]) {
     print(JSONValue.object(fields).jsonString())
@@ -98,13 +72,13 @@ func benchListDecode(objects: Int) throws {
     }
     body.append(contentsOf: Array("]}".utf8))
     let size = body.count
-    resetPeakRSS()
-    let base = procStatus("VmRSS")
+    ProcessStats.resetPeakResident()
+    let base = ProcessStats.residentBytes()
     let t0 = now()
     let list = try ResponseDecoding.decodeList(NodeDevice.self, from: body, source: "bench")
     let seconds = now() - t0
-    let peak = procStatus("VmHWM")
-    let after = procStatus("VmRSS")
+    let peak = ProcessStats.peakResidentBytes()
+    let after = ProcessStats.residentBytes()
     blackHole(list)
     emit([
         "benchmark": "list-decode", "objects": .int(Int64(list.items.count)), "responseBytes": .int(Int64(size)),
@@ -151,15 +125,69 @@ func benchResolver() {
     }
 }
 
+/// The value after `--name` in `args`, if any.
+func option(_ name: String, in args: ArraySlice<String>) -> String? {
+    guard let i = args.firstIndex(of: "--" + name), args.index(after: i) < args.endIndex else { return nil }
+    return args[args.index(after: i)]
+}
+
+/// A positive integer argument, or exit 2 naming it.
+func count(_ text: String?, _ what: String, default value: Int) -> Int {
+    guard let text else { return value }
+    guard let n = Int(text), n > 0 else {
+        print("automagic-bench: \(what): '\(text)' is not a positive number")
+        exit(2)
+    }
+    return n
+}
+
+/// The controller benchmark (hack/bench-controller.sh) against the lab API server of `--kubeconfig`,
+/// with the controller's own client settings (50 requests/s, burst 100).
+func benchController(_ args: ArraySlice<String>) async throws {
+    guard let kubeconfig = option("kubeconfig", in: args) else {
+        print("automagic-bench controller: --kubeconfig is required (a lab API server's)")
+        exit(2)
+    }
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
+    let logger = Logger(label: "automagic.controller.benchmark")
+    var configuration = try KubeConfigLoader.load(explicitPath: kubeconfig)
+    configuration.qps = 50
+    configuration.burst = 100
+    configuration.userAgent = "automagic-controller/0.1 (libcurl)"
+    let client = try KubernetesClient(configuration: configuration, logger: logger)
+    let result = try await ControllerBenchmark.run(
+        client: client, nodes: count(option("nodes", in: args), "--nodes", default: 5000),
+        devicesPerNode: count(option("devices", in: args), "--devices", default: 16),
+        maps: count(option("maps", in: args), "--maps", default: 50), logger: logger)
+    print(result)
+}
+
 let args = CommandLine.arguments.dropFirst()
+let rest = args.dropFirst()
 do {
     switch args.first {
-    case "watch-decode": try benchWatchDecode(events: args.dropFirst().first.flatMap { Int($0) } ?? 20_000)
-    case "list-decode": try benchListDecode(objects: args.dropFirst().first.flatMap { Int($0) } ?? 5_000)
+    case "watch-decode": try benchWatchDecode(events: count(rest.first, "events", default: 20_000))
+    case "list-decode": try benchListDecode(objects: count(rest.first, "objects", default: 5_000))
     case "resolver": benchResolver()
-    case "connection-reuse": try await benchConnectionReuse(requests: args.dropFirst().first.flatMap { Int($0) } ?? 1_000)
+    case "connection-reuse": try await benchConnectionReuse(requests: count(rest.first, "requests", default: 1_000))
+    case "lab":
+        print(LabBenchmarks.run(objects: count(option("objects", in: rest), "--objects", default: 5000),
+                                watchers: count(option("watchers", in: rest), "--watchers", default: 100)))
+    case "controller": try await benchController(rest)
+    case "probe":
+        print(try await ProbeBenchmark.run(iterations: count(option("iterations", in: rest), "--iterations", default: 20),
+                                           hostRoot: option("host-root", in: rest) ?? "/", netnsPath: option("netns", in: rest)))
     default:
-        print("usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N] | resolver")
+        print("""
+        usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N] | resolver
+                             | lab [--objects N] [--watchers N]
+                             | controller --kubeconfig FILE [--nodes N] [--devices N] [--maps N]
+                             | probe [--iterations N] [--netns PATH] [--host-root DIR]
+        """)
         exit(2)
     }
 } catch {

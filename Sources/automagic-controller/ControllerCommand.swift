@@ -50,15 +50,6 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
     @Option(help: "Client-side burst of API requests.")
     var kubeApiBurst: Int = 100
 
-    @Option(help: "Run the benchmark against the API server of --kubeconfig (a lab server) with this many nodes, print JSON and exit.")
-    var benchmarkNodes: Int?
-
-    @Option(help: "Benchmark: devices per node.")
-    var benchmarkDevices: Int = 16
-
-    @Option(help: "Benchmark: maps.")
-    var benchmarkMaps: Int = 50
-
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level: unknown level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
@@ -78,13 +69,6 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
         configuration.burst = kubeApiBurst
         configuration.userAgent = "automagic-controller/0.1 (libcurl)"
         let client = try KubernetesClient(configuration: configuration, logger: logger)
-
-        if let nodes = benchmarkNodes {
-            let result = try await ControllerBenchmark.run(
-                client: client, nodes: nodes, devicesPerNode: benchmarkDevices, maps: benchmarkMaps, logger: logger)
-            print(result)
-            return
-        }
 
         let host = ProcessInfo.processInfo.hostName
         let podName = environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? host

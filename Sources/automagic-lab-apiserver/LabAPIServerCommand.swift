@@ -40,21 +40,7 @@ struct LabAPIServerCommand: ParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String = "info"
 
-    @Flag(help: "Run the in-process benchmark (creates, full list, watch fan-out, memory), print JSON and exit.")
-    var bench = false
-
-    @Option(help: "Objects to create in --bench.")
-    var benchObjects: Int = 5000
-
-    @Option(help: "Watchers in --bench.")
-    var benchWatchers: Int = 100
-
     func run() throws {
-        if bench {
-            let result = LabBenchmarks.run(objects: benchObjects, watchers: benchWatchers)
-            FileHandle.standardOutput.write(Data((result.description + "\n").utf8))
-            return
-        }
         var logger = Logger(label: "automagic.lab-apiserver")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var options = LabServerOptions()

@@ -11,14 +11,14 @@ import NativeThreads
         #expect(options.healthAddr == ":9740" && options.metricsAddr == ":9741")
         #expect(options.logLevel == "info" && options.resyncPeriod == "5m" && options.hostRoot == "/")
         #expect(!options.once && !options.noLLDP && !options.help)
-        #expect(options.kubeconfig == nil && options.nodeName == nil && options.netns == nil && options.benchProbes == nil)
+        #expect(options.kubeconfig == nil && options.nodeName == nil && options.netns == nil)
     }
 
     @Test func bothValueFormsAndFlags() throws {
         let options = try AgentCommandLine.parse([
             "--kubeconfig", "/k", "--node-name=worker-1", "--mapping-file=/run/x.json", "--once", "--netns", "/proc/1/ns/net",
             "--lldp-devices", "eth*,bond0", "--no-lldp", "--log-level=debug", "--health-addr=", "--metrics-addr", "127.0.0.1:0",
-            "--resync-period", "30s", "--host-root=/host", "--bench-probes", "7",
+            "--resync-period", "30s", "--host-root=/host",
         ])
         #expect(options.kubeconfig == "/k")
         #expect(options.nodeName == "worker-1")
@@ -32,7 +32,6 @@ import NativeThreads
         #expect(options.metricsAddr == "127.0.0.1:0")
         #expect(options.resyncPeriod == "30s")
         #expect(options.hostRoot == "/host")
-        #expect(options.benchProbes == 7)
         #expect(try AgentCommandLine.parse(["-h"]).help)
         #expect(try AgentCommandLine.parse(["--node-name", "n", "--help"]).help)
         // A value may look like an option when it follows one that takes a value.
@@ -46,8 +45,8 @@ import NativeThreads
             (["--once=yes"], "'--once' does not take a value"),
             (["worker-1"], "unexpected argument 'worker-1'"),
             (["-x"], "unexpected argument '-x'"),
-            (["--bench-probes", "0"], "--bench-probes: '0' is not a positive number"),
-            (["--bench-probes=many"], "--bench-probes: 'many' is not a positive number"),
+            // The product binary has no benchmark flags (automagic-bench probe runs the probe benchmark).
+            (["--bench-probes", "7"], "unknown option '--bench-probes'"),
         ]
         for (arguments, message) in cases {
             #expect(throws: AgentCommandLine.UsageError(message: message), "\(arguments)") {

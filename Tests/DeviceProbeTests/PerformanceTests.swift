@@ -1,3 +1,4 @@
+import Benchmarks
 import Foundation
 import Testing
 import TestSupport
@@ -41,7 +42,7 @@ struct PerformanceTests {
             })
         }
         #expect(count == 500)
-        let timing = try DeviceProbe.measure(netnsPath: ns.path, iterations: 5)
+        let timing = try await ProbeBenchmark.run(iterations: 5, netnsPath: ns.path)
         #expect(timing.devices == 500)
         #expect(timing.samples.count == 5)
         #expect(timing.fastest <= timing.median)

@@ -1,6 +1,8 @@
 import AutomagicAPI
+import Benchmarks
 import PropertyBased
 import Resolver
+import SyntheticFleets
 import Synchronization
 import Testing
 

@@ -4,6 +4,7 @@ import JSON
 import KubeCore
 import PropertyBased
 import Resolver
+import SyntheticFleets
 import Testing
 
 // The hand-written JSONReader conformances of the AutomagicAPI types against their Codable

@@ -1,18 +1,11 @@
 import AutomagicAPI
-import Foundation  // String(format:) (it used to arrive through KubeClient, which no longer imports Foundation)
+import Controller
+import Foundation  // String(format:), Date
 import JSON
 import KubeClient
 import KubeCore
 import Logging
 import Resolver
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-
-/// glibc's `malloc_trim` (not exported by the Glibc module).
-@_silgen_name("malloc_trim") func glibcMallocTrim(_ pad: Int) -> Int32
-#endif
 
 /// Results of ``ControllerBenchmark/run(client:nodes:devicesPerNode:maps:logger:)``.
 public struct ControllerBenchmarkResult: Sendable, CustomStringConvertible {
@@ -58,7 +51,7 @@ public struct ControllerBenchmarkResult: Sendable, CustomStringConvertible {
 /// let result = try await ControllerBenchmark.run(client: client, nodes: 5000, devicesPerNode: 16, maps: 50)
 /// print(result)   // JSON
 /// ```
-/// From the command line: `automagic-controller --kubeconfig lab.kubeconfig --benchmark-nodes 5000`.
+/// From the command line: `automagic-bench controller --kubeconfig lab.kubeconfig --nodes 5000` (hack/bench-controller.sh).
 public enum ControllerBenchmark {
     static let drivers = ["ice", "i40e", "mlx5_core", "bnxt_en"]
     static let speeds = [10_000, 25_000, 100_000]
@@ -142,7 +135,7 @@ public enum ControllerBenchmark {
                 try await group.waitForAll()
             }
         }
-        let populateSeconds = (ContinuousClock.now - populateStart).inSeconds
+        let populateSeconds = (ContinuousClock.now - populateStart).benchSeconds
         logger.info("populated", metadata: ["seconds": "\(populateSeconds)"])
 
         // Expected results, from the shared resolver.
@@ -162,7 +155,7 @@ public enum ControllerBenchmark {
                 }
             }
         }
-        resetPeakRSS()
+        ProcessStats.resetPeakResident()
 
         var options = ControllerOptions()
         options.nadRetryPeriod = .seconds(600)
@@ -190,7 +183,7 @@ public enum ControllerBenchmark {
             }
             try await Task.sleep(for: .milliseconds(250))
         }
-        let timeToCorrect = (ContinuousClock.now - start).inSeconds
+        let timeToCorrect = (ContinuousClock.now - start).benchSeconds
         // A write is counted when its response arrives, a moment after the server (and so the check
         // above) already shows it: wait until the counts have not moved for 300 ms (at most 5 s).
         var writesToCorrect = controller.metrics.writeCounts
@@ -227,29 +220,12 @@ public enum ControllerBenchmark {
         let steady = controller.metrics.totalWrites - steadyStart
         return ControllerBenchmarkResult(
             nodes: nodeCount, devicesPerNode: devicesPerNode, maps: mapCount, populateSeconds: populateSeconds,
-            timeToCorrectSeconds: timeToCorrect, peakRSSMiB: Double(peakRSSBytes()) / 1_048_576, writesToCorrect: writesToCorrect,
-            oneChangeWrites: oneChange, steadyStateWrites: steady, steadyStateSeconds: steadyWindow.inSeconds)
+            timeToCorrectSeconds: timeToCorrect, peakRSSMiB: Double(ProcessStats.peakResidentBytes()) / 1_048_576, writesToCorrect: writesToCorrect,
+            oneChangeWrites: oneChange, steadyStateWrites: steady, steadyStateSeconds: steadyWindow.benchSeconds)
     }
+}
 
-    /// Resets the kernel's peak-RSS record of this process (`/proc/self/clear_refs`, Linux ≥ 4.0).
-    static func resetPeakRSS() {
-        #if os(Linux)
-        _ = glibcMallocTrim(0)  // give the population's freed memory back first
-        let fd = open("/proc/self/clear_refs", O_WRONLY)
-        if fd >= 0 {
-            _ = write(fd, "5", 1)
-            close(fd)
-        }
-        #endif
-    }
-
-    /// `VmHWM` of this process in bytes (0 where unknown).
-    static func peakRSSBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-            return digits * 1024
-        }
-        return 0
-    }
+extension Duration {
+    /// The duration in seconds.
+    var benchSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import LabAPIServer
 
 /// Results of `LabBenchmarks.run`.
 public struct LabBenchmarkResult: Sendable, CustomStringConvertible {
@@ -37,7 +38,7 @@ public struct LabBenchmarkResult: Sendable, CustomStringConvertible {
 /// core (no sockets, so it measures the server's own cost). The watchers are attached before the first
 /// create, so the create rate includes the fan-out of every event to every watcher.
 ///
-/// `automagic-lab-apiserver --bench` runs it and prints the result as JSON.
+/// `automagic-bench lab` runs it and prints the result as JSON.
 public enum LabBenchmarks {
     /// A counting sink for watchers.
     final class CountingSink: LabResponseSink, @unchecked Sendable {
@@ -127,7 +128,7 @@ public enum LabBenchmarks {
         let bodies = (0..<objects).map { object($0).serialized() }
         let objectBytes = bodies.first?.count ?? 0
         let start = Date()
-        let cpuStart = cpuSeconds()
+        let cpuStart = ProcessStats.cpuSeconds()
         let workers = 2
         let createGroup = DispatchGroup()
         for w in 0..<workers {
@@ -143,7 +144,7 @@ public enum LabBenchmarks {
         }
         createGroup.wait()
         let createSeconds = Date().timeIntervalSince(start)
-        let createCPU = cpuSeconds() - cpuStart
+        let createCPU = ProcessStats.cpuSeconds() - cpuStart
         let listStart = Date()
         let list = api.perform(LabRequest(method: "GET", path: path, clientCertificate: user))
         let listSeconds = Date().timeIntervalSince(listStart)
@@ -151,7 +152,7 @@ public enum LabBenchmarks {
         while Date().timeIntervalSince(fanStart) < 60, sinks.contains(where: { $0.count < objects }) { Thread.sleep(forTimeInterval: 0.01) }
         let fanOutSeconds = Date().timeIntervalSince(start)
         let delivered = sinks.map(\.count).min() ?? 0
-        let rss = residentBytes()
+        let rss = ProcessStats.residentBytes()
         api.shutdown()
         group.wait()
         return LabBenchmarkResult(objects: objects, objectBytes: objectBytes, createSeconds: createSeconds,
@@ -159,22 +160,5 @@ public enum LabBenchmarks {
                                   createsPerCPUSecond: Double(objects) / max(createCPU, 1e-9), listSeconds: listSeconds,
                                   listBytes: list.body.count, watchers: watchers, eventsPerWatcherExpected: objects,
                                   eventsDeliveredMin: delivered, fanOutSeconds: fanOutSeconds, residentBytes: rss)
-    }
-
-    /// User plus system CPU time of this process.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// VmRSS of this process.
-    public static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kb * 1024
-        }
-        return 0
     }
 }
