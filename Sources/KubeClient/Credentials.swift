@@ -31,11 +31,16 @@ final class Authenticator: Sendable {
     private let tokenFileCache = Mutex<TokenFileCache?>(nil)
     private let exec: ExecCredentialProvider?
 
+    /// The last token read from the token file, and the file it came from (nil after a 401: read again).
     struct TokenFileCache {
-        var device: UInt64
-        var inode: UInt64
-        var modified: timespec
-        var size: Int64
+        struct Identity: Equatable {
+            var device: UInt64
+            var inode: UInt64
+            var seconds: Int
+            var nanoseconds: Int
+            var size: Int64
+        }
+        var identity: Identity?
         var token: String
     }
 
@@ -66,38 +71,37 @@ final class Authenticator: Sendable {
         return RequestCredentials()
     }
 
-    /// Forgets cached credentials after the server refused them (401).
+    /// Forgets cached credentials after the server refused them (401): the token file is read again on
+    /// the next request (its last good token is kept only for while the file cannot be read).
     func invalidate() async {
-        tokenFileCache.withLock { $0 = nil }
+        tokenFileCache.withLock { $0?.identity = nil }
         await exec?.invalidate()
     }
 
     /// Reads the token file, reusing the cached token while the file (inode, size, mtime) is unchanged,
     /// so a rotated token (kubelet swaps a symlink or rewrites the file) is picked up on the next request.
+    /// While the file is missing, unreadable or empty (the kubelet's `..data` symlink swap of a projected
+    /// token leaves it absent for an instant) the last good token is used; without one, that is an error.
     func readTokenFile(_ path: String) throws(KubeClientError) -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
+        let lastGood = tokenFileCache.withLock { $0?.token }
+        func unusable(_ reason: String) throws(KubeClientError) -> String {
+            if let lastGood { return lastGood }
             throw .credentials(source: "token file '\(path)'", message: reason)
         }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return try unusable(String(cString: strerror(errno))) }
+        let identity = TokenFileCache.Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino),
+                                               seconds: Int(info.st_mtim.tv_sec), nanoseconds: Int(info.st_mtim.tv_nsec),
+                                               size: Int64(info.st_size))
         let cached = tokenFileCache.withLock { cache -> String? in
-            guard let cache, cache.device == UInt64(info.st_dev), cache.inode == UInt64(info.st_ino),
-                  cache.size == Int64(info.st_size), cache.modified.tv_sec == info.st_mtim.tv_sec,
-                  cache.modified.tv_nsec == info.st_mtim.tv_nsec else { return nil }
+            guard let cache, cache.identity == identity else { return nil }
             return cache.token
         }
         if let cached { return cached }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .credentials(source: "token file '\(path)'", message: "cannot be read")
-        }
+        guard let data = FileManager.default.contents(atPath: path) else { return try unusable("cannot be read") }
         let token = String(decoding: data, as: UTF8.self).trimmingWhitespace()
-        guard !token.isEmpty else {
-            throw .credentials(source: "token file '\(path)'", message: "the file is empty")
-        }
-        tokenFileCache.withLock {
-            $0 = TokenFileCache(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), modified: info.st_mtim,
-                                size: Int64(info.st_size), token: token)
-        }
+        guard !token.isEmpty else { return try unusable("the file is empty") }
+        tokenFileCache.withLock { $0 = TokenFileCache(identity: identity, token: token) }
         return token
     }
 }

@@ -153,8 +153,12 @@ final class CurlTransfer: @unchecked Sendable {
     /// Flow control of a streamed response (nil for buffered transfers).
     let flow: StreamFlow?
 
+    /// The connect timeout (TCP and TLS handshake), seconds.
+    let connectTimeout: Double
+
     init(request: HTTPRequest, tls: TLSMaterial, mode: Mode, flow: StreamFlow? = nil) throws(KubeClientError) {
         _ = curlGlobalInit
+        connectTimeout = tls.connectTimeout
         guard let easy = curl_easy_init() else {
             throw .transport(url: request.url, message: "libcurl could not create a handle")
         }
@@ -348,13 +352,46 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func transportError(_ code: CURLcode) -> KubeClientError {
-        if code == CURLE_OPERATION_TIMEDOUT {
-            let seconds = request.idleTimeout > 0 ? request.idleTimeout : (request.timeout > 0 ? request.timeout : 0)
-            return .timedOut(url: request.url, seconds: seconds)
-        }
         let detail = String(cString: errorBuffer)
+        if code == CURLE_OPERATION_TIMEDOUT {
+            return timeoutError(detail: detail)
+        }
         let summary = String(cString: curl_easy_strerror(code))
         return .transport(url: request.url, message: detail.isEmpty ? summary : "\(summary): \(detail)")
+    }
+}
+
+extension CurlTransfer {
+    /// Which limit a CURLE_OPERATION_TIMEDOUT hit: libcurl's message names the low-speed abort
+    /// ("Operation too slow") and the handshake ("SSL connection timeout"); the time spent says whether
+    /// the whole-request limit ran out; otherwise the phase the transfer reached decides.
+    func timeoutError(detail: String) -> KubeClientError {
+        var total: curl_off_t = 0, connected: curl_off_t = 0, handshaken: curl_off_t = 0
+        let elapsed: Double? = ccurl_easy_getinfo_off(easy, CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK ? Double(total) / 1e6 : nil
+        _ = ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &connected)
+        _ = ccurl_easy_getinfo_off(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken)
+        let isTLS = request.url.lowercased().hasPrefix("https://")
+        let limit = Self.timeoutLimit(detail: detail, connected: connected > 0, handshaken: handshaken > 0 || !isTLS,
+                                      elapsed: elapsed ?? 0, request: request, connectTimeout: connectTimeout)
+        let seconds: Double = switch limit {
+        case .connect, .tlsHandshake: connectTimeout
+        case .idle: request.idleTimeout
+        case .request: request.timeout
+        }
+        return .timedOut(url: request.url, seconds: seconds, limit: limit, elapsed: elapsed)
+    }
+
+    static func timeoutLimit(detail: String, connected: Bool, handshaken: Bool, elapsed: Double,
+                             request: HTTPRequest, connectTimeout: Double) -> TimeoutLimit {
+        if detail.contains("too slow"), request.idleTimeout > 0 { return .idle }
+        // The whole-request limit covers the connect phase too: it is the one that expired when it ran out.
+        if request.timeout > 0, elapsed >= request.timeout - 0.05 { return .request }
+        // libcurl 7.x records the connect time only once TLS is up too, so its message tells the phases apart.
+        if detail.contains("SSL") || detail.contains("TLS") { return .tlsHandshake }
+        if !connected { return .connect }
+        if !handshaken { return .tlsHandshake }
+        if request.timeout > 0 { return .request }
+        return .idle
     }
 }
 

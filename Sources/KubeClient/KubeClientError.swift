@@ -12,8 +12,9 @@ public enum KubeClientError: Error, CustomStringConvertible, Sendable {
     case api(Status, httpCode: Int, url: String)
     /// The request never produced an HTTP response: DNS, connect, TLS (including certificate verification), reset.
     case transport(url: String, message: String)
-    /// No byte arrived for the configured time (request timeout or watch idle timeout): a stalled or half-open connection.
-    case timedOut(url: String, seconds: Double)
+    /// A time limit expired: `limit` says which (connect, TLS handshake, idle, whole request), `seconds` is
+    /// that limit and `elapsed` how long the request had run when it was given up (nil when unknown).
+    case timedOut(url: String, seconds: Double, limit: TimeoutLimit = .idle, elapsed: Double? = nil)
     /// A response body that is not the JSON expected.
     case decoding(url: String, message: String)
     /// A request body or query that could not be built.
@@ -42,8 +43,21 @@ public enum KubeClientError: Error, CustomStringConvertible, Sendable {
             return text
         case let .transport(url, message):
             return "failed to reach '\(url)': \(message)"
-        case let .timedOut(url, seconds):
-            return "failed to read from '\(url)': no data for \(formatSeconds(seconds)) s (stalled connection)"
+        case let .timedOut(url, seconds, limit, elapsed):
+            let after = elapsed.map { ", gave up after \(formatSeconds($0)) s" } ?? ""
+            let limitText = "the \(formatSeconds(seconds)) s \(limit.rawValue) timeout"
+            switch limit {
+            case .connect:
+                return "failed to connect to '\(url)': no TCP connection within \(limitText)\(after)"
+            case .tlsHandshake:
+                return "failed to connect to '\(url)': the TLS handshake did not finish within the \(formatSeconds(seconds)) s "
+                    + "connect timeout\(after)"
+            case .idle:
+                return "failed to read from '\(url)': no data for \(formatSeconds(seconds)) s (\(limit.rawValue) timeout: "
+                    + "stalled connection\(after))"
+            case .request:
+                return "request to '\(url)' did not complete within \(limitText)\(after)"
+            }
         case let .decoding(url, message):
             return "failed to decode the response from '\(url)': \(message)"
         case let .encoding(what, message):
@@ -106,6 +120,18 @@ public enum KubeClientError: Error, CustomStringConvertible, Sendable {
         guard case let .api(status, httpCode, _) = self else { return false }
         return status.reason == reason || httpCode == code || status.code == code
     }
+}
+
+/// Which time limit of a request expired (``KubeClientError/timedOut(url:seconds:limit:elapsed:)``).
+public enum TimeoutLimit: String, Sendable, Hashable {
+    /// No TCP connection (name resolution included) within the connect timeout.
+    case connect
+    /// Connected, but the TLS handshake did not finish within the connect timeout.
+    case tlsHandshake = "TLS handshake"
+    /// No byte arrived for the idle (low-speed) time: a stalled or half-open connection.
+    case idle
+    /// The whole request took longer than its timeout.
+    case request = "whole-request"
 }
 
 func formatSeconds(_ seconds: Double) -> String {

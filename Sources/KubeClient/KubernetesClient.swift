@@ -172,14 +172,16 @@ public final class KubernetesClient: Sendable {
     }
 
     /// Seconds to wait before retrying, or nil when the response must not be retried: 429 always
-    /// (the server did not process the request), 5xx only with Retry-After and for idempotent verbs.
-    static func retryDelay(_ response: HTTPResponse, method: String) -> Double? {
-        let retryAfter = response.header("retry-after").flatMap { Double($0.trimmingWhitespace()) }
+    /// (the server did not process the request), 5xx only with a valid Retry-After and for idempotent verbs.
+    /// The delay is always finite and at most ``RetryAfter/maximum`` whatever the header says (1 s for a
+    /// 429 whose Retry-After is missing or not a number or date).
+    static func retryDelay(_ response: HTTPResponse, method: String, now: Double = RetryAfter.currentTime()) -> Double? {
+        let retryAfter = response.header("retry-after").flatMap { RetryAfter.seconds($0, now: now) }
         switch response.status {
         case 429:
-            return min(max(retryAfter ?? 1, 0), 300)
-        case 500...599 where retryAfter != nil && isIdempotent(method):
-            return min(max(retryAfter ?? 1, 0), 300)
+            return retryAfter ?? 1
+        case 500...599 where isIdempotent(method):
+            return retryAfter
         default:
             return nil
         }

@@ -131,6 +131,8 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
     }
 
     /// Replaces an object. Its `metadata.resourceVersion` makes this a compare-and-swap: a stale one fails with 409 Conflict.
+    /// An object without a resourceVersion is refused here (``KubeClientError/encoding(what:message:)`` naming
+    /// the object): the server would take it as an unconditional overwrite of whatever is stored.
     public func update(_ object: T, dryRun: Bool = false, fieldManager: String? = nil) async throws(KubeClientError) -> T {
         try await put(object, subresource: nil, dryRun: dryRun, fieldManager: fieldManager)
     }
@@ -142,6 +144,14 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
 
     func put(_ object: T, subresource: String?, dryRun: Bool, fieldManager: String?) async throws(KubeClientError) -> T {
         let path = try objectPath(object.metadata.name ?? "", namespace: object.metadata.namespace, subresource: subresource)
+        guard let version = object.metadata.resourceVersion, !version.isEmpty else {
+            let ns = resourceType.namespaced ? object.metadata.namespace ?? namespace : nil
+            let name = [ns, object.metadata.name].compactMap { $0 }.joined(separator: "/")
+            let target = subresource.map { "the \($0) of " } ?? ""
+            throw .encoding(what: "the update of \(target)\(resourceType.resource) '\(name)'",
+                            message: "metadata.resourceVersion is empty, so the PUT would overwrite any concurrent change; "
+                                + "read the object first (get or list) and update that copy, or use patch")
+        }
         var query: [(String, String)] = []
         if dryRun { query.append(("dryRun", "All")) }
         if let fieldManager { query.append(("fieldManager", fieldManager)) }

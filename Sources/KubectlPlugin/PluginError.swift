@@ -77,6 +77,7 @@ public enum PluginError: Error, Sendable, CustomStringConvertible {
         if e.isForbidden { return text + " (your user lacks RBAC permission for this; ask for read access to automagic.dev resources and nodes)" }
         if e.isUnauthorized { return text + " (the credentials in the kubeconfig were refused)" }
         if case .transport = e { return text + " (is the API server up? check --kubeconfig / --context)" }
+        if e.isTimeout { return text + " (is the API server up and answering? check --kubeconfig / --context)" }
         return text
     }
 }

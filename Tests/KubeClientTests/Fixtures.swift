@@ -110,13 +110,15 @@ func widgetJSON(_ name: String, rv: String, size: Int = 1) -> JSONValue {
 }
 
 /// A TCP listener on 127.0.0.1 that accepts connections and never writes a byte (a stalled peer).
+/// With `accepting: false` it never accepts and its accept queue is filled at once, so a further
+/// connection attempt gets no SYN-ACK (the kernel drops the SYN): a connect that never completes.
 final class SilentListener: @unchecked Sendable {
     let fd: Int32
     let port: Int
     private let accepted = Locked<[Int32]>([])
-    private let thread: Thread
+    private let thread: Thread?
 
-    init() throws {
+    init(accepting: Bool = true) throws {
         let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         fd = sock
         var addr = sockaddr_in()
@@ -128,13 +130,25 @@ final class SilentListener: @unchecked Sendable {
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(sock, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard bound == 0, listen(sock, accepting ? 16 : 0) == 0 else { throw POSIXError(.EADDRINUSE) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(sock, $0, &length) }
         }
         port = Int(UInt16(bigEndian: addr.sin_port))
         let accepted = self.accepted
+        guard accepting else {
+            thread = nil
+            // Fill the accept queue (backlog 0 holds one) with non-blocking connections.
+            for _ in 0..<3 {
+                let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                _ = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                accepted.withLock { $0.append(filler) }
+            }
+            return
+        }
         thread = Thread {
             while true {
                 let client = accept(sock, nil, nil)
@@ -142,7 +156,7 @@ final class SilentListener: @unchecked Sendable {
                 accepted.withLock { $0.append(client) }
             }
         }
-        thread.start()
+        thread?.start()
     }
 
     var acceptedCount: Int { accepted.withLock { $0.count } }

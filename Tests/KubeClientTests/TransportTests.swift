@@ -102,6 +102,28 @@ import TestSupport
         #expect(server.requests.last?.headers["Content-Type"] == "application/json")
     }
 
+    /// Issue 13 item 8: a PUT without resourceVersion is an unconditional overwrite on the server.
+    @Test func updateWithoutResourceVersionIsRefusedBeforeSending() async throws {
+        let server = try FakeAPIServer { _, writer in respondJSON(writer, widgetJSON("w1", rv: "9")) }
+        let client = try KubernetesClient(configuration: server.configuration)
+        let widgets = client.resource(Widget.self)
+        for version in [nil, ""] as [String?] {
+            var widget = Widget(name: "w1")
+            widget.metadata.resourceVersion = version
+            let error = await #expect(throws: KubeClientError.self) { try await widgets.update(widget) }
+            let text = try #require(error).description
+            #expect(text.contains("widgets 'w1'"), "\(text)")
+            #expect(text.contains("resourceVersion"), "\(text)")
+            let statusError = await #expect(throws: KubeClientError.self) { try await widgets.updateStatus(widget) }
+            #expect(try #require(statusError).description.contains("the status of widgets 'w1'"))
+        }
+        #expect(server.requests.isEmpty)
+        var current = Widget(name: "w1")
+        current.metadata.resourceVersion = "8"
+        #expect(try await widgets.update(current).metadata.resourceVersion == "9")
+        #expect(server.requests.count == 1)
+    }
+
     @Test func tooManyRequestsHonoursRetryAfter() async throws {
         let calls = Locked(0)
         let server = try FakeAPIServer { _, writer in
@@ -134,6 +156,28 @@ import TestSupport
         let error = await #expect(throws: KubeClientError.self) { try await limited.resource(Widget.self).get("w1") }
         #expect(error?.isTooManyRequests == true)
         #expect(always429.requests.count == 2)
+    }
+
+    /// Issue 13 item 1: a 429 with `Retry-After: nan` (and the other unusable forms) killed the process
+    /// with SIGILL; now it is retried after the default second, and a huge value waits at most 60 s.
+    @Test func tooManyRequestsWithAnUnusableRetryAfterIsRetriedAfterOneSecond() async throws {
+        for value in ["nan", "inf", "-1", "1e400"] {
+            let calls = Locked(0)
+            let server = try FakeAPIServer { _, writer in
+                let n = calls.withLock { n in n += 1; return n }
+                if n == 1 {
+                    respondJSON(writer, status: 429, ["kind": "Status", "reason": "TooManyRequests", "code": 429],
+                                headers: ["Retry-After": value])
+                } else {
+                    respondJSON(writer, widgetJSON("w1", rv: "1"))
+                }
+            }
+            let client = try KubernetesClient(configuration: server.configuration)
+            let (widget, seconds) = try await elapsed { try await client.resource(Widget.self).get("w1") }
+            #expect(widget.metadata.name == "w1", "Retry-After: \(value)")
+            #expect(seconds >= 0.9 && seconds < 5, "Retry-After: \(value) waited \(seconds) s")
+            #expect(server.requests.count == 2, "Retry-After: \(value)")
+        }
     }
 
     @Test func serverErrorsRetryOnlyIdempotentRequestsWithRetryAfter() async throws {
@@ -178,6 +222,62 @@ import TestSupport
         accepted.withLock { $0 = "token-three" }
         let error = await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
         #expect(error?.isUnauthorized == true)
+    }
+
+    /// Issue 13 item 6: the kubelet's projected-token layout (`token -> ..data/token`, `..data -> ..<timestamp>`)
+    /// is swapped by replacing `..data`; for an instant `token` does not resolve. Requests in that gap
+    /// use the last good token instead of failing; after the swap the new token is read.
+    @Test func tokenFileMissingDuringTheSymlinkSwapKeepsTheLastGoodToken() async throws {
+        let dir = try makeTempDir("kubeclient-test")
+        defer { removeTestFiles(dir) }
+        let tokenPath = dir + "/token"
+        func publish(_ token: String, as folder: String) throws {
+            #expect(mkdir(dir + "/" + folder, 0o755) == 0)
+            try write(token + "\n", to: dir + "/" + folder + "/token")
+            #expect(symlink(folder, dir + "/..data_tmp") == 0)
+            #expect(rename(dir + "/..data_tmp", dir + "/..data") == 0)
+        }
+        try publish("token-one", as: "..2026_12_06_10_00_00.1")
+        #expect(symlink("..data/token", tokenPath) == 0)
+        let accepted = Locked(Set(["token-one"]))
+        let server = try FakeAPIServer { request, writer in
+            let token = request.headers["Authorization"]?.replacingOccurrences(of: "Bearer ", with: "") ?? ""
+            if accepted.value.contains(token) {
+                respondJSON(writer, widgetJSON("w1", rv: "1"))
+            } else {
+                respondJSON(writer, status: 401, ["kind": "Status", "reason": "Unauthorized", "code": 401, "message": "Unauthorized"])
+            }
+        }
+        var config = server.configuration
+        config.clientCertificate = nil
+        config.clientKey = nil
+        config.tokenFile = tokenPath
+        config.maxRetries = 0
+        let client = try KubernetesClient(configuration: config)
+        let widgets = client.resource(Widget.self)
+        _ = try await widgets.get("w1")
+        // The gap: `..data` is gone, so `token` dangles.
+        #expect(unlink(dir + "/..data") == 0)
+        #expect(access(tokenPath, F_OK) != 0)
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-one")
+        // Readable again (an empty file counts as not yet written): still the last good token.
+        #expect(mkdir(dir + "/..2026_12_06_10_00_00.2", 0o755) == 0)
+        try write("", to: dir + "/..2026_12_06_10_00_00.2/token")
+        #expect(symlink("..2026_12_06_10_00_00.2", dir + "/..data") == 0)
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-one")
+        // The swap completes with a new token, and the server accepts only that one now.
+        accepted.withLock { $0 = ["token-two"] }
+        try publish("token-two", as: "..2026_12_06_10_00_00.3")
+        _ = try await widgets.get("w1")
+        #expect(server.requests.last?.headers["Authorization"] == "Bearer token-two")
+        // A client that never read a good token fails, naming the file.
+        #expect(unlink(dir + "/..data") == 0)
+        let fresh = try KubernetesClient(configuration: config)
+        let error = await #expect(throws: KubeClientError.self) { try await fresh.resource(Widget.self).get("w1") }
+        #expect(error?.description.contains("token file '\(tokenPath)'") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("No such file or directory") == true, "\(String(describing: error))")
     }
 
     @Test func execPluginIsCachedUntilExpiryAndRerunOn401() async throws {
@@ -233,35 +333,70 @@ import TestSupport
         #expect(text.contains("no credentials for you"))
     }
 
+    /// Issue 13 item 10: every CURLE_OPERATION_TIMEDOUT was reported as "no data for N s (stalled
+    /// connection)" with the idle limit. Each limit is now named with its own value and the time spent.
     @Test func stalledServerIsDetected() async throws {
         let listener = try SilentListener()
         defer { listener.close() }
-        var config = ClientConfiguration(server: "http://127.0.0.1:\(listener.port)", requestTimeout: 1, watchIdleTimeout: 1, maxRetries: 0)
+        var config = ClientConfiguration(server: "http://127.0.0.1:\(listener.port)", requestTimeout: 1, watchIdleTimeout: 2, maxRetries: 0)
+        config.connectTimeout = 3
         let client = try KubernetesClient(configuration: config)
-        // a plain request: the whole-request timeout
+        func check(_ error: KubeClientError?, _ limit: TimeoutLimit, seconds: Double, text: String,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+            guard case .timedOut(_, let limitSeconds, let reported, let spent)? = error else {
+                Issue.record("expected a timeout, got \(String(describing: error))", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(reported == limit, sourceLocation: sourceLocation)
+            #expect(limitSeconds == seconds, sourceLocation: sourceLocation)
+            #expect((spent ?? 0) >= seconds - 0.1 && (spent ?? 99) < seconds + 5, "\(String(describing: spent))", sourceLocation: sourceLocation)
+            let description = error?.description ?? ""
+            #expect(description.contains(text), "\(description)", sourceLocation: sourceLocation)
+            #expect(description.contains("127.0.0.1:\(listener.port)"), sourceLocation: sourceLocation)
+        }
+        // A plain request: the whole-request timeout (1 s), not the idle one.
         let (getError, getSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
         }
-        #expect(getError?.isTimeout == true)
+        check(getError, .request, seconds: 1, text: "did not complete within the 1 s whole-request timeout")
+        #expect(getError?.description.contains("no data for") == false)
         #expect(getSeconds < 15)
-        // a watch: the idle timeout
+        // A watch: the idle (low-speed) timeout, 2 s.
         let (watchError, watchSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) {
                 for try await _ in client.resource(Widget.self).watch(WatchOptions(resourceVersion: "1")) {}
             }
         }
-        #expect(watchError?.isTimeout == true, "\(String(describing: watchError))")
-        #expect(watchError?.description.contains("127.0.0.1:\(listener.port)") == true)
+        check(watchError, .idle, seconds: 2, text: "no data for 2 s (idle timeout")
         #expect(watchSeconds < 15)
-        // a TLS server that never completes the handshake: the connect timeout
+        // A TLS server that never completes the handshake: the connect timeout (3 s), during the handshake.
         config.server = "https://127.0.0.1:\(listener.port)"
-        config.connectTimeout = 1
+        config.requestTimeout = 30
         let tlsClient = try KubernetesClient(configuration: config)
-        let (_, tlsSeconds) = await elapsed {
+        let (tlsError, tlsSeconds) = await elapsed {
             await #expect(throws: KubeClientError.self) { try await tlsClient.resource(Widget.self).get("w1") }
         }
+        check(tlsError, .tlsHandshake, seconds: 3, text: "the TLS handshake did not finish within the 3 s connect timeout")
         #expect(tlsSeconds < 15)
         #expect(listener.acceptedCount >= 3)
+    }
+
+    /// The connect timeout before any TCP connection: a listener whose accept queue is full drops the SYN.
+    @Test func connectTimeoutIsNamed() async throws {
+        let listener = try SilentListener(accepting: false)
+        defer { listener.close() }
+        var config = ClientConfiguration(server: "https://127.0.0.1:\(listener.port)", requestTimeout: 30, maxRetries: 0)
+        config.connectTimeout = 1
+        let client = try KubernetesClient(configuration: config)
+        let error = await #expect(throws: KubeClientError.self) { try await client.resource(Widget.self).get("w1") }
+        guard case .timedOut(_, let seconds, let limit, let spent)? = error else {
+            Issue.record("expected a timeout, got \(String(describing: error))")
+            return
+        }
+        #expect(limit == .connect)
+        #expect(seconds == 1)
+        #expect((spent ?? 0) >= 0.9 && (spent ?? 99) < 6)
+        #expect(error?.description.contains("no TCP connection within the 1 s connect timeout") == true, "\(String(describing: error))")
     }
 }
 

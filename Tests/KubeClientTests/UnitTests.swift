@@ -108,6 +108,47 @@ import TestSupport
         #expect(KubernetesClient.retryDelay(response(503, ""), method: "GET") == nil)
         #expect(KubernetesClient.retryDelay(response(409, "", headers: retryAfter), method: "PUT") == nil)
     }
+
+    /// Issue 13 item 1: `Retry-After: nan` trapped in `Duration.seconds` (SIGILL in agent and controller).
+    @Test func retryDelayIsAlwaysFiniteAndBounded() {
+        func delay(_ status: Int, _ value: String, _ method: String = "GET") -> Double? {
+            KubernetesClient.retryDelay(response(status, "", headers: [HTTPHeader(name: "retry-after", value: value)]),
+                                        method: method, now: 784_111_777)
+        }
+        // A 429 always retries: an unusable value falls back to 1 s, a huge one is capped at 60 s.
+        for bad in ["nan", "NaN", "inf", "-inf", "-1", "1e400", "1e3", "+5", "", "soon", "0x10", " . "] {
+            #expect(delay(429, bad) == 1, "Retry-After: \(bad)")
+            // A 5xx only retries with a usable Retry-After.
+            #expect(delay(503, bad) == nil, "Retry-After: \(bad)")
+        }
+        #expect(delay(429, "12345678901234567890") == 60)
+        #expect(delay(429, "00000000000000000007") == 7)
+        #expect(delay(503, "Sun, 06 Nov 1994 08:50:07 GMT") == 30)
+        #expect(delay(503, "Sun, 06 Nov 1994 08:50:07 GMT", "POST") == nil)
+    }
+
+    @Test(arguments: [
+        ("0", 0.0), ("2", 2), (" 7 ", 7), ("1.5", 1.5), ("59", 59), ("60", 60), ("61", 60), ("3600", 60),
+        ("99999999999999999999", 60), (String(repeating: "9", count: 400), 60),
+        // HTTP-dates relative to now = Sun, 06 Nov 1994 08:49:37 GMT (784111777).
+        ("Sun, 06 Nov 1994 08:49:47 GMT", 10),       // IMF-fixdate
+        ("Sunday, 06-Nov-94 08:49:57 GMT", 20),      // obsolete RFC 850 form
+        ("Sun Nov  6 08:50:02 1994", 25),            // asctime form
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 0),        // now
+        ("Sat, 05 Nov 1994 08:49:37 GMT", 0),        // in the past: at once
+        ("Mon, 07 Nov 1994 08:49:37 GMT", 60),       // a day ahead: capped
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 60),
+    ] as [(String, Double)])
+    func retryAfterForms(value: String, seconds: Double) {
+        #expect(RetryAfter.seconds(value, now: 784_111_777) == seconds)
+    }
+
+    @Test(arguments: ["nan", "-nan", "inf", "infinity", "-1", "-0", "1e400", "1E2", "+1", "1.", ".5", "1.2.3", "0x1p3", "1 2",
+                      "", "   ", "tomorrow",
+                      "Sun, 32 Nov 1994 08:49:37 GMT", String(repeating: "a", count: 10_000)])
+    func retryAfterRejectsEverythingElse(value: String) {
+        #expect(RetryAfter.seconds(value, now: 784_111_777) == nil)
+    }
 }
 
 @Suite struct WatchDecoderTests {
@@ -203,5 +244,25 @@ import TestSupport
         // 2 immediately, 4 more at 20/s: about 0.2 s
         #expect(seconds >= 0.17)
         #expect(seconds < 15)
+    }
+}
+
+@Suite struct TimeoutClassificationTests {
+    @Test(arguments: [
+        // detail, connected, handshaken, elapsed, request timeout, idle timeout → limit
+        ("Operation too slow. Less than 1 bytes/sec transferred the last 90 seconds", true, true, 95.0, 150.0, 90.0, TimeoutLimit.idle),
+        ("Operation timed out after 30001 milliseconds with 0 bytes received", true, true, 30.0, 30.0, 0.0, .request),
+        ("Operation timed out after 30001 milliseconds with 0 bytes received", false, false, 30.0, 30.0, 0.0, .request),
+        ("Connection timed out after 10001 milliseconds", false, false, 10.0, 30.0, 0.0, .connect),
+        ("SSL connection timeout", true, false, 10.0, 30.0, 0.0, .tlsHandshake),
+        ("SSL connection timeout", false, false, 10.0, 30.0, 0.0, .tlsHandshake),  // libcurl 7.88: no connect time yet
+    ] as [(String, Bool, Bool, Double, Double, Double, TimeoutLimit)])
+    func timeoutLimitClassification(detail: String, connected: Bool, handshaken: Bool, elapsed: Double,
+                                    timeout: Double, idle: Double, expected: TimeoutLimit) {
+        var request = HTTPRequest(method: "GET", url: "https://127.0.0.1:1/")
+        request.timeout = timeout
+        request.idleTimeout = idle
+        #expect(CurlTransfer.timeoutLimit(detail: detail, connected: connected, handshaken: handshaken, elapsed: elapsed,
+                                          request: request, connectTimeout: 10) == expected)
     }
 }

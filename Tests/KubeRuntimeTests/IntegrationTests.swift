@@ -74,6 +74,9 @@ import Testing
         }
     }
 
+    /// Four writers increment one counter 5 times each through `retryOnConflict`. Their first reads are
+    /// held until all four have read, so they write the same resourceVersion and at least 3 get a real 409;
+    /// every write lands exactly once (the counter ends at 20) and each conflict cost one more attempt.
     @Test func conflictRetryConverges() async throws {
         let cluster = try TestCluster.start()
         try await cluster.run {
@@ -81,15 +84,29 @@ import Testing
             let name = "\(cluster.prefix)-counter"
             _ = try await leases.create(cluster.lease("counter"))
             let attempts = Locked(0)
+            let conflicts = Locked(0)
+            let firstReads = Locked(0)
             let policy = ConflictRetry(attempts: 100, delay: .milliseconds(5), jitter: 0.5)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
+                        var waitedAtBarrier = false
                         for _ in 0..<5 {
-                            _ = try await leases.modify(name, policy: policy) { lease in
+                            _ = try await retryOnConflict(what: name, policy: policy, isConflict: { error in
+                                let conflict = isConflictError(error)
+                                if conflict { conflicts.withLock { $0 += 1 } }
+                                return conflict
+                            }) {
+                                var lease = try await leases.get(name)
                                 attempts.withLock { $0 += 1 }
+                                if !waitedAtBarrier {
+                                    waitedAtBarrier = true
+                                    firstReads.withLock { $0 += 1 }
+                                    #expect(try await eventually { firstReads.value == 4 })
+                                }
                                 let current = lease.spec?.leaseTransitions ?? 0
                                 lease.spec?.leaseTransitions = current + 1
+                                return try await leases.update(lease)
                             }
                         }
                     }
@@ -98,7 +115,8 @@ import Testing
             }
             let final = try await leases.get(name)
             #expect(final.spec?.leaseTransitions == 20)
-            #expect(attempts.value >= 20)
+            #expect(conflicts.value >= 3, "the four writes of the same resourceVersion must conflict")
+            #expect(attempts.value == 20 + conflicts.value)
         }
     }
 

@@ -59,6 +59,7 @@ import Foundation
             #expect(mapping.output.trimmingCharacters(in: .whitespacesAndNewlines) == nic, "\(node): \(mapping.output)")
         }
         #expect(up.output.contains("Networks x nodes"))
+        try Self.expectSummaryAgrees(up.output, what: "up")
 
         // The pods: a macvlan named net1 with the static address, in each pod namespace.
         for (i, node) in ["worker-1", "worker-2", "worker-3"].enumerated() {
@@ -75,11 +76,115 @@ import Foundation
         #expect(status.status == 0)
         #expect(status.output.contains("storage"))
 
+        // demo runs on the lab that is up: same API server (port), and it leaves the lab as it found it.
+        let port = try Self.sh("cat \(labDir)/apiserver.port", env: env).output
+        let demo = try Self.sh("bash hack/lab.sh demo", env: env, timeout: 300)
+        #expect(demo.status == 0, "demo failed:\n\(demo.output)")
+        #expect(demo.output.contains("Using the lab that is up"), "\(demo.output)")
+        #expect(!demo.output.contains("Stopping the lab"), "demo restarted the lab:\n\(demo.output)")
+        #expect(try Self.sh("cat \(labDir)/apiserver.port", env: env).output == port)
+        #expect(demo.output.contains("worker-3's mapping file followed: provider-vlan-100 -> eno3"), "\(demo.output)")
+        #expect(demo.output.contains("restored hack/lab/maps/provider-vlan-100.yaml"), "\(demo.output)")
+        try Self.expectSummaryAgrees(demo.output, what: "demo")
+
         let down = try Self.sh("bash hack/lab.sh down", env: env)
         #expect(down.status == 0, "lab down failed: \(down.output)")
         // "tes[t]" is both a regex and a glob that match the directory but not this command line itself.
         let pattern = labDir.replacingOccurrences(of: "lab-test", with: "lab-tes[t]")
         let leftovers = try Self.sh("ip netns list | grep '^amlab-' || true; pgrep -af '\(pattern)' || true; ls -d \(pattern) 2>/dev/null || true")
         #expect(leftovers.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left behind: \(leftovers.output)")
+    }
+
+    /// The two tables of the lab's summary: network -> cells of the mapping table, and network -> MATCHED of
+    /// the controller's table (the last summary in `output`).
+    static func summaryTables(_ output: String) -> (mapping: [String: [String]], matched: [String: Int]) {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var mapping: [String: [String]] = [:], matched: [String: Int] = [:]
+        guard let start = lines.lastIndex(where: { $0.hasPrefix("Networks x nodes") }) else { return (mapping, matched) }
+        var i = start + 2  // past the header
+        while i < lines.count, lines[i].hasPrefix("  "), !lines[i].hasPrefix("  legend:") {
+            let cells = lines[i].split(separator: " ").map(String.init)
+            if let name = cells.first { mapping[name] = Array(cells.dropFirst()) }
+            i += 1
+        }
+        if let header = lines[i...].firstIndex(where: { $0.hasPrefix("  NAME ") && $0.contains("MATCHED") }) {
+            var j = header + 1
+            while j < lines.count, lines[j].hasPrefix("  "), !lines[j].trimmingCharacters(in: .whitespaces).isEmpty {
+                let cells = lines[j].split(separator: " ").map(String.init)
+                if cells.count > 1, let n = Int(cells[1]) { matched[cells[0]] = n }
+                j += 1
+            }
+        }
+        return (mapping, matched)
+    }
+
+    /// Every map's MATCHED in the controller's table equals the number of nodes the mapping table shows a device for.
+    static func expectSummaryAgrees(_ output: String, what: String) throws {
+        let (mapping, matched) = summaryTables(output)
+        try #require(!mapping.isEmpty, "\(what): no mapping table in:\n\(output)")
+        #expect(Set(mapping.keys) == Set(matched.keys), "\(what): \(mapping) vs \(matched)")
+        for (network, cells) in mapping {
+            let devices = cells.filter { !["-", "none", "?"].contains($0) }.count
+            #expect(matched[network] == devices, "\(what): \(network) MATCHED \(matched[network].map(String.init) ?? "missing") but the mapping table shows \(devices) node(s): \(cells)")
+        }
+        #expect(output.contains("legend: device = resolved, - = not selected"), "\(what): no legend")
+    }
+
+    /// docs/lab-guide.md as a script: every `sh` block in order (except those the guide marks as not run by
+    /// this test), against a fresh lab, with `set -e`; a command marked `# exit N` must exit with N.
+    static func labGuideScript(labDir: String) throws -> String {
+        let text = try String(contentsOf: root.appendingPathComponent("docs/lab-guide.md"), encoding: .utf8)
+        var script = "set -e -o pipefail\ncd '\(root.path)'\n"
+        var inBlock = false, skip = false, previous = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if !inBlock, line == "```sh" {
+                inBlock = true
+                skip = previous.hasPrefix("<!-- not run by the docs test")
+                script += skip ? "" : "# ---- block\n"
+            } else if inBlock, line == "```" {
+                inBlock = false
+            } else if inBlock, !skip {
+                var l = line.replacingOccurrences(of: "/run/automagic-lab/", with: labDir + "/")
+                    .replacingOccurrences(of: ".build/release", with: ".build/debug")
+                if let r = l.range(of: #"#\s*exit (\d+)"#, options: .regularExpression) {
+                    let code = l[r].filter(\.isNumber)
+                    let command = String(l[..<r.lowerBound])
+                    l = "if \(command); then rc=0; else rc=$?; fi; [ $rc = \(code) ] || { echo \"docs test: expected exit \(code), got $rc: \(command.replacingOccurrences(of: "\"", with: "'"))\"; exit 99; }"
+                }
+                script += l + "\n"
+            }
+            if !line.isEmpty { previous = line }
+        }
+        // Experiment 3 leaves a watch running in the background.
+        script += "kill $(jobs -p) 2>/dev/null || true\nip netns del am-try 2>/dev/null || true\necho DOCS-TEST-DONE\n"
+        return script
+    }
+
+    @Test func labGuideCommandsRunAsWritten() throws {
+        let labDir = "/run/automagic-lab-test-\(UInt32.random(in: 0...UInt32.max))"
+        let env = ["AUTOMAGIC_LAB_BIN": Self.binDir, "AUTOMAGIC_LAB_DIR": labDir]
+        defer {
+            do { try Self.sh("bash hack/lab.sh down; ip netns del am-try 2>/dev/null; rm -rf /tmp/myplugins /tmp/spy.log /tmp/storage.json /tmp/storage-map.yaml /tmp/typo-map.yaml; true", env: env) } catch {
+                Issue.record("clean-up failed: \(error)")
+            }
+        }
+        // The guide's own scratch namespace, left over from an earlier run, would fail `ip netns add am-try`.
+        try Self.sh("ip netns del am-try 2>/dev/null; true")
+        let up = try Self.sh("bash hack/lab.sh up", env: env, timeout: 420)
+        try #require(up.status == 0, "lab up failed:\n\(up.output)")
+        let scriptPath = "/tmp/lab-guide-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sh"
+        try Self.labGuideScript(labDir: labDir).write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        defer { unlink(scriptPath) }
+        let run = try Self.sh("bash \(scriptPath)", env: env, timeout: 300)
+        #expect(run.status == 0, "a documented command failed:\n\(run.output)")
+        #expect(run.output.contains("DOCS-TEST-DONE"), "\(run.output)")
+        // What the guide says happens (in substance).
+        for expected in ["CHECK ok", "STATUS ok", "DEL twice ok", "\"supportedVersions\"",
+                         "spec.exclusiv: unknown field; did you mean spec.exclusive?", "CNI_COMMAND=ADD"] {
+            #expect(run.output.contains(expected), "missing '\(expected)' in:\n\(run.output)")
+        }
+        // Experiment 3: explain shows the hot-plugged NIC as a second candidate, select: First keeps enp1s0f1.
+        #expect(run.output.contains("ens9f0"), "\(run.output)")
+        #expect(run.output.contains("enp1s0f1"), "\(run.output)")
     }
 }
