@@ -6,7 +6,7 @@ public enum OnceProbe {
     /// pretty JSON in the `NodeDevice.status` shape (`devices`, `deviceCount`, `probedAt`).
     public static func json(hostRoot: String = "/", netnsPath: String? = nil) throws(AgentError) -> String {
         do {
-            return try DeviceProbe.snapshotJSON(hostRoot: hostRoot, netnsPath: netnsPath, pretty: true)
+            return try DeviceProber.snapshotJSON(hostRoot: hostRoot, netnsPath: netnsPath, pretty: true)
         } catch {
             throw .probe(namespace: netnsPath ?? "self", cause: error)
         }

@@ -24,7 +24,7 @@ public enum Planning {
         var out: [String: NetworkMapping] = [:]
         for n in resolution.networks where n.outcome != .notSelected {
             let attachment = maps[n.network]?.spec.attachment.map {
-                FileAttachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
+                Attachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
             }
             let exclusive = maps[n.network]?.spec.isExclusive ?? false
             // An exclusive network's pods each get one of these from the device plugin.

@@ -175,12 +175,12 @@ public final class AutomagicController: Sendable {
             "nodes": "\(index.nodeNames.count)", "maps": "\(index.maps.compiled.count)", "seconds": "\((ContinuousClock.now - started).inSeconds)",
         ])
 
-        let nodeController = KubeRuntime.Controller<String>(
+        let nodeController = ReconcileRunner<String>(
             name: "nodes", queue: term.nodeQueue, concurrency: options.nodeConcurrency, shutdownGracePeriod: .seconds(10), logger: logger
         ) { name in
             try await self.instrumented("Node") { try await self.reconcileNode(name, term) }
         }
-        let mapController = KubeRuntime.Controller<String>(
+        let mapController = ReconcileRunner<String>(
             name: "maps", queue: term.mapQueue, concurrency: options.mapConcurrency, shutdownGracePeriod: .seconds(10), logger: logger
         ) { name in
             try await self.instrumented("NetworkDeviceMap") { try await self.reconcileMap(name, term) }

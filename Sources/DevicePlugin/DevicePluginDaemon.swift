@@ -71,7 +71,7 @@ public actor DevicePluginDaemon {
     public func run() async throws {
         let prober = try DeviceProber(netnsPath: configuration.netnsPath,
                                       options: ProbeOptions(ethtool: false, defaultRoutes: false),
-                                      watch: WatchOptions(debounce: .milliseconds(50), maxDelay: .milliseconds(200),
+                                      watch: ProbeWatchOptions(debounce: .milliseconds(50), maxDelay: .milliseconds(200),
                                                           resyncInterval: .seconds(30)))
         defer { prober.shutdown() }
         let changes = prober.changes()

@@ -44,7 +44,7 @@ public struct DeviceChange: Sendable, Hashable {
 }
 
 /// How changes are watched.
-public struct WatchOptions: Sendable, Hashable {
+public struct ProbeWatchOptions: Sendable, Hashable {
     /// Quiet time after the last event before a batch is emitted.
     public var debounce: Duration
     /// Longest a batch is held while events keep coming.
@@ -72,11 +72,11 @@ final class ChangeMonitor: Sendable {
     }
 
     let thread: LoopThread
-    let options: WatchOptions
+    let options: ProbeWatchOptions
     let state = Mutex(State())
     let startError = Mutex<ProbeError?>(nil)
 
-    init(thread: LoopThread, options: WatchOptions) {
+    init(thread: LoopThread, options: ProbeWatchOptions) {
         self.thread = thread
         self.options = options
     }
@@ -144,14 +144,14 @@ final class ChangeMonitor: Sendable {
 final class SubscriptionSource: LoopSource {
     let fd: Int32
     private let monitor: ChangeMonitor // strong: the source may outlive the prober until the loop exits
-    private let options: WatchOptions
+    private let options: ProbeWatchOptions
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var pending: DeviceChange?
     private var firstAt: ContinuousClock.Instant = .now
     private var lastAt: ContinuousClock.Instant = .now
     private var nextResync: ContinuousClock.Instant?
 
-    init(monitor: ChangeMonitor, options: WatchOptions) throws(ProbeError) {
+    init(monitor: ChangeMonitor, options: ProbeWatchOptions) throws(ProbeError) {
         let groups = UInt32(CNL_RTMGRP_LINK | CNL_RTMGRP_IPV4_IFADDR | CNL_RTMGRP_IPV6_IFADDR
             | CNL_RTMGRP_IPV4_ROUTE | CNL_RTMGRP_IPV6_ROUTE)
         let fd = cnl_rtnl_open(groups, 4 << 20)

@@ -56,7 +56,7 @@ public final class DeviceProber: Sendable {
     /// Starts the probe thread and enters `netnsPath` (e.g. `/proc/1/ns/net` or
     /// `/var/run/netns/NAME`); throws when the namespace cannot be entered.
     public init(hostRoot: String = "/", netnsPath: String? = nil, options: ProbeOptions = .init(),
-                watch: WatchOptions = .init(), lldp: LLDPOptions? = nil) throws(ProbeError) {
+                watch: ProbeWatchOptions = .init(), lldp: LLDPOptions? = nil) throws(ProbeError) {
         self.hostRoot = hostRoot
         self.netnsPath = netnsPath
         self.options = options
@@ -121,6 +121,8 @@ public final class DeviceProber: Sendable {
     private static func run(_ ctx: LoopContext, _ assembler: DeviceAssembler,
                             _ neighbours: [Int: LLDPNeighbor]) -> Result<[ProbedLink], ProbeError> {
         do throws(ProbeError) {
+            // Before anything is read: never probe a namespace other than the one given.
+            try ctx.verifyNamespace()
             let worker: ProbeWorker
             if let w = ctx.storage["probe"] as? ProbeWorker {
                 worker = w

@@ -11,14 +11,13 @@ extension DeviceProber {
     }
 }
 
-/// One-shot probing for `automagic-agent --once`.
-public enum DeviceProbe {
+extension DeviceProber {
     /// Probes once (in `netnsPath` when given) and returns the `NodeDevice.status` shape as
     /// JSON (sorted keys; absent fields omitted). Blocks the calling thread briefly: the probe
     /// runs on its own namespace thread, which is stopped before returning.
     ///
     /// ```swift
-    /// print(try DeviceProbe.snapshotJSON(netnsPath: "/proc/1/ns/net", pretty: true))
+    /// print(try DeviceProber.snapshotJSON(netnsPath: "/proc/1/ns/net", pretty: true))
     /// ```
     public static func snapshotJSON(hostRoot: String = "/", netnsPath: String? = nil,
                                     options: ProbeOptions = .init(), pretty: Bool = true) throws(ProbeError) -> String {

@@ -65,7 +65,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     }
 }
 
-extension Controller where Key == ObjectKey {
+extension ReconcileRunner where Key == ObjectKey {
     /// Reconciles the key of every object of `informer` that changes (the primary resource).
     public func watch<O: KubernetesObject>(_ informer: Informer<O>) {
         watch(informer.changes(replay: true)) { [$0.key] }

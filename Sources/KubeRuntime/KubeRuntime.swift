@@ -4,7 +4,7 @@
 //     → WatcherState (pure list/watch/relist state machine) → Watcher (driver + Backoff)
 //       → Store (cache by ObjectKey, change subscriptions, hasSynced) = Informer
 //         → WorkQueue (dedupe, one in flight per key, delayed and rate-limited requeue)
-//           → Controller (level-based reconcile runner with per-key backoff)
+//           → ReconcileRunner (level-based, with per-key backoff)
 //   LeaderElectionState (pure) → LeaderElector (Lease acquire/renew/release)
 //   retryOnConflict / ResourceClient.modify, ShutdownSignals (SIGTERM/SIGINT → cancellation)
 //

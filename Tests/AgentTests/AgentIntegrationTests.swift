@@ -43,7 +43,7 @@ import TestSupport
         #expect(mapping.node == "node-a")
         #expect(mapping.generation >= 1)
         #expect(mapping.networks["storage"]?.device == "stor0")
-        #expect(mapping.networks["storage"]?.attachment == FileAttachment(type: "macvlan", mode: "bridge"))
+        #expect(mapping.networks["storage"]?.attachment == Attachment(type: "macvlan", mode: "bridge"))
         #expect(mapping.networks["storage"]?.mac?.count == 17)
         #expect(mapping.networks["elsewhere"] == nil)
         #expect(mapping.networks["broken"]?.device == "")

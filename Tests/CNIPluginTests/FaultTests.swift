@@ -159,4 +159,54 @@ struct FaultTests {
         #expect(try linkNames(netns: lab.hostNS) == [lab.master, lab.masterPeer].sorted())
         try sh("ip", "netns", "add", pod)  // for the lab's clean-up
     }
+
+    // MARK: killed in the middle of ADD
+
+    /// The plugin is killed with SIGKILL after its delegate created the interface (a wrapper
+    /// runs the real macvlan ADD, then reports the plugin's pid and sleeps). The runtime's DEL
+    /// then leaves nothing in the pod netns, the host netns or the cache.
+    @Test func killedDuringAddThenDelLeavesNothing() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let pod = try lab.addPod()
+        try lab.writeStandardMapping()
+        let bin = lab.dir.path + "/bin", d = lab.dir.path
+        try sh("mkdir", "-p", bin)
+        try lab.dir.write("bin/macvlan", """
+            #!/bin/sh
+            [ "$CNI_COMMAND" = ADD ] || exec /usr/lib/cni/macvlan
+            /usr/lib/cni/macvlan >\(d)/delegate.out
+            echo $? >\(d)/delegate.rc
+            echo $$ >\(d)/wrapper.pid
+            echo $PPID >\(d)/plugin.pid
+            exec sleep 60
+
+            """, mode: 0o755)
+        try lab.dir.write("conf.json", lab.config(version: "1.1.0").jsonString())
+        // The ADD in the background as the runtime would start it; killed once the delegate is done.
+        try lab.dir.write("add.sh", """
+            #!/bin/sh
+            cd \(d)
+            CNI_COMMAND=ADD CNI_CONTAINERID=ctr1 CNI_IFNAME=net1 CNI_NETNS=/var/run/netns/\(pod) CNI_PATH=\(bin):/usr/lib/cni \\
+              ip netns exec \(lab.hostNS) \(try automagicBinary()) <conf.json >add.out 2>&1 &
+            for i in $(seq 200); do [ -s plugin.pid ] && break; sleep 0.1; done
+            kill -9 "$(cat plugin.pid)"
+            wait $!
+            echo $? >add.rc
+            kill -9 "$(cat wrapper.pid)"
+            exit 0
+
+            """, mode: 0o755)
+        try sh("/bin/sh", d + "/add.sh", environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 60)
+        let delegateOut = try contentsIfPresent(d + "/delegate.out"), addOut = try contentsIfPresent(d + "/add.out")
+        #expect(try contentsIfPresent(d + "/delegate.rc") == "0\n", "the delegate's ADD: \(delegateOut)")
+        #expect(try contentsIfPresent(d + "/add.rc") == "137\n", "the plugin was not killed: \(addOut)")
+        try #require(try linkNames(netns: pod) == ["net1"], "the delegate did not create the interface")
+
+        let del = try lab.invoke("DEL", conf: lab.config(version: "1.1.0"), pod: pod, cniPath: bin + ":/usr/lib/cni")
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
+        #expect(try linkNames(netns: pod).isEmpty)
+        #expect(try linkNames(netns: lab.hostNS) == [lab.master, lab.masterPeer].sorted())
+        #expect(try AtomicFile.listDirectory(lab.cacheDir + "/attachments").isEmpty)
+    }
 }

@@ -294,31 +294,66 @@ struct PrivilegedTests {
         try expectFailure(lab.invoke("ADD", conf: lab.config(), pod: pod), code: 6, "NodeDevice")
     }
 
-    @Test func fiftyParallelAddDelPairs() throws {
+    /// 50 ADD/DEL pairs at once while another process replaces the mapping file (temporary file,
+    /// rename, as the agent does) at least 200 times, alternating a small file and a large one
+    /// (2,000 more networks): every call sees a whole file, and nothing leaks.
+    @Test func fiftyParallelAddDelPairsWhileTheMappingIsRewritten() throws {
         let lab = try Lab()
         defer { lab.cleanup() }
         try lab.writeStandardMapping()
+        try sh("cp", lab.mappingPath, lab.dir.path + "/mapA.json")
+        var large: [String: JSONValue] = ["storage": ["device": .string(lab.master), "map": "storage",
+                                                      "attachment": ["type": "macvlan", "mode": "bridge"]]]
+        for i in 0..<2000 { large["other-\(i)"] = ["device": .string("eth\(i % 8)"), "map": .string("other-\(i)")] }
+        try lab.writeMapping(large)
+        try sh("cp", lab.mappingPath, lab.dir.path + "/mapB.json")
+        // The rewriter, a process of its own, replaces the file as the agent does (a temporary file
+        // written 4 KiB at a time, renamed over it; without the agent's fsync, which only matters for a crash of
+        // the node) until the calls are done, counting its rewrites.
+        try lab.dir.write("rewrite.py", """
+            import os
+            sources = [open(name, "rb").read() for name in ("mapA.json", "mapB.json")]
+            during = 0
+            while not os.path.exists("calls.done"):
+                data = sources[during % 2]
+                with open(".rewrite.tmp", "wb", buffering=0) as f:
+                    for at in range(0, len(data), 4096):
+                        f.write(data[at:at + 4096])
+                os.rename(".rewrite.tmp", "mapping.json")
+                during += 1
+            open("rewrites.during", "w").write(str(during))
+
+            """)
         let n = 50
         var pods: [String] = []
         for i in 0..<n { pods.append(try lab.addPod("p\(i)")) }
         let binary = try automagicBinary()
-        // One shell script starts every ADD at once, waits, then every DEL at once; each writes its exit status.
-        var script = "#!/bin/sh\ncd \(lab.dir.path)\nexport CNI_PATH=/usr/lib/cni CNI_IFNAME=net1\n"
+        var script = """
+            #!/bin/sh
+            cd \(lab.dir.path)
+            export CNI_PATH=/usr/lib/cni CNI_IFNAME=net1
+            python3 rewrite.py &
+            rewriter=$!
+
+            """
         for verb in ["ADD", "DEL"] {
+            script += "calls=\n"
             for i in 0..<n {
                 let conf = lab.config(version: "1.1.0", address: "10.77.\(i / 200).\(i % 200 + 10)/16").jsonString()
                 try lab.dir.write("conf\(i).json", conf)
-                script += "(CNI_COMMAND=\(verb) CNI_CONTAINERID=c\(i) CNI_NETNS=/var/run/netns/\(pods[i]) ip netns exec \(lab.hostNS) \(binary) <conf\(i).json >\(verb)-\(i).out 2>&1; echo $? >\(verb)-\(i).rc) &\n"
+                script += "(CNI_COMMAND=\(verb) CNI_CONTAINERID=c\(i) CNI_NETNS=/var/run/netns/\(pods[i]) ip netns exec \(lab.hostNS) \(binary) <conf\(i).json >\(verb)-\(i).out 2>&1; echo $? >\(verb)-\(i).rc) &\ncalls=\"$calls $!\"\n"
             }
-            script += "wait\n"
+            script += "wait $calls\n"
             if verb == "ADD" {
                 script += "for i in $(seq 0 \(n - 1)); do ip -n \(lab.prefix)p$i -o addr show net1 >addr-$i.out 2>&1 || echo missing >addr-$i.out; done\n"
             }
         }
+        script += "touch calls.done\nwait $rewriter\n"
         try lab.dir.write("run.sh", script, mode: 0o755)
         // The plugins get a runtime's bare environment, not the test runner's; 100 runs may be slow on a busy machine.
         try sh("/bin/sh", lab.dir.path + "/run.sh", environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 300)
         for verb in ["ADD", "DEL"] {
+            script += "calls=\n"
             for i in 0..<n {
                 let rc = String(decoding: try AtomicFile.read(path: "\(lab.dir.path)/\(verb)-\(i).rc"), as: UTF8.self)
                 let out = String(decoding: try AtomicFile.read(path: "\(lab.dir.path)/\(verb)-\(i).out"), as: UTF8.self)
@@ -331,8 +366,13 @@ struct PrivilegedTests {
             #expect(try linkNames(netns: pods[i]).isEmpty, "pod \(i) still has interfaces")
         }
         #expect(try lab.cacheEntries().isEmpty)
-        let hostLinks = try sh("ip", "-n", lab.hostNS, "-o", "link", "show")
-        #expect(!hostLinks.contains("macvlan"))
+        #expect(try linkNames(netns: lab.hostNS) == [lab.master, lab.masterPeer].sorted())
         #expect(try AtomicFile.listDirectory(lab.cacheDir + "/attachments").isEmpty)
+        let during = Int(try contentsIfPresent(lab.dir.path + "/rewrites.during").filter(\.isNumber)) ?? 0
+        #expect(during >= 200, "only \(during) rewrites while the calls ran")
+        print("fiftyParallelAddDelPairsWhileTheMappingIsRewritten: \(during) rewrites while the 100 calls ran")
+        // Nothing else of the lab's in /var/run/netns than its own namespaces.
+        let namespaces = try sh("ip", "netns", "list").split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+        #expect(Set(namespaces.filter { $0.hasPrefix(lab.prefix) }) == Set(pods + [lab.hostNS]))
     }
 }

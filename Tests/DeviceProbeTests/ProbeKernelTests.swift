@@ -107,7 +107,7 @@ struct ProbeKernelTests {
         defer { ns.remove() }
         try ns.ip("link", "add", "amv0", "type", "veth", "peer", "name", "amv0p")
         try ns.ip("addr", "add", "192.168.9.1/24", "dev", "amv0")
-        let text = try DeviceProbe.snapshotJSON(netnsPath: ns.path)
+        let text = try DeviceProber.snapshotJSON(netnsPath: ns.path)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(obj["deviceCount"] as? Int == 2)
         #expect((obj["probedAt"] as? String)?.hasSuffix("Z") == true)

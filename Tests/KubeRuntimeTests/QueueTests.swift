@@ -190,7 +190,7 @@ import Testing
         let attempts = Locked<[String: Int]>([:])
         let queue = WorkQueue<String>(backoff: KeyedBackoff(base: .seconds(1), maximum: .seconds(60), jitter: 0), clock: clock)
         struct Flaky: Error {}
-        let controller = Controller(name: "test", queue: queue, concurrency: 2) { key in
+        let controller = ReconcileRunner(name: "test", queue: queue, concurrency: 2) { key in
             let n = attempts.withLock { a -> Int in a[key, default: 0] += 1; return a[key]! }
             if key == "flaky" && n < 3 { throw Flaky() }
             return .done
@@ -217,7 +217,7 @@ import Testing
     @Test func requeueAfterReconcilesAgainLater() async throws {
         let clock = ManualClock()
         let count = Locked(0)
-        let controller = Controller<String>(name: "periodic", queue: WorkQueue(clock: clock)) { _ in
+        let controller = ReconcileRunner<String>(name: "periodic", queue: WorkQueue(clock: clock)) { _ in
             count.withLock { $0 += 1 }
             return .requeueAfter(.seconds(30))
         }
@@ -235,7 +235,7 @@ import Testing
         let active = Locked<Set<Int>>([])
         let overlap = Locked(false)
         let done = Locked(0)
-        let controller = Controller<Int>(name: "parallel", concurrency: 4) { key in
+        let controller = ReconcileRunner<Int>(name: "parallel", concurrency: 4) { key in
             let clash = active.withLock { !$0.insert(key).inserted }
             if clash { overlap.withLock { $0 = true } }
             try await Task.sleep(for: .milliseconds(2))
@@ -257,7 +257,7 @@ import Testing
 
     @Test func secondaryChangesMapToPrimaryKeys() async throws {
         let seen = Locked<[String]>([])
-        let controller = Controller<String>(name: "mapped") { key in
+        let controller = ReconcileRunner<String>(name: "mapped") { key in
             seen.withLock { $0.append(key) }
             return .done
         }
@@ -275,7 +275,7 @@ import Testing
     @Test func cancellationLetsInFlightWorkFinishWithinTheGracePeriod() async throws {
         let finished = Locked(false)
         let interrupted = Locked(false)
-        let controller = Controller<String>(name: "slow", concurrency: 2, shutdownGracePeriod: .milliseconds(100)) { key in
+        let controller = ReconcileRunner<String>(name: "slow", concurrency: 2, shutdownGracePeriod: .milliseconds(100)) { key in
             if key == "quick" {
                 try await Task.sleep(for: .milliseconds(20))
                 finished.withLock { $0 = true }
@@ -300,7 +300,7 @@ import Testing
         // Level-based guarantee: after the queue goes idle, every key was reconciled after its last change.
         let versions = Locked<[Int: Int]>([:])
         let seen = Locked<[Int: Int]>([:])
-        let controller = Controller<Int>(name: "levels", concurrency: 4) { key in
+        let controller = ReconcileRunner<Int>(name: "levels", concurrency: 4) { key in
             let version = versions.withLock { $0[key, default: 0] }
             try await Task.sleep(for: .microseconds(200))
             seen.withLock { $0[key] = version }

@@ -18,7 +18,7 @@ public enum ReconcileResult: Sendable, Hashable {
 ///
 /// ```swift
 /// let maps = Informer(source: client.resource(NetworkDeviceMap.self))
-/// let controller = Controller<ObjectKey>(name: "maps", concurrency: 2) { key in
+/// let controller = ReconcileRunner<ObjectKey>(name: "maps", concurrency: 2) { key in
 ///     guard let map = maps.store.get(key) else { return .done }   // deleted: nothing to do
 ///     try await apply(map)
 ///     return .requeueAfter(.seconds(300))
@@ -31,7 +31,7 @@ public enum ReconcileResult: Sendable, Hashable {
 ///     group.addTask { await maps.waitUntilSynced(); await devices.waitUntilSynced(); await controller.run() }
 /// }
 /// ```
-public final class Controller<Key: Hashable & Sendable>: Sendable {
+public final class ReconcileRunner<Key: Hashable & Sendable>: Sendable {
     /// The controller's name (for logs).
     public let name: String
     /// The queue the controller consumes; anything may add keys to it.
