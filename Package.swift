@@ -161,6 +161,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: [
             "Agent", "AutomagicAPI", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),
         .testTarget(name: "ControllerTests", dependencies: [
             "Controller", "AutomagicAPI", "Benchmarks", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver",

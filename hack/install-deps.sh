@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Automagic's build, tests, lab and benchmarks need.
-# (python3: hack/check-imports.py.)
+# (python3: hack/check-imports.py, hack/fuzz-cni-binary.py; e2fsprogs: mkfs.ext4 for the ext4 handoff tests;
+# util-linux, always installed, gives mount, losetup and setpriv.)
 # Idempotent and quick when everything is present.
 set -euo pipefail
-pkgs=(python3 libcurl4-openssl-dev libssl-dev curl openssl containernetworking-plugins iproute2 ethtool jq hyperfine procps psmisc iputils-ping nghttp2-proxy)
+pkgs=(python3 libcurl4-openssl-dev libssl-dev curl openssl containernetworking-plugins iproute2 ethtool jq hyperfine procps psmisc iputils-ping nghttp2-proxy e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

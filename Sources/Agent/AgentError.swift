@@ -13,10 +13,16 @@ public enum AgentError: Error, Sendable, CustomStringConvertible {
     case client(cause: KubeClientError)
     /// Reading or writing the mapping file failed.
     case mappingFile(path: String, cause: MappingFileError)
+    /// Watching the mapping file's folder for changes could not be set up.
+    case watchMappingFile(path: String, cause: String)
     /// Creating or updating this node's `NodeDevice` failed.
     case publish(node: String, step: String, cause: String)
     /// The agent was asked to write a `NodeDevice` that belongs to another node; it never does.
     case foreignObject(name: String, node: String)
+    /// The agent's credentials belong to another node (SelfSubjectReview): it does not start.
+    case identity(node: String, message: String)
+    /// The Node this agent serves does not exist (its `NodeDevice` is created once it does).
+    case nodeMissing(node: String)
     /// The health or metrics listener could not start.
     case listen(cause: String)
     /// Encoding the `--once` output failed.
@@ -32,10 +38,16 @@ public enum AgentError: Error, Sendable, CustomStringConvertible {
             "failed to configure Kubernetes client 'automagic-agent': \(cause)"
         case let .mappingFile(path, cause):
             "failed to write mapping file '\(path)': \(cause)"
+        case let .watchMappingFile(path, cause):
+            "failed to watch mapping file '\(path)': \(cause)"
         case let .publish(node, step, cause):
             "failed to \(step) NodeDevice '\(node)': \(cause)"
         case let .foreignObject(name, node):
             "failed to write NodeDevice '\(name)': it belongs to another node (this agent runs for node '\(node)')"
+        case let .identity(node, message):
+            "failed to confirm identity for node '\(node)': \(message)"
+        case let .nodeMissing(node):
+            "failed to find Node '\(node)': it does not exist (its NodeDevice is created once it does)"
         case let .listen(cause):
             "failed to start health/metrics listener 'automagic-agent': \(cause)"
         case let .encode(what, cause):

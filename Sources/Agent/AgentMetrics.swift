@@ -18,6 +18,9 @@ public struct AgentMetrics: Sendable {
     public let errors: Counter
     /// `automagic_agent_mapping_writes_total`: mapping-file rewrites.
     public let mappingWrites: Counter
+    /// `automagic_agent_mapping_restores_total`: rewrites of a mapping file found missing or
+    /// altered on disk (content unchanged from what the agent last wrote).
+    public let mappingRestores: Counter
 
     /// Registers the agent's metrics in `registry`.
     public init(registry: MetricsRegistry = MetricsRegistry()) {
@@ -33,5 +36,7 @@ public struct AgentMetrics: Sendable {
         watchRestarts = registry.counter("automagic_agent_watch_restarts_total", help: "List/watch failures that restarted a watch.")
         errors = registry.counter("automagic_agent_errors_total", help: "Failures by step.", labelNames: ["step"])
         mappingWrites = registry.counter("automagic_agent_mapping_writes_total", help: "Mapping file rewrites.")
+        mappingRestores = registry.counter(
+            "automagic_agent_mapping_restores_total", help: "Mapping file rewrites because the file on disk was missing or altered.")
     }
 }

@@ -273,12 +273,45 @@ public final class NodeAgent: Sendable {
             "mappingFile": .string(configuration.mappingFile), "netns": .string(configuration.netnsPath ?? "self"),
             "lldp": .string(configuration.lldp == nil ? "off" : "on"),
         ])
+        // A removed or altered mapping file is restored at once (and checked at every resync).
+        var fileWatcher: MappingFileWatcher?
+        do {
+            fileWatcher = try MappingFileWatcher(path: configuration.mappingFile) { [weak self] change in
+                self?.mappingFileChanged(change)
+            }
+        } catch {
+            logger.warning("\(error); the mapping file is checked at every resync only")
+        }
+        defer { fileWatcher?.stop() }
 
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.probeLoop(prober, changes) }
+                group.addTask { await self.resolveLoop() }
+                group.addTask { await self.trimLoop() }
+                // Nothing is read from or written to the API before the server has said who
+                // the credentials belong to: a mismatch ends the agent here.
+                group.addTask {
+                    _ = try await IdentityCheck.verify(
+                        client: self.client, nodeName: self.configuration.nodeName,
+                        backoff: self.configuration.watchBackoff, logger: self.logger)
+                    if Task.isCancelled { return }
+                    await self.runAPILoops()
+                }
+            }
+        } catch let error as AgentError {
+            logger.error("\(error)")
+            throw error
+        } catch {
+            // Cancelled: stopping.
+        }
+        logger.info("agent stopped")
+    }
+
+    /// The watches of maps, the own Node and the own `NodeDevice`, and the publisher.
+    func runAPILoops() async {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.probeLoop(prober, changes) }
-            group.addTask { await self.resolveLoop() }
             group.addTask { await self.publishLoop() }
-            group.addTask { await self.trimLoop() }
             let name = configuration.nodeName
             group.addTask {
                 await self.runWatcher(
@@ -305,7 +338,6 @@ public final class NodeAgent: Sendable {
                 }
             }
         }
-        logger.info("agent stopped")
     }
 
     // MARK: - Mapping file
@@ -344,6 +376,22 @@ public final class NodeAgent: Sendable {
         return dir.isEmpty ? "/" : dir
     }
 
+    /// The watcher saw the mapping file change: readiness says so while it is gone, and the
+    /// resolver checks it against what the agent last wrote and restores it.
+    func mappingFileChanged(_ change: MappingFileWatcher.Change) {
+        if change.missing {
+            let path = configuration.mappingFile
+            let wasWritten = state.withLock { s -> Bool in
+                guard s.mapping != nil, s.mappingWritten else { return false }
+                s.mappingWritten = false
+                s.mappingError = "mapping file '\(path)' is missing (removed or renamed away); restoring it"
+                return true
+            }
+            if wasWritten { logger.warning("the mapping file was removed; restoring it", metadata: ["path": .string(path)]) }
+        }
+        resolveKick.yield()
+    }
+
     // MARK: - Probe
 
     func probeLoop(_ prober: DeviceProber, _ changes: AsyncStream<DeviceChange>) async {
@@ -359,7 +407,11 @@ public final class NodeAgent: Sendable {
                 "reasons": .string(change.reasons.map(\.rawValue).sorted().joined(separator: ",")),
                 "interfaces": .string(change.interfaces.sorted().joined(separator: ",")),
             ])
-            if !(await probe(prober)) {
+            let probed = await probe(prober)
+            // The periodic resync (and an explicit one) also checks the mapping file against
+            // what was last written, in case a change escaped the folder watch.
+            if probed, !change.reasons.isDisjoint(with: [.resync, .requested, .overflow]) { resolveKick.yield() }
+            if !probed {
                 // Probe again after a pause even if nothing else happens.
                 let delay = configuration.retryBackoff.initial
                 Task {
@@ -423,12 +475,12 @@ public final class NodeAgent: Sendable {
     /// the write failed (the caller retries after a pause).
     func resolveOnce() async -> Bool {
         let node = configuration.nodeName
-        guard maps.hasSynced, nodes.hasSynced else { return true }
+        guard maps.hasSynced, nodes.hasSynced else { return await keepFileIntact() }
         guard let nodeObject = nodes.get(name: node) else {
             logger.warning("Node '\(node)' not found; keeping the current mapping file")
-            return true
+            return await keepFileIntact()
         }
-        guard let devices = state.withLock({ $0.devices }) else { return true }
+        guard let devices = state.withLock({ $0.devices }) else { return await keepFileIntact() }
 
         var decoded: [NetworkDeviceMap] = []
         var undecodable: [NodeNetworkStatus] = []
@@ -477,6 +529,10 @@ public final class NodeAgent: Sendable {
         switch outcome {
         case .success(let w): wrote = w
         case .failure(let error): mappingError = AgentError.mappingFile(path: path, cause: error).description
+        }
+        if wrote, next == nil {
+            metrics.mappingRestores.increment()
+            logger.warning("restored the mapping file (it was missing or its content had changed)", metadata: ["path": .string(path)])
         }
         if wrote {
             metrics.mappingWrites.increment()
@@ -528,6 +584,38 @@ public final class NodeAgent: Sendable {
         return mappingError == nil
     }
 
+    /// Before a resolution is possible (maps not listed yet, Node or devices unknown): makes
+    /// sure the file the agent last wrote, or found at start, is still there and intact.
+    func keepFileIntact() async -> Bool {
+        guard let current = state.withLock({ $0.mapping }) else { return true }
+        let path = configuration.mappingFile
+        let outcome: Result<Bool, MappingFileError> = await fileWorker.run {
+            do throws(MappingFileError) {
+                return .success(try MappingFile.writeIfChanged(current, to: path))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .success(let wrote):
+            if wrote {
+                metrics.mappingRestores.increment()
+                metrics.mappingWrites.increment()
+                logger.warning("restored the mapping file (it was missing or its content had changed)", metadata: ["path": .string(path)])
+            }
+            state.withLock { s in
+                if s.mappingError?.hasPrefix("mapping file '") == true { s.mappingError = nil }
+            }
+            return true
+        case .failure(let error):
+            let message = AgentError.mappingFile(path: path, cause: error).description
+            logger.error("\(message)")
+            metrics.errors.increment(labels: ["step": "mapping-file"])
+            state.withLock { $0.mappingError = message }
+            return false
+        }
+    }
+
     // MARK: - Publish
 
     func publishLoop() async {
@@ -539,6 +627,10 @@ public final class NodeAgent: Sendable {
                 try await publishOnce()
                 backoff.reset()
                 state.withLock { $0.publishError = nil }
+            } catch .nodeMissing(let node) {
+                // Not retried on a timer: the Node watch asks again when the Node appears.
+                logger.warning("\(AgentError.nodeMissing(node: node))")
+                state.withLock { $0.publishError = "\(AgentError.nodeMissing(node: node))" }
             } catch {
                 if Task.isCancelled { return }
                 let message = "\(error)"
@@ -560,9 +652,25 @@ public final class NodeAgent: Sendable {
         guard let desired = state.withLock({ $0.desired }) else { return }
         let publisher = NodeDevicePublisher(nodeName: name, client: client.resource(NodeDevice.self))
         var current = state.withLock { $0.published }
-        if current == nil || current?.metadata.ownerReferences?.isEmpty ?? true {
-            guard let node = nodes.get(name: name), let uid = node.metadata.uid else {
-                throw .publish(node: name, step: "find owner Node of", cause: "Node '\(name)' not found")
+        // Owned by the Node as it is now: a Node deleted and created again has a new UID, and
+        // a reference to the old one would let the garbage collector delete the NodeDevice.
+        let nodeUID = nodes.get(name: name)?.metadata.uid
+        let owned = nodeUID.map { uid in
+            current?.metadata.ownerReferences?.contains { $0.kind == "Node" && $0.apiVersion == "v1" && $0.uid == uid } ?? false
+        } ?? !(current?.metadata.ownerReferences?.isEmpty ?? true)
+        if current == nil || !owned {
+            guard nodeUID != nil else { throw .nodeMissing(node: name) }
+            // Read the Node itself rather than trust the watch cache: the NodeDevice's deletion
+            // by the garbage collector can arrive before the Node's own, and an owner reference
+            // to a Node that is already gone would be wrong from the start.
+            let live: Node?
+            do { live = try await client.resource(Node.self).getIfExists(name) } catch {
+                throw .publish(node: name, step: "read owner Node of", cause: "\(error)")
+            }
+            guard let uid = live?.metadata.uid else { throw .nodeMissing(node: name) }
+            if let stale = current?.metadata.ownerReferences?.first(where: { $0.kind == "Node" }) {
+                logger.info("repairing the NodeDevice's owner reference: the Node was created again", metadata: [
+                    "oldUID": .string(stale.uid), "newUID": .string(uid)])
             }
             let owner = OwnerReference(apiVersion: "v1", kind: "Node", name: name, uid: uid)
             current = try await publisher.ensureExists(owner: owner, current: current)

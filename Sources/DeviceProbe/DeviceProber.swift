@@ -121,6 +121,8 @@ public final class DeviceProber: Sendable {
     private static func run(_ ctx: LoopContext, _ assembler: DeviceAssembler,
                             _ neighbours: [Int: LLDPNeighbor]) -> Result<[ProbedLink], ProbeError> {
         do throws(ProbeError) {
+            // Before anything is read: never probe a namespace other than the one given.
+            try ctx.verifyNamespace()
             let worker: ProbeWorker
             if let w = ctx.storage["probe"] as? ProbeWorker {
                 worker = w

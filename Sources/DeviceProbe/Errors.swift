@@ -13,6 +13,11 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformedMessage(step: String, detail: String)
     /// A dump kept being interrupted by concurrent changes.
     case dumpInterrupted(what: String, attempts: Int)
+    /// A network namespace file could not be examined (stat failed).
+    case identifyNamespace(path: String, errno: Int32)
+    /// The probe thread is no longer in the network namespace it entered at start (something
+    /// moved it); nothing is probed.
+    case namespaceChanged(thread: String, expected: String, found: String)
     /// Starting the dedicated OS thread failed.
     case startThread(name: String, errno: Int32)
     /// The prober (or listener) was shut down.
@@ -33,6 +38,9 @@ public enum ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .netlink(step, e): "failed to \(step) 'rtnetlink': \(errnoText(e))"
         case let .malformedMessage(step, detail): "failed to parse message '\(step)': \(detail)"
         case let .dumpInterrupted(what, n): "failed to dump '\(what)': interrupted by concurrent changes \(n) times"
+        case let .identifyNamespace(path, e): "failed to identify network namespace '\(path)': \(errnoText(e))"
+        case let .namespaceChanged(thread, expected, found):
+            "failed to probe network namespace '\(thread)': the probe thread is in \(found), not in \(expected) that it entered at start; refusing to probe another namespace"
         case let .startThread(name, e): "failed to start thread '\(name)': \(errnoText(e))"
         case let .stopped(name): "failed to run job on '\(name)': it was shut down"
         case let .sendFrame(ifname, e): "failed to send frame on '\(ifname)': \(errnoText(e))"

@@ -24,6 +24,25 @@ final class LoopContext {
     fileprivate var sources: [ObjectIdentifier: any LoopSource] = [:]
     /// Per-thread objects owned by the loop's users (sockets, caches).
     var storage: [String: AnyObject] = [:]
+    /// The loop's name (its namespace path), for errors.
+    let name: String
+    /// The network namespace the thread was in once it started (after entering `netnsPath`).
+    let namespace: NamespaceIdentity
+
+    fileprivate init(name: String, namespace: NamespaceIdentity) {
+        self.name = name
+        self.namespace = namespace
+    }
+
+    /// Throws unless the calling (loop) thread is still in the network namespace recorded at
+    /// start: a job that moved the thread (setns) elsewhere must never make later jobs probe the
+    /// wrong namespace.
+    func verifyNamespace() throws(ProbeError) {
+        let now = try NamespaceIdentity.ofCallingThread()
+        guard now == namespace else {
+            throw .namespaceChanged(thread: name, expected: namespace.description, found: now.description)
+        }
+    }
 
     func add(_ source: any LoopSource) { sources[ObjectIdentifier(source)] = source }
 
@@ -41,6 +60,8 @@ final class LoopThread: Sendable {
         var jobs: [@Sendable (LoopContext) -> Void] = []
         var stopped = false
         var threadID: Int = 0
+        /// The network namespace entered at start.
+        var namespace: NamespaceIdentity?
     }
 
     let name: String
@@ -56,19 +77,20 @@ final class LoopThread: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let startResult = Mutex<ProbeError?>(nil)
         let box = Unmanaged.passRetained(ThreadBody { [self] in
-            if let path = netnsPath {
-                let rc = cnl_setns_path(path)
-                if rc != 0 {
-                    startResult.withLock { $0 = .enterNamespace(path: path, errno: -rc) }
-                    self.shared.withLock { $0.stopped = true }
-                    ready.signal()
-                    return
-                }
+            let entered: Result<NamespaceIdentity, ProbeError> = Self.enter(netnsPath)
+            guard case .success(let namespace) = entered else {
+                if case .failure(let error) = entered { startResult.withLock { $0 = error } }
+                self.shared.withLock { $0.stopped = true }
+                ready.signal()
+                return
             }
             let tid = cnl_gettid()
-            self.shared.withLock { $0.threadID = tid }
+            self.shared.withLock {
+                $0.threadID = tid
+                $0.namespace = namespace
+            }
             ready.signal()
-            self.run()
+            self.run(namespace)
         })
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
@@ -94,6 +116,27 @@ final class LoopThread: Sendable {
 
     /// The OS thread id of the loop thread (0 before it starts).
     var threadID: Int { shared.withLock { $0.threadID } }
+
+    /// The network namespace the loop thread entered at start.
+    var namespace: NamespaceIdentity? { shared.withLock { $0.namespace } }
+
+    /// On the new thread: enters `path` (when given) and returns the identity of the namespace
+    /// the thread is in afterwards, checked against the identity of `path` itself.
+    private static func enter(_ path: String?) -> Result<NamespaceIdentity, ProbeError> {
+        do throws(ProbeError) {
+            guard let path else { return .success(try NamespaceIdentity.ofCallingThread()) }
+            let rc = cnl_setns_path(path)
+            if rc != 0 { throw .enterNamespace(path: path, errno: -rc) }
+            let now = try NamespaceIdentity.ofCallingThread()
+            let wanted = try NamespaceIdentity.of(path: path)
+            guard now == wanted else {
+                throw .namespaceChanged(thread: path, expected: wanted.description, found: now.description)
+            }
+            return .success(now)
+        } catch {
+            return .failure(error)
+        }
+    }
 
     /// Queues a job; false when the loop has stopped.
     @discardableResult
@@ -138,8 +181,8 @@ final class LoopThread: Sendable {
         _ = cnl_eventfd_signal(wakeFD)
     }
 
-    private func run() {
-        let ctx = LoopContext()
+    private func run(_ namespace: NamespaceIdentity) {
+        let ctx = LoopContext(name: name, namespace: namespace)
         var pfds: [pollfd] = []
         var polled: [any LoopSource] = []
         while true {
@@ -197,4 +240,31 @@ final class LoopThread: Sendable {
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// A network namespace as the kernel names it: the device and inode of its nsfs file
+/// (`net:[4026531840]` in `/proc/<pid>/ns/net`). Two paths name the same namespace exactly
+/// when both numbers match.
+struct NamespaceIdentity: Sendable, Hashable, CustomStringConvertible {
+    var device: UInt64
+    var inode: UInt64
+
+    var description: String { "net:[\(inode)]" }
+
+    /// The namespace of the calling OS thread (`/proc/thread-self/ns/net`; the per-task path on
+    /// kernels older than 3.17).
+    static func ofCallingThread() throws(ProbeError) -> NamespaceIdentity {
+        do {
+            return try of(path: "/proc/thread-self/ns/net")
+        } catch {
+            return try of(path: "/proc/self/task/\(cnl_gettid())/ns/net")
+        }
+    }
+
+    /// The namespace a namespace file (`/proc/…/ns/net`, `/var/run/netns/NAME`) refers to.
+    static func of(path: String) throws(ProbeError) -> NamespaceIdentity {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw .identifyNamespace(path: path, errno: errno) }
+        return NamespaceIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
 }

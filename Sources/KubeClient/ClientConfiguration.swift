@@ -88,6 +88,12 @@ public struct ClientConfiguration: Sendable, Hashable {
     /// Offer HTTP/2 in the TLS handshake (ALPN), as client-go does; the server picks it or HTTP/1.1.
     /// Over HTTP/2 every request and watch of this client shares one connection. false: HTTP/1.1 only.
     public var http2: Bool = true
+    /// The largest response body buffered for a non-watch request (bytes); a larger one fails that
+    /// request with an error naming the limit. Far above any legal object (etcd stores at most 1.5 MiB).
+    public var maxResponseBytes: Int = 64 << 20
+    /// The longest line of a watch stream (one event, bytes); a longer one fails that watch connection
+    /// (the caller reconnects) with an error naming the limit.
+    public var maxWatchLineBytes: Int = 16 << 20
 
     /// Creates a configuration; only `server` is required.
     public init(server: String, tlsServerName: String? = nil, certificateAuthority: PEMSource? = nil,

@@ -25,6 +25,8 @@ struct HTTPRequest: Sendable {
     var timeout: Double = 0
     /// Abort when no byte arrived for this long (seconds, 0 = off).
     var idleTimeout: Double = 0
+    /// The most body bytes a buffered response may hold (0 = no limit).
+    var maxBodyBytes = 0
 }
 
 /// A complete (buffered) response.
@@ -144,6 +146,8 @@ final class CurlTransfer: @unchecked Sendable {
     var headDelivered = false
     var body = Data()
     var finished = false
+    /// Set when the buffered body grew past `request.maxBodyBytes` (the transfer was aborted).
+    var bodyLimitExceeded = false
 
     enum Mode {
         case buffered((Result<HTTPResponse, KubeClientError>) -> Void)
@@ -290,7 +294,7 @@ final class CurlTransfer: @unchecked Sendable {
         let value = line[line.index(after: colon)...].trimmingWhitespace()
         headers.append(HTTPHeader(name: name, value: value))
         if name == "content-length", case .buffered = mode, let length = Int(value), length > 0 {
-            body.reserveCapacity(min(length, 1 << 30))
+            body.reserveCapacity(min(length, request.maxBodyBytes > 0 ? request.maxBodyBytes : 1 << 30))
         }
     }
 
@@ -303,6 +307,10 @@ final class CurlTransfer: @unchecked Sendable {
         if cancelRequested.load(ordering: .relaxed) { return .abort }
         switch mode {
         case .buffered:
+            if request.maxBodyBytes > 0, body.count + bytes.count > request.maxBodyBytes {
+                bodyLimitExceeded = true
+                return .abort
+            }
             body.append(contentsOf: bytes)
         case .streaming(let continuation):
             if !headDelivered {
@@ -323,6 +331,9 @@ final class CurlTransfer: @unchecked Sendable {
         var error: KubeClientError?
         if cancelled || cancelRequested.load(ordering: .relaxed) {
             error = .cancelled(url: request.url)
+        } else if bodyLimitExceeded {
+            error = .transport(url: request.url, message: "the response body is larger than the \(byteLimit(request.maxBodyBytes)) limit "
+                                + "for one response (maxResponseBytes); request abandoned")
         } else if let code, code != CURLE_OK {
             error = transportError(code)
         }
@@ -393,6 +404,13 @@ extension CurlTransfer {
         if request.timeout > 0 { return .request }
         return .idle
     }
+}
+
+/// A byte limit as people say it: "64 MiB", "512 KiB", "100 bytes".
+func byteLimit(_ bytes: Int) -> String {
+    if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+    if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+    return "\(bytes) bytes"
 }
 
 private let curlHeaderCallback: ccurl_data_callback = { data, size, count, user in

@@ -143,6 +143,7 @@ public final class KubernetesClient: Sendable {
             if let authorization = credentials.authorization { request.headers.append("Authorization: \(authorization)") }
             request.body = body
             request.timeout = configuration.requestTimeout
+            request.maxBodyBytes = configuration.maxResponseBytes
             var material = tls
             if let cert = credentials.certificatePEM, let key = credentials.keyPEM {
                 material.certificatePEM = cert

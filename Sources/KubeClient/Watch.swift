@@ -33,10 +33,13 @@ public struct WatchLineDecoder<T: KubernetesObject> {
     public private(set) var eventCount = 0
     /// A name for errors (the watch URL).
     public var source: String
+    /// The longest line (event) accepted, in bytes; a longer one is a decoding error naming the limit.
+    public var maxLineBytes: Int
 
     /// Creates a decoder; `source` names the stream in errors.
-    public init(source: String = "watch") {
+    public init(source: String = "watch", maxLineBytes: Int = 16 << 20) {
         self.source = source
+        self.maxLineBytes = max(1, maxLineBytes)
     }
 
     /// Consumes `chunk`, calling `handler` for every complete line. Throws ``KubeClientError/decoding(url:message:)``
@@ -44,6 +47,7 @@ public struct WatchLineDecoder<T: KubernetesObject> {
     public mutating func feed(_ chunk: Data, _ handler: (WatchEvent<T>) throws -> Void) throws {
         var start = chunk.startIndex
         while let newline = Self.newline(in: chunk, from: start) {
+            try checkLength(pending.count + (newline - start))
             if pending.isEmpty {
                 try decodeLine(chunk[start..<newline], handler)
             } else {
@@ -54,7 +58,17 @@ public struct WatchLineDecoder<T: KubernetesObject> {
             }
             start = chunk.index(after: newline)
         }
-        if start < chunk.endIndex { pending.append(chunk[start...]) }
+        if start < chunk.endIndex {
+            try checkLength(pending.count + (chunk.endIndex - start))
+            pending.append(chunk[start...])
+        }
+    }
+
+    private mutating func checkLength(_ length: Int) throws(KubeClientError) {
+        guard length > maxLineBytes else { return }
+        pending = Data()
+        throw .decoding(url: source, message: "watch event \(eventCount + 1) is longer than the \(byteLimit(maxLineBytes)) limit "
+                        + "for one watch line (maxWatchLineBytes); watch abandoned")
     }
 
     /// The index of the next `\n` at or after `from` (memchr, not a byte-by-byte generic scan).
@@ -137,7 +151,7 @@ extension KubernetesClient {
             var status = 0
             var headers: [HTTPHeader] = []
             var errorBody = Data()
-            var decoder = WatchLineDecoder<T>(source: url)
+            var decoder = WatchLineDecoder<T>(source: url, maxLineBytes: configuration.maxWatchLineBytes)
             var decoded: [WatchEvent<T>] = []
             do {
                 for try await part in transfer.parts {

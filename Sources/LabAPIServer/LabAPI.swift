@@ -54,6 +54,9 @@ public struct LabAPIConfiguration: Sendable {
     /// (or orphaned), and the `foregroundDeletion`/`orphan` finalizers are processed at once. Off, the
     /// server behaves like a bare kube-apiserver (as recorded in the traces): objects stay terminating.
     public var garbageCollection: Bool = true
+    /// Serve `SelfSubjectReview` (`authentication.k8s.io/v1`, Kubernetes 1.28+); false answers
+    /// 404 like an older server.
+    public var servesSelfSubjectReview: Bool = true
     /// How long a read at a resourceVersion the store has not reached waits for it before the 504
     /// `ResourceVersionTooLarge` (kube-apiserver's watch cache blocks 3 s). Internal: tests shorten it.
     var resourceVersionWait: TimeInterval = 3
@@ -273,6 +276,46 @@ public final class LabAPI: Sendable {
         throw e
     }
 
+    /// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` (`kubectl auth whoami`): who the
+    /// request's credentials authenticate as, with the token file's UID and extras. Not listed in
+    /// discovery; served to every authenticated user, as the real server's `system:basic-user` does.
+    func reviewSelf(_ request: LabRequest, user: LabUser, sink: any LabResponseSink, auditID: String) throws(APIError) {
+        guard request.method == "POST" else { throw APIError.methodNotAllowed(request.method) }
+        guard user.groups.contains("system:authenticated") else {
+            var e = APIError(code: 403, reason: "Forbidden",
+                             message: "selfsubjectreviews.authentication.k8s.io is forbidden: User \"\(user.name)\" cannot create resource \"selfsubjectreviews\" in API group \"authentication.k8s.io\" at the cluster scope",
+                             details: APIError.details(name: nil, group: "authentication.k8s.io", kind: "selfsubjectreviews"))
+            e.headers = [("X-Content-Type-Options", "nosniff")]
+            throw e
+        }
+        // A SelfSubjectReview carries no input: kubectl sends it as protobuf, which is accepted
+        // unread; a JSON body must at least be a SelfSubjectReview.
+        if !request.body.isEmpty, request.header("Content-Type")?.contains("json") ?? true {
+            let body: JSONValue
+            do { body = try JSONValue.parse(request.body) } catch {
+                throw APIError.badRequest("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")
+            }
+            guard case .object = body else { throw APIError.badRequest("the body of the request must be a SelfSubjectReview object") }
+            if let kind = body["kind"]?.stringValue, kind != "SelfSubjectReview" {
+                throw APIError.badRequest("the body of the request is a \(kind), not a SelfSubjectReview")
+            }
+        }
+        var info: [String: JSONValue] = [
+            "username": .string(user.name),
+            "groups": .array(user.groups.map { .string($0) }),
+        ]
+        if let uid = user.uid, !uid.isEmpty { info["uid"] = .string(uid) }
+        if let extra = user.extra, !extra.isEmpty {
+            info["extra"] = .object(extra.mapValues { .array($0.map { .string($0) }) })
+        }
+        let review: JSONValue = [
+            "kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": ["creationTimestamp": .string(LabAPI.timestamp())],
+            "status": ["userInfo": .object(info)],
+        ]
+        writeJSON(review, status: 201, order: .goStruct, request: request, sink: sink, auditID: auditID)
+    }
+
     // MARK: - Routing
 
     struct ResourceRoute {
@@ -298,6 +341,10 @@ public final class LabAPI: Sendable {
                 throw APIError.pageNotFound()
             }
             try serveNonResource(segments, request: request, sink: sink, auditID: auditID)
+            return
+        }
+        if configuration.servesSelfSubjectReview, segments == ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] {
+            try reviewSelf(request, user: user, sink: sink, auditID: auditID)
             return
         }
         let route = try resolve(segments)

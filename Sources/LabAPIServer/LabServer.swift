@@ -50,6 +50,11 @@ public struct LabServerOptions: Sendable {
     public var tokens: [String: LabUser] = [:]
     /// Authorization rules for users outside `system:masters`.
     public var rules: [AuthorizationRule] = []
+    /// Emulate the garbage collector (dependents of a deleted owner go with it); false behaves
+    /// like a bare kube-apiserver, or a real cluster before its collector has run.
+    public var garbageCollection: Bool = true
+    /// Serve `SelfSubjectReview` (false: 404, like a server older than 1.28).
+    public var servesSelfSubjectReview: Bool = true
     /// Snapshot file: loaded at start when present, written atomically every `snapshotInterval` seconds and at stop.
     public var dataPath: String? = nil
     /// Audit log: every write (POST, PUT, PATCH, DELETE) appended as a JSON line with the user, User-Agent,
@@ -159,6 +164,8 @@ public enum LabServer {
         var config = LabAPIConfiguration()
         config.tokens = options.tokens
         config.rules = options.rules
+        config.garbageCollection = options.garbageCollection
+        config.servesSelfSubjectReview = options.servesSelfSubjectReview
         config.historyLimit = options.historyLimit
         config.maxBodyBytes = options.maxBodyBytes
         let api = LabAPI(configuration: config)
@@ -293,7 +300,11 @@ public enum LabServer {
         }
     }
 
-    /// Reads a kube-apiserver style static token file: `token,user,uid,"group1,group2"` per line.
+    /// Reads a kube-apiserver style static token file: `token,user,uid,"group1,group2"` per line,
+    /// optionally followed by the lab's extension, any number of `key=value` fields that become
+    /// the identity's extras (a key given twice has two values), e.g.
+    /// `t0k3n,system:serviceaccount:automagic:agent,,"system:serviceaccounts",authentication.kubernetes.io/node-name=worker-1`.
+    /// kube-apiserver ignores fields after the fourth, so such a file still works there.
     public static func loadTokenFile(_ path: String) throws -> [String: LabUser] {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
@@ -316,7 +327,18 @@ public enum LabServer {
                 throw LabServerError.tokenFile(path: path, cause: "line \(n + 1): expected token,user[,uid[,\"group,...\"]]")
             }
             let groups = fields.count >= 4 ? fields[3].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } : []
-            tokens[fields[0]] = LabUser(name: fields[1], groups: groups)
+            var extra: [String: [String]] = [:]
+            for (i, field) in fields.dropFirst(4).enumerated() {
+                let pair = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let key = pair.first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                guard pair.count == 2, !key.isEmpty else {
+                    throw LabServerError.tokenFile(
+                        path: path, cause: "line \(n + 1), field \(i + 5): expected an extra as key=value, got '\(field)'")
+                }
+                extra[key, default: []].append(String(pair[1]))
+            }
+            let uid = fields.count >= 3 && !fields[2].isEmpty ? fields[2] : nil
+            tokens[fields[0]] = LabUser(name: fields[1], groups: groups, uid: uid, extra: extra.isEmpty ? nil : extra)
         }
         return tokens
     }

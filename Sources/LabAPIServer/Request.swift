@@ -37,7 +37,14 @@ public struct LabUser: Sendable, Hashable, Codable {
     public var name: String
     /// Group memberships (`system:masters`).
     public var groups: [String]
-    public init(name: String, groups: [String]) { self.name = name; self.groups = groups }
+    /// The user's UID, when the authenticator gives one (token file: third field).
+    public var uid: String?
+    /// Extra attributes of the identity (`authentication.kubernetes.io/node-name` for a
+    /// service-account token bound to a pod); nil when there are none.
+    public var extra: [String: [String]]?
+    public init(name: String, groups: [String], uid: String? = nil, extra: [String: [String]]? = nil) {
+        self.name = name; self.groups = groups; self.uid = uid; self.extra = extra
+    }
 }
 
 /// A complete (non-streaming) response.

@@ -22,7 +22,7 @@ struct LabAPIServerCommand: ParsableCommand {
     @Option(help: "Write an admin kubeconfig (client certificate, group system:masters) here.")
     var kubeconfigOut: String?
 
-    @Option(help: "Static bearer tokens: lines of token,user,uid,\"group1,group2\".")
+    @Option(help: "Static bearer tokens: lines of token,user,uid,\"group1,group2\"[,key=value...] (extras, e.g. authentication.kubernetes.io/node-name=worker-1, shown by SelfSubjectReview).")
     var tokenFile: String?
 
     @Option(help: "Authorization rules (JSON array of {users,groups,verbs,apiGroups,resources,namespaces}) for users outside system:masters.")

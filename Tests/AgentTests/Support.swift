@@ -33,12 +33,19 @@ final class LabFixture: @unchecked Sendable {
     /// `legacyMaps` are created while a schema-less NetworkDeviceMap CRD is installed (an old
     /// server's validation), before the repository's CRDs replace it: maps that the current
     /// schema would reject but that are stored anyway.
+    /// `garbageCollection` false: dependents outlive their owner (a bare kube-apiserver, or a
+    /// real cluster before its collector ran); `tokens`: bearer tokens the server accepts.
     init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false,
-         legacyMaps: [NetworkDeviceMap] = []) async throws {
+         legacyMaps: [NetworkDeviceMap] = [], garbageCollection: Bool = true, tokens: [String: LabUser] = [:],
+         servesSelfSubjectReview: Bool = true) async throws {
         let dir = try makeTempDir("amlab", inMemory: true)
         certDir = dir
         dataPath = persistent ? "\(dir)/data.json" : nil
         var options = LabServerOptions()
+        options.garbageCollection = garbageCollection
+        options.tokens = tokens
+        options.servesSelfSubjectReview = servesSelfSubjectReview
+        options.rules = [AuthorizationRule(users: Array(Set(tokens.values.map(\.name))), verbs: ["*"], apiGroups: ["*"], resources: ["*"])]
         options.certDir = dir
         options.dataPath = dataPath
         options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })

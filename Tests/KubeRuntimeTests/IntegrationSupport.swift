@@ -75,7 +75,8 @@ final class StaleFirstWatchSource<T: KubernetesObject>: ListWatchSource, Sendabl
     typealias Object = T
     let inner: ResourceClient<T>
     let beforeFirstWatch: @Sendable () async throws -> Void
-    let state = Locked<(lists: Int, watches: [String])>((0, []))
+    /// Lists started, the resourceVersion of every watch, and of every list: asked for and answered.
+    let state = Locked<(lists: Int, watches: [String], listRequests: [String?], listResults: [String])>((0, [], [], []))
 
     init(_ inner: ResourceClient<T>, beforeFirstWatch: @escaping @Sendable () async throws -> Void) {
         self.inner = inner
@@ -83,8 +84,14 @@ final class StaleFirstWatchSource<T: KubernetesObject>: ListWatchSource, Sendabl
     }
 
     func listPage(_ request: ListPageRequest) async throws -> ObjectList<T> {
-        if request.continueToken == nil { state.withLock { $0.lists += 1 } }
-        return try await inner.listPage(request)
+        if request.continueToken == nil {
+            state.withLock { $0.lists += 1; $0.listRequests.append(request.resourceVersion) }
+        }
+        let page = try await inner.listPage(request)
+        if (page.metadata.continueToken ?? "").isEmpty {
+            state.withLock { $0.listResults.append(page.metadata.resourceVersion ?? "") }
+        }
+        return page
     }
 
     func watchStream(_ request: WatchStreamRequest) -> AsyncThrowingStream<WatchEvent<T>, any Error> {

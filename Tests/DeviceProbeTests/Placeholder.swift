@@ -1,4 +1,0 @@
-import Testing
-@testable import DeviceProbe
-
-@Test func deviceProbeModuleLoads() {}
