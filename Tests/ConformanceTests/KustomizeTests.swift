@@ -107,7 +107,8 @@ import Testing
             let baseText = base.values.map { String(decoding: $0.serialized(), as: UTF8.self) }.joined()
             let overlayText = overlay.values.map { String(decoding: $0.serialized(), as: UTF8.self) }.joined()
             let old = baseText.components(separatedBy: "ghcr.io/automagic-dev/automagic:").count - 1
-            #expect(old == 3, "the manifests name the image \(old) times")
+            // The agent DaemonSet names it three times (init, agent, device plugin), the controller once.
+            #expect(old == 4, "the manifests name the image \(old) times")
             #expect(overlayText.components(separatedBy: "registry.example.com/automagic:v9.9.9").count - 1 == old)
             #expect(!overlayText.contains("ghcr.io/automagic-dev/automagic"))
             for (k, o) in base where !String(decoding: o.serialized(), as: UTF8.self).contains("ghcr.io/") {
