@@ -213,8 +213,12 @@ import TestSupport
         try write("second", to: dir + "/token.new")
         #expect(rename(dir + "/token.new", path) == 0)
         #expect(try auth.readTokenFile(path) == "second")
+        // A file that is briefly missing (the kubelet swapping it) keeps the last good token.
         try FileManager.default.removeItem(atPath: path)
-        let error = #expect(throws: KubeClientError.self) { try auth.readTokenFile(path) }
+        #expect(try auth.readTokenFile(path) == "second")
+        // With no good token read before, a missing file is an error that names it.
+        let fresh = Authenticator(configuration: ClientConfiguration(server: "https://a", tokenFile: path))
+        let error = #expect(throws: KubeClientError.self) { try fresh.readTokenFile(path) }
         #expect(error?.description.contains(path) == true)
     }
 
