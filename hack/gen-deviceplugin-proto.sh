@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates Sources/DevicePluginAPI/ (Swift messages and gRPC stubs) from
-# protos/deviceplugin/v1beta1/api.proto. Run it after editing the .proto and commit the result:
-# builds and CI never run protoc.
+# protos/deviceplugin/v1beta1/api.proto (the device plugin API) and protos/podresources/v1/api.proto
+# (the pod resources API, whose List tells which devices pods hold). Run it after editing a .proto
+# and commit the result: builds and CI never run protoc.
 #
 # protoc comes from Debian's protobuf-compiler. protoc-gen-swift and protoc-gen-grpc-swift-2 are
 # built once from the mirrored packages (the same versions as Package.swift's) into a scratch
@@ -44,11 +45,11 @@ trap 'rm -rf "$tmp"' EXIT
 protoc --proto_path="$repo/protos" \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath \
-  --grpc-swift_opt=Visibility=Public --grpc-swift_opt=FileNaming=DropPath \
+  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+  --grpc-swift_opt=Visibility=Public --grpc-swift_opt=FileNaming=PathToUnderscores \
   --grpc-swift_opt=Client=true --grpc-swift_opt=Server=true \
   --swift_out="$tmp" --grpc-swift_out="$tmp" \
-  deviceplugin/v1beta1/api.proto
+  deviceplugin/v1beta1/api.proto podresources/v1/api.proto
 mkdir -p "$out"
 rm -f "$out"/*.pb.swift "$out"/*.grpc.swift
 cp "$tmp"/*.swift "$out"/
