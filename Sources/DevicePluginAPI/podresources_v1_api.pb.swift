@@ -12,7 +12,7 @@
 /// the published definition: same package, service, messages and field numbers. The kubelet
 /// serves it on /var/lib/kubelet/pod-resources/kubelet.sock. automagic-device-plugin calls List to
 /// learn which devices of its resources are assigned to pods (docs/device-plugin.md).
-/// Swift code: hack/gen-deviceplugin-proto.sh (committed in Sources/PodResourcesAPI).
+/// Swift code: hack/gen-deviceplugin-proto.sh (committed in Sources/DevicePluginAPI).
 
 import SwiftProtobuf
 
