@@ -178,6 +178,7 @@ let package = Package(
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
         // Helpers the test targets share (commands, netns, temp dirs, clean-up).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
