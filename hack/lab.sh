@@ -5,6 +5,10 @@
 #   hack/lab.sh status   print the summary again (networks x nodes -> device, pods and their interfaces)
 #   hack/lab.sh demo     on the lab that is up (starting one only if none is): unplug and re-plug a NIC,
 #                        edit a map (preview, apply, watch the mapping file follow, restore), a miscabled port
+#   hack/lab.sh demo-exclusive
+#                        on the lab that is up (starting one only if none is): an exclusive network with two
+#                        spare ports on worker-1, the device plugin against a fake kubelet, two pods each given
+#                        its own port by host-device; then everything it added is removed again
 #   hack/lab.sh down     remove everything the lab created (processes, namespaces, links, files)
 #
 # What runs (see docs/lab-guide.md):
@@ -14,7 +18,7 @@
 #   amlab-worker-1..3         one network namespace per simulated node; veth pairs stand in for its NICs,
 #                             named and addressed the way three different server generations would be
 #   automagic-agent x3        one per node (--netns), each sees only its node's devices
-#   automagic-controller      map status, node labels, extended resources
+#   automagic-controller      map status, node labels, NADs
 #   amlab-worker-N-pod        a "pod" per node, attached to the `storage` network through the automagic
 #                             CNI plugin and the real macvlan plugin from /usr/lib/cni
 #
@@ -285,14 +289,21 @@ wait_controller_agrees() { # timeout seconds
   done
 }
 
-cni() { # node command containerid network ifname [ip]
-  local node=$1 cmd=$2 cid=$3 net=$4 ifname=$5 ip=${6:-}
-  local ipam='{}'
+cni() { # node command containerid network ifname [ip]: the node's pod
+  cni_in "$(ns_pod "$1")" "$@"
+}
+
+# cni_in podns node command containerid network ifname [ip] [deviceID]: the automagic plugin, run as the
+# node's runtime runs it; a deviceID is passed as Multus passes the device the kubelet allocated.
+cni_in() {
+  local podns=$1 node=$2 cmd=$3 cid=$4 net=$5 ifname=$6 ip=${7:-} device=${8:-}
+  local ipam='{}' extra=''
   [ -n "$ip" ] && ipam="{\"type\":\"static\",\"addresses\":[{\"address\":\"$ip\"}]}"
-  printf '{"cniVersion":"1.0.0","name":"%s","type":"automagic","network":"%s","mappingFile":"%s","cacheDir":"%s","ipam":%s}' \
-    "$net" "$net" "$LAB/nodes/$node/mapping.json" "$LAB/nodes/$node/cni-cache" "$ipam" |
+  [ -n "$device" ] && extra=",\"deviceID\":\"$device\""
+  printf '{"cniVersion":"1.0.0","name":"%s","type":"automagic","network":"%s","mappingFile":"%s","cacheDir":"%s","ipam":%s%s}' \
+    "$net" "$net" "$LAB/nodes/$node/mapping.json" "$LAB/nodes/$node/cni-cache" "$ipam" "$extra" |
     ip netns exec "$(ns_node "$node")" env CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" \
-      CNI_NETNS="/var/run/netns/$(ns_pod "$node")" CNI_IFNAME="$ifname" CNI_PATH="$BIN:/usr/lib/cni" "$BIN/automagic"
+      CNI_NETNS="/var/run/netns/$podns" CNI_IFNAME="$ifname" CNI_PATH="$BIN:/usr/lib/cni" "$BIN/automagic"
 }
 
 attach_pods() {
@@ -467,6 +478,133 @@ demo() {
   summary
 }
 
+# ---------------------------------------------------------------------------------------------
+# demo-exclusive: the kubelet's side of an exclusive network on worker-1. The kubelet is the fake
+# one of the device plugin's tests (Tests/DevicePluginTests/fake_kubelet.py, Python + grpcio): it
+# serves Registration and the pod resources API, follows ListAndWatch, and makes the calls the
+# kubelet's device manager makes when it admits a pod.
+# ---------------------------------------------------------------------------------------------
+FAKE_KUBELET=$ROOT/Tests/DevicePluginTests/fake_kubelet.py
+SPARE_PORTS=(ens7f0 ens7f1)
+
+device_plugin_binary() {
+  if [ ! -x "$BIN/automagic-device-plugin" ]; then
+    [ -z "${AUTOMAGIC_LAB_BIN:-}" ] || die "missing binary $BIN/automagic-device-plugin"
+    step "Building automagic-device-plugin (release; gRPC makes a first build long)"
+    (cd "$ROOT" && swift build -c release --product automagic-device-plugin 2>&1) | build_progress automagic-device-plugin
+  fi
+  [ -x "$BIN/automagic-device-plugin" ] || die "missing binary $BIN/automagic-device-plugin"
+}
+
+stop_bg() { # name: SIGTERM to its process group, wait (10 s), then forget it
+  local f=$LAB/pids/$1.pid pid deadline=$((SECONDS + 10))
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# The last device list the fake kubelet received for resource $1, as "id=health id=health ...".
+last_list() {
+  jq -rs --arg r "$1" '[.[] | select(.event == "list" and .resource == $r)] | last // empty
+    | [.devices[] | "\(.id)=\(.health)"] | join(" ")' "$KDIR/events.jsonl" 2>/dev/null
+}
+list_is() { [ "$(last_list "$1")" = "$2" ]; }
+exclusive_candidates() { # node network: "name=deviceID ..." from the mapping file
+  jq -r --arg n "$2" '[.networks[$n].candidates[]? | "\(.name)=\(.pciAddress // .mac // .name)"] | join(" ")' \
+    "$LAB/nodes/$1/mapping.json" 2>/dev/null
+}
+has_candidates() { [ "$(exclusive_candidates "$1" "$2" | wc -w)" = "$3" ]; }
+
+demo_exclusive() {
+  if lab_is_up; then
+    step "Using the lab that is up ($LAB)"
+  else
+    info "no lab is up: starting one"
+    up
+  fi
+  device_plugin_binary
+  local node=worker-1 nsn res=automagic.dev/passthrough sock pod podns cid id want expected name mac given=() port
+  nsn=$(ns_node "$node")
+  KDIR=$LAB/kubelet/$node
+  sock=$KDIR/device-plugins/automagic-passthrough.sock
+  printf '\n%sDemo: an exclusive network on worker-1, two pods, a port each%s\n' "$B" "$N"
+
+  step "Plugging two spare jumbo ports with no address into worker-1: ${SPARE_PORTS[*]}"
+  for port in "${SPARE_PORTS[@]}"; do
+    ip -n "$nsn" link show "$port" >/dev/null 2>&1 || add_nic "$node" "$port" provider "" 9100 0
+  done
+  kc apply -f "$ROOT/hack/lab/exclusive/passthrough.yaml" | sed 's/^/    /'
+  wait_for "worker-1's mapping file to list both ports as candidates of passthrough" 30 has_candidates "$node" passthrough 2
+  expected=$(exclusive_candidates "$node" passthrough)
+  info "mapping file: passthrough is exclusive, candidates (name=device ID): $expected"
+
+  step "Starting the fake kubelet and automagic-device-plugin for worker-1"
+  mkdir -p "$KDIR/device-plugins" "$KDIR/pod-resources"
+  echo '[]' > "$KDIR/pods.json"
+  start_bg "fake-kubelet-$node" python3 "$FAKE_KUBELET" serve --dir "$KDIR/device-plugins" --events "$KDIR/events.jsonl" \
+    --pod-resources "$KDIR/pod-resources/kubelet.sock" --pods "$KDIR/pods.json"
+  wait_for "the fake kubelet's kubelet.sock" 30 test -S "$KDIR/device-plugins/kubelet.sock"
+  start_bg "device-plugin-$node" "$BIN/automagic-device-plugin" --mapping-file "$LAB/nodes/$node/mapping.json" \
+    --device-plugin-dir "$KDIR/device-plugins" --netns "/var/run/netns/$nsn" \
+    --pod-resources-socket "$KDIR/pod-resources/kubelet.sock"
+  want=""
+  for name in $expected; do want="$want ${name#*=}=Healthy"; done
+  want=${want# }
+  wait_for "the kubelet to hear both devices of $res" 30 list_is "$res" "$want"
+  info "registered $res; ListAndWatch: $(last_list "$res")"
+
+  for pod in a b; do
+    step "Admitting pod $pod (resources.limits: {$res: 1}): GetPreferredAllocation, Allocate, then ADD"
+    local available=()
+    for name in $expected; do
+      id=${name#*=}
+      [[ " ${given[*]} " == *" $id "* ]] || available+=("$id")
+    done
+    id=$(python3 "$FAKE_KUBELET" call --socket "$sock" preferred --available "${available[@]}" --size 1 | jq -r '.containers[0][0] // empty')
+    [ -n "$id" ] || die "GetPreferredAllocation chose no device for pod $pod"
+    local env
+    env=$(python3 "$FAKE_KUBELET" call --socket "$sock" allocate "$id" | jq -r '.containers[0].envs // {} | to_entries[] | "\(.key)=\(.value)"')
+    [ -n "$env" ] || die "Allocate of $id for pod $pod failed"
+    given+=("$id")
+    jq --arg p "pod-$pod" --arg r "$res" --arg id "$id" '. + [{namespace: "lab", name: $p, devices: {($r): [$id]}}]' \
+      "$KDIR/pods.json" > "$KDIR/pods.json.tmp" && mv "$KDIR/pods.json.tmp" "$KDIR/pods.json"
+    info "the kubelet allocated $id to pod $pod (the container gets $env)"
+    podns=$PREFIX-$node-x$pod
+    cid=lab-$node-x$pod
+    ip netns add "$podns"
+    ip -n "$podns" link set lo up
+    cni_in "$podns" "$node" ADD "$cid" passthrough net1 "" "$id" > "$KDIR/result-$pod.json" \
+      || die "ADD of pod $pod with deviceID $id failed: $(cat "$KDIR/result-$pod.json")"
+    mac=$(ip -n "$podns" -j link show net1 | jq -r '.[0].address')
+    name=""
+    for port in $expected; do [ "${port#*=}" = "$id" ] && name=${port%%=*}; done
+    [ "$(tr 'A-F' 'a-f' <<<"$mac")" = "$(tr 'A-F' 'a-f' <<<"$id")" ] || die "pod $pod's net1 has MAC $mac, not the allocated $id"
+    info "ADD with deviceID $id: host-device moved $name into $podns as net1 (MAC $mac)"
+  done
+  [ "${given[0]}" != "${given[1]}" ] || die "both pods got ${given[0]}"
+  info "two pods, two ports: ${given[*]}; worker-1 now has $(ip -n "$nsn" -br link | grep -c 'ens7f' || true) spare port(s) in its own namespace"
+
+  step "Removing what the demo added (DEL gives the ports back; map, plugin, fake kubelet, ports removed)"
+  local i=0
+  for pod in a b; do
+    podns=$PREFIX-$node-x$pod
+    cni_in "$podns" "$node" DEL "lab-$node-x$pod" passthrough net1 "" "${given[$i]:-}" >/dev/null || true
+    ip netns del "$podns" 2>/dev/null || true
+    i=$((i + 1))
+  done
+  stop_bg "device-plugin-$node"
+  stop_bg "fake-kubelet-$node"
+  kc delete -f "$ROOT/hack/lab/exclusive/passthrough.yaml" | sed 's/^/    /'
+  wait_for "worker-1 to drop passthrough" 15 mapping_lacks "$node" passthrough
+  for port in "${SPARE_PORTS[@]}"; do ip -n "$nsn" link del "$port" 2>/dev/null || true; done
+  rm -rf "$KDIR"
+  rmdir "$LAB/kubelet" 2>/dev/null || true
+  info "worker-1 is as it was: $(ip -n "$nsn" -br link | awk '$1!="lo"{sub(/@.*/,"",$1); printf "%s ", $1}')"
+}
+
 if [ "${2:-}" = "--cluster" ]; then
   AUTOMAGIC_LAB_KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
   [ -f "$AUTOMAGIC_LAB_KUBECONFIG" ] || die "--cluster: no kubeconfig at $AUTOMAGIC_LAB_KUBECONFIG"
@@ -476,6 +614,7 @@ case "${1:-}" in
   up) up ;;
   status) summary ;;
   demo) demo ;;
+  demo-exclusive) demo_exclusive ;;
   down) down ;;
-  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|demo-exclusive|down" >&2; exit 2 ;;
 esac

@@ -95,6 +95,35 @@ import Foundation
         #expect(leftovers.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left behind: \(leftovers.output)")
     }
 
+    /// `hack/lab.sh demo-exclusive` as written (it starts a lab, none being up): the real
+    /// automagic-device-plugin against the fake kubelet allocates worker-1's two spare ports to two
+    /// pods, and host-device moves exactly the allocated port into each; afterwards everything the
+    /// demo added is gone.
+    @Test func demoExclusiveGivesEachPodItsOwnPort() throws {
+        let labDir = "/run/automagic-lab-test-\(UInt32.random(in: 0...UInt32.max))"
+        let env = ["AUTOMAGIC_LAB_BIN": Self.binDir, "AUTOMAGIC_LAB_DIR": labDir]
+        for b in ["automagic-device-plugin", "automagic"] {
+            #expect(FileManager.default.isExecutableFile(atPath: "\(Self.binDir)/\(b)"), "missing \(b): run `swift build` first")
+        }
+        defer {
+            do { try Self.sh("bash hack/lab.sh down", env: env) } catch { Issue.record("lab down failed: \(error)") }
+        }
+        let demo = try Self.sh("bash hack/lab.sh demo-exclusive", env: env, timeout: 600)
+        #expect(demo.status == 0, "demo-exclusive failed:\n\(demo.output)")
+        let out = demo.output
+        #expect(out.contains("registered automagic.dev/passthrough; ListAndWatch: 02:a0:00:01:eb:01=Healthy 02:a0:00:01:6c:01=Healthy"), "\(out)")
+        #expect(out.contains("the kubelet allocated 02:a0:00:01:eb:01 to pod a (the container gets AUTOMAGIC_PASSTHROUGH_DEVICES=02:a0:00:01:eb:01)"), "\(out)")
+        #expect(out.contains("host-device moved ens7f0 into amlab-worker-1-xa as net1 (MAC 02:a0:00:01:eb:01)"), "\(out)")
+        #expect(out.contains("the kubelet allocated 02:a0:00:01:6c:01 to pod b"), "\(out)")
+        #expect(out.contains("host-device moved ens7f1 into amlab-worker-1-xb as net1 (MAC 02:a0:00:01:6c:01)"), "\(out)")
+        // It leaves the lab as it found it.
+        let left = try Self.sh("ip netns list | grep -- '-x[ab]' || true; ip -n amlab-worker-1 -br link | grep ens7f || true; "
+                               + "ls \(labDir)/kubelet 2>/dev/null || true; ls \(labDir)/pids | grep -e device-plugin -e fake-kubelet || true")
+        #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left behind: \(left.output)")
+        let map = try Self.sh("kubectl --kubeconfig \(labDir)/admin.kubeconfig get ndm passthrough -o name 2>&1 || true")
+        #expect(map.output.contains("NotFound"), "\(map.output)")
+    }
+
     /// The two tables of the lab's summary: network -> cells of the mapping table, and network -> MATCHED of
     /// the controller's table (the last summary in `output`).
     static func summaryTables(_ output: String) -> (mapping: [String: [String]], matched: [String: Int]) {
