@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Generates Sources/DevicePluginAPI/ (Swift messages and gRPC stubs) from
-# protos/deviceplugin/v1beta1/api.proto. Run it after editing the .proto and commit the result:
-# builds and CI never run protoc.
+# Generates the Swift messages and gRPC stubs of the kubelet's plugin APIs. Run it after editing a
+# .proto and commit the result: builds and CI never run protoc.
+#   Sources/DevicePluginAPI/   protos/deviceplugin/v1beta1/api.proto (device plugin API)
+#   Sources/KubeletPluginAPI/  protos/dra/v1/api.proto (DRA plugin API) and
+#                              protos/pluginregistration/v1/api.proto (plugin registration)
 #
 # protoc comes from Debian's protobuf-compiler. protoc-gen-swift and protoc-gen-grpc-swift-2 are
 # built once from the mirrored packages (the same versions as Package.swift's) into a scratch
@@ -38,18 +40,27 @@ for product in protoc-gen-swift protoc-gen-grpc-swift-2; do
 done
 bin=$(swift build --package-path "$scratch" -c release --show-bin-path)
 
-out="$repo/Sources/DevicePluginAPI"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-protoc --proto_path="$repo/protos" \
-  --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
-  --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath \
-  --grpc-swift_opt=Visibility=Public --grpc-swift_opt=FileNaming=DropPath \
-  --grpc-swift_opt=Client=true --grpc-swift_opt=Server=true \
-  --swift_out="$tmp" --grpc-swift_out="$tmp" \
-  deviceplugin/v1beta1/api.proto
-mkdir -p "$out"
-rm -f "$out"/*.pb.swift "$out"/*.grpc.swift
-cp "$tmp"/*.swift "$out"/
-echo "wrote: $(cd "$out" && ls *.swift | tr '\n' ' ')" >&2
+# generate TARGET FILE_NAMING PROTO...: writes Sources/TARGET/ from the given protos.
+generate() {
+  local target=$1 naming=$2
+  shift 2
+  local out="$repo/Sources/$target" tmp
+  tmp=$(mktemp -d)
+  protoc --proto_path="$repo/protos" \
+    --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+    --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
+    --swift_opt=Visibility=Public --swift_opt=FileNaming="$naming" \
+    --grpc-swift_opt=Visibility=Public --grpc-swift_opt=FileNaming="$naming" \
+    --grpc-swift_opt=Client=true --grpc-swift_opt=Server=true \
+    --swift_out="$tmp" --grpc-swift_out="$tmp" \
+    "$@"
+  mkdir -p "$out"
+  rm -f "$out"/*.pb.swift "$out"/*.grpc.swift
+  cp "$tmp"/*.swift "$out"/
+  rm -rf "$tmp"
+  echo "wrote $target: $(cd "$out" && ls *.swift | tr '\n' ' ')" >&2
+}
+
+generate DevicePluginAPI DropPath deviceplugin/v1beta1/api.proto
+# Two files called api.proto: their Swift files are named after their paths.
+generate KubeletPluginAPI PathToUnderscores dra/v1/api.proto pluginregistration/v1/api.proto
