@@ -221,7 +221,8 @@ public final class NodeAgent: Sendable {
         health = HealthChecks()
         events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
         resourceSlices = configuration.publishResourceSlices
-            ? ResourceSlicePublisher(node: configuration.nodeName, client: client, logger: logger) : nil
+            ? ResourceSlicePublisher(node: configuration.nodeName, client: client, logger: logger, writeCounter: metrics.resourceSliceWrites)
+            : nil
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (trimKicks, trimKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
