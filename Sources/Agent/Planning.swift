@@ -47,13 +47,13 @@ public enum Planning {
     }
 
     /// The next mapping to write, or nil when `networks` (and the node) equal the current file's and
-    /// it is in the current format (a file an older agent wrote is rewritten once): the generation
+    /// it is in the format they need (a file an older agent wrote is rewritten once): the generation
     /// increases by one on every content change and `updatedAt` is refreshed.
     public static func nextMapping(
         current: NodeNetworkMapping?, node: String, networks: [String: NetworkMapping], now: String
     ) -> NodeNetworkMapping? {
         if let current, current.node == node, current.networks == networks,
-           current.formatVersion == NodeNetworkMapping.currentFormatVersion { return nil }
+           current.formatVersion == NodeNetworkMapping.requiredFormatVersion(for: networks) { return nil }
         return NodeNetworkMapping(node: node, generation: (current?.generation ?? 0) + 1, updatedAt: now, networks: networks)
     }
 

@@ -43,22 +43,36 @@ public struct ResourcePlan: Sendable, Hashable {
         public var network: String
         public var deviceID: String
         public var offeredBy: String
+        /// Whether `offeredBy` is a `dra` network (the scheduler allocates the device).
+        public var throughDRA: Bool = false
         public var description: String {
-            "device \(deviceID) is not offered to network '\(network)': network '\(offeredBy)' offers it"
+            "device \(deviceID) is not offered to network '\(network)': network '\(offeredBy)' "
+                + (throughDRA ? "allocates it through DRA" : "offers it")
         }
     }
 
     /// The plan for `mapping`: every network with `exclusive: true` (with or without candidates:
-    /// a network whose devices are all gone is still served, with an empty list).
+    /// a network whose devices are all gone is still served, with an empty list), except `dra`
+    /// networks, whose devices the scheduler allocates through DRA. A device a `dra` network lists is
+    /// offered by no resource: it is never counted by both the device manager and the scheduler.
     public init(mapping: NodeNetworkMapping) {
         var resources: [ServedResource] = []
         var withheld: [Withheld] = []
         var owner: [String: String] = [:]  // device ID → network offering it
+        var dra: [String: String] = [:]  // device ID → dra network listing it
         for name in mapping.networks.keys.sorted() {
-            guard let network = mapping.networks[name], network.exclusive else { continue }
+            guard let network = mapping.networks[name], network.dra else { continue }
+            for candidate in network.candidates where dra[candidate.deviceID] == nil { dra[candidate.deviceID] = name }
+        }
+        for name in mapping.networks.keys.sorted() {
+            guard let network = mapping.networks[name], network.exclusive, !network.dra else { continue }
             var devices: [DeviceCandidate] = []
             for candidate in network.candidates {
                 let id = candidate.deviceID
+                if let allocator = dra[id] {
+                    withheld.append(Withheld(network: name, deviceID: id, offeredBy: allocator, throughDRA: true))
+                    continue
+                }
                 if let other = owner[id] {
                     if other != name { withheld.append(Withheld(network: name, deviceID: id, offeredBy: other)) }
                     continue
