@@ -3,7 +3,7 @@
 //
 // Layering (lower never imports higher):
 //   C shims:      CCurl (libcurl), CTLS (OpenSSL), CNetlink (netlink, ioctl, setns, packet sockets)
-//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver (no I/O, no clock)
+//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
 //   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
 //                 CNI (spawns and execs the delegate plugins)
 //   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
@@ -65,6 +65,9 @@ let package = Package(
         .target(name: "KubeCore", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .target(name: "AutomagicAPI", dependencies: ["KubeCore", "JSON"], swiftSettings: swiftSettings),
         .target(name: "Resolver", dependencies: ["AutomagicAPI", "KubeCore"], swiftSettings: swiftSettings),
+        // Dynamic Resource Allocation: the one encoding of devices as DRA attributes, device names,
+        // and maps compiled to DeviceClass CEL (pure; the agent publishes, the controller renders).
+        .target(name: "DRA", dependencies: ["AutomagicAPI", "Resolver", "JSON"], swiftSettings: swiftSettings),
         .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "CNI", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
 
@@ -113,7 +116,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "DevicePlugin", dependencies: [
-            "DevicePluginAPI", "KubeletPluginAPI", "MappingFile", "DeviceProbe", "AutomagicAPI", "JSON", "KubeClient", "KubeCore",
+            "DevicePluginAPI", "KubeletPluginAPI", "MappingFile", "DeviceProbe", "AutomagicAPI", "DRA", "JSON", "KubeClient", "KubeCore",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
@@ -175,6 +178,7 @@ let package = Package(
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
         // Helpers the test targets share (commands, netns, temp dirs, clean-up).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
@@ -182,6 +186,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "DRATests", dependencies: ["DRA", "AutomagicAPI", "Resolver", "JSON"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),

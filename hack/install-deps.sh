@@ -19,6 +19,8 @@ fi
 # The device plugin's fake kubelet (Tests/DevicePluginTests/fake_kubelet.py): grpcio, and
 # grpcio-tools to compile protos/deviceplugin/v1beta1/api.proto for it.
 python3 -c 'import grpc, grpc_tools' 2>/dev/null || python3 -m pip install -q 'grpcio>=1.60' 'grpcio-tools>=1.60'
+# DRA equivalence tests (Tests/DRATests/cel_eval.py): a real CEL evaluator for the generated DeviceClass selectors.
+python3 -c 'import celpy' 2>/dev/null || python3 -m pip install -q 'cel-python>=0.5'
 command -v kubectl >/dev/null || { echo "kubectl is required (the lab and the tests use it as a real client)" >&2; exit 1; }
 [ -x /usr/lib/cni/macvlan ] || { echo "containernetworking-plugins did not install /usr/lib/cni/macvlan" >&2; exit 1; }
 command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || { echo "Swift 6 toolchain not found (expected /opt/swift)" >&2; exit 1; }

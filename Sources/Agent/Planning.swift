@@ -27,6 +27,8 @@ public enum Planning {
                 Attachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
             }
             let exclusive = maps[n.network]?.spec.isExclusive ?? false
+            // Allocated by the scheduler through DRA: the CNI plugin attaches the prepared device.
+            let dra = maps[n.network]?.spec.isDRA ?? false
             // An exclusive network's pods each get one of these from the device plugin.
             let candidates: [DeviceCandidate] = exclusive ? n.availableDevices.map { name in
                 let d = byName[name]
@@ -36,11 +38,11 @@ public enum Planning {
                 let d = byName[device]
                 out[n.network] = NetworkMapping(
                     device: device, map: n.network, attachment: attachment, mac: d?.mac, pciAddress: d?.pciAddress,
-                    exclusive: exclusive, candidates: candidates)
+                    exclusive: exclusive, candidates: candidates, dra: dra)
             } else {
                 out[n.network] = NetworkMapping(
                     device: "", map: n.network, attachment: attachment, message: "\(n.outcome.rawValue): \(n.message)",
-                    exclusive: exclusive, candidates: candidates)
+                    exclusive: exclusive, candidates: candidates, dra: dra)
             }
         }
         return out

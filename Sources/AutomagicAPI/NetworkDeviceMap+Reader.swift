@@ -41,6 +41,7 @@ extension NetworkDeviceMapSpec: JSONReadable {
             case "rules": rules = try reader.readArrayOrNull(of: DeviceRule.self) ?? []
             case "select": select = try reader.readOrNull(SelectPolicy.self)
             case "exclusive": exclusive = try reader.readBoolOrNull()
+            case "dra": dra = try reader.readBoolOrNull()
             case "attachment": attachment = try reader.readOrNull(AttachmentSpec.self)
             case "networkAttachmentDefinition": networkAttachmentDefinition = try reader.readOrNull(NADTemplate.self)
             default: break

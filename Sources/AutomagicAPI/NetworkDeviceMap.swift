@@ -72,6 +72,10 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
     public var select: SelectPolicy?
     /// The device may serve no other network on the node (required for `host-device`). Default false.
     public var exclusive: Bool?
+    /// Allocate the network through Dynamic Resource Allocation only (`resource.k8s.io/v1`): the
+    /// controller renders the DeviceClass `<network>.automagic.dev`, the NAD carries no
+    /// `resourceName`, the device plugin does not serve it. Requires `exclusive`. Default false.
+    public var dra: Bool?
     /// The default delegate for pods on this network (the plugin config's `delegate` overrides it).
     public var attachment: AttachmentSpec?
     /// When set, the controller renders a Multus `NetworkAttachmentDefinition` per namespace.
@@ -81,11 +85,13 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
     public var effectiveSelect: SelectPolicy { select ?? .first }
     /// Whether the network is exclusive: `exclusive`, or false when absent.
     public var isExclusive: Bool { exclusive ?? false }
+    /// Whether the network is allocated through DRA: `dra`, or false when absent.
+    public var isDRA: Bool { dra ?? false }
 
     /// A spec with the given fields.
     public init(
         nodeSelector: LabelSelector? = nil, rules: [DeviceRule], select: SelectPolicy? = nil, exclusive: Bool? = nil,
-        attachment: AttachmentSpec? = nil, networkAttachmentDefinition: NADTemplate? = nil
+        attachment: AttachmentSpec? = nil, networkAttachmentDefinition: NADTemplate? = nil, dra: Bool? = nil
     ) {
         self.nodeSelector = nodeSelector
         self.rules = rules
@@ -93,10 +99,11 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
         self.exclusive = exclusive
         self.attachment = attachment
         self.networkAttachmentDefinition = networkAttachmentDefinition
+        self.dra = dra
     }
 
     private enum CodingKeys: String, CodingKey {
-        case nodeSelector, rules, select, exclusive, attachment, networkAttachmentDefinition
+        case nodeSelector, rules, select, exclusive, dra, attachment, networkAttachmentDefinition
     }
 
     public init(from decoder: any Decoder) throws {
@@ -105,6 +112,7 @@ public struct NetworkDeviceMapSpec: Codable, Sendable, Hashable {
         rules = try c.decodeIfPresent([DeviceRule].self, forKey: .rules) ?? []
         select = try c.decodeIfPresent(SelectPolicy.self, forKey: .select)
         exclusive = try c.decodeIfPresent(Bool.self, forKey: .exclusive)
+        dra = try c.decodeIfPresent(Bool.self, forKey: .dra)
         attachment = try c.decodeIfPresent(AttachmentSpec.self, forKey: .attachment)
         networkAttachmentDefinition = try c.decodeIfPresent(NADTemplate.self, forKey: .networkAttachmentDefinition)
     }
@@ -293,4 +301,8 @@ public enum MapConditionType {
     public static let degraded = "Degraded"
     /// True when an exclusive-device conflict exists on some node.
     public static let conflict = "Conflict"
+    /// `dra` maps only: True when the DeviceClass `<network>.automagic.dev` is rendered (the message
+    /// says what it does not express), False when it cannot be (reasons `NotExpressible`,
+    /// `DRAUnavailable`, `DeviceClassConflict`, `WriteFailed`).
+    public static let deviceClass = "DeviceClass"
 }

@@ -1,3 +1,4 @@
+import DRA
 import JSON
 import MappingFile
 
@@ -86,22 +87,11 @@ public enum DRAClaims {
         return r[path: ["exactly", "deviceClassName"]]?.stringValue
     }
 
-    /// The DRA device name of a candidate (docs: DRA contract): `pci-<PCI address, lower case,
-    /// ':' and '.' as '-'>` when it has a PCI address, else `mac-<12 hex digits>`, else its
-    /// interface name.
+    /// The DRA device name of a candidate, as the agent publishes it in its ResourceSlice
+    /// (``DRADeviceName``: `pci-…` from the PCI address, else `mac-…`), else its interface name
+    /// (such a device is not published, so no claim names it).
     public static func draDeviceName(_ c: DeviceCandidate) -> String {
-        if let pci = c.pciAddress, !pci.isEmpty {
-            return "pci-" + String(decoding: pci.utf8.map { b -> UInt8 in
-                if b == 0x3A || b == 0x2E { return 0x2D }
-                return b >= 0x41 && b <= 0x5A ? b | 0x20 : b
-            }, as: UTF8.self)
-        }
-        if let mac = c.mac, !mac.isEmpty {
-            return "mac-" + String(decoding: mac.utf8.compactMap { b -> UInt8? in
-                b == 0x3A ? nil : (b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
-            }, as: UTF8.self)
-        }
-        return c.name
+        DRADeviceName.name(pciAddress: c.pciAddress, mac: c.mac) ?? c.name
     }
 }
 

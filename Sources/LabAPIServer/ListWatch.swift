@@ -40,7 +40,7 @@ struct Selection {
             case ("events.k8s.io", "events"):
                 for f in ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
                           "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"] { set.insert(f) }
-            default: break
+            default: set.formUnion(ResourceAPI.selectableFields(def))
             }
         }
         return set

@@ -178,6 +178,9 @@ extension Resolver {
                 errors.append(.init(field: "spec.exclusive", message: "must be true when spec.attachment.type is host-device (the device moves into the pod)"))
             }
         }
+        if spec.isDRA && !spec.isExclusive {
+            errors.append(.init(field: "spec.exclusive", message: "must be true when spec.dra is true (a DRA claim allocates the device to one pod)"))
+        }
         if let nad = spec.networkAttachmentDefinition {
             let namespaces = nad.namespaces ?? []
             if namespaces.count > MapLimits.maxNamespaces {

@@ -121,6 +121,18 @@ import Testing
         let mapping = try #require(Planning.nextMapping(current: nil, node: "n1", networks: networks, now: "t"))
         let back = try MappingFile.decode(MappingFile.encode(mapping), path: "m.json")
         #expect(back.formatVersion == 2 && back.networks == networks)
+        #expect(!f.dra)
+
+        // The same map allocated through DRA: its entry says so and the file becomes format 3.
+        fast.spec.dra = true
+        let draMaps = [fast, storage]
+        let draResolution = Resolver.resolve(node: NodeInfo(name: "n1"), devices: devices, maps: draMaps, detail: .summary)
+        byName["fast"] = fast
+        let draNetworks = Planning.mappingNetworks(resolution: draResolution, maps: byName, devices: devices)
+        #expect(draNetworks["fast"]?.dra == true && draNetworks["fast"]?.candidates == f.candidates)
+        #expect(draNetworks["storage"]?.dra == false)
+        let draMapping = try #require(Planning.nextMapping(current: mapping, node: "n1", networks: draNetworks, now: "t2"))
+        #expect(draMapping.formatVersion == 3 && draMapping.generation == mapping.generation + 1)
     }
 
     @Test func aFileOfAnOlderFormatIsRewrittenOnce() throws {

@@ -160,14 +160,14 @@ extension Array {
             #expect(tableHeader(table.stdout) == ["NAME", "MATCHED", "UNMATCHED", "READY", "AGE"], "\(table.stdout)")
             let wide = try await lab.kubectl(["get", "ndm", "-o", "wide"])
             #expect(wide.status == 0, "\(wide)")
-            #expect(tableHeader(wide.stdout) == ["NAME", "MATCHED", "UNMATCHED", "READY", "ATTACHMENT", "EXCLUSIVE", "SELECT", "AGE"], "\(wide.stdout)")
+            #expect(tableHeader(wide.stdout) == ["NAME", "MATCHED", "UNMATCHED", "READY", "ATTACHMENT", "EXCLUSIVE", "DRA", "SELECT", "AGE"], "\(wide.stdout)")
             let rows = Dictionary(tableRows(wide.stdout).map { ($0["NAME"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
             let passthrough = try #require(rows["passthrough"], "\(wide.stdout)")
             #expect(passthrough["ATTACHMENT"] == "host-device" && passthrough["EXCLUSIVE"] == "true" && passthrough["SELECT"] == "First", "\(passthrough)")
             // Defaults show in the columns of a map that leaves them out (a real server stores them).
             let provisioning = try #require(rows["provisioning"], "\(wide.stdout)")
             #expect(provisioning["ATTACHMENT"] == "macvlan", "\(provisioning)")
-            #expect(provisioning["EXCLUSIVE"] == "false" && provisioning["SELECT"] == "First", "\(provisioning)")
+            #expect(provisioning["EXCLUSIVE"] == "false" && provisioning["DRA"] == "false" && provisioning["SELECT"] == "First", "\(provisioning)")
             // Before the controller writes status the counts are empty (kubectl prints <none> for a missing value).
             for cell in [provisioning["MATCHED"], provisioning["UNMATCHED"], provisioning["READY"]] {
                 #expect(cell == "<none>" || cell == "", "\(provisioning)")

@@ -275,14 +275,22 @@ final class Harness: @unchecked Sendable {
         plugin = nil
     }
 
-    func pluginLog() -> String { (try? String(contentsOfFile: dir.path + "/plugin.log", encoding: .utf8)) ?? "" }
-    func kubeletLog() -> String { (try? String(contentsOfFile: dir.path + "/kubelet.log", encoding: .utf8)) ?? "" }
+    func pluginLog() -> String { logText(dir.path + "/plugin.log") }
+    func kubeletLog() -> String { logText(dir.path + "/kubelet.log") }
 
     /// Every event the fake kubelet logged so far.
     func events() -> [[String: Any]] {
-        guard let text = try? String(contentsOfFile: eventsPath, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        // Not written yet: none. A last line without its newline is still being written: skipped.
+        // A whole line that is not a JSON object is recorded as an issue of the test.
+        let text = logText(eventsPath)
+        return text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1).compactMap { line in
+            do {
+                if let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { return event }
+                Issue.record("fake kubelet event is not an object: \(line)")
+            } catch {
+                Issue.record("fake kubelet event is not JSON (\(error)): \(line)")
+            }
+            return nil
         }
     }
 

@@ -67,6 +67,7 @@ func randomMap(seed: UInt64) -> NetworkDeviceMap {
         let ipam: JSONValue? = g.pick([nil, ["type": "whereabouts", "range": "192.168.60.0/24", "n": 3, "f": 0.5, "ok": true, "z": nil, "l": [1, "a"]], "not-an-object"])
         map.spec.networkAttachmentDefinition = NADTemplate(namespaces: g.below(2) == 0 ? ["default", "é"] : nil, ipam: ipam)
     }
+    if g.below(2) == 0 { map.spec.dra = g.below(2) == 0 }
     if g.below(3) == 0 { map.spec.rules[0].devices.matchExpressions.append(DeviceMatchExpression(key: "unknown.key", operator: "Near", values: [])) }
     if g.below(2) == 0 {
         map.status = NetworkDeviceMapStatus(
@@ -84,7 +85,7 @@ func decorate(_ value: JSONValue, _ g: inout SyntheticFleet, depth: Int = 0) -> 
     case .object(var o):
         for (k, v) in o { o[k] = decorate(v, &g, depth: depth + 1) }
         if g.below(2) == 0 { o["zz\(g.below(99))"] = ["unknown": [1, 2.5, "s\\\"", nil, ["x": false]]] }
-        for key in ["mac", "mtu", "kind", "lldp", "status", "networks", "device", "select", "exclusive", "attachment",
+        for key in ["mac", "mtu", "kind", "lldp", "status", "networks", "device", "select", "exclusive", "dra", "attachment",
                     "observedGeneration", "nodeSelector", "labels", "values", "ipam", "numVFs", "vlanIDs", "altNames"]
         where o[key] == nil && g.below(4) == 0 && depth > 0 {
             o[key] = .null
@@ -203,7 +204,7 @@ struct APIReaderTests {
             #"{"spec":{"rules":[{"devices":{"matchExpressions":[{"key":"k"}]}}]}}"#,
             #"{"spec":{"attachment":{"mode":"bridge"}}}"#, #"{"spec":{},"status":{"nodes":{"matched":1,"total":2}}}"#,
             #"{"spec":{},"status":{"conflicts":[{"node":"n","device":"d","network":"x","winner":"w"}]}}"#,
-            #"{"spec":{},"status":{"unmatchedNodes":[{"node":"n"}]}}"#, #"{"spec":{"exclusive":"yes"}}"#,
+            #"{"spec":{},"status":{"unmatchedNodes":[{"node":"n"}]}}"#, #"{"spec":{"exclusive":"yes"}}"#, #"{"spec":{"dra":1}}"#,
         ]
         for text in badMaps {
             #expect(throws: (any Error).self, "\(text)") { try viaCodable(NetworkDeviceMap.self, Array(text.utf8)) }

@@ -71,6 +71,18 @@ struct ValidationTests {
         #expect(errors(AttachmentSpec(type: "sriov")) == ["spec.attachment.type: unsupported value 'sriov' (supported: macvlan, ipvlan, host-device)"])
     }
 
+    @Test("dra requires exclusive")
+    func draRequiresExclusive() {
+        var m = map("net", expr("name", .exists))
+        m.spec.dra = true
+        #expect(Resolver.validate(m).map(\.description) == ["spec.exclusive: must be true when spec.dra is true (a DRA claim allocates the device to one pod)"])
+        m.spec.exclusive = true
+        #expect(Resolver.validate(m).isEmpty)
+        m.spec.exclusive = false
+        m.spec.dra = false
+        #expect(Resolver.validate(m).isEmpty)
+    }
+
     @Test("NAD template validation")
     func nad() {
         var m = map("net", expr("name", .exists))
