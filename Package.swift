@@ -95,7 +95,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .target(name: "Agent", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
-            "NativeThreads", .product(name: "Logging", package: "swift-log"),
+            "NativeThreads", "DRA", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Controller", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "Observability", "JSON",
@@ -198,7 +198,7 @@ let package = Package(
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: [
-            "Agent", "AutomagicAPI", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
+            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),

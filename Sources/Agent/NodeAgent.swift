@@ -45,6 +45,9 @@ public struct AgentConfiguration: Sendable {
     public var retryBackoff: Backoff
     /// Delays between failed lists/watches.
     public var watchBackoff: Backoff
+    /// Publish the node's NICs as `resource.k8s.io/v1` ResourceSlices when the server serves them
+    /// (`--no-resource-slices` turns it off).
+    public var publishResourceSlices = true
 
     /// A configuration with production defaults for node `nodeName`.
     public init(
@@ -174,6 +177,8 @@ public final class NodeAgent: Sendable {
     let prober = Mutex<DeviceProber?>(nil)
     let events: EventRecorder
     let fileWorker = BlockingWorker(name: "agent:mapping-file")
+    /// The ResourceSlice publisher (nil with `publishResourceSlices` off).
+    let resourceSlices: ResourceSlicePublisher?
 
     struct State {
         var devices: [NetworkDevice]?
@@ -205,6 +210,8 @@ public final class NodeAgent: Sendable {
         self.logger = logger
         health = HealthChecks()
         events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
+        resourceSlices = configuration.publishResourceSlices
+            ? ResourceSlicePublisher(node: configuration.nodeName, client: client, logger: logger) : nil
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (trimKicks, trimKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -312,6 +319,7 @@ public final class NodeAgent: Sendable {
     func runAPILoops() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.publishLoop() }
+            if let slices = resourceSlices { group.addTask { await self.runResourceSlices(slices) } }
             let name = configuration.nodeName
             group.addTask {
                 await self.runWatcher(
@@ -325,6 +333,7 @@ public final class NodeAgent: Sendable {
                 ) {
                     self.resolveKick.yield()
                     self.publishKick.yield()
+                    self.resourceSlices?.kick.yield()
                 }
             }
             group.addTask {
@@ -442,6 +451,7 @@ public final class NodeAgent: Sendable {
             if changed {
                 logger.debug("probed devices", metadata: ["count": .stringConvertible(devices.count)])
                 resolveKick.yield()
+                resourceSlices?.kick.yield()
             }
             trimKick.yield()
             return true
