@@ -26,6 +26,7 @@ public enum DevicePluginError: Error, CustomStringConvertible {
     case socketPathTooLong(String)
     case listenFailed(path: String, cause: String)
     case registerFailed(kubeletSocket: String, resource: String, cause: String)
+    case podResourcesFailed(socket: String, cause: String)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum DevicePluginError: Error, CustomStringConvertible {
             return "cannot serve the device plugin API on '\(p)': \(cause)"
         case .registerFailed(let k, let r, let cause):
             return "cannot register \(r) with the kubelet on '\(k)': \(cause)"
+        case .podResourcesFailed(let socket, let cause):
+            return "cannot list the pods' devices with the kubelet's pod resources API on '\(socket)': \(cause)"
         }
     }
 }
@@ -104,8 +107,9 @@ final class ResourceServer: Sendable {
     var socketIsOurs: Bool { socket.socketIsOurs }
 
     /// Binds `socketPath` (a stale file there is removed first) and serves until ``stop()``.
-    static func start(socketPath: String, feed: DeviceFeed) async throws -> ResourceServer {
-        ResourceServer(feed: feed, socket: try await SocketServer.start(socketPath: socketPath, services: [DevicePluginService(feed: feed)]))
+    static func start(socketPath: String, feed: DeviceFeed, claims: ClaimBook) async throws -> ResourceServer {
+        ResourceServer(feed: feed, socket: try await SocketServer.start(socketPath: socketPath,
+                                                                        services: [DevicePluginService(feed: feed, claims: claims)]))
     }
 
     /// Ends the ListAndWatch streams, stops serving and removes the socket if it is still ours.
