@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
             "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader

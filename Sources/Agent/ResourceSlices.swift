@@ -5,6 +5,7 @@ import KubeClient
 import KubeCore
 import KubeRuntime
 import Logging
+import Observability
 import Synchronization
 
 /// What the agent's `resource.k8s.io/v1` ResourceSlices should say, and the writes that get them
@@ -21,6 +22,14 @@ public enum ResourceSlicePlanning {
 
     /// The name of slice `index` of `node`'s pool.
     public static func sliceName(node: String, index: Int) -> String { "\(node)-\(DRADriver.name)-\(index)" }
+
+    /// Why `node`'s slices cannot be named (`<node>-automagic.dev-<n>` must be a DNS subdomain of at
+    /// most 253 characters, room for 4-digit indexes), or nil.
+    public static func nameError(node: String) -> String? {
+        let longest = sliceName(node: node, index: 9999)
+        guard longest.utf8.count > 253 else { return nil }
+        return "the node name is too long for ResourceSlice names ('\(node)-\(DRADriver.name)-<n>' must be at most 253 characters; node names up to \(253 - longest.utf8.count + node.utf8.count) characters fit)"
+    }
 
     /// The field selector of a node's own slices (list/watch).
     public static func fieldSelector(node: String) -> String { "spec.nodeName=\(node),spec.driver=\(DRADriver.name)" }
@@ -138,6 +147,8 @@ final class ResourceSlicePublisher: Sendable {
         var written: [String: Written] = [:]
         /// Writes made (creates, updates, deletes).
         var writes = 0
+        /// Plans made (each reconcile, whether or not it wrote).
+        var plans = 0
     }
 
     struct Written {
@@ -145,10 +156,14 @@ final class ResourceSlicePublisher: Sendable {
         var resourceVersion: Int64
     }
 
-    init(node: String, client: KubernetesClient, logger: Logger) {
+    /// Counts writes by verb (`automagic_agent_resourceslice_writes_total`).
+    let writeCounter: Counter?
+
+    init(node: String, client: KubernetesClient, logger: Logger, writeCounter: Counter? = nil) {
         self.node = node
         self.client = client
         self.logger = logger
+        self.writeCounter = writeCounter
         (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -188,21 +203,25 @@ final class ResourceSlicePublisher: Sendable {
     func reconcile(devices: [NetworkDevice], nodeUID: String) async throws -> Int {
         let encoded = DRAAttributes.devices(devices, node: node).map(\.json)
         let actions = ResourceSlicePlanning.plan(node: node, nodeUID: nodeUID, devices: encoded, current: current())
+        state.withLock { $0.plans += 1 }
         let resource = client.dynamic(ResourceSlicePlanning.resourceType)
         for action in actions {
             switch action {
             case .create(let object):
                 try check(object)
                 remember(try await write("POST", object))
+                writeCounter?.increment(labels: ["verb": "create"])
             case .update(let object):
                 try check(object)
                 remember(try await write("PUT", object))
+                writeCounter?.increment(labels: ["verb": "update"])
             case .delete(let name, let uid):
                 guard let stored = current().first(where: { $0[path: ["metadata", "name"]]?.stringValue == name }) else { continue }
                 try check(stored)
                 try await Self.deleteIfPresent(resource, name, uid: uid)
                 let rv = Int64(stored[path: ["metadata", "resourceVersion"]]?.stringValue ?? "") ?? 0
                 state.withLock { $0.written[name] = Written(object: nil, resourceVersion: rv) }
+                writeCounter?.increment(labels: ["verb": "delete"])
             }
         }
         if !actions.isEmpty {
@@ -250,6 +269,11 @@ final class ResourceSlicePublisher: Sendable {
 extension NodeAgent {
     /// Discovery, then the watch of the node's slices and the publishing loop (until cancelled).
     func runResourceSlices(_ publisher: ResourceSlicePublisher) async {
+        if let problem = ResourceSlicePlanning.nameError(node: publisher.node) {
+            logger.error("\(problem): no ResourceSlices are published")
+            publisher.state.withLock { $0.error = problem }
+            return
+        }
         var backoff = configuration.watchBackoff
         while !Task.isCancelled {
             do {

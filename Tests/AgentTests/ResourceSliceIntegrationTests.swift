@@ -201,6 +201,21 @@ final class SliceRun: @unchecked Sendable {
         #expect(agent.metrics.probes.value() >= 3)
         #expect(try await cluster.slices().map { $0[path: ["metadata", "resourceVersion"]]?.stringValue ?? "" } == before)
         #expect(try #require(agent.resourceSlices).state.withLock { $0.writes } == writes)
+        let metrics = agent.metrics.registry.exposition()
+        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"create\"} 1"), "\(metrics)")
+        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"update\"} 10"), "5 hot-plugs, 5 removals")
+
+        // A restarted agent (a DaemonSet rollout) finds its slices as they should be: it plans, writes nothing.
+        await run.stopAgent()
+        let restarted = try cluster.startAgent(netns: netns, mappingPath: "\(run.dir)/mapping.json")
+        let second = Task { try await restarted.run() }
+        let publisher = try #require(restarted.resourceSlices)
+        #expect(try await eventually(timeout: .seconds(10)) { publisher.state.withLock { $0.plans } >= 1 })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(publisher.state.withLock { $0.writes } == 0)
+        #expect(try await cluster.slices().map { $0[path: ["metadata", "resourceVersion"]]?.stringValue ?? "" } == before)
+        second.cancel()
+        _ = await second.result
         await run.finish()
     }
 

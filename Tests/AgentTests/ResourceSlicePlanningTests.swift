@@ -106,4 +106,12 @@ import Testing
             Issue.record("expected a create: \(actions)")
         }
     }
+
+    @Test func aNodeNameTooLongForSliceNamesIsNamed() throws {
+        #expect(ResourceSlicePlanning.nameError(node: Self.node) == nil)
+        let fits = String(repeating: "a", count: 253 - "-automagic.dev-9999".count)
+        #expect(ResourceSlicePlanning.nameError(node: fits) == nil)
+        let message = try #require(ResourceSlicePlanning.nameError(node: fits + "a"))
+        #expect(message.contains("too long for ResourceSlice names") && message.contains("up to \(fits.count) characters"), "\(message)")
+    }
 }
