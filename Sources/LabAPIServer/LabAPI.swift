@@ -57,6 +57,9 @@ public struct LabAPIConfiguration: Sendable {
     /// Serve `SelfSubjectReview` (`authentication.k8s.io/v1`, Kubernetes 1.28+); false answers
     /// 404 like an older server.
     public var servesSelfSubjectReview: Bool = true
+    /// Seconds between the BOOKMARK events of a watch that asked for them (kube-apiserver: about
+    /// 60). Tests shorten it to tell a quiet watch from a dead connection quickly.
+    public var bookmarkInterval: TimeInterval = 60
     /// How long a read at a resourceVersion the store has not reached waits for it before the 504
     /// `ResourceVersionTooLarge` (kube-apiserver's watch cache blocks 3 s). Internal: tests shorten it.
     var resourceVersionWait: TimeInterval = 3

@@ -151,6 +151,14 @@ extension LabAPI {
         }
         let (items, listRV, remaining, nextStart) = try store.with { (s: inout StoreState) throws(APIError) -> ([StoredObject], Int64, Int, String?) in
             if requested > s.rv { throw APIError.resourceVersionTooLarge(requested: requested, current: s.rv) }
+            // A continue token pins the first page's snapshot; once the history no longer reaches back
+            // to it (etcd compacted it), the list cannot go on consistently: 410 Expired, with a token
+            // for an inconsistent continuation (rv -1), exactly as kube-apiserver answers.
+            if let token, token.rv > 0, token.rv < s.oldestResumableRV {
+                var expired = APIError.expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+                expired.metadata = ["continue": .string(LabAPI.encodeContinue(rv: -1, start: token.start))]
+                throw expired
+            }
             var all = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace)
             if let token {
                 let key = token.start
@@ -310,7 +318,7 @@ extension LabAPI {
         // dead connection) and one just before the requested timeout ends the watch.
         let finalBookmark: Date? = timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) }
         func bookmarkAfter(_ t: Date) -> Date? {
-            let periodic = t.addingTimeInterval(60)
+            let periodic = t.addingTimeInterval(configuration.bookmarkInterval)
             guard let final = finalBookmark else { return periodic }
             if periodic < final { return periodic }
             return t < final ? final : nil
