@@ -232,6 +232,57 @@ import Testing
         }
     }
 
+    /// A `dra` network: its DeviceClass is rendered where the server serves `resource.k8s.io/v1`
+    /// and deleted when the map stops being `dra`; on a server without it (the lab before it serves
+    /// DRA, a cluster before 1.34) the map says so in `DeviceClass` and `Degraded`. Either way its
+    /// NAD names no device-plugin resource although the network is exclusive.
+    @Test func draNetworkDeviceClassOrDRAUnavailable() async throws {
+        try await TestCluster.with { c in
+            try await c.installNADCRD()
+            let classes = c.client.dynamic(deviceClassResource)
+            let served: Bool
+            do { _ = try await classes.list(ListOptions(limit: 1)); served = true } catch let error as KubeClientError where error.httpCode == 404 { served = false }
+            let team = c.name("team")
+            _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: team, labels: ["automagic.dev/test": c.prefix])))
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            let network = c.name("passthrough")
+            let className = network + ".automagic.dev"
+            let map = try await c.createMap("passthrough", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])], exclusive: true,
+                networkAttachmentDefinition: NADTemplate(namespaces: [team]), dra: true))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+            if served {
+                try await eventually("DeviceClass rendered") {
+                    try await c.map("passthrough").status?.conditions?[type: "DeviceClass"]?.reason == "Rendered"
+                }
+                let dc = try await classes.get(className)
+                #expect(dc.metadata.ownerReferences?.first?.uid == map.metadata.uid)
+                #expect(dc.metadata.labels?["automagic.dev/network"] == network)
+                let expression = dc.json["spec"]?["selectors"]?[1]?["cel"]?["expression"]?.stringValue ?? ""
+                #expect(expression.contains(#"in ["ice"]"#), "\(dc.json)")
+            } else {
+                try await eventually("DeviceClass condition") {
+                    let s = try await c.map("passthrough").status
+                    return s?.conditions?[type: "DeviceClass"]?.reason == "DRAUnavailable"
+                        && s?.conditions?[type: "DeviceClass"]?.status == "False"
+                        && s?.conditions?[type: "Degraded"]?.reason == "DRAUnavailable"
+                }
+            }
+            try await eventually("NAD") { try await c.nads.inNamespace(team).getIfExists(network) != nil }
+            #expect(try await c.nads.inNamespace(team).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation] == nil)
+            // No longer dra: the device plugin's resource; the condition and the class go.
+            _ = try await c.maps.modify(network) { $0.spec.dra = false }
+            try await eventually("resourceName and no DeviceClass condition") {
+                let annotation = try await c.nads.inNamespace(team).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation]
+                let condition = try await c.map("passthrough").status?.conditions?[type: "DeviceClass"]
+                return annotation == "automagic.dev/\(network)" && condition == nil
+            }
+            if served { try await eventually("DeviceClass deleted") { try await classes.getIfExists(className) == nil } }
+        }
+    }
+
     @Test func nodeDeviceOfDeletedNodeIsRemoved() async throws {
         try await TestCluster.with { c in
             try await c.createNode("n1")
