@@ -95,7 +95,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .target(name: "Agent", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
-            "NativeThreads", .product(name: "Logging", package: "swift-log"),
+            "NativeThreads", "DRA", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Controller", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DRA", "Observability", "JSON",
@@ -178,6 +178,7 @@ let package = Package(
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
         // Helpers the test targets share (commands, netns, temp dirs, clean-up).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
@@ -194,14 +195,14 @@ let package = Package(
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
             "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer"]),
         .testTarget(name: "AgentTests", dependencies: [
-            "Agent", "AutomagicAPI", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
+            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),

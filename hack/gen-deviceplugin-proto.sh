@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates the Swift messages and gRPC stubs of the kubelet's plugin APIs. Run it after editing a
 # .proto and commit the result: builds and CI never run protoc.
-#   Sources/DevicePluginAPI/   protos/deviceplugin/v1beta1/api.proto (device plugin API)
+#   Sources/DevicePluginAPI/   protos/deviceplugin/v1beta1/api.proto (device plugin API) and
+#                              protos/podresources/v1/api.proto (pod resources API: which pod holds which device)
 #   Sources/KubeletPluginAPI/  protos/dra/v1/api.proto (DRA plugin API) and
 #                              protos/pluginregistration/v1/api.proto (plugin registration)
 #
@@ -61,6 +62,6 @@ generate() {
   echo "wrote $target: $(cd "$out" && ls *.swift | tr '\n' ' ')" >&2
 }
 
-generate DevicePluginAPI DropPath deviceplugin/v1beta1/api.proto
-# Two files called api.proto: their Swift files are named after their paths.
+# Several files called api.proto: their Swift files are named after their paths.
+generate DevicePluginAPI PathToUnderscores deviceplugin/v1beta1/api.proto podresources/v1/api.proto
 generate KubeletPluginAPI PathToUnderscores dra/v1/api.proto pluginregistration/v1/api.proto

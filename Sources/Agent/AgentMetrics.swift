@@ -21,6 +21,8 @@ public struct AgentMetrics: Sendable {
     /// `automagic_agent_mapping_restores_total`: rewrites of a mapping file found missing or
     /// altered on disk (content unchanged from what the agent last wrote).
     public let mappingRestores: Counter
+    /// `automagic_agent_resourceslice_writes_total{verb}`: ResourceSlice creates, updates and deletes.
+    public let resourceSliceWrites: Counter
 
     /// Registers the agent's metrics in `registry`.
     public init(registry: MetricsRegistry = MetricsRegistry()) {
@@ -38,5 +40,7 @@ public struct AgentMetrics: Sendable {
         mappingWrites = registry.counter("automagic_agent_mapping_writes_total", help: "Mapping file rewrites.")
         mappingRestores = registry.counter(
             "automagic_agent_mapping_restores_total", help: "Mapping file rewrites because the file on disk was missing or altered.")
+        resourceSliceWrites = registry.counter(
+            "automagic_agent_resourceslice_writes_total", help: "ResourceSlice writes by verb (create, update, delete).", labelNames: ["verb"])
     }
 }

@@ -19,6 +19,8 @@ public struct AgentCommandLine: Sendable, Equatable {
     public var lldpDevices: String?
     /// `--no-lldp`
     public var noLLDP = false
+    /// `--no-resource-slices`
+    public var noResourceSlices = false
     /// `--log-level`
     public var logLevel = "info"
     /// `--health-addr`
@@ -67,6 +69,10 @@ public struct AgentCommandLine: Sendable, Equatable {
             $0.lldpDevices = $1
         },
         Option(name: "no-lldp", value: nil, help: "Do not listen for LLDP.") { c, _ in c.noLLDP = true },
+        Option(name: "no-resource-slices", value: nil,
+               help: "Do not publish this node's NICs as resource.k8s.io/v1 ResourceSlices (Dynamic Resource Allocation).") { c, _ in
+            c.noResourceSlices = true
+        },
         Option(name: "log-level", value: "log-level",
                help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)") { $0.logLevel = $1 },
         Option(name: "health-addr", value: "health-addr", help: "host:port for /healthz and /readyz ('' disables). (default: :9740)") {

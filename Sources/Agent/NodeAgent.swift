@@ -45,6 +45,9 @@ public struct AgentConfiguration: Sendable {
     public var retryBackoff: Backoff
     /// Delays between failed lists/watches.
     public var watchBackoff: Backoff
+    /// Publish the node's NICs as `resource.k8s.io/v1` ResourceSlices when the server serves them
+    /// (`--no-resource-slices` turns it off).
+    public var publishResourceSlices = true
 
     /// A configuration with production defaults for node `nodeName`.
     public init(
@@ -174,6 +177,8 @@ public final class NodeAgent: Sendable {
     let prober = Mutex<DeviceProber?>(nil)
     let events: EventRecorder
     let fileWorker = BlockingWorker(name: "agent:mapping-file")
+    /// The ResourceSlice publisher (nil with `publishResourceSlices` off).
+    let resourceSlices: ResourceSlicePublisher?
 
     struct State {
         var devices: [NetworkDevice]?
@@ -191,6 +196,16 @@ public final class NodeAgent: Sendable {
         var lastMappingError: String?
     }
 
+    /// What a resolution leaves to do outside the state lock.
+    struct ResolveEffects: Equatable {
+        /// Each network's outcome before this resolution (metric series to drop when it changed).
+        var previousResults: [String: String]
+        /// The Events to record.
+        var events: [EventPlan.Item]
+        /// The published `NodeDevice`'s uid (the Events' subject), if known.
+        var uid: String?
+    }
+
     /// Creates an agent; checks the configuration. Nothing runs until `run()`.
     public init(
         configuration: AgentConfiguration, client: KubernetesClient, metrics: AgentMetrics = AgentMetrics(),
@@ -205,6 +220,9 @@ public final class NodeAgent: Sendable {
         self.logger = logger
         health = HealthChecks()
         events = EventRecorder(client: client, nodeName: configuration.nodeName, logger: logger)
+        resourceSlices = configuration.publishResourceSlices
+            ? ResourceSlicePublisher(node: configuration.nodeName, client: client, logger: logger, writeCounter: metrics.resourceSliceWrites)
+            : nil
         (resolveKicks, resolveKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (publishKicks, publishKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (trimKicks, trimKick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -312,6 +330,7 @@ public final class NodeAgent: Sendable {
     func runAPILoops() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.publishLoop() }
+            if let slices = resourceSlices { group.addTask { await self.runResourceSlices(slices) } }
             let name = configuration.nodeName
             group.addTask {
                 await self.runWatcher(
@@ -325,6 +344,7 @@ public final class NodeAgent: Sendable {
                 ) {
                     self.resolveKick.yield()
                     self.publishKick.yield()
+                    self.resourceSlices?.kick.yield()
                 }
             }
             group.addTask {
@@ -442,6 +462,7 @@ public final class NodeAgent: Sendable {
             if changed {
                 logger.debug("probed devices", metadata: ["count": .stringConvertible(devices.count)])
                 resolveKick.yield()
+                resourceSlices?.kick.yield()
             }
             trimKick.yield()
             return true
@@ -480,35 +501,38 @@ public final class NodeAgent: Sendable {
             logger.warning("Node '\(node)' not found; keeping the current mapping file")
             return await keepFileIntact()
         }
-        guard let devices = state.withLock({ $0.devices }) else { return await keepFileIntact() }
-
-        var decoded: [NetworkDeviceMap] = []
-        var undecodable: [NodeNetworkStatus] = []
-        for object in maps.list() {
-            do {
-                decoded.append(try object.json.decode(NetworkDeviceMap.self))
-            } catch {
-                let name = object.json[path: ["metadata", "name"]]?.stringValue ?? "?"
-                undecodable.append(NodeNetworkStatus(network: name, message: "invalid spec: cannot decode the map: \(error)"))
-            }
-        }
-        let resolution = Resolver.resolve(
-            node: NodeInfo(name: node, labels: nodeObject.metadata.labels ?? [:]), devices: devices, maps: decoded,
-            detail: .summary)
-        var byName: [String: NetworkDeviceMap] = [:]
-        for m in decoded { byName[m.network] = m }
-        var networks = Planning.mappingNetworks(resolution: resolution, maps: byName, devices: devices)
-        for u in undecodable {
-            networks[u.network] = NetworkMapping(device: "", map: u.network, message: "Invalid: \(u.message ?? "")")
-        }
-        for n in resolution.networks where n.outcome == .invalid {
+        let (devices, current) = state.withLock { ($0.devices, $0.mapping) }
+        guard let devices else { return await keepFileIntact() }
+        let now = KubeTime.format(Date())
+        let plan = Planning.resolvePlan(
+            node: node, labels: nodeObject.metadata.labels ?? [:], devices: devices, maps: maps.list(), current: current, now: now)
+        for n in plan.resolution.networks where n.outcome == .invalid {
             logger.warning("skipping invalid map", metadata: ["network": .string(n.network), "reason": .string(n.message)])
         }
 
-        let now = KubeTime.format(Date())
+        let mappingError = await writeMappingFile(plan.next, current: current)
+        let conditions = Planning.agentConditions(resolution: plan.resolution, mappingError: mappingError, now: now)
+        let effects = state.withLock { s in
+            s.record(plan, devices: devices, mappingError: mappingError, conditions: conditions, agentVersion: configuration.agentVersion)
+        }
+
+        for item in effects.events {
+            events.record(uid: effects.uid, type: item.type, reason: item.reason, message: item.message)
+        }
+        for (network, result) in effects.previousResults where plan.results[network] != result {
+            metrics.resolutions.remove(labels: ["network": network, "result": result])
+        }
+        for (network, result) in plan.results {
+            metrics.resolutions.set(1, labels: ["network": network, "result": result])
+        }
+        publishKick.yield()
+        return mappingError == nil
+    }
+
+    /// Writes `next` (nil: the content is unchanged, so only makes sure the file is still there and
+    /// intact); logs and counts what happened. Returns the failure, if the write failed.
+    func writeMappingFile(_ next: NodeNetworkMapping?, current: NodeNetworkMapping?) async -> String? {
         let path = configuration.mappingFile
-        let current = state.withLock { $0.mapping }
-        let next = Planning.nextMapping(current: current, node: node, networks: networks, now: now)
         // fsync and rename block: on the worker thread, not the cooperative pool.
         let outcome: Result<Bool, MappingFileError> = await fileWorker.run {
             do throws(MappingFileError) {
@@ -524,64 +548,26 @@ public final class NodeAgent: Sendable {
                 return .failure(error)
             }
         }
-        var mappingError: String?
-        var wrote = false
         switch outcome {
-        case .success(let w): wrote = w
-        case .failure(let error): mappingError = AgentError.mappingFile(path: path, cause: error).description
-        }
-        if wrote, next == nil {
-            metrics.mappingRestores.increment()
-            logger.warning("restored the mapping file (it was missing or its content had changed)", metadata: ["path": .string(path)])
-        }
-        if wrote {
+        case .success(let wrote):
+            guard wrote else { return nil }
+            if next == nil {
+                metrics.mappingRestores.increment()
+                logger.warning("restored the mapping file (it was missing or its content had changed)", metadata: ["path": .string(path)])
+            }
             metrics.mappingWrites.increment()
+            let networks = (next ?? current)?.networks ?? [:]
             logger.info("wrote mapping file", metadata: [
                 "generation": .stringConvertible(next?.generation ?? current?.generation ?? 0),
                 "networks": .string(networks.keys.sorted().map { "\($0)=\(networks[$0]?.device ?? "")" }.joined(separator: ",")),
             ])
-        }
-        if let mappingError {
-            logger.error("\(mappingError)")
+            return nil
+        case .failure(let error):
+            let message = AgentError.mappingFile(path: path, cause: error).description
+            logger.error("\(message)")
             metrics.errors.increment(labels: ["step": "mapping-file"])
+            return message
         }
-
-        let statuses = (resolution.networkStatuses + undecodable).sorted { $0.network < $1.network }
-        let conditions = Planning.agentConditions(resolution: resolution, mappingError: mappingError, now: now)
-        var results: [String: String] = [:]
-        for n in resolution.networks { results[n.network] = n.outcome.rawValue }
-        for u in undecodable { results[u.network] = NetworkResolution.Outcome.invalid.rawValue }
-        let oldResults = state.withLock { s -> [String: String] in
-            if mappingError == nil, let next { s.mapping = next }
-            s.mappingWritten = mappingError == nil
-            s.mappingError = mappingError
-            s.desired = NodeDeviceStatus(
-                devices: devices, networks: statuses, probedAt: s.probedAt, agentVersion: configuration.agentVersion,
-                conditions: conditions)
-            defer { s.resultLabels = results }
-            return s.resultLabels
-        }
-        let invalid = Set(results.filter { $0.value == NetworkResolution.Outcome.invalid.rawValue }.keys)
-        let (items, uid) = state.withLock { s -> ([EventPlan.Item], String?) in
-            let items = EventPlan.items(
-                previous: s.lastNetworks, current: statuses, invalid: invalid, previousInvalid: s.lastInvalid,
-                mappingError: mappingError, previousMappingError: s.lastMappingError)
-            s.lastNetworks = statuses
-            s.lastInvalid = invalid
-            s.lastMappingError = mappingError
-            return (items, s.published?.metadata.uid)
-        }
-        for item in items {
-            events.record(uid: uid, type: item.type, reason: item.reason, message: item.message)
-        }
-        for (network, result) in oldResults where results[network] != result {
-            metrics.resolutions.remove(labels: ["network": network, "result": result])
-        }
-        for (network, result) in results {
-            metrics.resolutions.set(1, labels: ["network": network, "result": result])
-        }
-        publishKick.yield()
-        return mappingError == nil
     }
 
     /// Before a resolution is possible (maps not listed yet, Node or devices unknown): makes
@@ -730,4 +716,31 @@ public final class NodeAgent: Sendable {
 struct HealthFailure: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+extension NodeAgent.State {
+    /// Records a resolution once its mapping file was written (or failed to be, `mappingError`): the
+    /// mapping, the status to publish, the results and what the Events compare against next time.
+    /// Returns what is left to do outside the lock.
+    mutating func record(
+        _ plan: ResolvePlan, devices: [NetworkDevice], mappingError: String?, conditions: [Condition], agentVersion: String
+    ) -> NodeAgent.ResolveEffects {
+        if mappingError == nil, let next = plan.next { mapping = next }
+        mappingWritten = mappingError == nil
+        self.mappingError = mappingError
+        desired = NodeDeviceStatus(
+            devices: devices, networks: plan.statuses, probedAt: probedAt, agentVersion: agentVersion, conditions: conditions)
+        let invalid = plan.invalid
+        let effects = NodeAgent.ResolveEffects(
+            previousResults: resultLabels,
+            events: EventPlan.items(
+                previous: lastNetworks, current: plan.statuses, invalid: invalid, previousInvalid: lastInvalid,
+                mappingError: mappingError, previousMappingError: lastMappingError),
+            uid: published?.metadata.uid)
+        resultLabels = plan.results
+        lastNetworks = plan.statuses
+        lastInvalid = invalid
+        lastMappingError = mappingError
+        return effects
+    }
 }

@@ -120,4 +120,58 @@ public enum Planning {
         }
         return out
     }
+
+    /// Everything one resolution of the node decides before anything is written: the maps decoded
+    /// (one that cannot be decoded is an invalid network of its own), resolved against the node and
+    /// its devices, the mapping file's networks and the next file (nil when its content is unchanged),
+    /// the per-network statuses and each network's outcome.
+    static func resolvePlan(
+        node: String, labels: [String: String], devices: [NetworkDevice], maps: [DynamicObject],
+        current: NodeNetworkMapping?, now: String
+    ) -> ResolvePlan {
+        var decoded: [NetworkDeviceMap] = []
+        var undecodable: [NodeNetworkStatus] = []
+        for object in maps {
+            do {
+                decoded.append(try object.json.decode(NetworkDeviceMap.self))
+            } catch {
+                let name = object.json[path: ["metadata", "name"]]?.stringValue ?? "?"
+                undecodable.append(NodeNetworkStatus(network: name, message: "invalid spec: cannot decode the map: \(error)"))
+            }
+        }
+        let resolution = Resolver.resolve(node: NodeInfo(name: node, labels: labels), devices: devices, maps: decoded, detail: .summary)
+        var byName: [String: NetworkDeviceMap] = [:]
+        for m in decoded { byName[m.network] = m }
+        var networks = mappingNetworks(resolution: resolution, maps: byName, devices: devices)
+        for u in undecodable {
+            networks[u.network] = NetworkMapping(device: "", map: u.network, message: "Invalid: \(u.message ?? "")")
+        }
+        var results: [String: String] = [:]
+        for n in resolution.networks { results[n.network] = n.outcome.rawValue }
+        for u in undecodable { results[u.network] = NetworkResolution.Outcome.invalid.rawValue }
+        return ResolvePlan(
+            resolution: resolution, networks: networks,
+            next: nextMapping(current: current, node: node, networks: networks, now: now),
+            statuses: (resolution.networkStatuses + undecodable).sorted { $0.network < $1.network },
+            results: results)
+    }
+}
+
+/// One resolution's decisions (``Planning/resolvePlan(node:labels:devices:maps:current:now:)``), applied
+/// by the agent with one file write and one state update.
+struct ResolvePlan: Equatable {
+    var resolution: NodeResolution
+    /// The mapping file's networks.
+    var networks: [String: NetworkMapping]
+    /// The file to write; nil when the current one says the same.
+    var next: NodeNetworkMapping?
+    /// The `NodeDevice` status's networks, sorted by name.
+    var statuses: [NodeNetworkStatus]
+    /// Each network's outcome (`Resolved`, `Unresolved`, `Invalid`, `NotSelected`): the resolution metric's label.
+    var results: [String: String]
+
+    /// The networks whose map is invalid (or cannot be decoded).
+    var invalid: Set<String> {
+        Set(results.filter { $0.value == NetworkResolution.Outcome.invalid.rawValue }.keys)
+    }
 }

@@ -13,15 +13,28 @@ public struct DevicePluginConfiguration: Sendable {
     public var netnsPath: String?
     /// How often the mapping file and the sockets are looked at (`stat`, no read while unchanged).
     public var pollInterval: Duration
+    /// The kubelet's pod resources API socket, asked which pods hold which devices (nil: never
+    /// asked; claims then end when the device's link comes back to the host).
+    public var podResourcesSocket: String?
+    /// How often the pod resources API is asked (`List`).
+    public var podResourcesInterval: Duration
+    /// How long after `Allocate` a device stays claimed although `List` does not show it yet.
+    public var claimSettle: Duration
 
     public static let defaultPluginDirectory = "/var/lib/kubelet/device-plugins"
+    public static let defaultPodResourcesSocket = PodResourcesClient.defaultSocket
 
     public init(mappingFile: String = MappingFile.defaultPath, pluginDirectory: String = Self.defaultPluginDirectory,
-                netnsPath: String? = nil, pollInterval: Duration = .milliseconds(250)) {
+                netnsPath: String? = nil, pollInterval: Duration = .milliseconds(250),
+                podResourcesSocket: String? = Self.defaultPodResourcesSocket, podResourcesInterval: Duration = .seconds(1),
+                claimSettle: Duration = .seconds(5)) {
         self.mappingFile = mappingFile
         self.pluginDirectory = pluginDirectory
         self.netnsPath = netnsPath
         self.pollInterval = pollInterval
+        self.podResourcesSocket = podResourcesSocket
+        self.podResourcesInterval = podResourcesInterval
+        self.claimSettle = claimSettle
     }
 
     var kubeletSocket: String { pluginDirectory + "/kubelet.sock" }
@@ -40,6 +53,9 @@ public struct DevicePluginConfiguration: Sendable {
 /// - A kubelet restart removes the plugins' sockets and creates `kubelet.sock` anew: a server
 ///   whose socket is gone starts again on a new one, and every resource registers again when
 ///   `kubelet.sock` is a new file. A failed registration is retried every second.
+/// - A device several networks offer goes to one pod at a time (``DeviceClaims``): `Allocate`
+///   claims it, the pod resources API (`List` every `podResourcesInterval`) tells when the pod is
+///   gone; without that API, the device's link coming back to the host ends the claim.
 ///
 /// ```swift
 /// let daemon = DevicePluginDaemon(configuration: .init(netnsPath: "/var/run/netns/test"), logger: logger)
@@ -60,6 +76,10 @@ public actor DevicePluginDaemon {
     private var mappingIdentity: FileIdentity?
     private var mappingRead = false
     private var lastMappingProblem: String?
+    private let claims = ClaimBook()
+    /// Whether the pod resources API answered the last `List` (nil: not asked yet).
+    private var podResourcesAnswered: Bool?
+    private var lastPodResourcesProblem: String?
 
     public init(configuration: DevicePluginConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -76,6 +96,9 @@ public actor DevicePluginDaemon {
         defer { prober.shutdown() }
         let changes = prober.changes()
         await refreshLinks(prober)
+        // The kubelet's record first: a restarted plugin's first lists already say which devices
+        // other networks' pods hold.
+        await refreshClaims()
         await tick()
         logger.info("device plugin started", metadata: [
             "mappingFile": "\(configuration.mappingFile)", "deviceFolder": "\(configuration.pluginDirectory)",
@@ -89,8 +112,17 @@ public actor DevicePluginDaemon {
             group.addTask {
                 while (try? await Task.sleep(for: interval)) != nil { await self.tick() }
             }
+            let claimInterval = configuration.podResourcesInterval
+            group.addTask {
+                while (try? await Task.sleep(for: claimInterval)) != nil { await self.refreshClaims() }
+            }
+            let claimChanges = claims.changes
+            group.addTask {
+                for await _ in claimChanges { await self.publishAll() }
+            }
             await group.next()
             group.cancelAll()
+            claims.finish()
         }
         await withdrawAll()
     }
@@ -106,14 +138,54 @@ public actor DevicePluginDaemon {
             logger.error("cannot list the links: \(error)")
             return
         }
+        if podResourcesAnswered != true { releaseClaimsOfReturnedLinks() }
         publishAll()
     }
 
     private func publishAll() {
+        let held = claims.snapshot
         for (network, r) in running {
             guard let resource = plan.resource(network: network) else { continue }
-            r.server.feed.publish(resource: resource, devices: links.advertise(resource))
+            r.server.feed.publish(resource: resource, devices: links.advertise(resource, claims: held))
         }
+    }
+
+    /// Asks the kubelet which pods hold which devices of Automagic's resources (at start, then
+    /// while a resource is served). No socket: claims end when their link returns
+    /// (``releaseClaimsOfReturnedLinks()``); a failed `List` keeps every claim.
+    func refreshClaims() async {
+        guard let socket = configuration.podResourcesSocket, !running.isEmpty || podResourcesAnswered == nil else { return }
+        guard FileIdentity(path: socket) != nil else {
+            if podResourcesAnswered != false {
+                logger.warning("no pod resources API at \(socket): a device several networks offer is given back when its link returns to the host")
+            }
+            podResourcesAnswered = false
+            lastPodResourcesProblem = nil
+            return
+        }
+        let started = ContinuousClock.now
+        do {
+            let held = try await PodResourcesClient.held(socket: socket, timeout: .seconds(2))
+            let settle = configuration.claimSettle
+            claims.update { $0.observe(held: held, listStarted: started, settle: settle) }
+            if podResourcesAnswered != true { logger.info("following the pods' devices through the pod resources API at \(socket)") }
+            podResourcesAnswered = true
+            lastPodResourcesProblem = nil
+        } catch {
+            let text = "\(error)"
+            if lastPodResourcesProblem != text { logger.warning("\(text); keeping the devices' claims as they are") }
+            lastPodResourcesProblem = text
+        }
+    }
+
+    /// Without the pod resources API: a claimed device whose link left the host and is back is free.
+    private func releaseClaimsOfReturnedLinks() {
+        var candidates: [String: DeviceCandidate] = [:]
+        for resource in plan.resources {
+            for c in resource.devices { candidates[c.deviceID] = c }
+        }
+        let table = links
+        claims.update { $0.observe(present: { id in candidates[id].map(table.isPresent) ?? false }) }
     }
 
     /// One look at the mapping file and the sockets.
@@ -143,14 +215,16 @@ public actor DevicePluginDaemon {
             return
         }
         guard newPlan != plan || running.count != newPlan.resources.count else { return }
-        for w in newPlan.withheld where !plan.withheld.contains(w) { logger.warning("\(w)") }
+        for (id, networks) in newPlan.shared.sorted(by: { $0.key < $1.key }) where plan.shared[id] != networks {
+            logger.info("device \(id) is offered by networks \(networks.joined(separator: ", ")): a pod of one of them holds it at a time")
+        }
         plan = newPlan
         for network in running.keys.sorted() where newPlan.resource(network: network) == nil {
             await withdraw(network, reason: "no longer an exclusive network in the mapping file")
         }
         for resource in newPlan.resources {
             if let r = running[resource.network] {
-                r.server.feed.publish(resource: resource, devices: links.advertise(resource))
+                r.server.feed.publish(resource: resource, devices: links.advertise(resource, claims: claims.snapshot))
             } else {
                 await start(resource)
             }
@@ -158,9 +232,9 @@ public actor DevicePluginDaemon {
     }
 
     private func start(_ resource: ServedResource) async {
-        let feed = DeviceFeed(resource: resource, devices: links.advertise(resource))
+        let feed = DeviceFeed(resource: resource, devices: links.advertise(resource, claims: claims.snapshot))
         do {
-            let server = try await ResourceServer.start(socketPath: configuration.socketPath(resource), feed: feed)
+            let server = try await ResourceServer.start(socketPath: configuration.socketPath(resource), feed: feed, claims: claims)
             running[resource.network] = Running(server: server)
             logger.info("serving \(resource.resourceName) on \(server.socketPath) with \(resource.devices.count) device(s)")
         } catch {

@@ -5,6 +5,8 @@ import MappingFile
 /// The kubelet's `v1beta1.DevicePlugin` service for one served resource.
 struct DevicePluginService: V1beta1_DevicePlugin.SimpleServiceProtocol {
     let feed: DeviceFeed
+    /// Which network's pods hold which devices (a device several networks offer goes to one pod).
+    let claims: ClaimBook
 
     static var options: V1beta1_DevicePluginOptions {
         var o = V1beta1_DevicePluginOptions()
@@ -51,6 +53,14 @@ struct DevicePluginService: V1beta1_DevicePlugin.SimpleServiceProtocol {
             var c = V1beta1_ContainerAllocateResponse()
             c.envs[resource.environmentVariable] = container.devicesIds.joined(separator: ",")
             answer.containerResponses.append(c)
+        }
+        // All containers' devices at once: a refused request claims nothing.
+        let ids = request.containerRequests.flatMap(\.devicesIds)
+        let taken = claims.update { $0.allocate(network: resource.network, ids: ids, at: .now) }
+        guard taken.isEmpty else {
+            let held = taken.map { id, claim in "\(id) is held by a pod of network '\(claim.network)'\(claim.pod.map { " (\($0))" } ?? "")" }
+            throw RPCError(code: .failedPrecondition, message: "\(resource.resourceName): "
+                + held.joined(separator: "; ") + "; a device is given to one pod at a time, and is offered again once that pod is gone")
         }
         return answer
     }

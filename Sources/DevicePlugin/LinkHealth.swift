@@ -65,14 +65,18 @@ public struct LinkTable: Sendable, Hashable {
         return links.values.first { $0.mac?.lowercased() == mac }
     }
 
-    /// `resource`'s devices with their health: Healthy while the link exists and is up. A
-    /// candidate whose link is gone stays listed, Unhealthy, until the mapping file drops it: a
-    /// host device given to a pod leaves the host's namespace while the pod runs and is still
-    /// the node's.
-    public func advertise(_ resource: ServedResource) -> [AdvertisedDevice] {
+    /// `resource`'s devices with their health: Healthy while the link exists and is up and no
+    /// other network's pod holds the device (`claims`). A candidate whose link is gone stays
+    /// listed, Unhealthy, until the mapping file drops it: a host device given to a pod leaves
+    /// the host's namespace while the pod runs and is still the node's.
+    public func advertise(_ resource: ServedResource, claims: DeviceClaims = DeviceClaims()) -> [AdvertisedDevice] {
         resource.devices.map { c in
             let up = link(for: c)?.isUp ?? false
-            return AdvertisedDevice(id: c.deviceID, health: up ? .healthy : .unhealthy, numaNode: c.numaNode)
+            let free = claims.holder(of: c.deviceID).map { $0 == resource.network } ?? true
+            return AdvertisedDevice(id: c.deviceID, health: up && free ? .healthy : .unhealthy, numaNode: c.numaNode)
         }
     }
+
+    /// Whether `candidate`'s link is in this namespace.
+    public func isPresent(_ candidate: DeviceCandidate) -> Bool { link(for: candidate) != nil }
 }

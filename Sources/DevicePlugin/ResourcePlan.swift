@@ -23,10 +23,9 @@ public struct ServedResource: Sendable, Hashable {
 
 /// What the device plugin serves for one mapping file: a resource per exclusive network.
 ///
-/// A device is offered by one resource only. When the maps of two exclusive networks select the
-/// same device, the network whose name sorts first keeps it and the others leave it out (listed in
-/// ``withheld``), so the kubelet can never give one device to pods of two networks. The choice
-/// depends only on the mapping file, so it is the same after every restart.
+/// Every exclusive network offers all its candidates. When the maps of two exclusive networks
+/// select the same device, both offer it (``shared``), and ``DeviceClaims`` gives it to one pod at
+/// a time: while a pod of one network holds it, the others report it Unhealthy.
 ///
 /// ```swift
 /// let plan = ResourcePlan(mapping: try MappingFile.read(path: MappingFile.defaultPath))
@@ -35,54 +34,46 @@ public struct ServedResource: Sendable, Hashable {
 public struct ResourcePlan: Sendable, Hashable {
     /// The served resources, sorted by network name.
     public var resources: [ServedResource]
-    /// Devices left out of a network because a network sorting earlier offers them:
-    /// (network, device ID, the network that offers it).
-    public var withheld: [Withheld]
-
-    public struct Withheld: Sendable, Hashable, CustomStringConvertible {
-        public var network: String
-        public var deviceID: String
-        public var offeredBy: String
-        public var description: String {
-            "device \(deviceID) is not offered to network '\(network)': network '\(offeredBy)' offers it"
-        }
-    }
+    /// Devices offered by more than one network: device ID → the networks, sorted.
+    public var shared: [String: [String]]
 
     /// The plan for `mapping`: every network with `exclusive: true` (with or without candidates:
     /// a network whose devices are all gone is still served, with an empty list).
     public init(mapping: NodeNetworkMapping) {
         var resources: [ServedResource] = []
-        var withheld: [Withheld] = []
-        var owner: [String: String] = [:]  // device ID → network offering it
+        var offeredBy: [String: [String]] = [:]
         for name in mapping.networks.keys.sorted() {
             guard let network = mapping.networks[name], network.exclusive else { continue }
             var devices: [DeviceCandidate] = []
-            for candidate in network.candidates {
-                let id = candidate.deviceID
-                if let other = owner[id] {
-                    if other != name { withheld.append(Withheld(network: name, deviceID: id, offeredBy: other)) }
-                    continue
-                }
-                owner[id] = name
+            for candidate in network.candidates where !devices.contains(where: { $0.deviceID == candidate.deviceID }) {
                 devices.append(candidate)
+                offeredBy[candidate.deviceID, default: []].append(name)
             }
             resources.append(ServedResource(network: name, devices: devices))
         }
         self.resources = resources
-        self.withheld = withheld
+        self.shared = offeredBy.filter { $0.value.count > 1 }
     }
 
     /// An empty plan (no mapping file: nothing is served).
     public init() {
         resources = []
-        withheld = []
+        shared = [:]
     }
 
     /// The resource of `network`, if served.
     public func resource(network: String) -> ServedResource? { resources.first { $0.network == network } }
 
     /// `automagic.dev/<network>`.
-    public static func resourceName(network: String) -> String { "automagic.dev/" + network }
+    public static func resourceName(network: String) -> String { resourcePrefix + network }
+
+    /// The network of an `automagic.dev/<network>` resource; nil for any other resource.
+    public static func network(resourceName: String) -> String? {
+        guard resourceName.hasPrefix(resourcePrefix), resourceName.count > resourcePrefix.count else { return nil }
+        return String(resourceName.dropFirst(resourcePrefix.count))
+    }
+
+    static let resourcePrefix = "automagic.dev/"
 
     /// `automagic-<network>.sock`: network names are DNS labels; any other byte becomes `_`.
     public static func socketName(network: String) -> String {

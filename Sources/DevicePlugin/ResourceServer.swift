@@ -26,6 +26,7 @@ public enum DevicePluginError: Error, CustomStringConvertible {
     case socketPathTooLong(String)
     case listenFailed(path: String, cause: String)
     case registerFailed(kubeletSocket: String, resource: String, cause: String)
+    case podResourcesFailed(socket: String, cause: String)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum DevicePluginError: Error, CustomStringConvertible {
             return "cannot serve the device plugin API on '\(p)': \(cause)"
         case .registerFailed(let k, let r, let cause):
             return "cannot register \(r) with the kubelet on '\(k)': \(cause)"
+        case .podResourcesFailed(let socket, let cause):
+            return "cannot list the pods' devices with the kubelet's pod resources API on '\(socket)': \(cause)"
         }
     }
 }
@@ -57,11 +60,11 @@ final class ResourceServer: Sendable {
     }
 
     /// Binds `socketPath` (a stale file there is removed first) and serves until ``stop()``.
-    static func start(socketPath: String, feed: DeviceFeed) async throws -> ResourceServer {
+    static func start(socketPath: String, feed: DeviceFeed, claims: ClaimBook) async throws -> ResourceServer {
         guard socketPath.utf8.count < 108 else { throw DevicePluginError.socketPathTooLong(socketPath) }
         unlink(socketPath)
         let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: [DevicePluginService(feed: feed)])
+        let server = GRPCServer(transport: transport, services: [DevicePluginService(feed: feed, claims: claims)])
         let task = Task {
             do { try await server.serve() } catch {}
         }

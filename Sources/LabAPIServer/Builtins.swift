@@ -92,6 +92,8 @@ enum BuiltinAdmission {
             if let t = obj["eventTime"]?.stringValue, let e = microTimeError(t) {
                 causes.append(APICause(reason: "FieldValueInvalid", message: "Invalid value: \"\(t)\": \(e)", field: "eventTime"))
             }
+        case ("resource.k8s.io", _):
+            causes += ResourceAPI.admit(&obj, def: def, old: old)
         default:
             break
         }
@@ -169,6 +171,7 @@ enum Tables {
             }
             return cols
         }
+        if let dra = ResourceAPI.columns(def, age: age) { return dra }
         switch (def.group, def.plural) {
         case ("", "namespaces"):
             cols.append(Column(name: "Status", type: "string", format: "", description: "The status of the namespace", priority: 0) { $0[path: ["status", "phase"]] ?? "" })

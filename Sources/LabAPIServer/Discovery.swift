@@ -5,12 +5,12 @@ extension LabAPI {
     /// All served resources: built-ins first, then established CRD resources.
     func servedResources() -> [ResourceDef] {
         let custom = store.locked { s in Array(s.customResources.values) }
-        return BuiltinResources.all + custom.sorted { ($0.group, $0.version, $0.plural) < ($1.group, $1.version, $1.plural) }
+        return builtinResources + custom.sorted { ($0.group, $0.version, $0.plural) < ($1.group, $1.version, $1.plural) }
     }
 
     /// group → versions (in CRD order: the first listed is preferred).
     func groupVersions() -> [(group: String, versions: [String])] {
-        var result: [(String, [String])] = BuiltinResources.groupOrder
+        var result: [(String, [String])] = BuiltinResources.groupOrder.filter { configuration.servesResourceAPI || $0.0 != ResourceAPI.group }
         let custom = store.locked { s -> [(String, [String], Int64)] in
             var byGroup: [String: ([String], Int64)] = [:]
             for crd in s.list(BuiltinResources.crds.storageKey, namespace: nil) {

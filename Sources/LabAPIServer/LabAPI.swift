@@ -57,6 +57,9 @@ public struct LabAPIConfiguration: Sendable {
     /// Serve `SelfSubjectReview` (`authentication.k8s.io/v1`, Kubernetes 1.28+); false answers
     /// 404 like an older server.
     public var servesSelfSubjectReview: Bool = true
+    /// Serve `resource.k8s.io/v1` (Dynamic Resource Allocation, Kubernetes 1.34+); false behaves
+    /// like an older server, where the group is not there at all.
+    public var servesResourceAPI: Bool = true
     /// How long a read at a resourceVersion the store has not reached waits for it before the 504
     /// `ResourceVersionTooLarge` (kube-apiserver's watch cache blocks 3 s). Internal: tests shorten it.
     var resourceVersionWait: TimeInterval = 3
@@ -411,7 +414,7 @@ public final class LabAPI: Sendable {
         } else {
             throw APIError.pageNotFound()
         }
-        let builtinGroup = BuiltinResources.builtinGroups.contains(group)
+        let builtinGroup = BuiltinResources.builtinGroups.contains(group) && (group != ResourceAPI.group || configuration.servesResourceAPI)
         let miss: APIError = builtinGroup ? APIError.genericNotFound() : APIError.pageNotFound()
         var watchPrefix = false
         if rest.first == "watch" { watchPrefix = true; rest = rest.dropFirst() }
@@ -428,7 +431,7 @@ public final class LabAPI: Sendable {
         guard !parts.isEmpty, parts.count <= 3 else { throw miss }
         let plural = parts[0]
         let def: ResourceDef? = store.locked { s in
-            if let d = BuiltinResources.all.first(where: { $0.group == group && $0.version == version && $0.plural == plural }) { return d }
+            if let d = self.builtinResources.first(where: { $0.group == group && $0.version == version && $0.plural == plural }) { return d }
             return s.customResources["\(group)/\(version)/\(plural)"]
         }
         guard let def else { throw miss }

@@ -55,6 +55,8 @@ public struct LabServerOptions: Sendable {
     public var garbageCollection: Bool = true
     /// Serve `SelfSubjectReview` (false: 404, like a server older than 1.28).
     public var servesSelfSubjectReview: Bool = true
+    /// Serve `resource.k8s.io/v1` (false: like a server older than Kubernetes 1.34).
+    public var servesResourceAPI: Bool = true
     /// Snapshot file: loaded at start when present, written atomically every `snapshotInterval` seconds and at stop.
     public var dataPath: String? = nil
     /// Audit log: every write (POST, PUT, PATCH, DELETE) appended as a JSON line with the user, User-Agent,
@@ -166,6 +168,7 @@ public enum LabServer {
         config.rules = options.rules
         config.garbageCollection = options.garbageCollection
         config.servesSelfSubjectReview = options.servesSelfSubjectReview
+        config.servesResourceAPI = options.servesResourceAPI
         config.historyLimit = options.historyLimit
         config.maxBodyBytes = options.maxBodyBytes
         let api = LabAPI(configuration: config)

@@ -40,7 +40,7 @@ struct Selection {
             case ("events.k8s.io", "events"):
                 for f in ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
                           "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"] { set.insert(f) }
-            default: break
+            default: set.formUnion(ResourceAPI.selectableFields(def))
             }
         }
         return set
@@ -70,6 +70,55 @@ struct Selection {
     }
 
     var isEmpty: Bool { labels == nil && fields == nil }
+
+    /// How one committed change looks to a watcher with this selection (`object` and `previous` as
+    /// presented in the watched version): nil when the watcher does not see it at all. An object that
+    /// starts matching arrives as ADDED, one that stops matching leaves as DELETED with its last
+    /// matching state at the change's resourceVersion, like kube-apiserver's cacheWatcher.
+    func watchEvent(_ type: ChangeType, object: JSONValue, previous: JSONValue?, rv: Int64) -> WatchEvent? {
+        let nowMatches = matches(object)
+        if !isEmpty, type == .modified, let previous {
+            switch (matches(previous), nowMatches) {
+            case (false, false): return nil
+            case (false, true): return WatchEvent(type: "ADDED", replacement: nil)
+            case (true, false):
+                var last = previous
+                last[path: ["metadata", "resourceVersion"]] = .string(String(rv))
+                return WatchEvent(type: "DELETED", replacement: last)
+            case (true, true): return WatchEvent(type: type.rawValue, replacement: nil)
+            }
+        }
+        if type == .deleted {
+            if !isEmpty && !(previous.map { matches($0) } ?? nowMatches) { return nil }
+            return WatchEvent(type: type.rawValue, replacement: nil)
+        }
+        return nowMatches ? WatchEvent(type: type.rawValue, replacement: nil) : nil
+    }
+}
+
+/// One event as a watcher sends it: its type, and the object to send instead of the stored one (nil: the stored one).
+struct WatchEvent: Equatable {
+    var type: String
+    var replacement: JSONValue?
+}
+
+/// When a watch sends its bookmarks: about every minute (so clients can tell a quiet watch from a dead
+/// connection) and, for a watch with a timeout, one just before the timeout ends it, like kube-apiserver.
+struct BookmarkSchedule: Equatable {
+    /// The last bookmark's time: a little before the deadline of a watch with a timeout, nil without one.
+    var final: Date?
+
+    init(deadline: Date, timeout: TimeInterval?) {
+        final = timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) }
+    }
+
+    /// The bookmark after one sent (or the watch started) at `t`; nil when none is left.
+    func next(after t: Date) -> Date? {
+        let periodic = t.addingTimeInterval(60)
+        guard let final else { return periodic }
+        if periodic < final { return periodic }
+        return t < final ? final : nil
+    }
 }
 
 extension LabAPI {
@@ -283,22 +332,6 @@ extension LabAPI {
         headers.append(contentsOf: warningHeaders(def))
         ctx.sink.writeHead(status: 200, headers: headers)
         let table: String? = { if case .table(let inc) = ctx.format { return inc }; return nil }()
-        let apiVersion = def.apiVersion
-        func line(_ type: String, _ object: StoredObject?, value: JSONValue? = nil) -> [UInt8] {
-            if table == nil, let object, value == nil, object.value["apiVersion"]?.stringValue == apiVersion {
-                return Change.eventLine(type, object.bytes)
-            }
-            var out: [UInt8] = Array("{\"type\":\"\(type)\",\"object\":".utf8)
-            if let table, let v = value ?? object?.value {
-                out.append(contentsOf: Wire.encode(Tables.table(for: [v], def: def, includeObject: table, listMeta: ["resourceVersion": .string(object.map { String($0.rv) } ?? "")]), order: .goStruct))
-            } else {
-                var v = value ?? object?.value ?? .null
-                if v["apiVersion"] != nil { v["apiVersion"] = .string(def.apiVersion) }
-                out.append(contentsOf: Wire.encode(v, order: def.keyOrder))
-            }
-            out.append(contentsOf: "}\n".utf8)
-            return out
-        }
         if case .expired(let message) = start {
             let status = APIError.expired(message).status
             _ = ctx.sink.writeBody(Array("{\"type\":\"ERROR\",\"object\":".utf8) + Wire.encode(status, order: .goStruct) + Array("}\n".utf8))
@@ -306,16 +339,8 @@ extension LabAPI {
             return
         }
         let deadline = timeout.map { Date().addingTimeInterval($0) } ?? Date().addingTimeInterval(1800 + Double.random(in: 0...1800))
-        // Like kube-apiserver: a bookmark about every minute (so clients can tell a quiet watch from a
-        // dead connection) and one just before the requested timeout ends the watch.
-        let finalBookmark: Date? = timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) }
-        func bookmarkAfter(_ t: Date) -> Date? {
-            let periodic = t.addingTimeInterval(60)
-            guard let final = finalBookmark else { return periodic }
-            if periodic < final { return periodic }
-            return t < final ? final : nil
-        }
-        var nextBookmark: Date? = bookmarks ? bookmarkAfter(Date()) : nil
+        let schedule = BookmarkSchedule(deadline: deadline, timeout: timeout)
+        var nextBookmark: Date? = bookmarks ? schedule.next(after: Date()) : nil
         var lastRV: Int64 = 0
         // Every event of the watched version as stored, in plain JSON: the shared line is the answer.
         let plain = selection.isEmpty && namespace.isEmpty && table == nil && !EventConversion.isConverted(def)
@@ -324,7 +349,7 @@ extension LabAPI {
         let after = Int64(rvParam) ?? 0
         func deliver(_ changes: [Change]) -> Bool {
             for c in changes where c.rv > after {
-                if plain, !c.line.isEmpty, c.apiVersion == apiVersion {
+                if plain, !c.line.isEmpty, c.apiVersion == def.apiVersion {
                     lastRV = max(lastRV, c.rv)
                     if !ctx.sink.writeBody(c.line) { return false }
                     continue
@@ -332,26 +357,13 @@ extension LabAPI {
                 if !namespace.isEmpty && c.object.namespace != namespace { continue }
                 lastRV = max(lastRV, c.rv)
                 let current = EventConversion.present(c.object.value, def)
-                let nowMatches = selection.matches(current)
-                var type = c.type.rawValue
-                var payload: JSONValue? = nil
-                if !selection.isEmpty, c.type == .modified, let prev = c.previous.map({ EventConversion.present($0, def) }) {
-                    let wasMatching = selection.matches(prev)
-                    if !wasMatching && !nowMatches { continue }
-                    if !wasMatching && nowMatches { type = "ADDED" }
-                    if wasMatching && !nowMatches {
-                        type = "DELETED"
-                        var p = prev
-                        p[path: ["metadata", "resourceVersion"]] = .string(String(c.rv))
-                        payload = p
-                    }
-                } else if c.type == .deleted {
-                    if !selection.isEmpty && !(c.previous.map { selection.matches(EventConversion.present($0, def)) } ?? nowMatches) { continue }
-                } else if !nowMatches {
+                guard let event = selection.watchEvent(c.type, object: current, previous: c.previous.map { EventConversion.present($0, def) }, rv: c.rv) else {
                     continue
                 }
+                // Not `??` with a ternary: JSONValue is nil-literal expressible, so that would send `null`.
+                var payload = event.replacement
                 if payload == nil && EventConversion.isConverted(def) { payload = current }
-                if !ctx.sink.writeBody(line(type, c.object, value: payload)) { return false }
+                if !ctx.sink.writeBody(LabAPI.watchLine(event.type, c.object, value: payload, def: def, table: table)) { return false }
             }
             return true
         }
@@ -377,9 +389,27 @@ extension LabAPI {
                                      "metadata": ["resourceVersion": .string(String(max(rv, lastRV)))]]
                 let out = Array("{\"type\":\"BOOKMARK\",\"object\":".utf8) + Wire.encode(bm, order: def.keyOrder) + Array("}\n".utf8)
                 if !ctx.sink.writeBody(out) { break }
-                nextBookmark = bookmarkAfter(Date())
+                nextBookmark = schedule.next(after: Date())
             }
         }
         ctx.sink.finish()
+    }
+
+    /// One watch event line: the stored object's shared encoding when it is sent as stored, else
+    /// `value` (or the stored object) encoded in the watched version, or as a table row.
+    static func watchLine(_ type: String, _ object: StoredObject?, value: JSONValue? = nil, def: ResourceDef, table: String?) -> [UInt8] {
+        if table == nil, let object, value == nil, object.value["apiVersion"]?.stringValue == def.apiVersion {
+            return Change.eventLine(type, object.bytes)
+        }
+        var out: [UInt8] = Array("{\"type\":\"\(type)\",\"object\":".utf8)
+        if let table, let v = value ?? object?.value {
+            out.append(contentsOf: Wire.encode(Tables.table(for: [v], def: def, includeObject: table, listMeta: ["resourceVersion": .string(object.map { String($0.rv) } ?? "")]), order: .goStruct))
+        } else {
+            var v = value ?? object?.value ?? .null
+            if v["apiVersion"] != nil { v["apiVersion"] = .string(def.apiVersion) }
+            out.append(contentsOf: Wire.encode(v, order: def.keyOrder))
+        }
+        out.append(contentsOf: "}\n".utf8)
+        return out
     }
 }

@@ -43,7 +43,7 @@ struct ResourceDef: Sendable {
     var qualifiedPlural: String { APIError.qualified(plural, group) }
     var keyOrder: KeyOrder { isCustom ? .sorted : .goStruct }
     /// Whether metadata.generation is maintained (custom resources and CRDs; not Node, Namespace, Lease, Event).
-    var usesGeneration: Bool { isCustom || plural == "customresourcedefinitions" }
+    var usesGeneration: Bool { isCustom || plural == "customresourcedefinitions" || ResourceAPI.usesGeneration(self) }
 
     static let verbs: [JSONValue] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
     static let crVerbs: [JSONValue] = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
@@ -74,7 +74,7 @@ enum BuiltinResources {
         return d
     }()
 
-    static let all: [ResourceDef] = [namespaces, nodes, coreEvents, events, eventsV1beta1, leases, crds]
+    static let all: [ResourceDef] = [namespaces, nodes, coreEvents, events, eventsV1beta1, leases, crds] + ResourceAPI.all
 
     /// Groups served by the real kube-apiserver itself: routing misses inside them answer a JSON
     /// NotFound Status instead of the mux's plain-text 404.
@@ -83,12 +83,13 @@ enum BuiltinResources {
         "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io",
         "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io", "flowcontrol.apiserver.k8s.io",
         "events.k8s.io", "certificates.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
-        "apiregistration.k8s.io", "apiextensions.k8s.io",
+        "apiregistration.k8s.io", "apiextensions.k8s.io", "resource.k8s.io",
     ]
 
     /// The built-in groups in the order /apis lists them, with their versions.
     static let groupOrder: [(String, [String])] = [
         ("apiextensions.k8s.io", ["v1"]), ("coordination.k8s.io", ["v1"]), ("events.k8s.io", ["v1", "v1beta1"]),
+        ("resource.k8s.io", ["v1"]),
     ]
 }
 

@@ -73,63 +73,56 @@ public enum Resolver {
         let inOrder = zip(compiled, compiled.dropFirst()).allSatisfy { !($1.priority < $0.priority) }
         let order = inOrder ? Array(compiled.indices) : compiled.indices.sorted { compiled[$0].priority < compiled[$1].priority }
         var states = order.map { MapState(map: compiled[$0], node: node, deviceCount: sortedDevices.count) }
-        var claims = Array(repeating: [Int](), count: sortedDevices.count)  // device -> indices into states
-        var conflicts = Array(repeating: [ResolutionConflict](), count: states.count)
-        let names = states.map(\.map.network)
-        let exclusive = states.map(\.map.exclusive)
+        var claims = DeviceClaims(deviceCount: sortedDevices.count)
 
         // Serve maps in priority order.
-        for s in states.indices where states[s].selected {
+        for asker in states.indices where states[asker].selected {
             var position = 0
             var skipped: [(device: Int, holders: [Int])] = []
-            var chosen: (device: Int, rule: Int)? = nil
+            var chosen: Candidate? = nil
             while chosen == nil {
-                if position == states[s].preference.count {
-                    if !states[s].evaluateNextRule(&table, detail: detail) { break }
+                if position == states[asker].preference.count {
+                    if !states[asker].evaluateNextRule(&table, detail: detail) { break }
                     continue
                 }
-                let entry = states[s].preference[position]
+                let candidate = states[asker].preference[position]
                 position += 1
-                let holders = claims[entry.device].isEmpty ? [] : claims[entry.device].filter { exclusive[$0] || exclusive[s] }
-                if holders.isEmpty { chosen = entry } else { skipped.append((entry.device, holders)) }
+                // Who keeps this device from the asker: an exclusive holder, or any holder when the asker is exclusive.
+                let blocking = claims.holders(of: candidate.device).filter { states[$0].map.exclusive || states[asker].map.exclusive }
+                if blocking.isEmpty { chosen = candidate } else { skipped.append((candidate.device, blocking)) }
             }
-            if let chosen { claims[chosen.device].append(s) }
-            states[s].chosen = chosen
+            if let chosen { claims.claim(chosen.device, by: asker) }
+            states[asker].chosen = chosen
             // Conflicts, on both sides.
             for (device, holders) in skipped {
                 let name = sortedDevices[device].name
-                for h in holders {
-                    let why = priorityReason(winner: states[h].map, loser: states[s].map)
+                for holder in holders {
+                    let winner = states[holder].map, loser = states[asker].map
+                    let why = priorityReason(winner: winner, loser: loser)
                     let fallback = chosen.map { "uses \(sortedDevices[$0.device].name) instead" } ?? "has no other device"
-                    let heldBy = states[h].map.exclusive ? "exclusive network \(states[h].map.network)" : "network \(states[h].map.network)"
-                    conflicts[s].append(ResolutionConflict(
-                        device: name, network: states[h].map.network, winner: states[h].map.network,
-                        message: "device \(name) is held by \(heldBy), which has priority (\(why)); \(states[s].map.network) \(fallback)"))
-                    let asker = states[s].map.exclusive ? "exclusive network \(states[s].map.network)" : "network \(states[s].map.network)"
-                    conflicts[h].append(ResolutionConflict(
-                        device: name, network: states[s].map.network, winner: states[h].map.network,
-                        message: "\(asker) also matched device \(name); \(states[h].map.network) keeps it (\(why))"))
+                    let heldBy = winner.exclusive ? "exclusive network \(winner.network)" : "network \(winner.network)"
+                    states[asker].conflicts.append(ResolutionConflict(
+                        device: name, network: winner.network, winner: winner.network,
+                        message: "device \(name) is held by \(heldBy), which has priority (\(why)); \(loser.network) \(fallback)"))
+                    let askedBy = loser.exclusive ? "exclusive network \(loser.network)" : "network \(loser.network)"
+                    states[holder].conflicts.append(ResolutionConflict(
+                        device: name, network: loser.network, winner: winner.network,
+                        message: "\(askedBy) also matched device \(name); \(winner.network) keeps it (\(why))"))
                 }
             }
-            states[s].skipped = skipped
+            states[asker].skipped = skipped.map { SkippedDevice(device: $0.device, heldBy: $0.holders.map { states[$0].map.network }) }
         }
 
         // Free devices of exclusive networks (for the extended resource).
-        var available = Array(repeating: [String](), count: states.count)
         for s in states.indices where states[s].selected && states[s].map.exclusive {
             while states[s].evaluateNextRule(&table, detail: detail) {}
             var seen = Set<Int>()
-            for entry in states[s].preference where seen.insert(entry.device).inserted {
-                if claims[entry.device].allSatisfy({ $0 == s }) { available[s].append(sortedDevices[entry.device].name) }
+            for candidate in states[s].preference where seen.insert(candidate.device).inserted {
+                if claims.isFree(candidate.device, for: s) { states[s].available.append(sortedDevices[candidate.device].name) }
             }
         }
 
-        var results: [NetworkResolution] = []
-        results.reserveCapacity(states.count)
-        for s in states.indices {
-            results.append(states[s].result(
-                devices: sortedDevices, conflicts: conflicts[s], available: available[s], names: names, node: node))
-        }
+        var results = states.map { $0.result(devices: sortedDevices, node: node) }
         results.sort { $0.network < $1.network }
         return NodeResolution(node: node.name, networks: results)
     }
@@ -148,6 +141,33 @@ public enum Resolver {
     }
 }
 
+/// A device of a map's preference list and the rule that matched it first (indices into the node's
+/// devices in natural name order and into the map's rules).
+struct Candidate {
+    var device: Int
+    var rule: Int
+}
+
+/// A device a map matched but could not have: held by these networks, which have priority.
+struct SkippedDevice {
+    var device: Int
+    var heldBy: [String]
+}
+
+/// Which maps (indices into the served maps) hold each device of the node.
+struct DeviceClaims {
+    private var holders: [[Int]]
+
+    init(deviceCount: Int) { holders = Array(repeating: [], count: deviceCount) }
+
+    func holders(of device: Int) -> [Int] { holders[device] }
+
+    mutating func claim(_ device: Int, by map: Int) { holders[device].append(map) }
+
+    /// Whether no map but `map` holds `device`.
+    func isFree(_ device: Int, for map: Int) -> Bool { holders[device].allSatisfy { $0 == map } }
+}
+
 /// One map's progress on one node.
 struct MapState {
     let map: CompiledMap
@@ -155,14 +175,18 @@ struct MapState {
     let nodeLabels: [String: String]
     var nextRule = 0
     /// Matching devices, in preference order, each with the rule that matched it first.
-    var preference: [(device: Int, rule: Int)] = []
+    var preference: [Candidate] = []
     var inPreference: [Bool]
     var trace: [RuleTrace] = []
     /// Set when a rule under `select: Fail` matched several devices: evaluation stops there.
     var failed: (rule: Int, devices: [Int])? = nil
     var rulesSelectingNode = 0
-    var chosen: (device: Int, rule: Int)? = nil
-    var skipped: [(device: Int, holders: [Int])] = []
+    var chosen: Candidate? = nil
+    var skipped: [SkippedDevice] = []
+    /// Conflicts with other networks over devices, either side.
+    var conflicts: [ResolutionConflict] = []
+    /// For an exclusive network: the devices it matches that no other network holds.
+    var available: [String] = []
     /// Matched device count of each evaluated rule.
     var matchedCount: [Int]
 
@@ -227,12 +251,12 @@ struct MapState {
         }
         for d in matched where !inPreference[d] {
             inPreference[d] = true
-            preference.append((d, rule.index))
+            preference.append(Candidate(device: d, rule: rule.index))
         }
         return true
     }
 
-    func result(devices: [NetworkDevice], conflicts: [ResolutionConflict], available: [String], names: [String], node: NodeInfo) -> NetworkResolution {
+    func result(devices: [NetworkDevice], node: NodeInfo) -> NetworkResolution {
         let network = map.network
         var r = NetworkResolution(
             network: network, outcome: .unresolved, device: nil, rule: nil, message: "",
@@ -244,7 +268,7 @@ struct MapState {
             return r
         }
         let skippedText = skipped.map { s in
-            "\(devices[s.device].name) (held by \(s.holders.map { names[$0] }.joined(separator: ", ")))"
+            "\(devices[s.device].name) (held by \(s.heldBy.joined(separator: ", ")))"
         }.joined(separator: ", ")
         if let chosen {
             let rule = map.rules[chosen.rule]

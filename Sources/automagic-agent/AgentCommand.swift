@@ -82,9 +82,10 @@ enum AgentMain {
         let patterns = (options.lldpDevices ?? "").split(separator: ",")
             .map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
             .filter { !$0.isEmpty }
-        let configuration = AgentConfiguration(
+        var configuration = AgentConfiguration(
             nodeName: node, mappingFile: options.mappingFile, netnsPath: options.netns, hostRoot: options.hostRoot,
             lldp: options.noLLDP ? nil : LLDPOptions(patterns: patterns), resyncPeriod: resync)
+        configuration.publishResourceSlices = !options.noResourceSlices
 
         try configuration.validate()  // flag errors before any file or network access
         let clientConfiguration: ClientConfiguration

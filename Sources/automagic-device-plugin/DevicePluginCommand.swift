@@ -26,6 +26,11 @@ struct DevicePluginCommand: AsyncParsableCommand {
     @Option(help: "How often the mapping file and the sockets are looked at, in milliseconds.")
     var pollIntervalMs: Int = 250
 
+    @Option(help: ArgumentHelp("The kubelet's pod resources API socket, asked which pods hold which devices; empty: never ask "
+                               + "(a device several exclusive networks offer is then given back when its link returns to the host).",
+                               valueName: "path"))
+    var podResourcesSocket: String = DevicePluginConfiguration.defaultPodResourcesSocket
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -52,7 +57,8 @@ struct DevicePluginCommand: AsyncParsableCommand {
         let logger = Logger(label: "automagic-device-plugin")
         let daemon = DevicePluginDaemon(
             configuration: DevicePluginConfiguration(mappingFile: mappingFile, pluginDirectory: devicePluginDir, netnsPath: netns,
-                                                     pollInterval: .milliseconds(pollIntervalMs)),
+                                                     pollInterval: .milliseconds(pollIntervalMs),
+                                                     podResourcesSocket: podResourcesSocket.isEmpty ? nil : podResourcesSocket),
             logger: logger)
         let work = Task { try await daemon.run() }
         var sources: [any DispatchSourceSignal] = []

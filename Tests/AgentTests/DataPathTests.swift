@@ -34,12 +34,19 @@ struct MappingFileRestoreTests {
         #expect(await eventually { fixture.agent.isReady })
         #expect(try await eventually { try await lab.nodeDevices.getIfExists("node-r")?.status != nil })
         let original = try AtomicFile.read(path: path)
-        func restored() -> Bool { (try? AtomicFile.read(path: path)) == original }
+        // Not there yet (removed, not written again) is "not restored"; any other read failure fails the test.
+        func restored() throws -> Bool {
+            do {
+                return try AtomicFile.read(path: path) == original
+            } catch .notFound {
+                return false
+            }
+        }
 
         // Removed: back, byte for byte, within a second (the resync is 300 s here).
         var start = ContinuousClock.now
         #expect(unlink(path) == 0)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(5)) { restored() })
+        #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) { try restored() })
         let afterRemoval = ContinuousClock.now - start
         #expect(afterRemoval < .seconds(1), "restored after \(afterRemoval)")
 
@@ -49,7 +56,7 @@ struct MappingFileRestoreTests {
         try garbage.write(contentsOf: Data("garbage, not a mapping".utf8))
         try garbage.truncate(atOffset: 22)
         try garbage.close()
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(5)) { restored() })
+        #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) { try restored() })
         let afterGarbage = ContinuousClock.now - start
         #expect(afterGarbage < .seconds(1), "restored after \(afterGarbage)")
         #expect(fixture.agent.metrics.mappingRestores.value() >= 2)
@@ -71,7 +78,7 @@ struct MappingFileRestoreTests {
         })
         start = ContinuousClock.now
         #expect(rmdir(path) == 0)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(5)) { restored() })
+        #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) { try restored() })
         let afterDirectory = ContinuousClock.now - start
         #expect(afterDirectory < .seconds(1), "restored after \(afterDirectory)")
         #expect(await eventually { fixture.agent.isReady })

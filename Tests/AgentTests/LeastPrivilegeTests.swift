@@ -75,11 +75,45 @@ import Yams
             let verbs = rule["verbs"] as? [String] ?? []
             let resources = rule["resources"] as? [String] ?? []
             let groups = rule["apiGroups"] as? [String] ?? []
-            #expect(verbs.allSatisfy { !["delete", "deletecollection", "*"].contains($0) }, "the agent may \(verbs) \(resources)")
+            // The one delete: its own node's ResourceSlices (a shrinking pool), limited to them by
+            // admission-policy/agent-own-resourceslices.yaml.
+            let deletable = groups == ["resource.k8s.io"] && resources == ["resourceslices"]
+            #expect(verbs.allSatisfy { !["deletecollection", "*"].contains($0) && ($0 != "delete" || deletable) },
+                    "the agent may \(verbs) \(resources)")
             #expect(!resources.contains("*") && !groups.contains("*"), "a wildcard in the agent's rule \(rule)")
             #expect(!resources.contains { $0 == "secrets" || $0.hasPrefix("secrets/") }, "the agent may read or write secrets: \(rule)")
             #expect(rule["nonResourceURLs"] == nil, "the agent needs no non-resource URL: \(rule)")
         }
+    }
+
+    /// The agent's ResourceSlice rights are what `ResourceSlicePublisher` uses (watch with a field
+    /// selector = list + watch; create, update, delete of its own slices), and the admission
+    /// policy that limits them to the agent's own node covers every write.
+    @Test func agentResourceSliceRightsAreWhatThePublisherUsesAndThePolicyCoversThem() throws {
+        let documents = try Self.documents(in: Self.manifestsDirectory())
+        let granted = Self.grants(try Self.rules(for: "automagic-agent", namespace: "automagic-system", in: documents))
+        let slices = Set(granted.filter { $0.group == "resource.k8s.io" }.map { "\($0.resource) \($0.verb)" })
+        #expect(slices == Set(["get", "list", "watch", "create", "update", "delete"].map { "resourceslices \($0)" }), "\(slices.sorted())")
+        let policies = try Self.documents(in: Self.manifestsDirectory().appendingPathComponent("admission-policy"))
+        let policy = try #require(policies.first {
+            $0["kind"] as? String == "ValidatingAdmissionPolicy"
+                && ((($0["spec"] as? [String: Any])?["matchConstraints"] as? [String: Any])?["resourceRules"] as? [[String: Any]])?
+                    .contains { ($0["resources"] as? [String])?.contains("resourceslices") == true } == true
+        }, "no admission policy covers resourceslices")
+        let spec = try #require(policy["spec"] as? [String: Any])
+        #expect(spec["failurePolicy"] as? String == "Fail")
+        let rule = try #require(((spec["matchConstraints"] as? [String: Any])?["resourceRules"] as? [[String: Any]])?.first)
+        #expect(Set(rule["operations"] as? [String] ?? []) == ["CREATE", "UPDATE", "DELETE"])
+        let expressions = ((spec["variables"] as? [[String: Any]] ?? []) + (spec["validations"] as? [[String: Any]] ?? []))
+            .compactMap { $0["expression"] as? String }
+        #expect(expressions.contains { $0.contains("request.operation == 'DELETE'") && $0.contains("oldObject") })
+        #expect(expressions.contains { $0.contains("spec.nodeName") && $0.contains("'-automagic.dev-'") })
+        let name = (policy["metadata"] as? [String: Any])?["name"] as? String
+        #expect(policies.contains {
+            $0["kind"] as? String == "ValidatingAdmissionPolicyBinding"
+                && ($0["spec"] as? [String: Any])?["policyName"] as? String == name
+                && (($0["spec"] as? [String: Any])?["validationActions"] as? [String])?.contains("Deny") == true
+        })
     }
 
     /// What the controller uses, from its code (`Sources/Controller`, `Sources/KubeRuntime`):

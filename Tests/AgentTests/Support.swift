@@ -37,7 +37,7 @@ final class LabFixture: @unchecked Sendable {
     /// real cluster before its collector ran); `tokens`: bearer tokens the server accepts.
     init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false,
          legacyMaps: [NetworkDeviceMap] = [], garbageCollection: Bool = true, tokens: [String: LabUser] = [:],
-         servesSelfSubjectReview: Bool = true) async throws {
+         servesSelfSubjectReview: Bool = true, servesResourceAPI: Bool = true) async throws {
         let dir = try makeTempDir("amlab", inMemory: true)
         certDir = dir
         dataPath = persistent ? "\(dir)/data.json" : nil
@@ -45,6 +45,7 @@ final class LabFixture: @unchecked Sendable {
         options.garbageCollection = garbageCollection
         options.tokens = tokens
         options.servesSelfSubjectReview = servesSelfSubjectReview
+        options.servesResourceAPI = servesResourceAPI
         options.rules = [AuthorizationRule(users: Array(Set(tokens.values.map(\.name))), verbs: ["*"], apiGroups: ["*"], resources: ["*"])]
         options.certDir = dir
         options.dataPath = dataPath

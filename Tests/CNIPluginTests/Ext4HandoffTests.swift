@@ -88,22 +88,35 @@ struct Ext4HandoffTests {
             }
         }
 
-        func cleanup() {
+        /// Every step that fails is recorded as an issue of the test (a leaked mount or loop device
+        /// is a failure), and the later steps still run.
+        func cleanup(sourceLocation: SourceLocation = #_sourceLocation) {
             if mounted {
                 // Busy (a process left running): detach it lazily, so that removing the folder
                 // below never reaches into the filesystem.
                 do { try sh("umount", mount) } catch {
-                    Issue.record("unmounting \(mount): \(error)")
-                    _ = try? sh("umount", "-l", mount)
+                    Issue.record("unmounting \(mount): \(error)", sourceLocation: sourceLocation)
+                    do { try sh("umount", "-l", mount) } catch {
+                        Issue.record("lazily unmounting \(mount): \(error)", sourceLocation: sourceLocation)
+                        return  // never remove files through a mounted filesystem
+                    }
                 }
             }
-            // mount -o loop detaches on unmount; make sure.
-            if let devices = try? sh("losetup", "-j", image) {
-                for line in devices.split(separator: "\n") {
-                    if let device = line.split(separator: ":").first { _ = try? sh("losetup", "-d", String(device)) }
+            // mount -o loop detaches on unmount; make sure (an already detached device is fine:
+            // the kernel may finish the automatic detach between listing and `-d`).
+            do {
+                for line in try sh("losetup", "-j", image).split(separator: "\n") {
+                    guard let device = line.split(separator: ":").first.map(String.init) else { continue }
+                    do { try sh("losetup", "-d", device) } catch {
+                        if try sh("losetup", "-j", image).contains(device + ":") {
+                            Issue.record("detaching \(device) of \(image): \(error)", sourceLocation: sourceLocation)
+                        }
+                    }
                 }
+            } catch {
+                Issue.record("loop devices of \(image): \(error)", sourceLocation: sourceLocation)
             }
-            dir.cleanup()
+            dir.cleanup(sourceLocation: sourceLocation)
         }
     }
 

@@ -5,6 +5,7 @@ import KubeClient
 import KubeCore
 import LabAPIServer
 import Logging
+import Testing
 @testable import Controller
 
 /// The API server a test talks to: a lab API server started in-process (HTTPS, client certificates)
@@ -16,6 +17,10 @@ final class TestCluster: Sendable {
     let prefix: String
 
     var isRealCluster: Bool { lab == nil }
+
+    /// Whether tests run against the in-process lab server (`AUTOMAGIC_TEST_KUBECONFIG` unset), for
+    /// `.enabled(if:)` on tests that need lab-only behaviour.
+    static var isLab: Bool { (ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? "").isEmpty }
 
     static let repoRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -164,18 +169,30 @@ final class TestCluster: Sendable {
         return (controller, task)
     }
 
-    /// Deletes what the test created (real clusters), stops the lab server.
+    /// Deletes what the test created (real clusters), stops the lab server. An object already gone
+    /// is fine (a NodeDevice collected with its Node); any other failure is recorded as an issue of
+    /// the test, since on a real cluster it would be a leak.
     func cleanUp() async {
         if isRealCluster {
             let selector = ListOptions(labelSelector: "automagic.dev/test=\(prefix)")
-            do {
-                for m in try await maps.list(selector).items { try await maps.delete(m.network) }
-                for n in try await nodeDevices.list(selector).items { try await nodeDevices.delete(n.metadata.name ?? "") }
-                for n in try await nodes.list(selector).items { try await nodes.delete(n.metadata.name ?? "") }
-                for n in try await namespaces.list(selector).items { try await namespaces.delete(n.metadata.name ?? "") }
-            } catch {
-                print("cleanup of \(prefix) failed: \(error)")
+            func each(_ kind: String, _ list: () async throws -> [String], _ delete: (String) async throws -> Void) async {
+                do {
+                    for name in try await list() {
+                        do {
+                            try await delete(name)
+                        } catch let error as KubeClientError where error.isNotFound {
+                        } catch {
+                            Issue.record("cleanup of \(prefix): deleting \(kind) \(name) failed: \(error)")
+                        }
+                    }
+                } catch {
+                    Issue.record("cleanup of \(prefix): listing its \(kind)s failed: \(error)")
+                }
             }
+            await each("NetworkDeviceMap", { try await maps.list(selector).items.map(\.network) }) { try await maps.delete($0) }
+            await each("NodeDevice", { try await nodeDevices.list(selector).items.compactMap(\.metadata.name) }) { try await nodeDevices.delete($0) }
+            await each("Node", { try await nodes.list(selector).items.compactMap(\.metadata.name) }) { try await nodes.delete($0) }
+            await each("Namespace", { try await namespaces.list(selector).items.compactMap(\.metadata.name) }) { try await namespaces.delete($0) }
         }
         lab?.stop()
     }

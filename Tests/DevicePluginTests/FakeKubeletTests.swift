@@ -129,6 +129,90 @@ import TestSupport
         #expect(h.plugin?.isRunning == true)
     }
 
+    /// Two exclusive networks select dpa: both offer it; a pod of one holds it at a time, as the
+    /// kubelet's pod resources API says (also across a restart of the plugin).
+    @Test func aDeviceTwoNetworksOfferGoesToOnePodAtATime() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let (a, b) = (try h.link("dpa"), try h.link("dpb"))
+        try h.writeMapping([
+            "alpha": NetworkMapping(device: "dpa", map: "alpha", exclusive: true, candidates: [a.candidate()]),
+            "zeta": NetworkMapping(device: "dpa", map: "zeta", exclusive: true, candidates: [a.candidate(), b.candidate()]),
+        ])
+        try h.startKubelet(podResources: true)
+        try h.startPlugin()
+        _ = try await h.waitForList("alpha") { $0.map(\.health) == ["Healthy"] }
+        _ = try await h.waitForList("zeta") { $0.map(\.id) == [a.mac, b.mac] && $0.allSatisfy { $0.health == "Healthy" } }
+        #expect(await eventually(timeout: .seconds(5)) { h.pluginLog().contains("following the pods' devices through the pod resources API") },
+                "\(h.pluginLog())")
+
+        let alphaSocket = h.pluginDir + "/automagic-alpha.sock", zetaSocket = h.pluginDir + "/automagic-zeta.sock"
+        var started = Date().timeIntervalSince1970
+        let given = try h.call(alphaSocket, ["allocate", a.mac])
+        #expect(given["error"] == nil, "\(given)")
+        var seen = try await h.waitForList("zeta", after: started) { $0.first { $0.id == a.mac }?.health == "Unhealthy" }
+        #expect(seen.time - started < 1.0, "zeta says Unhealthy \(seen.time - started) s after alpha's Allocate")
+        #expect(seen.first { $0.id == b.mac }?.health == "Healthy")
+        let refused = try h.call(zetaSocket, ["allocate", a.mac])
+        let error = try #require(refused["error"] as? [String: Any], "zeta must not get alpha's device: \(refused)")
+        #expect(error["code"] as? String == "FAILED_PRECONDITION")
+        #expect((error["details"] as? String ?? "").contains("\(a.mac) is held by a pod of network 'alpha'"), "\(error)")
+
+        // The kubelet records the pod. Past the settling time, its record alone keeps the claim,
+        // also for a plugin that restarts and never saw the Allocate.
+        try h.writePods([("ns1/p1", "automagic.dev/alpha", [a.mac])])
+        try await Task.sleep(for: .seconds(6))
+        h.stopPlugin()
+        started = Date().timeIntervalSince1970
+        try h.startPlugin()
+        seen = try await h.waitForList("zeta", after: started) { $0.count == 2 }
+        #expect(seen.first { $0.id == a.mac }?.health == "Unhealthy", "the restarted plugin's first list: \(seen.devices)")
+        let again = try h.call(zetaSocket, ["allocate", a.mac])
+        #expect((again["error"] as? [String: Any])?["details"].map { "\($0)".contains("ns1/p1") } == true, "\(again)")
+
+        // The pod is gone: zeta offers the device again, and may be given it.
+        started = Date().timeIntervalSince1970
+        try h.writePods([])
+        seen = try await h.waitForList("zeta", after: started) { $0.first { $0.id == a.mac }?.health == "Healthy" }
+        #expect(seen.time - started < 2.5, "Healthy again \(seen.time - started) s after the pod was gone")
+        let now = try h.call(zetaSocket, ["allocate", a.mac])
+        #expect(now["error"] == nil, "\(now)")
+        _ = try await h.waitForList("alpha", after: started) { $0.map(\.health) == ["Unhealthy"] }
+    }
+
+    /// Without the pod resources API, the claim ends when host-device gives the device back: its
+    /// link leaves the host's namespace for the pod's and returns.
+    @Test func withoutPodResourcesTheLinkComingBackFreesTheDevice() async throws {
+        let h = try Harness()
+        defer { h.stop() }
+        let pod = try TestNetns("dpp")
+        defer { pod.remove() }
+        let a = try h.link("dpa")
+        try h.writeMapping([
+            "alpha": NetworkMapping(device: "dpa", map: "alpha", exclusive: true, candidates: [a.candidate()]),
+            "zeta": NetworkMapping(device: "dpa", map: "zeta", exclusive: true, candidates: [a.candidate()]),
+        ])
+        try h.startKubelet()
+        try h.startPlugin()
+        _ = try await h.waitForList("zeta") { $0.map(\.health) == ["Healthy"] }
+        #expect(await eventually(timeout: .seconds(5)) { h.pluginLog().contains("no pod resources API at \(h.podResourcesSocket)") },
+                "\(h.pluginLog())")
+
+        var started = Date().timeIntervalSince1970
+        #expect(try h.call(h.pluginDir + "/automagic-alpha.sock", ["allocate", a.mac])["error"] == nil)
+        _ = try await h.waitForList("zeta", after: started) { $0.map(\.health) == ["Unhealthy"] }
+
+        // Into the pod and back (what host-device's ADD and DEL do); still claimed in between.
+        try h.netns.ip("link", "set", "dpa", "netns", pod.name)
+        try await Task.sleep(for: .milliseconds(400))
+        started = Date().timeIntervalSince1970
+        try pod.ip("link", "set", "dpa", "netns", h.netns.name)
+        try h.netns.ip("link", "set", "dpa", "up")
+        let seen = try await h.waitForList("zeta", after: started) { $0.map(\.health) == ["Healthy"] }
+        #expect(seen.time - started < 1.0, "zeta offers it again \(seen.time - started) s after it came back")
+        #expect(try h.call(h.pluginDir + "/automagic-zeta.sock", ["allocate", a.mac])["error"] == nil)
+    }
+
     @Test func aMappingFileItCannotReadKeepsWhatIsServed() async throws {
         let h = try Harness()
         defer { h.stop() }
@@ -179,6 +263,10 @@ final class Harness: @unchecked Sendable {
     var pluginDir: String { dir.path + "/plugins" }
     var mappingPath: String { dir.path + "/mapping.json" }
     var eventsPath: String { dir.path + "/events.jsonl" }
+    /// The pod resources API's socket (served by the fake kubelet when started with `podResources`).
+    var podResourcesSocket: String { dir.path + "/pod-resources/kubelet.sock" }
+    /// The pods (and their devices) the fake kubelet's pod resources API lists.
+    var podsPath: String { dir.path + "/pods.json" }
     private(set) var kubelet: Process?
     private(set) var plugin: Process?
     private var links = 0
@@ -188,6 +276,7 @@ final class Harness: @unchecked Sendable {
         do {
             dir = try TempDir("amdp")
             try FileManager.default.createDirectory(atPath: dir.path + "/plugins", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.path + "/pod-resources", withIntermediateDirectories: true)
         } catch {
             netns.remove()
             throw error
@@ -241,9 +330,11 @@ final class Harness: @unchecked Sendable {
         return p
     }
 
-    /// The fake kubelet: it removes the sockets in the folder and serves kubelet.sock.
-    func startKubelet() throws {
-        kubelet = try start("/usr/bin/env", ["python3", Self.fakeKubelet, "serve", "--dir", pluginDir, "--events", eventsPath],
+    /// The fake kubelet: it removes the sockets in the folder and serves kubelet.sock; with
+    /// `podResources`, also the pod resources API listing the pods of ``writePods(_:)``.
+    func startKubelet(podResources: Bool = false) throws {
+        let extra = podResources ? ["--pod-resources", podResourcesSocket, "--pods", podsPath] : []
+        kubelet = try start("/usr/bin/env", ["python3", Self.fakeKubelet, "serve", "--dir", pluginDir, "--events", eventsPath] + extra,
                             log: dir.path + "/kubelet.log")
         let ready = eventuallyBlocking(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: pluginDir + "/kubelet.sock") }
         guard ready else { throw TestFailure("the fake kubelet did not create kubelet.sock: \(kubeletLog())") }
@@ -259,18 +350,48 @@ final class Harness: @unchecked Sendable {
 
     func startPlugin() throws {
         plugin = try start(try Self.binary(), ["--mapping-file", mappingPath, "--device-plugin-dir", pluginDir,
-                                               "--netns", netns.path, "--log-level", "debug"],
+                                               "--netns", netns.path, "--log-level", "debug",
+                                               "--pod-resources-socket", podResourcesSocket],
                            log: dir.path + "/plugin.log")
     }
 
-    func pluginLog() -> String { (try? String(contentsOfFile: dir.path + "/plugin.log", encoding: .utf8)) ?? "" }
-    func kubeletLog() -> String { (try? String(contentsOfFile: dir.path + "/kubelet.log", encoding: .utf8)) ?? "" }
+    func stopPlugin() {
+        guard let p = plugin else { return }
+        if p.isRunning {
+            p.terminate()
+            if !eventuallyBlocking(timeout: .seconds(10), { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
+        }
+        p.waitUntilExit()
+        plugin = nil
+    }
+
+    /// The pods the kubelet's record holds: (namespace/name, resource, device IDs).
+    func writePods(_ pods: [(pod: String, resource: String, ids: [String])]) throws {
+        let objects: [[String: Any]] = pods.map { p in
+            let parts = p.pod.split(separator: "/").map(String.init)
+            return ["namespace": parts.first ?? "default", "name": parts.last ?? p.pod, "devices": [p.resource: p.ids]]
+        }
+        let data = try JSONSerialization.data(withJSONObject: objects)
+        try data.write(to: URL(fileURLWithPath: podsPath + ".tmp"))
+        guard rename(podsPath + ".tmp", podsPath) == 0 else { throw TestFailure("cannot write \(podsPath)") }
+    }
+
+    func pluginLog() -> String { logText(dir.path + "/plugin.log") }
+    func kubeletLog() -> String { logText(dir.path + "/kubelet.log") }
 
     /// Every event the fake kubelet logged so far.
     func events() -> [[String: Any]] {
-        guard let text = try? String(contentsOfFile: eventsPath, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        // Not written yet: none. A last line without its newline is still being written: skipped.
+        // A whole line that is not a JSON object is recorded as an issue of the test.
+        let text = logText(eventsPath)
+        return text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1).compactMap { line in
+            do {
+                if let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { return event }
+                Issue.record("fake kubelet event is not an object: \(line)")
+            } catch {
+                Issue.record("fake kubelet event is not JSON (\(error)): \(line)")
+            }
+            return nil
         }
     }
 
@@ -316,10 +437,7 @@ final class Harness: @unchecked Sendable {
     }
 
     func stop() {
-        if let p = plugin, p.isRunning {
-            p.terminate()
-            if !eventuallyBlocking(timeout: .seconds(10), { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
-        }
+        stopPlugin()
         stopKubelet()
         netns.remove()
         dir.cleanup()

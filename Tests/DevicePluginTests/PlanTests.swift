@@ -12,20 +12,81 @@ import Testing
         NodeNetworkMapping(node: "n1", generation: 1, updatedAt: "2026-12-06T00:00:00Z", networks: networks)
     }
 
-    @Test func onlyExclusiveNetworksAreServedAndADeviceHasOneOwner() throws {
+    @Test func onlyExclusiveNetworksAreServedAndASharedDeviceIsOfferedByEach() throws {
         let a = Self.candidate("ens1", mac: "02:00:00:00:00:01", pci: "0000:05:00.0")
         let b = Self.candidate("ens2", mac: "02:00:00:00:00:02")
         let plan = ResourcePlan(mapping: Self.mapping([
             "zeta": NetworkMapping(device: "ens1", map: "zeta", exclusive: true, candidates: [a]),
-            "alpha": NetworkMapping(device: "ens1", map: "alpha", exclusive: true, candidates: [a, b]),
+            "alpha": NetworkMapping(device: "ens1", map: "alpha", exclusive: true, candidates: [a, b, a]),
             "shared": NetworkMapping(device: "ens2", map: "shared"),
         ]))
         #expect(plan.resources.map(\.resourceName) == ["automagic.dev/alpha", "automagic.dev/zeta"])
         let alpha = try #require(plan.resource(network: "alpha"))
-        #expect(alpha.devices.map(\.deviceID) == ["0000:05:00.0", "02:00:00:00:00:02"])
+        #expect(alpha.devices.map(\.deviceID) == ["0000:05:00.0", "02:00:00:00:00:02"], "a repeated candidate is listed once")
         let zeta = try #require(plan.resource(network: "zeta"))
-        #expect(zeta.devices.isEmpty, "ens1 is alpha's: offering it to zeta too could give it to two pods")
-        #expect(plan.withheld.map(\.description) == ["device 0000:05:00.0 is not offered to network 'zeta': network 'alpha' offers it"])
+        #expect(zeta.devices.map(\.deviceID) == ["0000:05:00.0"], "both networks offer ens1; claims give it to one pod at a time")
+        #expect(plan.shared == ["0000:05:00.0": ["alpha", "zeta"]])
+        #expect(ResourcePlan.network(resourceName: "automagic.dev/alpha") == "alpha")
+        #expect(ResourcePlan.network(resourceName: "example.com/gpu") == nil)
+        #expect(ResourcePlan.network(resourceName: "automagic.dev/") == nil)
+    }
+
+    /// A device alpha and zeta both offer: Allocate claims it, the other network reports it
+    /// Unhealthy and cannot allocate it, and the claim ends as the pod resources API says.
+    @Test func aClaimedDeviceIsUnhealthyForTheOtherNetworkUntilThePodIsGone() throws {
+        let x = Self.candidate("ens1", mac: "02:00:00:00:00:01", pci: "0000:05:00.0")
+        let y = Self.candidate("ens2", mac: "02:00:00:00:00:02")
+        let alpha = ServedResource(network: "alpha", devices: [x])
+        let zeta = ServedResource(network: "zeta", devices: [x, y])
+        let links = LinkTable([LinkState(name: "ens1", operState: "up"), LinkState(name: "ens2", operState: "up")])
+        let t0 = ContinuousClock.now
+        var claims = DeviceClaims()
+        #expect(claims.allocate(network: "alpha", ids: ["0000:05:00.0"], at: t0).isEmpty)
+        #expect(claims.holder(of: "0000:05:00.0") == "alpha")
+        #expect(links.advertise(alpha, claims: claims).map(\.health) == [.healthy], "its own network still lists it Healthy")
+        #expect(links.advertise(zeta, claims: claims).map(\.health) == [.unhealthy, .healthy])
+
+        // zeta's Allocate of it (and of a free device in the same request) is refused; nothing is claimed.
+        let refused = claims.allocate(network: "zeta", ids: ["02:00:00:00:00:02", "0000:05:00.0"], at: t0)
+        #expect(refused.map { $0.0 } == ["0000:05:00.0"])
+        #expect(refused.first?.1.network == "alpha")
+        #expect(claims.holder(of: "02:00:00:00:00:02") == nil)
+        // alpha allocating it again (a container restarting) is fine.
+        #expect(claims.allocate(network: "alpha", ids: ["0000:05:00.0"], at: t0).isEmpty)
+
+        // A List that started before the pod could show up keeps the claim; one that started
+        // `settle` after the Allocate and shows no pod ends it (the admission failed).
+        claims.observe(held: [], listStarted: t0 + .seconds(1), settle: .seconds(5))
+        #expect(claims.holder(of: "0000:05:00.0") == "alpha")
+        claims.observe(held: [], listStarted: t0 + .seconds(6), settle: .seconds(5))
+        #expect(claims.holder(of: "0000:05:00.0") == nil)
+
+        // The kubelet's record is the truth, also after a restart (no Allocate seen): the pod holds it...
+        let pod = DeviceClaims.Held(network: "zeta", deviceID: "0000:05:00.0", pod: "ns1/p1")
+        claims.observe(held: [pod], listStarted: t0 + .seconds(7), settle: .seconds(5))
+        #expect(claims.claims["0000:05:00.0"] == DeviceClaims.Claim(network: "zeta", pod: "ns1/p1"))
+        #expect(links.advertise(alpha, claims: claims).map(\.health) == [.unhealthy])
+        #expect(claims.allocate(network: "alpha", ids: ["0000:05:00.0"], at: t0 + .seconds(7)).first?.1.pod == "ns1/p1")
+        // ...until the pod is gone.
+        claims.observe(held: [], listStarted: t0 + .seconds(8), settle: .seconds(5))
+        #expect(claims.claims.isEmpty)
+        #expect(links.advertise(alpha, claims: claims).map(\.health) == [.healthy])
+    }
+
+    /// Without the pod resources API: the claim ends when the device's link left the host (into
+    /// the pod) and came back, not before.
+    @Test func withoutPodResourcesAClaimEndsWhenTheLinkComesBack() {
+        let t0 = ContinuousClock.now
+        var claims = DeviceClaims()
+        _ = claims.allocate(network: "alpha", ids: ["x"], at: t0)
+        claims.observe(present: { _ in true })
+        #expect(claims.holder(of: "x") == "alpha", "still in the host: the pod's ADD has not run yet")
+        claims.observe(present: { _ in false })
+        #expect(claims.holder(of: "x") == "alpha", "in the pod")
+        claims.observe(present: { _ in false })
+        #expect(claims.holder(of: "x") == "alpha")
+        claims.observe(present: { _ in true })
+        #expect(claims.holder(of: "x") == nil, "back in the host: the pod's network is gone")
     }
 
     @Test func namesOfSocketsAndVariables() {

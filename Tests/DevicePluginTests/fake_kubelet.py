@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in for the kubelet's device manager, for the device plugin's tests (grpcio).
 
-  fake_kubelet.py serve --dir D --events FILE
+  fake_kubelet.py serve --dir D --events FILE [--pod-resources SOCKET --pods PODS]
       Removes the sockets in D (as a starting kubelet does), serves Registration on D/kubelet.sock
       and, for every plugin that registers, calls GetDevicePluginOptions and follows ListAndWatch
       on D/<endpoint>, as the kubelet does. Every step is appended to FILE as one JSON line:
@@ -12,13 +12,18 @@
       T is the wall clock (seconds since the epoch). A version other than v1beta1 is refused with
       INVALID_ARGUMENT, as the kubelet does. SIGTERM stops it; kubelet.sock is left behind (a
       kubelet that dies does not clean up).
+      With --pod-resources it also serves the pod resources API (v1.PodResourcesLister) on SOCKET:
+      List answers the pods of the JSON file PODS, read at every call (absent: no pod):
+        [{"namespace": NS, "name": N, "devices": {"automagic.dev/fast": [ID, ...]}}, ...]
+      each pod with one container "main" holding those devices, as the kubelet's record says.
 
   fake_kubelet.py call --socket S options | allocate ID... | preferred --available IDs --must IDs --size N
       One call on a plugin's socket, as the kubelet makes it; prints the answer as JSON, or
       {"error": {"code": C, "details": D}}.
 
-The Python code is generated from protos/deviceplugin/v1beta1/api.proto (the same file the Swift
-code comes from) with grpc_tools.protoc into a temporary folder at start.
+The Python code is generated from protos/deviceplugin/v1beta1/api.proto and
+protos/podresources/v1/api.proto (the files the Swift code comes from) with grpc_tools.protoc
+into a temporary folder at start.
 """
 import argparse
 import atexit
@@ -42,15 +47,17 @@ def load_api():
     atexit.register(shutil.rmtree, out, True)
     protos = os.path.join(REPO, "protos")
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", protos, "--python_out=" + out,
-                    "--grpc_python_out=" + out, "deviceplugin/v1beta1/api.proto"], check=True)
+                    "--grpc_python_out=" + out, "deviceplugin/v1beta1/api.proto", "podresources/v1/api.proto"],
+                   check=True)
     sys.path.insert(0, out)
     from deviceplugin.v1beta1 import api_pb2, api_pb2_grpc  # noqa: E402
-    return api_pb2, api_pb2_grpc
+    from podresources.v1 import api_pb2 as pr_pb2, api_pb2_grpc as pr_pb2_grpc  # noqa: E402
+    return api_pb2, api_pb2_grpc, pr_pb2, pr_pb2_grpc
 
 
 import grpc  # noqa: E402
 
-pb, rpc = load_api()
+pb, rpc, prpb, prrpc = load_api()
 log_lock = threading.Lock()
 
 
@@ -107,6 +114,28 @@ class Registration(rpc.RegistrationServicer):
         return pb.Empty()
 
 
+class PodResources(prrpc.PodResourcesListerServicer):
+    """List from the pods file the test writes (the kubelet's record of which pod holds what)."""
+
+    def __init__(self, pods_path):
+        self.pods_path = pods_path
+
+    def List(self, request, context):
+        try:
+            with open(self.pods_path) as f:
+                pods = json.load(f)
+        except FileNotFoundError:
+            pods = []
+        answer = prpb.ListPodResourcesResponse()
+        for pod in pods:
+            container = prpb.ContainerResources(name="main", devices=[
+                prpb.ContainerDevices(resource_name=resource, device_ids=ids)
+                for resource, ids in sorted(pod.get("devices", {}).items())])
+            answer.pod_resources.append(prpb.PodResources(name=pod["name"], namespace=pod.get("namespace", "default"),
+                                                          containers=[container]))
+        return answer
+
+
 def serve(args):
     for path in glob.glob(os.path.join(args.dir, "*")):
         if os.path.basename(path) != "kubelet_internal_checkpoint" and not os.path.isdir(path):
@@ -115,6 +144,11 @@ def serve(args):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     rpc.add_RegistrationServicer_to_server(Registration(args.dir, events), server)
     server.add_insecure_port("unix://" + os.path.join(args.dir, "kubelet.sock"))
+    if args.pod_resources:
+        if os.path.exists(args.pod_resources):
+            os.unlink(args.pod_resources)
+        prrpc.add_PodResourcesListerServicer_to_server(PodResources(args.pods), server)
+        server.add_insecure_port("unix://" + args.pod_resources)
     server.start()
     events.add(event="kubelet-started", resource="")
     stop = threading.Event()
@@ -169,6 +203,8 @@ def main():
     s = sub.add_parser("serve")
     s.add_argument("--dir", required=True)
     s.add_argument("--events", required=True)
+    s.add_argument("--pod-resources", help="serve the pod resources API on this socket")
+    s.add_argument("--pods", help="the JSON file of pods and their devices that List answers")
     c = sub.add_parser("call")
     c.add_argument("--socket", required=True)
     calls = c.add_subparsers(dest="what", required=True)

@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeCore
 import LabAPIServer
+import Testing
 @testable import KubeRuntime
 
 /// The API server integration tests talk to: the lab API server started in-process (over real HTTPS with
@@ -39,15 +40,22 @@ struct TestCluster: Sendable {
               spec: LeaseSpec(holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 0))
     }
 
-    /// Deletes every Lease this test created (best effort: the test's own assertions already ran).
+    /// Deletes every Lease this test created. A Lease already gone is fine; any other failure is
+    /// recorded as an issue of the test (on a real cluster it would be a leak).
     func cleanUp() async {
         do {
             let all = try await leases.list(ListOptions(labelSelector: selector))
             for lease in all.items {
-                if let name = lease.metadata.name { _ = try await leases.delete(name) }
+                guard let name = lease.metadata.name else { continue }
+                do {
+                    try await leases.delete(name)
+                } catch where error.isNotFound {
+                } catch {
+                    Issue.record("cleanup of \(prefix): deleting Lease \(name) failed: \(error)")
+                }
             }
         } catch {
-            print("cleanup of \(prefix) leases failed: \(error)")
+            Issue.record("cleanup of \(prefix): listing its Leases failed: \(error)")
         }
         lab?.stop()
     }

@@ -10,11 +10,14 @@ import TestSupport
     static let leaseDuration = 3.0, renewDeadline = 2.0, retryPeriod = 0.5
     static let leasePath = "/apis/coordination.k8s.io/v1/namespaces/le-test/leases/automagic-controller"
 
-    /// The Lease's holder (`<POD_NAME>_<random>`), through kubectl.
-    static func holder(_ kubeconfig: String) -> String? {
-        guard let out = try? sh("kubectl", "--kubeconfig", kubeconfig, "-n", "le-test", "get", "lease", "automagic-controller",
-                                "-o", "jsonpath={.spec.holderIdentity}") else { return nil }
-        let h = out.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// The Lease's holder (`<POD_NAME>_<random>`), through kubectl; nil while there is no Lease yet
+    /// (NotFound) or it names no holder. Any other kubectl failure throws.
+    static func holder(_ kubeconfig: String) throws -> String? {
+        let result = try run("/usr/bin/env", ["kubectl", "--kubeconfig", kubeconfig, "-n", "le-test", "get", "lease", "automagic-controller",
+                                              "-o", "jsonpath={.spec.holderIdentity}"], timeout: 30)
+        if result.status != 0, !result.timedOut, result.stderr.contains("NotFound") { return nil }
+        guard result.status == 0, !result.timedOut else { throw TestFailure("kubectl get lease: \(result)") }
+        let h = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         return h.isEmpty ? nil : h
     }
 
@@ -46,7 +49,7 @@ import TestSupport
         }
         var first: String?
         #expect(try await eventually(timeout: .seconds(20)) {
-            first = Self.holder(admin)
+            first = try Self.holder(admin)
             return first != nil
         }, "no controller took the lease: \(controllers.values.map(\.output))")
         let holder = try #require(first)
@@ -60,7 +63,7 @@ import TestSupport
         old.signal(SIGSTOP)
         var takeover: Date?
         #expect(try await eventually(timeout: .seconds(15), every: .milliseconds(20)) {
-            guard let h = Self.holder(admin), h.hasPrefix(newName + "_") else { return false }
+            guard let h = try Self.holder(admin), h.hasPrefix(newName + "_") else { return false }
             return true
         }, "\(newName) did not take over: \(new.output)")
         // The takeover time is the new holder's first successful lease write, from the audit trail.

@@ -83,7 +83,12 @@ final class BackgroundProgram: Sendable {
         }
     }
 
-    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    /// The program's output so far ("" before it wrote any); a log that cannot be read throws.
+    func readLog() throws -> String { try contentsIfPresent(log) }
+
+    /// `readLog()` for a failure message: a log that cannot be read is recorded as an issue and
+    /// named in the text instead.
+    var output: String { logText(log) }
 }
 
 /// SIGTERM and SIGINT stop the lab's long-running programs promptly and cleanly (issue 13, item 3), started
@@ -105,7 +110,7 @@ final class BackgroundProgram: Sendable {
         let kubectl = try sh("sh", "-c", "command -v kubectl").trimmingCharacters(in: .whitespacesAndNewlines)
         let watch = try BackgroundProgram(executable: kubectl, ["--kubeconfig", "\(dir)/kubeconfig", "get", "namespaces", "--watch"], dir: dir)
         defer { watch.reap() }
-        #expect(try await eventually(timeout: .seconds(10)) { watch.output.contains("written-at-exit") }, "\(watch.output)")
+        #expect(try await eventually(timeout: .seconds(10)) { try watch.readLog().contains("written-at-exit") }, "\(watch.output)")
         let start = ContinuousClock.now
         server.signal(number)
         let status = server.wait(timeout: .seconds(5))
@@ -140,14 +145,14 @@ final class BackgroundProgram: Sendable {
         defer { lab.reap() }
         let program = try BackgroundProgram(name, arguments(kubeconfig, dir) + ["--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"], dir: dir)
         defer { program.reap() }
-        #expect(try await eventually(timeout: .seconds(20)) { program.output.contains("serving health and metrics") }, "\(program.output)")
+        #expect(try await eventually(timeout: .seconds(20)) { try program.readLog().contains("serving health and metrics") }, "\(program.output)")
         try await Task.sleep(for: .milliseconds(500))
         let start = ContinuousClock.now
         program.signal(SIGTERM)
         let status = program.wait(timeout: .seconds(10))
         #expect(status == 0, "exit status \(String(describing: status))\n\(program.output)")
         #expect(ContinuousClock.now - start < .seconds(2))
-        #expect(program.output.contains(farewell), "\(program.output)")
+        #expect(try program.readLog().contains(farewell), "\(program.output)")
         lab.signal(SIGTERM)
         #expect(lab.wait(timeout: .seconds(2)) == 0)
     }

@@ -1,4 +1,5 @@
 import AutomagicAPI
+import JSON
 import KubeCore
 import Resolver
 import Testing
@@ -225,5 +226,28 @@ struct ExclusiveTests {
         // The agent resolves with `.summary`: the candidate set is the same, in the same order.
         let summary = Resolver.resolve(node: worker, devices: allDevices, maps: [hd, other], detail: .summary)
         #expect(summary["hd"]?.availableDevices == ["ens5f0", "ens6f0"])
+    }
+
+    @Test("the passthrough example offers every spare E810 port of a node, not just one")
+    func passthroughExampleOffersEveryPort() throws {
+        let text = try readText("\(repoRoot)/manifests/examples/dpdk-passthrough-exclusive.yaml")
+        let example = try #require(try yamlDocuments(text).first).decode(NetworkDeviceMap.self)
+        let spare = { (name: String, pci: String) in
+            NetworkDevice(name: name, kind: .physical, mac: "3c:fd:fe:00:00:\(name.suffix(2))", mtu: 1500, operState: "up",
+                          carrier: true, speedMbps: 25000, driver: "ice", pciAddress: pci, vendorID: "8086", deviceID: "159b",
+                          numaNode: 0, sriov: SRIOVInfo(totalVFs: 64, numVFs: 0))
+        }
+        let node = NodeInfo(name: "dpdk-1", labels: ["automagic.example.com/passthrough": "true"])
+        let devices = [spare("ens7f0", "0000:d8:00.0"), spare("ens7f1", "0000:d8:00.1"), eno1]
+        let r = try #require(Resolver.resolve(node: node, devices: devices, maps: [example])["passthrough"])
+        #expect(r.outcome == .resolved, "\(r.message)")
+        #expect(r.candidates == ["ens7f0", "ens7f1"])
+        #expect(r.availableDevices == ["ens7f0", "ens7f1"], "both ports are offered to the kubelet, one pod each")
+        // What the example's comment once advertised: select Fail leaves such a node unresolved.
+        var failing = example
+        failing.spec.select = .fail
+        let refused = try #require(Resolver.resolve(node: node, devices: devices, maps: [failing])["passthrough"])
+        #expect(refused.outcome == .unresolved)
+        #expect(refused.availableDevices.isEmpty)
     }
 }
