@@ -20,7 +20,7 @@ struct Selection {
             do { parsed = try FieldSelector.parse(f) } catch { throw APIError.badRequest(error.message) }
             let allowed = Selection.supportedFields(def)
             for t in parsed.terms where !allowed.contains(t.field) {
-                throw APIError.badRequest("field label not supported: \(t.field)")
+                throw APIError.badRequest(ResourceAPI.unsupportedFieldLabel(t.field, def: def) ?? "field label not supported: \(t.field)")
             }
             s.fields = parsed
         }
@@ -40,7 +40,7 @@ struct Selection {
             case ("events.k8s.io", "events"):
                 for f in ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
                           "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"] { set.insert(f) }
-            default: set.formUnion(ResourceAPI.selectableFields(def))
+            default: if let fields = ResourceAPI.selectableFields(def) { set = fields }
             }
         }
         return set

@@ -52,9 +52,16 @@ enum ResourceAPI {
         def.group == group && (def.plural == "resourceslices" || def.plural == "deviceclasses")
     }
 
-    /// Fields a field selector may name besides metadata.name/namespace.
-    static func selectableFields(_ def: ResourceDef) -> [String] {
-        def.group == group && def.plural == "resourceslices" ? ["spec.nodeName", "spec.driver"] : []
+    /// The fields a ResourceSlice field selector may name (its conversion function's list: no
+    /// metadata.namespace), or nil for the other kinds.
+    static func selectableFields(_ def: ResourceDef) -> Set<String>? {
+        def.group == group && def.plural == "resourceslices" ? ["metadata.name", "spec.nodeName", "spec.driver"] : nil
+    }
+
+    /// kube-apiserver's 400 message for a field label a ResourceSlice selector does not support.
+    static func unsupportedFieldLabel(_ label: String, def: ResourceDef) -> String? {
+        guard selectableFields(def) != nil else { return nil }
+        return "field label not supported for \(def.apiVersion), Kind=\(def.kind): \(label)"
     }
 
     // MARK: - Admission
