@@ -84,7 +84,7 @@ extension AutomagicController {
                 state.withLock { _ = $0.renderedClasses.insert(name) }
                 logger.info("created DeviceClass", metadata: ["network": "\(network)", "deviceclass": "\(name)"])
             }
-            metrics.wrote("deviceclasses")
+            metrics.wrote("deviceclasses", object: name)
             return rendered
         } catch {
             metrics.errors.increment(labels: ["kind": "DeviceClass"])
@@ -99,7 +99,7 @@ extension AutomagicController {
                 existing.metadata.labels?[DeviceClassCompiler.networkLabel] == network
             {
                 try await deviceClassClient.delete(name, options: DeleteOptions(preconditionUID: existing.metadata.uid))
-                metrics.wrote("deviceclasses")
+                metrics.wrote("deviceclasses", object: name)
                 logger.info("deleted DeviceClass", metadata: ["network": "\(network)", "deviceclass": "\(name)"])
             }
             state.withLock { _ = $0.renderedClasses.remove(name) }
