@@ -116,7 +116,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "DevicePlugin", dependencies: [
-            "DevicePluginAPI", "MappingFile", "DeviceProbe", "AutomagicAPI",
+            "DevicePluginAPI", "KubeletPluginAPI", "MappingFile", "DeviceProbe", "AutomagicAPI", "DRA", "JSON", "KubeClient", "KubeCore",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
@@ -169,7 +169,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The kubelet device plugin for exclusive networks: a process of its own beside the agent.
         .executableTarget(name: "automagic-device-plugin", dependencies: [
-            "DevicePlugin", "MappingFile", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DevicePlugin", "MappingFile", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "kubectl-automagic", dependencies: ["KubectlPlugin"], swiftSettings: swiftSettings),
@@ -207,7 +207,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The real automagic-device-plugin against a fake kubelet in Python (grpcio), in network namespaces.
-        .testTarget(name: "DevicePluginTests", dependencies: ["DevicePlugin", "MappingFile", "TestSupport"],
+        .testTarget(name: "DevicePluginTests", dependencies: [
+            "DevicePlugin", "MappingFile", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ],
                     exclude: ["fake_kubelet.py"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
         .testTarget(name: "LabEndToEndTests"),

@@ -5,6 +5,9 @@
 #   hack/lab.sh status   print the summary again (networks x nodes -> device, pods and their interfaces)
 #   hack/lab.sh demo     on the lab that is up (starting one only if none is): unplug and re-plug a NIC,
 #                        edit a map (preview, apply, watch the mapping file follow, restore), a miscabled port
+#   hack/lab.sh demo-dra on the lab that is up: a network allocated through DRA (issue 17): a map with
+#                        `dra: true`, a ResourceClaim allocated by hand as the scheduler would, the kubelet's
+#                        calls made by the fake kubelet (Python grpcio), the pod attached to that device
 #   hack/lab.sh down     remove everything the lab created (processes, namespaces, links, files)
 #
 # What runs (see docs/lab-guide.md):
@@ -467,6 +470,115 @@ demo() {
   summary
 }
 
+# Demo of issue 17 on worker-1: two new NICs (ens7f0, ens7f1) on a "fast" fabric, NetworkDeviceMap
+# `fast` with `dra: true`, automagic-device-plugin serving the DRA kubelet plugin for worker-1, a
+# ResourceClaim whose allocation is written by hand (the lab has no scheduler) choosing the SECOND
+# device, the fake kubelet registering the plugin and preparing the claim, then the CNI ADD for the
+# pod: ens7f1 moves into the pod, ens7f0 stays. Everything it adds is removed at the end.
+demo_dra() {
+  lab_is_up || die "no lab is up: run hack/lab.sh up first"
+  [ ! -f "$LAB/cluster-mode" ] || die "demo-dra writes a claim's allocation by hand: only the lab API server (no scheduler) allows that"
+  local dp="$BIN/automagic-device-plugin" fake="$ROOT/Tests/DevicePluginTests/fake_kubelet.py"
+  local node=worker-1 nsn dir pod uid claim_uid device out reg endpoint nic
+  if [ ! -x "$dp" ]; then
+    step "Building automagic-device-plugin (release; the gRPC stack takes a while the first time)"
+    (cd "$ROOT" && swift build -c release --product automagic-device-plugin 2>&1) | build_progress automagic-device-plugin
+    dp="$ROOT/.build/release/automagic-device-plugin"
+    [ -x "$dp" ] || die "missing binary $dp"
+  fi
+  python3 -c 'import grpc, grpc_tools' 2>/dev/null || die "the fake kubelet needs python3 grpcio and grpcio-tools (hack/install-deps.sh)"
+  nsn=$(ns_node "$node"); dir="$LAB/nodes/$node/dra-demo"; pod="$PREFIX-dra-pod"; uid="0f1e2d3c-0000-4000-8000-00000000d7a0"
+  reg="$dir/registry/automagic.dev-reg.sock"; endpoint="$dir/plugins/automagic.dev/dra.sock"
+  mkdir -p "$dir"
+
+  printf '\n%sDRA 1: two new NICs on worker-1 and a map allocated through DRA%s\n' "$B" "$N"
+  if ! ip -n "$(ns_fabric)" link show br-fast >/dev/null 2>&1; then
+    ip -n "$(ns_fabric)" link add br-fast type bridge
+    ip -n "$(ns_fabric)" link set br-fast up
+  fi
+  for nic in ens7f0 ens7f1; do
+    ip -n "$nsn" link show "$nic" >/dev/null 2>&1 || add_nic "$node" "$nic" fast "" 1500
+  done
+  kc apply -f - <<MAP | sed 's/^/    /'
+apiVersion: automagic.dev/v1alpha1
+kind: NetworkDeviceMap
+metadata:
+  name: fast
+spec:
+  nodeSelector: {matchLabels: {kubernetes.io/hostname: $node}}
+  rules:
+    - name: the-fast-cards
+      devices:
+        matchExpressions:
+          - {key: name, operator: In, values: [ens7f0, ens7f1]}
+  exclusive: true
+  dra: true
+  attachment: {type: host-device}
+MAP
+  wait_for "network 'fast' in $node's mapping file with dra: true" 20 \
+    jq -e '.networks.fast.dra == true and (.networks.fast.candidates | length) == 2' "$LAB/nodes/$node/mapping.json"
+  info "mapping file: formatVersion $(jq .formatVersion "$LAB/nodes/$node/mapping.json"), fast: dra, candidates" \
+    "$(jq -r '[.networks.fast.candidates[].name] | join(", ")' "$LAB/nodes/$node/mapping.json")"
+
+  printf '\n%sDRA 2: automagic-device-plugin serves the DRA kubelet plugin for %s%s\n' "$B" "$node" "$N"
+  start_bg "device-plugin-$node" "$dp" --kubeconfig "$KUBECONFIG_LAB" --node-name "$node" \
+    --netns "/var/run/netns/$nsn" --mapping-file "$LAB/nodes/$node/mapping.json" --device-plugin-dir "$dir/device-plugins" \
+    --dra-registration-socket "$reg" --dra-endpoint "$endpoint" --dra-state-dir "$dir/state"
+  wait_for "the DRA registration socket" 30 test -S "$reg"
+  info "fake kubelet: GetInfo, NotifyRegistrationStatus -> $(python3 "$fake" dra register --socket "$reg")"
+
+  printf '\n%sDRA 3: a ResourceClaim, allocated by hand as the scheduler does (the second device)%s\n' "$B" "$N"
+  device="mac-$(jq -r '.networks.fast.candidates[1].mac' "$LAB/nodes/$node/mapping.json" | tr -d :)"
+  kc delete resourceclaim fast-nic --ignore-not-found >/dev/null
+  kc apply -f - <<CLAIM | sed 's/^/    /'
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: fast-nic, namespace: default}
+spec:
+  devices:
+    requests:
+      - name: nic
+        exactly: {deviceClassName: fast.automagic.dev}
+CLAIM
+  kc patch resourceclaim fast-nic --subresource=status --type=merge -p "$(jq -cn --arg node "$node" --arg device "$device" --arg uid "$uid" '{status: {
+    allocation: {devices: {results: [{request: "nic", driver: "automagic.dev", pool: $node, device: $device}]},
+                 nodeSelector: {nodeSelectorTerms: [{matchFields: [{key: "metadata.name", operator: "In", values: [$node]}]}]}},
+    reservedFor: [{resource: "pods", name: "dra-demo", uid: $uid}]}}')" | sed 's/^/    /'
+  claim_uid=$(kc get resourceclaim fast-nic -o jsonpath='{.metadata.uid}')
+  info "allocated $device ($(jq -r '.networks.fast.candidates[1].name' "$LAB/nodes/$node/mapping.json")) to pod $uid"
+
+  printf '\n%sDRA 4: the kubelet prepares the claim; the record the CNI plugin reads%s\n' "$B" "$N"
+  info "NodePrepareResources -> $(python3 "$fake" dra prepare --socket "$endpoint" "default/fast-nic/$claim_uid")"
+  info "record $dir/state/$claim_uid.json: $(jq -c '{pods, devices: [.devices[] | {network, device, interface}]}' "$dir/state/$claim_uid.json")"
+
+  printf '\n%sDRA 5: the pod starts: automagic attaches exactly the prepared device%s\n' "$B" "$N"
+  ip netns del "$pod" 2>/dev/null || true
+  ip netns add "$pod"
+  out=$(dra_cni ADD "$node" "$dir" "$pod" "$uid") || die "ADD failed: $out"
+  info "pod: $(ip -n "$pod" -br link show net1)"
+  info "$node keeps: $(ip -n "$nsn" -br link | awk '$1 ~ /^ens7f/ {sub(/@.*/, "", $1); printf "%s ", $1}')"
+
+  printf '\n%sDRA 6: clean up (DEL, NodeUnprepareResources, claim, map, plugin, NICs)%s\n' "$B" "$N"
+  dra_cni DEL "$node" "$dir" "$pod" "$uid" >/dev/null || true
+  info "NodeUnprepareResources -> $(python3 "$fake" dra unprepare --socket "$endpoint" "default/fast-nic/$claim_uid")"
+  if [ -e "$dir/state/$claim_uid.json" ]; then info "the record is still there"; else info "the record is gone"; fi
+  ip netns del "$pod" 2>/dev/null || true
+  kc delete resourceclaim fast-nic --ignore-not-found | sed 's/^/    /'
+  kc delete ndm fast --ignore-not-found | sed 's/^/    /'
+  kill -TERM -- "-$(cat "$LAB/pids/device-plugin-$node.pid")" 2>/dev/null || true
+  rm -f "$LAB/pids/device-plugin-$node.pid"
+  for nic in ens7f0 ens7f1; do ip -n "$nsn" link del "$nic" 2>/dev/null || true; done
+}
+
+# dra_cni command node dir podnetns poduid: `automagic` for network "fast" as the runtime calls it
+# for the pod (Multus passes K8S_POD_UID in CNI_ARGS).
+dra_cni() {
+  printf '{"cniVersion":"1.0.0","name":"fast","type":"automagic","network":"fast","mappingFile":"%s","cacheDir":"%s","draStateDir":"%s"}' \
+    "$LAB/nodes/$2/mapping.json" "$3/cni-cache" "$3/state" |
+    ip netns exec "$(ns_node "$2")" env CNI_COMMAND="$1" CNI_CONTAINERID=dra-demo CNI_NETNS="/var/run/netns/$4" CNI_IFNAME=net1 \
+      CNI_PATH="$BIN:/usr/lib/cni" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=dra-demo;K8S_POD_UID=$5" "$BIN/automagic"
+}
+
 if [ "${2:-}" = "--cluster" ]; then
   AUTOMAGIC_LAB_KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
   [ -f "$AUTOMAGIC_LAB_KUBECONFIG" ] || die "--cluster: no kubeconfig at $AUTOMAGIC_LAB_KUBECONFIG"
@@ -476,6 +588,7 @@ case "${1:-}" in
   up) up ;;
   status) summary ;;
   demo) demo ;;
+  demo-dra) demo_dra ;;
   down) down ;;
-  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--cluster]|status|demo [--cluster]|demo-dra|down" >&2; exit 2 ;;
 esac

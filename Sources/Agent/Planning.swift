@@ -27,6 +27,8 @@ public enum Planning {
                 Attachment(type: $0.type.rawValue, mode: $0.mode, mtu: $0.mtu.map(Int64.init))
             }
             let exclusive = maps[n.network]?.spec.isExclusive ?? false
+            // Allocated by the scheduler through DRA: the CNI plugin attaches the prepared device.
+            let dra = maps[n.network]?.spec.isDRA ?? false
             // An exclusive network's pods each get one of these from the device plugin.
             let candidates: [DeviceCandidate] = exclusive ? n.availableDevices.map { name in
                 let d = byName[name]
@@ -36,24 +38,24 @@ public enum Planning {
                 let d = byName[device]
                 out[n.network] = NetworkMapping(
                     device: device, map: n.network, attachment: attachment, mac: d?.mac, pciAddress: d?.pciAddress,
-                    exclusive: exclusive, candidates: candidates)
+                    exclusive: exclusive, candidates: candidates, dra: dra)
             } else {
                 out[n.network] = NetworkMapping(
                     device: "", map: n.network, attachment: attachment, message: "\(n.outcome.rawValue): \(n.message)",
-                    exclusive: exclusive, candidates: candidates)
+                    exclusive: exclusive, candidates: candidates, dra: dra)
             }
         }
         return out
     }
 
     /// The next mapping to write, or nil when `networks` (and the node) equal the current file's and
-    /// it is in the current format (a file an older agent wrote is rewritten once): the generation
+    /// it is in the format they need (a file an older agent wrote is rewritten once): the generation
     /// increases by one on every content change and `updatedAt` is refreshed.
     public static func nextMapping(
         current: NodeNetworkMapping?, node: String, networks: [String: NetworkMapping], now: String
     ) -> NodeNetworkMapping? {
         if let current, current.node == node, current.networks == networks,
-           current.formatVersion == NodeNetworkMapping.currentFormatVersion { return nil }
+           current.formatVersion == NodeNetworkMapping.requiredFormatVersion(for: networks) { return nil }
         return NodeNetworkMapping(node: node, generation: (current?.generation ?? 0) + 1, updatedAt: now, networks: networks)
     }
 

@@ -15,8 +15,8 @@ public struct AutomagicConfig: Sendable, Hashable {
     /// Keys that belong to `automagic` and are never passed to the delegate.
     /// The device IDs a runtime or Multus passes (`deviceID`, `pciBusID`) are automagic's too: it
     /// resolves them to an interface and gives the delegate that as `master` or `device`.
-    public static let ownKeys: Set<String> = ["network", "mappingFile", "delegate", "cacheDir", "type", "cniVersion", "cniVersions",
-                                              "deviceID", "pciBusID"]
+    public static let ownKeys: Set<String> = ["network", "mappingFile", "delegate", "cacheDir", "draStateDir", "type", "cniVersion",
+                                              "cniVersions", "deviceID", "pciBusID"]
     /// Delegate types `automagic` knows how to point at a device.
     public static let delegateTypes: Set<String> = ["macvlan", "ipvlan", "host-device"]
 
@@ -26,6 +26,9 @@ public struct AutomagicConfig: Sendable, Hashable {
     public var mappingFile: String
     /// The attachment cache directory.
     public var cacheDirectory: String
+    /// The DRA plugin's prepared-claim records (`draStateDir`, default `/run/automagic/dra`): where
+    /// a `dra` network's device for the pod is found.
+    public var draStateDirectory: String
     /// The `delegate` object (overrides of the map's attachment), empty when absent.
     public var delegate: [String: JSONValue]
     /// The device the kubelet's device plugin allocated to the pod, as Multus passes it
@@ -46,6 +49,7 @@ public struct AutomagicConfig: Sendable, Hashable {
         }
         mappingFile = try Self.optionalPath(conf, "mappingFile") ?? MappingFile.defaultPath
         cacheDirectory = try Self.optionalPath(conf, "cacheDir") ?? Self.defaultCacheDirectory
+        draStateDirectory = try Self.optionalPath(conf, "draStateDir") ?? PreparedClaimStore.defaultDirectory
         switch conf.raw["delegate"] {
         case nil, .null?: delegate = [:]
         case .object(let o)?:

@@ -31,12 +31,15 @@ public struct AutomagicPlugin: CNIHandler {
         let cfg = try AutomagicConfig(conf)
         let mapping = try readMapping(cfg, conf: conf)
         let network = try resolve(cfg, conf: conf, mapping: mapping)
-        let device = try chooseDevice(cfg, network: network, mapping: mapping)
+        let cache = AttachmentCache(directory: cfg.cacheDirectory)
+        // A dra network attaches the device the scheduler allocated and the DRA plugin prepared.
+        let device = network.dra
+            ? try preparedDevice(cfg, env: env, inUse: interfacesInUse(cache, networkName: conf.name, env: env))
+            : try chooseDevice(cfg, network: network, mapping: mapping)
         guard let type = cfg.delegateType(mapping: network) else {
             throw CNIError(.invalidConfig,
                            "network '\(cfg.network)' has no attachment type: NetworkDeviceMap '\(network.map)' sets no spec.attachment.type and the configuration '\(conf.name)' has no delegate.type; set one of them to macvlan, ipvlan or host-device")
         }
-        let cache = AttachmentCache(directory: cfg.cacheDirectory)
         let lock = try cache.lock(exclusive: false)
         defer { lock.unlock() }
         let path = try Delegate.find(type, in: env.path)
@@ -75,7 +78,8 @@ public struct AutomagicPlugin: CNIHandler {
             try? cache.remove(networkName: conf.name, containerID: env.containerID, ifname: env.ifname)
             var failure = error
             if !deviceExists(device) {
-                failure.message += "; device '\(device)' that the mapping file gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
+                let source = network.dra ? "the prepared claim in '\(cfg.draStateDirectory)'" : "the mapping file"
+                failure.message += "; device '\(device)' that \(source) gives for network '\(cfg.network)' does not exist on \(mapping.node.isEmpty ? "this node" : "node " + mapping.node) (stale mapping? check the automagic-agent pod on this node)"
             }
             throw failure
         }
@@ -121,7 +125,10 @@ public struct AutomagicPlugin: CNIHandler {
         let type = cached?.delegateType ?? cfg.delegateType(mapping: network)
         // Without a record, the allocated device when it is a candidate, else the network's device.
         let requested = network.flatMap { n in cfg.requestedDevice.flatMap { n.candidate(matching: $0)?.name } }
-        let device = cached?.device ?? requested ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
+        // A dra network without a record: the pod's prepared device, if its claim is still prepared.
+        let prepared = cached == nil && network?.dra == true
+            ? (try? preparedDevice(cfg, env: env, inUse: [])) : nil
+        let device = cached?.device ?? prepared ?? requested ?? network.flatMap { $0.device.isEmpty ? nil : $0.device }
         var call: DelegateCall?
         if let type, let device {
             guard let path = try Delegate.lookup(type, in: env.path) else {
@@ -171,7 +178,13 @@ public struct AutomagicPlugin: CNIHandler {
             throw CNIError(.unknownContainer,
                            "no ADD is recorded for container '\(env.containerID)' interface '\(env.ifname)' in network '\(conf.name)' (cache '\(cfg.cacheDirectory)')")
         }
-        if network.exclusive {
+        if network.dra {
+            // The scheduler chose the device: it must still be prepared for the pod.
+            if !isPrepared(cached.device, cfg: cfg, env: env) {
+                throw CNIError(.attachmentOutdated,
+                               "attachment of container '\(env.containerID)' uses device '\(cached.device)', which is no longer prepared for pod '\(Self.podUID(env) ?? "?")' on network '\(cfg.network)' (folder '\(cfg.draStateDirectory)'); recreate the pod")
+            }
+        } else if network.exclusive {
             // Each pod of an exclusive network has its own device: any candidate is right.
             if !network.candidates.contains(where: { $0.name == cached.device }) {
                 throw CNIError(.attachmentOutdated,
@@ -292,7 +305,8 @@ public struct AutomagicPlugin: CNIHandler {
     }
 
     func resolve(_ cfg: AutomagicConfig, conf: NetConf, mapping: NodeNetworkMapping) throws(CNIError) -> NetworkMapping {
-        guard let network = mapping.networks[cfg.network], !network.device.isEmpty else {
+        // A dra network needs no resolved device: the prepared claim names it.
+        guard let network = mapping.networks[cfg.network], !network.device.isEmpty || network.dra else {
             throw CNIError(.invalidConfig, unresolvedMessage(cfg, mapping: mapping))
         }
         return network

@@ -218,6 +218,9 @@ public actor DevicePluginDaemon {
         for (id, networks) in newPlan.shared.sorted(by: { $0.key < $1.key }) where plan.shared[id] != networks {
             logger.info("device \(id) is offered by networks \(networks.joined(separator: ", ")): a pod of one of them holds it at a time")
         }
+        for (id, network) in newPlan.allocatedThroughDRA.sorted(by: { $0.key < $1.key }) where plan.allocatedThroughDRA[id] != network {
+            logger.info("device \(id) is allocated through DRA (network '\(network)'): no device-plugin resource offers it")
+        }
         plan = newPlan
         for network in running.keys.sorted() where newPlan.resource(network: network) == nil {
             await withdraw(network, reason: "no longer an exclusive network in the mapping file")

@@ -36,16 +36,26 @@ public struct ResourcePlan: Sendable, Hashable {
     public var resources: [ServedResource]
     /// Devices offered by more than one network: device ID → the networks, sorted.
     public var shared: [String: [String]]
+    /// Devices a `dra` network lists, left out of every resource: device ID → that network.
+    public var allocatedThroughDRA: [String: String]
 
     /// The plan for `mapping`: every network with `exclusive: true` (with or without candidates:
-    /// a network whose devices are all gone is still served, with an empty list).
+    /// a network whose devices are all gone is still served, with an empty list), except `dra`
+    /// networks, whose devices the scheduler allocates through DRA. A device a `dra` network lists is
+    /// offered by no resource: it is never counted by both the device manager and the scheduler.
     public init(mapping: NodeNetworkMapping) {
         var resources: [ServedResource] = []
         var offeredBy: [String: [String]] = [:]
+        var dra: [String: String] = [:]  // device ID → the first dra network listing it
         for name in mapping.networks.keys.sorted() {
-            guard let network = mapping.networks[name], network.exclusive else { continue }
+            guard let network = mapping.networks[name], network.dra else { continue }
+            for candidate in network.candidates where dra[candidate.deviceID] == nil { dra[candidate.deviceID] = name }
+        }
+        for name in mapping.networks.keys.sorted() {
+            guard let network = mapping.networks[name], network.exclusive, !network.dra else { continue }
             var devices: [DeviceCandidate] = []
             for candidate in network.candidates where !devices.contains(where: { $0.deviceID == candidate.deviceID }) {
+                if dra[candidate.deviceID] != nil { continue }
                 devices.append(candidate)
                 offeredBy[candidate.deviceID, default: []].append(name)
             }
@@ -53,12 +63,14 @@ public struct ResourcePlan: Sendable, Hashable {
         }
         self.resources = resources
         self.shared = offeredBy.filter { $0.value.count > 1 }
+        self.allocatedThroughDRA = dra
     }
 
     /// An empty plan (no mapping file: nothing is served).
     public init() {
         resources = []
         shared = [:]
+        allocatedThroughDRA = [:]
     }
 
     /// The resource of `network`, if served.

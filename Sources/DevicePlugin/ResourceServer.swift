@@ -42,29 +42,28 @@ public enum DevicePluginError: Error, CustomStringConvertible {
     }
 }
 
-/// The gRPC server of one resource on its socket in the device-plugin folder.
-final class ResourceServer: Sendable {
+/// A gRPC server (HTTP/2, plaintext) on a unix socket that it owns: a stale file at the path is
+/// removed first, and ``stop()`` removes the socket only while it is still the one it bound.
+final class SocketServer: Sendable {
     let socketPath: String
-    let feed: DeviceFeed
     let socketIdentity: FileIdentity?
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let task: Task<Void, Never>
 
-    private init(socketPath: String, feed: DeviceFeed, server: GRPCServer<HTTP2ServerTransport.Posix>,
-                 task: Task<Void, Never>, socketIdentity: FileIdentity?) {
+    private init(socketPath: String, server: GRPCServer<HTTP2ServerTransport.Posix>, task: Task<Void, Never>,
+                 socketIdentity: FileIdentity?) {
         self.socketPath = socketPath
-        self.feed = feed
         self.server = server
         self.task = task
         self.socketIdentity = socketIdentity
     }
 
-    /// Binds `socketPath` (a stale file there is removed first) and serves until ``stop()``.
-    static func start(socketPath: String, feed: DeviceFeed, claims: ClaimBook) async throws -> ResourceServer {
+    /// Binds `socketPath` and serves `services` until ``stop()``.
+    static func start(socketPath: String, services: [any RegistrableRPCService]) async throws -> SocketServer {
         guard socketPath.utf8.count < 108 else { throw DevicePluginError.socketPathTooLong(socketPath) }
         unlink(socketPath)
         let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: [DevicePluginService(feed: feed, claims: claims)])
+        let server = GRPCServer(transport: transport, services: services)
         let task = Task {
             do { try await server.serve() } catch {}
         }
@@ -74,25 +73,49 @@ final class ResourceServer: Sendable {
             task.cancel()
             throw DevicePluginError.listenFailed(path: socketPath, cause: "\(error)")
         }
-        return ResourceServer(socketPath: socketPath, feed: feed, server: server, task: task,
-                              socketIdentity: FileIdentity(path: socketPath))
+        return SocketServer(socketPath: socketPath, server: server, task: task, socketIdentity: FileIdentity(path: socketPath))
     }
 
-    /// Whether the socket file is still the one this server bound (the kubelet removes the
-    /// plugins' sockets when it starts).
+    /// Whether the socket file is still the one this server bound (a starting kubelet removes the
+    /// device plugins' sockets).
     var socketIsOurs: Bool {
         guard let mine = socketIdentity, let now = FileIdentity(path: socketPath) else { return false }
         return mine.device == now.device && mine.inode == now.inode
     }
 
-    /// Ends the ListAndWatch streams, stops serving and removes the socket if it is still ours.
+    /// Stops serving and removes the socket if it is still ours.
     func stop() async {
         let ours = socketIsOurs
-        feed.close()
         server.beginGracefulShutdown()
         task.cancel()
         await task.value
         if ours { unlink(socketPath) }
+    }
+}
+
+/// The gRPC server of one resource on its socket in the device-plugin folder.
+final class ResourceServer: Sendable {
+    let feed: DeviceFeed
+    private let socket: SocketServer
+
+    private init(feed: DeviceFeed, socket: SocketServer) {
+        self.feed = feed
+        self.socket = socket
+    }
+
+    var socketPath: String { socket.socketPath }
+    var socketIsOurs: Bool { socket.socketIsOurs }
+
+    /// Binds `socketPath` (a stale file there is removed first) and serves until ``stop()``.
+    static func start(socketPath: String, feed: DeviceFeed, claims: ClaimBook) async throws -> ResourceServer {
+        ResourceServer(feed: feed, socket: try await SocketServer.start(socketPath: socketPath,
+                                                                        services: [DevicePluginService(feed: feed, claims: claims)]))
+    }
+
+    /// Ends the ListAndWatch streams, stops serving and removes the socket if it is still ours.
+    func stop() async {
+        feed.close()
+        await socket.stop()
     }
 }
 

@@ -174,7 +174,8 @@ public enum AtomicFile {
         }
     }
 
-    static func directory(of path: String) -> String {
+    /// The folder part of `path` (`/run/automagic` for `/run/automagic/mapping.json`, `.` for a bare name).
+    public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])

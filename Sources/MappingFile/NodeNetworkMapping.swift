@@ -12,9 +12,18 @@ public struct NodeNetworkMapping: Sendable, Hashable {
     public static let currentAPIVersion = "automagic.dev/v1alpha1"
     /// The only `kind` this code reads and writes.
     public static let currentKind = "NodeNetworkMapping"
-    /// The format this code writes and the newest it reads. Format 2 added `exclusive` and
-    /// `candidates`; a file without `formatVersion` is format 1.
-    public static let currentFormatVersion = 2
+    /// The newest format this code reads. Format 2 added `exclusive` and `candidates`; format 3
+    /// added `dra`; a file without `formatVersion` is format 1. A file is written in the oldest
+    /// format that can say what it holds (``requiredFormatVersion(for:)``): 3 only when a network is
+    /// allocated through DRA, so that an older plugin refuses the file rather than attach a device
+    /// the scheduler did not choose.
+    public static let currentFormatVersion = 3
+
+    /// The format a file with these networks is written in: 3 when one of them is a `dra`
+    /// network, else 2.
+    public static func requiredFormatVersion(for networks: [String: NetworkMapping]) -> Int {
+        networks.values.contains(where: \.dra) ? 3 : 2
+    }
 
     /// The file's format (JSON `formatVersion`, absent = 1). A reader refuses a newer format than
     /// it understands instead of misreading it (``MappingFileError/unsupportedFormat(path:version:supported:)``).
@@ -28,10 +37,10 @@ public struct NodeNetworkMapping: Sendable, Hashable {
     /// Resolved networks by name.
     public var networks: [String: NetworkMapping]
 
-    /// Creates a mapping in format ``currentFormatVersion`` unless told otherwise.
+    /// Creates a mapping in the format its networks need (``requiredFormatVersion(for:)``) unless told otherwise.
     public init(node: String, generation: Int64, updatedAt: String, networks: [String: NetworkMapping],
-                formatVersion: Int = NodeNetworkMapping.currentFormatVersion) {
-        self.formatVersion = formatVersion
+                formatVersion: Int? = nil) {
+        self.formatVersion = formatVersion ?? Self.requiredFormatVersion(for: networks)
         self.node = node
         self.generation = generation
         self.updatedAt = updatedAt
@@ -60,11 +69,16 @@ public struct NetworkMapping: Sendable, Hashable {
     /// For exclusive networks, every device of this node that the map selects, in the resolver's
     /// order (``device`` is the first). Empty for shared networks.
     public var candidates: [DeviceCandidate]
+    /// Whether the network is allocated through Dynamic Resource Allocation (the map's `spec.dra`,
+    /// JSON `dra`, absent = false): the scheduler picks each pod's device, the DRA kubelet plugin
+    /// records it in a prepared-claim record (``PreparedClaim``), the CNI plugin attaches that
+    /// device, and the device plugin does not serve the network.
+    public var dra: Bool
 
     /// Creates a network mapping.
     public init(device: String, map: String, attachment: Attachment? = nil, mac: String? = nil,
                 pciAddress: String? = nil, message: String? = nil,
-                exclusive: Bool = false, candidates: [DeviceCandidate] = []) {
+                exclusive: Bool = false, candidates: [DeviceCandidate] = [], dra: Bool = false) {
         self.device = device
         self.map = map
         self.attachment = attachment
@@ -73,6 +87,7 @@ public struct NetworkMapping: Sendable, Hashable {
         self.message = message
         self.exclusive = exclusive
         self.candidates = candidates
+        self.dra = dra
     }
 
     /// The first candidate that `deviceID` names (PCI address, MAC address or interface name; see
@@ -235,7 +250,8 @@ extension NodeNetworkMapping {
         return .object([
             "apiVersion": .string(Self.currentAPIVersion),
             "kind": .string(Self.currentKind),
-            "formatVersion": .int(Int64(formatVersion)),
+            // Never below 3 with a dra network, whatever the caller set: an older reader must refuse it.
+            "formatVersion": .int(Int64(networks.values.contains(where: \.dra) ? max(formatVersion, 3) : formatVersion)),
             "node": .string(node),
             "generation": .int(generation),
             "updatedAt": .string(updatedAt),
@@ -293,6 +309,12 @@ extension NetworkMapping {
         case let other?:
             throw .invalidField(path: path, field: field + ".exclusive", problem: "must be a boolean, got \(other.typeName)")
         }
+        switch o["dra"] {
+        case nil, .null?: dra = false
+        case .bool(let b)?: dra = b
+        case let other?:
+            throw .invalidField(path: path, field: field + ".dra", problem: "must be a boolean, got \(other.typeName)")
+        }
         switch o["candidates"] {
         case nil, .null?:
             candidates = []
@@ -326,6 +348,7 @@ extension NetworkMapping {
         } else if !candidates.isEmpty {
             o["candidates"] = .array(candidates.map(\.json))
         }
+        if dra { o["dra"] = .bool(true) }
         return .object(o)
     }
 }

@@ -93,7 +93,10 @@ import Yams
         let documents = try Self.documents(in: Self.manifestsDirectory())
         let granted = Self.grants(try Self.rules(for: "automagic-agent", namespace: "automagic-system", in: documents))
         let slices = Set(granted.filter { $0.group == "resource.k8s.io" }.map { "\($0.resource) \($0.verb)" })
-        #expect(slices == Set(["get", "list", "watch", "create", "update", "delete"].map { "resourceslices \($0)" }), "\(slices.sorted())")
+        // Plus one read: the DRA kubelet plugin (device-plugin container, same service account)
+        // GETs each ResourceClaim the kubelet asks it to prepare (DRAPlugin.swift).
+        #expect(slices == Set(["get", "list", "watch", "create", "update", "delete"].map { "resourceslices \($0)" } + ["resourceclaims get"]),
+                "\(slices.sorted())")
         let policies = try Self.documents(in: Self.manifestsDirectory().appendingPathComponent("admission-policy"))
         let policy = try #require(policies.first {
             $0["kind"] as? String == "ValidatingAdmissionPolicy"

@@ -121,12 +121,24 @@ import Testing
         let mapping = try #require(Planning.nextMapping(current: nil, node: "n1", networks: networks, now: "t"))
         let back = try MappingFile.decode(MappingFile.encode(mapping), path: "m.json")
         #expect(back.formatVersion == 2 && back.networks == networks)
+        #expect(!f.dra)
+
+        // The same map allocated through DRA: its entry says so and the file becomes format 3.
+        fast.spec.dra = true
+        let draMaps = [fast, storage]
+        let draResolution = Resolver.resolve(node: NodeInfo(name: "n1"), devices: devices, maps: draMaps, detail: .summary)
+        byName["fast"] = fast
+        let draNetworks = Planning.mappingNetworks(resolution: draResolution, maps: byName, devices: devices)
+        #expect(draNetworks["fast"]?.dra == true && draNetworks["fast"]?.candidates == f.candidates)
+        #expect(draNetworks["storage"]?.dra == false)
+        let draMapping = try #require(Planning.nextMapping(current: mapping, node: "n1", networks: draNetworks, now: "t2"))
+        #expect(draMapping.formatVersion == 3 && draMapping.generation == mapping.generation + 1)
     }
 
     @Test func aFileOfAnOlderFormatIsRewrittenOnce() throws {
         let old = NodeNetworkMapping(node: "n1", generation: 4, updatedAt: "t0", networks: resolvedNet, formatVersion: 1)
         let next = try #require(Planning.nextMapping(current: old, node: "n1", networks: resolvedNet, now: "t1"))
-        #expect(next.formatVersion == NodeNetworkMapping.currentFormatVersion)
+        #expect(next.formatVersion == 2, "no dra network: format 2, which readers of format 2 still read")
         #expect(next.generation == 5)
         #expect(Planning.nextMapping(current: next, node: "n1", networks: resolvedNet, now: "t2") == nil)
     }

@@ -97,14 +97,43 @@ struct MappingFileTests {
         #expect(json[path: ["networks", "storage", "candidates"]] == nil)
     }
 
+    @Test func aDRANetworkIsWrittenInFormatThreeThatOlderReadersRefuse() throws {
+        var mapping = Self.exclusiveSample
+        mapping.networks["fast"]?.dra = true
+        mapping = NodeNetworkMapping(node: mapping.node, generation: mapping.generation, updatedAt: mapping.updatedAt,
+                                     networks: mapping.networks)
+        #expect(mapping.formatVersion == 3)
+        let bytes = MappingFile.encode(mapping)
+        let json = try JSONValue.parse(bytes)
+        #expect(json["formatVersion"]?.intValue == 3)
+        #expect(json[path: ["networks", "fast", "dra"]]?.boolValue == true)
+        #expect(json[path: ["networks", "storage", "dra"]] == nil, "only dra networks carry the key")
+        #expect(try MappingFile.decode(bytes, path: "m.json") == mapping)
+        // A plugin that reads up to format 2 refuses the file instead of attaching a device of its choosing.
+        let old = try #require(throws: MappingFileError.self) {
+            try NodeNetworkMapping(json: json, path: "m.json", maxFormatVersion: 2)
+        }
+        #expect(old == .unsupportedFormat(path: "m.json", version: 3, supported: 2))
+        // Even a caller that asks for format 2 gets 3 on disk once a network is dra.
+        var forced = mapping
+        forced.formatVersion = 2
+        #expect(try JSONValue.parse(MappingFile.encode(forced))["formatVersion"]?.intValue == 3)
+        // Without dra networks the file stays in format 2.
+        #expect(NodeNetworkMapping(node: "n", generation: 1, updatedAt: "t", networks: Self.exclusiveSample.networks).formatVersion == 2)
+        // A dra flag that is not a boolean is named.
+        let bad = #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","formatVersion":3,"node":"n","networks":{"fast":{"device":"a","dra":"yes"}}}"#
+        let e = try #require(throws: MappingFileError.self) { try MappingFile.decode(Array(bad.utf8), path: "m.json") }
+        #expect(e == .invalidField(path: "m.json", field: "networks.fast.dra", problem: "must be a boolean, got string"))
+    }
+
     @Test func newerFormatIsRefusedWithAClearError() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
-        // Format 3 is refused before any other field is read: its networks would not decode here.
-        try dir.write("m.json", #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","formatVersion":3,"node":"n","networks":[1]}"#)
+        // Format 4 is refused before any other field is read: its networks would not decode here.
+        try dir.write("m.json", #"{"apiVersion":"automagic.dev/v1alpha1","kind":"NodeNetworkMapping","formatVersion":4,"node":"n","networks":[1]}"#)
         let e = try #require(throws: MappingFileError.self) { try MappingFile.read(path: dir.path + "/m.json") }
-        #expect(e == .unsupportedFormat(path: dir.path + "/m.json", version: 3, supported: 2))
-        #expect(e.description.contains("mapping file format 3 is newer than this plugin understands (up to 2): upgrade automagic"), "\(e)")
+        #expect(e == .unsupportedFormat(path: dir.path + "/m.json", version: 4, supported: 3))
+        #expect(e.description.contains("mapping file format 4 is newer than this plugin understands (up to 3): upgrade automagic"), "\(e)")
         #expect(e.description.contains(dir.path + "/m.json"), "\(e)")
         // A reader that knows only format 1 refuses what this writer writes.
         let written = MappingFile.encode(Self.exclusiveSample)

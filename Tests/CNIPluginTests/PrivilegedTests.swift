@@ -156,6 +156,73 @@ struct PrivilegedTests {
         #expect(try lab.cacheEntries().isEmpty)
     }
 
+    /// Issue 17 with the real host-device and macvlan: for a `dra` network the device comes from the
+    /// DRA plugin's record for the pod (K8S_POD_UID), never from the mapping's first candidate; a pod
+    /// without a record is code 7 naming the pod, the network and the folder, and nothing changes.
+    @Test func draNetworkAttachesThePreparedDeviceOnly() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        let podA = try lab.addPod("a"), podB = try lab.addPod("b")
+        let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2")
+        func mac(_ dev: String) throws -> String {
+            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
+            return try #require(links.first?["address"] as? String)
+        }
+        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
+        try lab.writeMapping(["storage": [
+            "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],
+            "exclusive": true, "dra": true, "candidates": .array(candidates),
+        ]], formatVersion: 3)
+        let state = lab.dir.path + "/dra"
+        // The scheduler gave pod A the second device; the DRA plugin recorded it.
+        try PreparedClaimStore(directory: state).write(PreparedClaim(
+            namespace: "default", name: "a-nic", uid: "claim-a", podUIDs: ["pod-a"],
+            devices: [PreparedDevice(request: "nic", pool: "worker-1", device: "mac-" + mac2.filter { $0 != ":" },
+                                     network: "storage", interface: d2, mac: mac2)]))
+        let conf = lab.config(version: "1.0.0", address: "192.168.61.7/24", extra: ["draStateDir": .string(state)])
+        let addA = try lab.invoke("ADD", conf: conf, pod: podA, container: "ctrA",
+                                  extraEnv: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=a;K8S_POD_UID=pod-a"])
+        try #require(addA.status == 0, "\(addA)")
+        #expect(try sh("ip", "-n", podA, "-o", "link", "show", "net1").contains(mac2), "the prepared device, not the first candidate")
+        let host = try linkNames(netns: lab.hostNS)
+        #expect(host.contains(d1) && !host.contains(d2))
+
+        // Pod B has no prepared claim: code 7 naming pod, network and folder; nothing moved or recorded.
+        let before = try lab.cacheEntries()
+        let addB = try lab.invoke("ADD", conf: conf, pod: podB, container: "ctrB",
+                                  extraEnv: ["CNI_ARGS": "K8S_POD_NAMESPACE=default;K8S_POD_NAME=b;K8S_POD_UID=pod-b"])
+        #expect(addB.status != 0 && addB.code == 7, "\(addB)")
+        #expect(addB.message.contains("pod 'pod-b'") && addB.message.contains("network 'storage'") && addB.message.contains(state), "\(addB)")
+        #expect(try linkNames(netns: podB).isEmpty)
+        #expect(try linkNames(netns: lab.hostNS).contains(d1))
+        #expect(try lab.cacheEntries() == before)
+        // No K8S_POD_UID at all: code 7 as well.
+        let noUID = try lab.invoke("ADD", conf: conf, pod: podB, container: "ctrB")
+        #expect(noUID.code == 7 && noUID.message.contains("K8S_POD_UID"), "\(noUID)")
+
+        // CHECK holds while the claim is prepared; DEL gives the device back.
+        var checkConf = conf
+        checkConf["prevResult"] = try #require(addA.json)
+        let envA = ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_UID=pod-a"]
+        let check = try lab.invoke("CHECK", conf: checkConf, pod: podA, container: "ctrA", extraEnv: envA)
+        #expect(check.status == 0, "\(check)")
+        let del = try lab.invoke("DEL", conf: checkConf, pod: podA, container: "ctrA", extraEnv: envA)
+        #expect(del.status == 0, "\(del)")
+        #expect(try linkNames(netns: lab.hostNS).contains(d2))
+
+        // macvlan on a dra network: the prepared device is the master.
+        try lab.writeMapping(["storage": [
+            "device": .string(d1), "map": "storage", "attachment": ["type": "macvlan", "mode": "bridge"],
+            "exclusive": true, "dra": true, "candidates": .array(candidates),
+        ]], formatVersion: 3)
+        try sh("ip", "-n", lab.hostNS, "link", "set", d2, "up")
+        let mv = try lab.invoke("ADD", conf: conf, pod: podA, container: "ctrA2", extraEnv: envA)
+        try #require(mv.status == 0, "\(mv)")
+        let ifindex = try sh("ip", "-n", lab.hostNS, "-o", "link", "show", d2).split(separator: ":").first.map(String.init) ?? "?"
+        #expect(try sh("ip", "-n", podA, "-d", "link", "show", "net1").contains("net1@if\(ifindex)"), "macvlan on \(d2)")
+    }
+
     @Test func ipvlanGetsTheRightConfigurationAndItsErrorIsRelayed() throws {
         let lab = try Lab()
         defer { lab.cleanup() }

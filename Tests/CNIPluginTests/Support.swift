@@ -66,11 +66,12 @@ final class Lab {
     }
 
     /// Writes a mapping file with `networks` (name → entry JSON).
-    func writeMapping(_ networks: [String: JSONValue], node: String = "worker-1") throws {
-        let doc: JSONValue = [
+    func writeMapping(_ networks: [String: JSONValue], node: String = "worker-1", formatVersion: Int? = nil) throws {
+        var doc: JSONValue = [
             "apiVersion": "automagic.dev/v1alpha1", "kind": "NodeNetworkMapping", "node": .string(node),
             "generation": 3, "updatedAt": "2026-11-28T22:00:00Z", "networks": .object(networks),
         ]
+        if let formatVersion { doc["formatVersion"] = .int(Int64(formatVersion)) }
         try AtomicFile.write(doc.serialized(pretty: true), to: mappingPath)
     }
 

@@ -348,13 +348,15 @@ final class Harness: @unchecked Sendable {
         kubelet = nil
     }
 
-    func startPlugin() throws {
+    /// Starts the plugin binary; the DRA plugin is off unless `arguments` name a node.
+    func startPlugin(_ arguments: [String] = ["--no-dra"]) throws {
         plugin = try start(try Self.binary(), ["--mapping-file", mappingPath, "--device-plugin-dir", pluginDir,
                                                "--netns", netns.path, "--log-level", "debug",
-                                               "--pod-resources-socket", podResourcesSocket],
+                                               "--pod-resources-socket", podResourcesSocket] + arguments,
                            log: dir.path + "/plugin.log")
     }
 
+    /// Stops the plugin (SIGTERM) and waits for it.
     func stopPlugin() {
         guard let p = plugin else { return }
         if p.isRunning {
@@ -428,8 +430,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// One call on a plugin socket through the fake kubelet's client; its JSON answer.
-    func call(_ socket: String, _ arguments: [String]) throws -> [String: Any] {
-        let out = try sh(["python3", Self.fakeKubelet, "call", "--socket", socket] + arguments, timeout: 30)
+    func call(_ socket: String, _ arguments: [String], verb: String = "call") throws -> [String: Any] {
+        let out = try sh(["python3", Self.fakeKubelet] + verb.split(separator: " ").map(String.init) + ["--socket", socket] + arguments, timeout: 30)
         guard let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
             throw TestFailure("fake kubelet call \(arguments) printed no JSON object: \(out)")
         }

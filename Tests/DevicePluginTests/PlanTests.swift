@@ -89,6 +89,20 @@ import Testing
         #expect(claims.holder(of: "x") == nil, "back in the host: the pod's network is gone")
     }
 
+    @Test func draNetworksAreNotServed() throws {
+        let a = Self.candidate("ens1", mac: "02:00:00:00:00:01", pci: "0000:05:00.0")
+        let b = Self.candidate("ens2", mac: "02:00:00:00:00:02")
+        let plan = ResourcePlan(mapping: Self.mapping([
+            "alpha": NetworkMapping(device: "ens1", map: "alpha", exclusive: true, candidates: [a], dra: true),
+            "beta": NetworkMapping(device: "ens1", map: "beta", exclusive: true, candidates: [a, b]),
+        ]))
+        #expect(plan.resources.map(\.resourceName) == ["automagic.dev/beta"], "the scheduler allocates alpha's devices through DRA")
+        let beta = try #require(plan.resource(network: "beta"))
+        #expect(beta.devices.map(\.deviceID) == ["02:00:00:00:00:02"], "ens1 is allocated by the scheduler: never by both")
+        #expect(plan.allocatedThroughDRA == ["0000:05:00.0": "alpha"])
+        #expect(plan.shared.isEmpty, "a device the scheduler allocates is not shared with a device-plugin network")
+    }
+
     @Test func namesOfSocketsAndVariables() {
         #expect(ResourcePlan.socketName(network: "fast-net") == "automagic-fast-net.sock")
         #expect(ResourcePlan.socketName(network: "a/b") == "automagic-a_b.sock")

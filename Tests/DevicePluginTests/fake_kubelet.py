@@ -21,8 +21,20 @@
       One call on a plugin's socket, as the kubelet makes it; prints the answer as JSON, or
       {"error": {"code": C, "details": D}}.
 
-The Python code is generated from protos/deviceplugin/v1beta1/api.proto and
-protos/podresources/v1/api.proto (the files the Swift code comes from) with grpc_tools.protoc
+  fake_kubelet.py dra register --socket REG
+      What the kubelet's plugin watcher does with a socket in its plugin registry folder: GetInfo,
+      the kubelet's checks (type DRAPlugin, a supported version "v1.DRAPlugin", an absolute endpoint
+      that exists), then NotifyRegistrationStatus with the verdict. Prints
+      {"info": {"type", "name", "endpoint", "supportedVersions"}, "registered": B, "error": E}.
+
+  fake_kubelet.py dra prepare|unprepare --socket ENDPOINT NAMESPACE/NAME/UID...
+      One NodePrepareResources or NodeUnprepareResources call for the claims, as the kubelet's DRA
+      manager makes it; prints {"claims": {UID: {"devices": [{"requests", "pool", "device",
+      "cdi"}], "error": E}}} (prepare) or {"claims": {UID: {"error": E}}}, or {"error": {...}}.
+
+The Python code is generated from protos/deviceplugin/v1beta1/api.proto, protos/podresources/v1/api.proto,
+protos/dra/v1/api.proto and protos/pluginregistration/v1/api.proto (the files the Swift code comes
+from) with grpc_tools.protoc
 into a temporary folder at start.
 """
 import argparse
@@ -47,17 +59,20 @@ def load_api():
     atexit.register(shutil.rmtree, out, True)
     protos = os.path.join(REPO, "protos")
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", protos, "--python_out=" + out,
-                    "--grpc_python_out=" + out, "deviceplugin/v1beta1/api.proto", "podresources/v1/api.proto"],
-                   check=True)
+                    "--grpc_python_out=" + out, "deviceplugin/v1beta1/api.proto", "podresources/v1/api.proto",
+                    "dra/v1/api.proto", "pluginregistration/v1/api.proto"], check=True)
     sys.path.insert(0, out)
     from deviceplugin.v1beta1 import api_pb2, api_pb2_grpc  # noqa: E402
     from podresources.v1 import api_pb2 as pr_pb2, api_pb2_grpc as pr_pb2_grpc  # noqa: E402
-    return api_pb2, api_pb2_grpc, pr_pb2, pr_pb2_grpc
+    from dra.v1 import api_pb2 as dra_pb2, api_pb2_grpc as dra_grpc  # noqa: E402
+    from pluginregistration.v1 import api_pb2 as reg_pb2, api_pb2_grpc as reg_grpc  # noqa: E402
+    return api_pb2, api_pb2_grpc, pr_pb2, pr_pb2_grpc, dra_pb2, dra_grpc, reg_pb2, reg_grpc
 
 
 import grpc  # noqa: E402
 
-pb, rpc, prpb, prrpc = load_api()
+pb, rpc, prpb, prrpc, dra_pb, dra_rpc, reg_pb, reg_rpc = load_api()
+DRA_SERVICE_VERSION = "v1.DRAPlugin"
 log_lock = threading.Lock()
 
 
@@ -197,6 +212,60 @@ def call(args):
     print(json.dumps(out, sort_keys=True))
 
 
+def dra_register(args):
+    """The kubelet's plugin watcher and DRA registration handler, for one registration socket."""
+    channel = grpc.insecure_channel("unix://" + args.socket)
+    stub = reg_rpc.RegistrationStub(channel)
+    try:
+        info = stub.GetInfo(reg_pb.InfoRequest(), timeout=5)
+        out = {"info": {"type": info.type, "name": info.name, "endpoint": info.endpoint,
+                        "supportedVersions": list(info.supported_versions)}}
+        problem = ""
+        if info.type != "DRAPlugin":
+            problem = "plugin type %r is not DRAPlugin" % info.type
+        elif DRA_SERVICE_VERSION not in info.supported_versions:
+            problem = "none of the versions %r is supported (%s)" % (list(info.supported_versions), DRA_SERVICE_VERSION)
+        elif not os.path.isabs(info.endpoint) or not os.path.exists(info.endpoint):
+            problem = "endpoint %r is not an existing absolute path" % info.endpoint
+        stub.NotifyRegistrationStatus(reg_pb.RegistrationStatus(plugin_registered=not problem, error=problem), timeout=5)
+        out["registered"] = not problem
+        out["error"] = problem
+    except grpc.RpcError as e:
+        out = {"error": {"code": e.code().name, "details": e.details()}}
+    finally:
+        channel.close()
+    print(json.dumps(out, sort_keys=True))
+
+
+def dra_claims(specs):
+    claims = []
+    for spec in specs:
+        namespace, name, uid = spec.split("/", 2)
+        claims.append(dra_pb.Claim(namespace=namespace, name=name, uid=uid))
+    return claims
+
+
+def dra_call(args):
+    """One NodePrepareResources or NodeUnprepareResources, as the kubelet's DRA manager calls it."""
+    channel = grpc.insecure_channel("unix://" + args.socket)
+    stub = dra_rpc.DRAPluginStub(channel)
+    try:
+        if args.what == "prepare":
+            response = stub.NodePrepareResources(dra_pb.NodePrepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
+            out = {"claims": {uid: {"error": r.error,
+                                    "devices": [{"requests": list(d.request_names), "pool": d.pool_name,
+                                                 "device": d.device_name, "cdi": list(d.cdi_device_ids)} for d in r.devices]}
+                              for uid, r in response.claims.items()}}
+        else:
+            response = stub.NodeUnprepareResources(dra_pb.NodeUnprepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
+            out = {"claims": {uid: {"error": r.error} for uid, r in response.claims.items()}}
+    except grpc.RpcError as e:
+        out = {"error": {"code": e.code().name, "details": e.details()}}
+    finally:
+        channel.close()
+    print(json.dumps(out, sort_keys=True))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,9 +287,19 @@ def main():
     p.add_argument("--available", nargs="*", default=[])
     p.add_argument("--must", nargs="*", default=[])
     p.add_argument("--size", type=int, required=True)
+    d = sub.add_parser("dra")
+    dra_calls = d.add_subparsers(dest="what", required=True)
+    r = dra_calls.add_parser("register")
+    r.add_argument("--socket", required=True)
+    for what in ("prepare", "unprepare"):
+        pr = dra_calls.add_parser(what)
+        pr.add_argument("--socket", required=True)
+        pr.add_argument("claims", nargs="+", help="NAMESPACE/NAME/UID")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)
+    elif args.command == "dra":
+        dra_register(args) if args.what == "register" else dra_call(args)
     else:
         call(args)
 
