@@ -12,7 +12,7 @@
 //   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin, DevicePlugin
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic,
 //                 automagic-device-plugin
-//   benchmarks:   SyntheticFleets, Benchmarks, automagic-bench (no product module or binary holds benchmark code)
+//   benchmarks:   SyntheticFleets, automagic-bench (no product module or binary holds benchmark code)
 // The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
 // Every target declares exactly the modules it imports (hack/check-imports.py, run by hack/test.sh).
 // Only the device plugin (DevicePluginAPI, KubeletPluginAPI, DevicePlugin, automagic-device-plugin) links gRPC; the
@@ -82,7 +82,7 @@ let package = Package(
             "KubeClient", "KubeCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["CTLS", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
@@ -152,16 +152,12 @@ let package = Package(
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        // Benchmarks: every benchmark lives here, none in the product modules or binaries
-        // (hack/bench.sh builds automagic-bench in release mode). SyntheticFleets generates the
-        // deterministic nodes, devices and maps that the resolver's benchmark and property tests share.
+        // Benchmarks: every benchmark lives in automagic-bench, none in the product modules or binaries
+        // (hack/bench.sh builds it in release mode; the smoke tests run the built binary). SyntheticFleets
+        // generates the deterministic nodes, devices and maps that the benchmark and the resolver's property tests share.
         .target(name: "SyntheticFleets", dependencies: ["AutomagicAPI", "KubeCore", "Resolver"], swiftSettings: swiftSettings),
-        .target(name: "Benchmarks", dependencies: [
-            "AutomagicAPI", "Controller", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-bench", dependencies: [
-            "Benchmarks", "KubeClient", "KubeCore", "AutomagicAPI", "LabAPIServer", "Resolver", "JSON",
+            "AutomagicAPI", "Controller", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
@@ -182,13 +178,13 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
         .testTarget(name: "ResolverTests", dependencies: [
-            "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "Benchmarks",
+            "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "DRATests", dependencies: ["DRA", "AutomagicAPI", "Resolver", "JSON"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
-        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "Benchmarks", "TestSupport"]),
+        .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
@@ -203,7 +199,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),
         .testTarget(name: "ControllerTests", dependencies: [
-            "Controller", "AutomagicAPI", "Benchmarks", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver",
+            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The real automagic-device-plugin against a fake kubelet in Python (grpcio), in network namespaces.

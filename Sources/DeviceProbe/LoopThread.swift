@@ -1,6 +1,7 @@
 import CNetlink
 import Dispatch
 import Glibc
+import NativeThreads
 import Synchronization
 
 /// Something a `LoopThread` polls: a descriptor (or -1 for a pure timer) and an
@@ -75,11 +76,11 @@ final class LoopThread: Sendable {
         guard efd >= 0 else { throw .openSocket(what: "eventfd", errno: -efd) }
         wakeFD = efd
         let ready = DispatchSemaphore(value: 0)
-        let startResult = Mutex<ProbeError?>(nil)
-        let box = Unmanaged.passRetained(ThreadBody { [self] in
+        let startResult = StartResult()
+        let rc = NativeThread.create(name: name) { [self] in
             let entered: Result<NamespaceIdentity, ProbeError> = Self.enter(netnsPath)
             guard case .success(let namespace) = entered else {
-                if case .failure(let error) = entered { startResult.withLock { $0 = error } }
+                if case .failure(let error) = entered { startResult.error.withLock { $0 = error } }
                 self.shared.withLock { $0.stopped = true }
                 ready.signal()
                 return
@@ -91,22 +92,13 @@ final class LoopThread: Sendable {
             }
             ready.signal()
             self.run(namespace)
-        })
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            guard let raw else { return nil }
-            let body = Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue()
-            body.run()
-            return nil
-        }, box.toOpaque())
+        }
         guard rc == 0 else {
-            box.release()
             Glibc.close(efd)
             throw .startThread(name: name, errno: rc)
         }
-        pthread_detach(tid)
         ready.wait()
-        if let error = startResult.withLock({ $0 }) { throw error }
+        if let error = startResult.error.withLock({ $0 }) { throw error }
     }
 
     deinit {
@@ -236,10 +228,9 @@ final class LoopThread: Sendable {
     }
 }
 
-/// Carries the thread's entry closure through pthread_create's void pointer.
-private final class ThreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
+/// Why the loop thread could not start (set on the new thread before it signals the starter).
+private final class StartResult: Sendable {
+    let error = Mutex<ProbeError?>(nil)
 }
 
 /// A network namespace as the kernel names it: the device and inode of its nsfs file

@@ -14,6 +14,12 @@ public enum NativeThread {
     /// `stackSize` 0 keeps the system default. False when the thread could not be created.
     @discardableResult
     public static func start(name: String, stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Bool {
+        create(name: name, stackSize: stackSize, body) == 0
+    }
+
+    /// Like `start`, but returns pthread_create's error number (0 when the thread started), for
+    /// callers that report why a thread could not be created.
+    public static func create(name: String, stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) -> Int32 {
         let box = Unmanaged.passRetained(ThreadEntry(name: name, body: body))
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -32,11 +38,8 @@ public enum NativeThread {
             entry.body()
             return nil
         }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            return false
-        }
-        return true
+        if rc != 0 { box.release() }
+        return rc
     }
 }
 

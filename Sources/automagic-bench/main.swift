@@ -1,7 +1,7 @@
 // automagic-bench: the in-process benchmarks hack/bench.sh runs in release mode.
 // Each subcommand prints one JSON object so that hack/bench.sh can tabulate it.
 import AutomagicAPI
-import Benchmarks
+
 import Foundation
 import JSON
 import KubeClient
@@ -110,12 +110,18 @@ func benchConnectionReuse(requests: Int) async throws {
     ])
 }
 
-/// The resolver: one node (100 maps x 256 devices) and a controller full resync (5,000 nodes x 100 maps).
-func benchResolver() {
+/// The resolver: one node (100 maps x 256 devices) and a controller full resync (5,000 nodes x 100 maps);
+/// `--maps`, `--devices`, `--nodes` and `--iterations` shrink it (the smoke test runs it small).
+func benchResolver(_ args: ArraySlice<String>) {
+    let maps = count(option("maps", in: args), "--maps", default: 100)
+    let devices = count(option("devices", in: args), "--devices", default: 256)
+    let iterations = count(option("iterations", in: args), "--iterations", default: 20)
+    let nodes = count(option("nodes", in: args), "--nodes", default: 5000)
+    let fleetDevices = count(option("fleet-devices", in: args), "--fleet-devices", default: 16)
     for (key, m) in [
-        ("single-node-summary", ResolverBenchmark.singleNode(detail: .summary)),
-        ("single-node-full", ResolverBenchmark.singleNode(detail: .full)),
-        ("fleet", ResolverBenchmark.fleet()),
+        ("single-node-summary", ResolverBenchmark.singleNode(maps: maps, devices: devices, iterations: iterations, detail: .summary)),
+        ("single-node-full", ResolverBenchmark.singleNode(maps: maps, devices: devices, iterations: iterations, detail: .full)),
+        ("fleet", ResolverBenchmark.fleet(nodes: nodes, maps: maps, devicesPerNode: fleetDevices)),
     ] {
         emit([
             "benchmark": .string("resolver-\(key)"), "name": .string(m.name), "iterations": .int(Int64(m.iterations)),
@@ -162,7 +168,9 @@ func benchController(_ args: ArraySlice<String>) async throws {
     let result = try await ControllerBenchmark.run(
         client: client, nodes: count(option("nodes", in: args), "--nodes", default: 5000),
         devicesPerNode: count(option("devices", in: args), "--devices", default: 16),
-        maps: count(option("maps", in: args), "--maps", default: 50), logger: logger)
+        maps: count(option("maps", in: args), "--maps", default: 50),
+        changeWindow: .seconds(count(option("change-window", in: args), "--change-window", default: 3)),
+        steadyWindow: .seconds(count(option("steady-window", in: args), "--steady-window", default: 10)), logger: logger)
     print(result)
 }
 
@@ -172,7 +180,7 @@ do {
     switch args.first {
     case "watch-decode": try benchWatchDecode(events: count(rest.first, "events", default: 20_000))
     case "list-decode": try benchListDecode(objects: count(rest.first, "objects", default: 5_000))
-    case "resolver": benchResolver()
+    case "resolver": benchResolver(rest)
     case "connection-reuse": try await benchConnectionReuse(requests: count(rest.first, "requests", default: 1_000))
     case "lab":
         print(LabBenchmarks.run(objects: count(option("objects", in: rest), "--objects", default: 5000),
@@ -183,9 +191,11 @@ do {
                                            hostRoot: option("host-root", in: rest) ?? "/", netnsPath: option("netns", in: rest)))
     default:
         print("""
-        usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N] | resolver
+        usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N]
+                             | resolver [--maps N] [--devices N] [--iterations N] [--nodes N] [--fleet-devices N]
                              | lab [--objects N] [--watchers N]
                              | controller --kubeconfig FILE [--nodes N] [--devices N] [--maps N]
+                                          [--change-window SECONDS] [--steady-window SECONDS]
                              | probe [--iterations N] [--netns PATH] [--host-root DIR]
         """)
         exit(2)

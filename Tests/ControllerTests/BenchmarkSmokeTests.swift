@@ -1,25 +1,31 @@
-import Benchmarks
 import Foundation
+import JSON
 import Testing
-@testable import Controller
+import TestSupport
 
-/// The benchmark hook at a small scale: it populates, measures and reports sensible numbers.
+/// The controller benchmark at a small scale, through the built `automagic-bench` binary against an
+/// in-process lab API server with the CRDs: it populates, measures and reports sensible numbers.
 @Suite(.timeLimit(.minutes(2))) struct BenchmarkSmokeTests {
     @Test(.enabled(if: (ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? "").isEmpty,
                    "creates bench-* Nodes and NodeDevices: lab only"))
     func smallBenchmarkConvergesAndIsQuietAfterwards() async throws {
-        try await TestCluster.with { c in
-            let result = try await ControllerBenchmark.run(
-                client: c.client, nodes: 40, devicesPerNode: 6, maps: 10, changeWindow: .seconds(2), steadyWindow: .seconds(2))
-            #expect(result.timeToCorrectSeconds > 0)
-            #expect(result.writesToCorrect["networkdevicemaps/status", default: 0] >= 10)
-            #expect(result.steadyStateWrites == 0)
-            // One node changed: at most its two node writes and the maps it affects.
-            let total = result.oneChangeWrites.values.reduce(0, +)
-            #expect(total >= 1)
-            #expect(result.oneChangeWrites["nodes", default: 0] + result.oneChangeWrites["nodes/status", default: 0] <= 2)
-            #expect(result.oneChangeWrites["networkdevicemaps/status", default: 0] <= 10)
-            #expect(result.peakRSSMiB > 0)
+        let out = try await TestCluster.with { c in
+            let kubeconfig = try #require(c.lab?.kubeconfigPath)
+            return try run(try builtProduct("automagic-bench"), [
+                "controller", "--kubeconfig", kubeconfig, "--nodes", "40", "--devices", "6", "--maps", "10",
+                "--change-window", "2", "--steady-window", "2",
+            ], timeout: 110)
         }
+        #expect(out.status == 0, "\(out)")
+        let result = try JSONValue.parse(out.stdout)
+        #expect((result["timeToCorrectSeconds"]?.doubleValue ?? 0) > 0, "\(result)")
+        #expect((result[path: ["writesToCorrect", "networkdevicemaps/status"]]?.intValue ?? 0) >= 10, "\(result)")
+        #expect(result["steadyStateWrites"]?.intValue == 0, "\(result)")
+        // One node changed: at most its two node writes and the maps it affects.
+        let oneChange = try #require(result["oneChangeWrites"]?.objectValue)
+        #expect(oneChange.values.compactMap(\.intValue).reduce(0, +) >= 1, "\(result)")
+        #expect((oneChange["nodes"]?.intValue ?? 0) + (oneChange["nodes/status"]?.intValue ?? 0) <= 2, "\(result)")
+        #expect((oneChange["networkdevicemaps/status"]?.intValue ?? 0) <= 10, "\(result)")
+        #expect((result["peakRSSMiB"]?.doubleValue ?? 0) > 0, "\(result)")
     }
 }

@@ -1,10 +1,12 @@
 import AutomagicAPI
-import Benchmarks
+import Foundation
+import JSON
 import PropertyBased
 import Resolver
 import SyntheticFleets
 import Synchronization
 import Testing
+import TestSupport
 
 /// A random world: a node, its devices and some maps, from one seed.
 struct World: Sendable, CustomStringConvertible {
@@ -121,14 +123,23 @@ struct PropertyTests {
 
 @Suite("Benchmark entry points")
 struct BenchmarkSmokeTests {
-    @Test("the benchmark functions run at small sizes and resolve something")
-    func small() {
-        let single = ResolverBenchmark.singleNode(maps: 10, devices: 16, iterations: 2)
-        #expect(single.results == 20)
-        #expect(single.resolved > 0)
-        let fleet = ResolverBenchmark.fleet(nodes: 20, maps: 10, devicesPerNode: 8)
-        #expect(fleet.results == 200)
-        #expect(fleet.description.contains("full resync: 20 nodes x 10 maps"))
+    @Test("automagic-bench resolver runs at small sizes and resolves something")
+    func small() throws {
+        let out = try run(try builtProduct("automagic-bench"), [
+            "resolver", "--maps", "10", "--devices", "16", "--iterations", "2", "--nodes", "20", "--fleet-devices", "8",
+        ])
+        #expect(out.status == 0, "\(out)")
+        var byName: [String: JSONValue] = [:]
+        for line in out.stdout.split(separator: "\n") {
+            let v = try JSONValue.parse(String(line))
+            byName[v["benchmark"]?.stringValue ?? ""] = v
+        }
+        let single = try #require(byName["resolver-single-node-summary"], "\(out)")
+        #expect(single["results"]?.intValue == 20)
+        #expect((single["resolved"]?.intValue ?? 0) > 0)
+        let fleet = try #require(byName["resolver-fleet"], "\(out)")
+        #expect(fleet["results"]?.intValue == 200)
+        #expect(fleet["name"]?.stringValue?.contains("full resync: 20 nodes x 10 maps") == true, "\(fleet)")
     }
 }
 
