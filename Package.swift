@@ -195,7 +195,7 @@ let package = Package(
             "KubeClient", "LabAPIServer", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer", "HTTPServer", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: [
             "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),

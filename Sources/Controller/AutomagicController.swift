@@ -303,7 +303,7 @@ public final class AutomagicController: Sendable {
         do {
             if let patch = NodeSignals.labelPatch(current: labels, desired: index.labels(name)) {
                 _ = try await nodeClient.patch(name, .merge(["metadata": ["labels": patch]]))
-                metrics.wrote("nodes")
+                metrics.wrote("nodes", object: name)
                 logger.debug("patched node labels", metadata: ["node": "\(name)", "patch": "\(patch.jsonString())"])
             }
         } catch where error.isNotFound {
@@ -326,7 +326,7 @@ public final class AutomagicController: Sendable {
         }
         do {
             try await deviceClient.delete(name, options: DeleteOptions(preconditionUID: nd.metadata.uid))
-            metrics.wrote("nodedevices")
+            metrics.wrote("nodedevices", object: name)
             logger.info("deleted NodeDevice of a node that no longer exists", metadata: ["node": "\(name)"])
         } catch where error.isNotFound || error.isConflict {
             return  // already gone, or replaced by a new object
@@ -368,7 +368,7 @@ public final class AutomagicController: Sendable {
             updated.status = status
             do {
                 _ = try await mapClient.updateStatus(updated)
-                metrics.wrote("networkdevicemaps/status")
+                metrics.wrote("networkdevicemaps/status", object: name)
                 state.withLock { $0.written[name] = WrittenStatus(resourceVersionBefore: map.metadata.resourceVersion, status: status) }
                 logger.debug("wrote map status", metadata: [
                     "network": "\(name)", "matched": "\(status.nodes?.matched ?? 0)", "total": "\(status.nodes?.total ?? 0)",
@@ -493,12 +493,12 @@ public final class AutomagicController: Sendable {
                 if let current = byNamespace[ns] {
                     if !NADRenderer.isUpToDate(current, for: map) {
                         _ = try await nadClient.update(NADRenderer.render(map, namespace: ns, existing: current))
-                        metrics.wrote("network-attachment-definitions")
+                        metrics.wrote("network-attachment-definitions", object: "\(ns)/\(name)")
                         logger.info("updated NetworkAttachmentDefinition", metadata: ["network": "\(name)", "namespace": "\(ns)"])
                     }
                 } else {
                     _ = try await nadClient.create(NADRenderer.render(map, namespace: ns))
-                    metrics.wrote("network-attachment-definitions")
+                    metrics.wrote("network-attachment-definitions", object: "\(ns)/\(name)")
                     logger.info("created NetworkAttachmentDefinition", metadata: ["network": "\(name)", "namespace": "\(ns)"])
                 }
             } catch where error.isAlreadyExists {
@@ -538,7 +538,7 @@ public final class AutomagicController: Sendable {
             let name = nad.metadata.name ?? network
             do {
                 try await nadClient.delete(name, options: DeleteOptions(preconditionUID: nad.metadata.uid), namespace: ns)
-                metrics.wrote("network-attachment-definitions")
+                metrics.wrote("network-attachment-definitions", object: "\(ns)/\(name)")
                 logger.info("deleted NetworkAttachmentDefinition", metadata: ["network": "\(network)", "namespace": "\(ns)"])
             } catch where error.isNotFound || error.isConflict {
                 continue

@@ -18,6 +18,7 @@ public final class ControllerMetrics: Sendable {
     let errors: Counter
     let writes: Counter
     private let writeTotals = Mutex<[String: Int]>([:])
+    private let objectWrites = Mutex<[String: Int]>([:])
 
     /// Registers the metrics on `registry`.
     public init(registry: MetricsRegistry = MetricsRegistry()) {
@@ -33,9 +34,22 @@ public final class ControllerMetrics: Sendable {
             "automagic_controller_api_writes_total", help: "API writes by resource (Lease renewals excluded).", labelNames: ["resource"])
     }
 
-    func wrote(_ resource: String) {
+    /// Counts one API write to `object` (its name; `namespace/name` when namespaced) of `resource`.
+    func wrote(_ resource: String, object: String) {
         writes.increment(labels: ["resource": resource])
         writeTotals.withLock { $0[resource, default: 0] += 1 }
+        objectWrites.withLock { $0["\(resource) \(object)", default: 0] += 1 }
+    }
+
+    /// API writes so far to the objects whose name (after any `namespace/`) starts with `prefix`,
+    /// keyed `"<resource> <object>"`: what a test sharing a cluster with others counts.
+    func writes(toObjectsNamed prefix: String) -> [String: Int] {
+        objectWrites.withLock { all in
+            all.filter { key, _ in
+                let object = key.split(separator: " ", maxSplits: 1).last ?? ""
+                return (object.split(separator: "/").last ?? "").hasPrefix(prefix)
+            }
+        }
     }
 
     /// API writes so far by resource (Lease renewals excluded).

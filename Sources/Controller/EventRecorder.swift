@@ -31,7 +31,7 @@ struct EventRecorder: Sendable {
         e.reportingInstance = instance
         do {
             _ = try await events.create(e)
-            metrics.wrote("events")
+            metrics.wrote("events", object: map.network)
             logger.info("event \(event.type) \(event.reason): \(event.message)", metadata: ["network": "\(map.network)"])
         } catch {
             metrics.errors.increment(labels: ["kind": "Event"])

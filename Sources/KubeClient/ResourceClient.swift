@@ -95,25 +95,42 @@ public struct ResourceClient<T: KubernetesObject>: Sendable {
     }
 
     /// Lists every object, following `continue` tokens page by page. The result carries the first page's
-    /// resourceVersion (all pages are one consistent snapshot). A 410 on a later page (the token expired) throws.
-    public func listAll(_ options: ListOptions = ListOptions(), pageSize: Int = 500) async throws(KubeClientError) -> ObjectList<T> {
+    /// resourceVersion (all pages are one consistent snapshot). When a later page answers 410 (the
+    /// token expired: the server compacted the snapshot meanwhile), the list starts over from the first
+    /// page, at most `restartsOnExpiry` times; then, or for a 410 on the first page, it throws.
+    public func listAll(_ options: ListOptions = ListOptions(), pageSize: Int = 500,
+                        restartsOnExpiry: Int = 3) async throws(KubeClientError) -> ObjectList<T> {
         var options = options
         if options.limit == nil { options.limit = pageSize }
-        var first = try await list(options)
-        var token = first.metadata.continueToken
-        while let next = token, !next.isEmpty {
-            var pageOptions = options
-            pageOptions.continueToken = next
-            // The continue token pins the snapshot; resourceVersion must not be sent with it.
-            pageOptions.resourceVersion = nil
-            pageOptions.resourceVersionMatch = nil
-            let page = try await list(pageOptions)
-            first.items.append(contentsOf: page.items)
-            token = page.metadata.continueToken
+        var restarts = 0
+        while true {
+            var first = try await list(options)
+            var token = first.metadata.continueToken
+            var expired = false
+            while let next = token, !next.isEmpty {
+                var pageOptions = options
+                pageOptions.continueToken = next
+                // The continue token pins the snapshot; resourceVersion must not be sent with it.
+                pageOptions.resourceVersion = nil
+                pageOptions.resourceVersionMatch = nil
+                let page: ObjectList<T>
+                do {
+                    page = try await list(pageOptions)
+                } catch where error.isGone && restarts < restartsOnExpiry {
+                    expired = true
+                    break
+                }
+                first.items.append(contentsOf: page.items)
+                token = page.metadata.continueToken
+            }
+            if expired {
+                restarts += 1
+                continue
+            }
+            first.metadata.continueToken = nil
+            first.metadata.remainingItemCount = nil
+            return first
         }
-        first.metadata.continueToken = nil
-        first.metadata.remainingItemCount = nil
-        return first
     }
 
     // MARK: - Write

@@ -125,6 +125,9 @@ public struct WatchLineDecoder<T: KubernetesObject> {
 }
 
 extension KubernetesClient {
+    /// Seconds past `timeoutSeconds` after which a watch still open is ended as a dead connection.
+    static let watchDeadlineGrace = 3.0
+
     /// Runs one watch connection, yielding decoded events into `continuation` until the server ends it.
     func runWatch<T: KubernetesObject>(path: String, query: [(String, String)], idleTimeout: Double, serverTimeout: Int,
                                        flow: StreamFlow, sink: BoundedChannel<WatchEvent<T>>) async throws(KubeClientError) {
@@ -140,8 +143,11 @@ extension KubernetesClient {
             request.headers = ["Accept: application/json"]
             if let authorization = credentials.authorization { request.headers.append("Authorization: \(authorization)") }
             request.idleTimeout = idleTimeout
-            // A generous hard limit in case the server ignores timeoutSeconds.
-            request.timeout = Double(serverTimeout) + max(60, idleTimeout)
+            // The server ends the watch after timeoutSeconds. A connection still open shortly after
+            // that is dead (a peer gone without FIN or RST, a dropped NAT entry): without bookmarks
+            // nothing else would notice before TCP keepalive gives up, minutes later. Ending it here
+            // makes the caller reconnect within timeoutSeconds + the grace.
+            request.timeout = Double(serverTimeout) + Self.watchDeadlineGrace
             var material = tls
             if let cert = credentials.certificatePEM, let key = credentials.keyPEM {
                 material.certificatePEM = cert

@@ -57,6 +57,9 @@ public struct LabAPIConfiguration: Sendable {
     /// Serve `SelfSubjectReview` (`authentication.k8s.io/v1`, Kubernetes 1.28+); false answers
     /// 404 like an older server.
     public var servesSelfSubjectReview: Bool = true
+    /// Seconds between the BOOKMARK events of a watch that asked for them (kube-apiserver: about
+    /// 60). Tests shorten it to tell a quiet watch from a dead connection quickly.
+    public var bookmarkInterval: TimeInterval = 60
     /// Serve `resource.k8s.io/v1` (Dynamic Resource Allocation, Kubernetes 1.34+); false behaves
     /// like an older server, where the group is not there at all.
     public var servesResourceAPI: Bool = true

@@ -67,6 +67,8 @@ public struct LabServerOptions: Sendable {
     public var snapshotInterval: Double = 10
     /// How many changes a watch may resume from.
     public var historyLimit: Int = 20_000
+    /// Seconds between a watch's BOOKMARK events (when asked for; kube-apiserver: about 60).
+    public var bookmarkInterval: Double = 60
     /// Largest request body (413 beyond).
     public var maxBodyBytes: Int = 3 * 1024 * 1024
     /// Logger for server-level events.
@@ -171,6 +173,7 @@ public enum LabServer {
         config.servesSelfSubjectReview = options.servesSelfSubjectReview
         config.servesResourceAPI = options.servesResourceAPI
         config.historyLimit = options.historyLimit
+        config.bookmarkInterval = options.bookmarkInterval
         config.maxBodyBytes = options.maxBodyBytes
         let api = LabAPI(configuration: config)
         if let path = options.auditLogPath { try api.audit.attachFile(path) }

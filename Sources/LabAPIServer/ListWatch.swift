@@ -107,14 +107,17 @@ struct WatchEvent: Equatable {
 struct BookmarkSchedule: Equatable {
     /// The last bookmark's time: a little before the deadline of a watch with a timeout, nil without one.
     var final: Date?
+    /// Seconds between periodic bookmarks (kube-apiserver: about 60; `LabAPIConfiguration.bookmarkInterval`).
+    var interval: TimeInterval
 
-    init(deadline: Date, timeout: TimeInterval?) {
+    init(deadline: Date, timeout: TimeInterval?, interval: TimeInterval = 60) {
         final = timeout.map { deadline.addingTimeInterval(-min(2, $0 / 2)) }
+        self.interval = interval
     }
 
     /// The bookmark after one sent (or the watch started) at `t`; nil when none is left.
     func next(after t: Date) -> Date? {
-        let periodic = t.addingTimeInterval(60)
+        let periodic = t.addingTimeInterval(interval)
         guard let final else { return periodic }
         if periodic < final { return periodic }
         return t < final ? final : nil
@@ -200,6 +203,14 @@ extension LabAPI {
         }
         let (items, listRV, remaining, nextStart) = try store.with { (s: inout StoreState) throws(APIError) -> ([StoredObject], Int64, Int, String?) in
             if requested > s.rv { throw APIError.resourceVersionTooLarge(requested: requested, current: s.rv) }
+            // A continue token pins the first page's snapshot; once the history no longer reaches back
+            // to it (etcd compacted it), the list cannot go on consistently: 410 Expired, with a token
+            // for an inconsistent continuation (rv -1), exactly as kube-apiserver answers.
+            if let token, token.rv > 0, token.rv < s.oldestResumableRV {
+                var expired = APIError.expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+                expired.metadata = ["continue": .string(LabAPI.encodeContinue(rv: -1, start: token.start))]
+                throw expired
+            }
             var all = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace)
             if let token {
                 let key = token.start
@@ -339,7 +350,7 @@ extension LabAPI {
             return
         }
         let deadline = timeout.map { Date().addingTimeInterval($0) } ?? Date().addingTimeInterval(1800 + Double.random(in: 0...1800))
-        let schedule = BookmarkSchedule(deadline: deadline, timeout: timeout)
+        let schedule = BookmarkSchedule(deadline: deadline, timeout: timeout, interval: configuration.bookmarkInterval)
         var nextBookmark: Date? = bookmarks ? schedule.next(after: Date()) : nil
         var lastRV: Int64 = 0
         // Every event of the watched version as stored, in plain JSON: the shared line is the answer.

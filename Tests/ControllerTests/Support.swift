@@ -59,13 +59,32 @@ final class TestCluster: Sendable {
         return cluster
     }
 
+    /// Creates a CRD unless it exists. Tests never delete the shared CRDs; should one be in the
+    /// middle of its deletion anyway (a real server finishes it asynchronously, removing every object
+    /// of its kind, the next test's included), this waits until it is gone and creates it again, so
+    /// no test starts on a CRD that is about to vanish, whatever ran before it.
     func applyCRD(yaml: String) async throws {
-        do {
-            _ = try await client.request(
-                "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: Array(yaml.utf8),
-                contentType: "application/yaml")
-        } catch where error.isAlreadyExists {
+        let name = try Self.crdName(yaml)
+        let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        try await eventually("CRD \(name) created and not being deleted", timeout: 120) {
+            do {
+                _ = try await self.client.request("POST", path: path, body: Array(yaml.utf8), contentType: "application/yaml")
+                return true
+            } catch let error as KubeClientError where error.isAlreadyExists {
+                let existing = try await self.client.request("GET", path: path + "/" + name)
+                return try JSONValue.parse(Array(existing.body))[path: ["metadata", "deletionTimestamp"]] == nil
+            }
         }
+    }
+
+    /// `metadata.name` of a CRD manifest (the line under `metadata:`).
+    static func crdName(_ yaml: String) throws -> String {
+        let lines = yaml.split(separator: "\n")
+        guard let meta = lines.firstIndex(where: { $0.hasPrefix("metadata:") }),
+              let line = lines[(meta + 1)...].first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("name:") }) else {
+            throw TimedOut(description: "no metadata.name in the CRD manifest")
+        }
+        return line.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
     }
 
     func waitForResource(_ path: String) async throws {
@@ -169,12 +188,16 @@ final class TestCluster: Sendable {
         return (controller, task)
     }
 
+    /// The prefix of objects a test creates as if another test shared the cluster (their names and
+    /// `automagic.dev/test` label); `cleanUp()` deletes them too.
+    var otherTestPrefix: String { "zz-" + prefix }
+
     /// Deletes what the test created (real clusters), stops the lab server. An object already gone
     /// is fine (a NodeDevice collected with its Node); any other failure is recorded as an issue of
     /// the test, since on a real cluster it would be a leak.
     func cleanUp() async {
         if isRealCluster {
-            let selector = ListOptions(labelSelector: "automagic.dev/test=\(prefix)")
+            let selector = ListOptions(labelSelector: "automagic.dev/test in (\(prefix),\(otherTestPrefix))")
             func each(_ kind: String, _ list: () async throws -> [String], _ delete: (String) async throws -> Void) async {
                 do {
                     for name in try await list() {
