@@ -160,7 +160,7 @@ let package = Package(
         // generates the deterministic nodes, devices and maps that the benchmark and the resolver's property tests share.
         .target(name: "SyntheticFleets", dependencies: ["AutomagicAPI", "KubeCore", "Resolver"], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-bench", dependencies: [
-            "AutomagicAPI", "Controller", "DeviceProbe", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
+            "AutomagicAPI", "Controller", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver", "SyntheticFleets",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-switch", dependencies: [
