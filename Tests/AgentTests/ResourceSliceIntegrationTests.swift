@@ -258,6 +258,43 @@ final class SliceRun: @unchecked Sendable {
         #expect(try !AgentCommandLine.parse([]).noResourceSlices)
     }
 
+    /// More than 128 NICs make a pool of two slices; when the node drops below 129 the agent
+    /// deletes its second slice (its one delete right) and leaves another driver's slice alone.
+    @Test func aPoolOfTwoSlicesShrinksToOneAndOtherSlicesAreLeftAlone() async throws {
+        let run = try await SliceRun { netns in
+            let dir = try makeTempDir("amslice-batch")
+            defer { removeTestFiles(dir) }
+            let batch = (0..<64).map { "link add v\($0) type veth peer name w\($0)" }.joined(separator: "\n") + "\n"
+            try batch.write(toFile: "\(dir)/batch", atomically: true, encoding: .utf8)
+            _ = try sh(["ip", "-n", netns.name, "-batch", "\(dir)/batch"])
+        }
+        let cluster = run.cluster
+        let nodeUID = try #require(try await cluster.client.resource(Node.self).get(cluster.nodeName).metadata.uid)
+        var foreign = ResourceSlicePlanning.slice(node: cluster.nodeName, nodeUID: nodeUID, index: 0, count: 1, generation: 1,
+                                                  devices: [["name": "gpu-0"]])
+        foreign[path: ["metadata", "name"]] = .string("\(cluster.nodeName)-gpu.example.com-0")
+        foreign[path: ["spec", "driver"]] = "gpu.example.com"
+        _ = try await cluster.client.dynamic(ResourceSlicePlanning.resourceType).create(DynamicObject(foreign))
+
+        // 130 links: 128 + 2.
+        #expect(try await eventually(timeout: .seconds(15)) { try await cluster.publishedDevices().count == 130 })
+        let two = try await cluster.slices()
+        #expect(two.map { $0[path: ["metadata", "name"]]?.stringValue ?? "" } == ["\(cluster.nodeName)-automagic.dev-0", "\(cluster.nodeName)-automagic.dev-1"])
+        #expect(two.allSatisfy { $0[path: ["spec", "pool", "resourceSliceCount"]]?.intValue == 2 })
+        // 2 links fewer: one slice, the second deleted.
+        try run.netns.ip("link", "del", "v0")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            let slices = try await cluster.slices()
+            return slices.count == 1 && slices.first?[path: ["spec", "devices"]]?.arrayValue?.count == 128
+                && slices.first?[path: ["spec", "pool", "resourceSliceCount"]]?.intValue == 1
+        })
+        let writes = run.agent.metrics.registry.exposition()
+        #expect(writes.contains("automagic_agent_resourceslice_writes_total{verb=\"delete\"} 1"), "\(writes)")
+        let other = try await cluster.client.dynamic(ResourceSlicePlanning.resourceType).get("\(cluster.nodeName)-gpu.example.com-0")
+        #expect(other.json[path: ["spec", "driver"]]?.stringValue == "gpu.example.com")
+        await run.finish()
+    }
+
     /// Benchmark (issue 17): publishing 256 devices (two slices) and an attribute change of all
     /// of them, through the real client over HTTPS. Target: each under 500 ms on the shared
     /// 2-core CI machine — half the 1 s hot-plug budget, leaving the rest to the probe's debounce

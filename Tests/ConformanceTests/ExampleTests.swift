@@ -7,7 +7,7 @@ let exampleDirectories = ["manifests/examples", "hack/lab/maps"]
 
 /// Defaults the NetworkDeviceMap schema adds to a spec that leaves them out (the only fields the
 /// server may add to a spec): `select: First`, `exclusive: false`.
-let networkDeviceMapSpecDefaults: [String: JSONValue] = ["select": "First", "exclusive": false]
+let networkDeviceMapSpecDefaults: [String: JSONValue] = ["select": "First", "exclusive": false, "dra": false]
 
 /// An example file as kubectl reads it (YAML → JSON on the client, no server involved).
 func clientSideObject(_ lab: Lab, file: String) async throws -> JSONValue {

@@ -166,7 +166,8 @@ import Testing
             storeA.partitioned.withLock { $0 = true }
             let cut = clock.now
             #expect(try await runA.value == .leadershipLost)
-            for _ in 0..<200 where !b.isLeader { try await Task.sleep(for: .milliseconds(50)) }
+            // `isLeader` turns true just before B's callback runs: wait for the callback too.
+            for _ in 0..<200 where !b.isLeader || log.value["b-start"] == nil { try await Task.sleep(for: .milliseconds(50)) }
             #expect(b.isLeader)
             let events = log.value
             let aStop = try #require(events["a-stop"])
