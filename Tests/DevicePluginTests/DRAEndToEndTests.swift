@@ -150,6 +150,9 @@ struct DRAEndToEndTests {
         let again = try h.call(endpoint, ["default/web-0-nic/\(uid)"], verb: "dra prepare")
         let againDevices = (again["claims"] as? [String: [String: Any]])?[uid]?["devices"] as? [[String: Any]]
         #expect(againDevices?.map { $0["device"] as? String } == [deviceB], "\(again)")
+        // One claim: a GET over HTTPS and a record read (plus an fsync'd write the first time).
+        let seconds = [prepared["seconds"] as? Double ?? 99, again["seconds"] as? Double ?? 99]
+        #expect(seconds.allSatisfy { $0 < 1 }, "NodePrepareResources took \(seconds) s")
 
         // DEL, then unprepare: the record is gone; unprepare twice is fine.
         #expect(try Self.cni("DEL", h: h, podNetns: pod.name, podUID: "pod-uid-1").status == 0)

@@ -30,7 +30,8 @@
   fake_kubelet.py dra prepare|unprepare --socket ENDPOINT NAMESPACE/NAME/UID...
       One NodePrepareResources or NodeUnprepareResources call for the claims, as the kubelet's DRA
       manager makes it; prints {"claims": {UID: {"devices": [{"requests", "pool", "device",
-      "cdi"}], "error": E}}} (prepare) or {"claims": {UID: {"error": E}}}, or {"error": {...}}.
+      "cdi"}], "error": E}}, "seconds": S} (prepare, S the call's duration) or
+      {"claims": {UID: {"error": E}}}, or {"error": {...}}.
 
 The Python code is generated from protos/deviceplugin/v1beta1/api.proto, protos/podresources/v1/api.proto,
 protos/dra/v1/api.proto and protos/pluginregistration/v1/api.proto (the files the Swift code comes
@@ -251,8 +252,9 @@ def dra_call(args):
     stub = dra_rpc.DRAPluginStub(channel)
     try:
         if args.what == "prepare":
+            started = time.monotonic()
             response = stub.NodePrepareResources(dra_pb.NodePrepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
-            out = {"claims": {uid: {"error": r.error,
+            out = {"seconds": time.monotonic() - started, "claims": {uid: {"error": r.error,
                                     "devices": [{"requests": list(d.request_names), "pool": d.pool_name,
                                                  "device": d.device_name, "cdi": list(d.cdi_device_ids)} for d in r.devices]}
                               for uid, r in response.claims.items()}}

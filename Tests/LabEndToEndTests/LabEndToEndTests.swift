@@ -87,6 +87,16 @@ import Foundation
         #expect(demo.output.contains("restored hack/lab/maps/provider-vlan-100.yaml"), "\(demo.output)")
         try Self.expectSummaryAgrees(demo.output, what: "demo")
 
+        // demo-dra (issue 17): a dra map, a claim allocated by hand to the second of two new NICs, the
+        // fake kubelet registering the DRA plugin and preparing it, the pod attached to exactly that NIC.
+        let dra = try Self.sh("bash hack/lab.sh demo-dra", env: env, timeout: 300)
+        #expect(dra.status == 0, "demo-dra failed:\n\(dra.output)")
+        #expect(dra.output.contains("mapping file: formatVersion 3, fast: dra, candidates ens7f0, ens7f1"), "\(dra.output)")
+        #expect(dra.output.contains("\"registered\": true") && dra.output.contains("\"supportedVersions\": [\"v1.DRAPlugin\"]"), "\(dra.output)")
+        #expect(dra.output.contains("\"interface\":\"ens7f1\""), "the record names the allocated NIC: \(dra.output)")
+        #expect(dra.output.contains("pod: net1") && dra.output.contains("worker-1 keeps: ens7f0 \n"), "only ens7f1 moved: \(dra.output)")
+        #expect(dra.output.contains("the record is gone"), "\(dra.output)")
+
         let down = try Self.sh("bash hack/lab.sh down", env: env)
         #expect(down.status == 0, "lab down failed: \(down.output)")
         // "tes[t]" is both a regex and a glob that match the directory but not this command line itself.
