@@ -43,8 +43,10 @@ public final class AutomagicController: Sendable {
     let nodeClient: ResourceClient<ClusterNode>
     let deviceClient: ResourceClient<CachedNodeDevice>
     let nadClient: ResourceClient<DynamicObject>
+    /// `resource.k8s.io/v1` DeviceClasses of `dra` networks (when the server serves them).
+    let deviceClassClient: ResourceClient<DynamicObject>
     let recorder: EventRecorder
-    private let state = Mutex(RuntimeState())
+    let state = Mutex(RuntimeState())
 
     struct NADState: Sendable {
         var fingerprint: Int
@@ -61,6 +63,10 @@ public final class AutomagicController: Sendable {
         var nad: [String: NADState] = [:]
         var written: [String: WrittenStatus] = [:]
         var reportedMissing: [String: Set<String>] = [:]
+        /// Whether DeviceClasses are served, and when that was last asked.
+        var deviceClassProbe: (served: Bool, at: ContinuousClock.Instant)? = nil
+        /// DeviceClasses this controller rendered (or found with its label).
+        var renderedClasses: Set<String> = []
     }
 
     /// The queues of one leadership term.
@@ -89,6 +95,7 @@ public final class AutomagicController: Sendable {
         nodeClient = nodeWriter.resource(ClusterNode.self)
         deviceClient = nodeWriter.resource(CachedNodeDevice.self)
         nadClient = client.dynamic(.networkAttachmentDefinitions)
+        deviceClassClient = client.dynamic(deviceClassResource)
         var nadWatch = WatcherConfiguration()
         nadWatch.labelSelector = "\(NADRenderer.managedByLabel)=\(NADRenderer.managedByValue)"
         nads = Informer(source: nadClient, configuration: nadWatch, logger: informerLogger)
@@ -346,6 +353,7 @@ public final class AutomagicController: Sendable {
                 s.reportedMissing[name] = nil
             }
             try await deleteNADs(network: name, keeping: [], report: nil)
+            _ = await syncDeviceClass(network: name, map: nil)
             return .done
         }
         guard var aggregate = index.aggregate(name) else {
@@ -356,9 +364,10 @@ public final class AutomagicController: Sendable {
         ClusterIndex.fillDetails(&aggregate, network: name, maps: index.maps)
 
         let (report, retry) = await syncNADs(map)
+        let deviceClass = await syncDeviceClass(network: name, map: map)
         let previous = map.status
         let (status, events) = StatusBuilder.build(
-            map: map, aggregate: aggregate, nad: report, previous: previous, now: KubeTime.format(Date()))
+            map: map, aggregate: aggregate, nad: report, deviceClass: deviceClass, previous: previous, now: KubeTime.format(Date()))
         let alreadyWritten = state.withLock { s in
             guard let w = s.written[name] else { return false }
             return w.resourceVersionBefore == map.metadata.resourceVersion && w.status == status
@@ -397,7 +406,8 @@ public final class AutomagicController: Sendable {
                          message: "namespace \(ns) in spec.networkAttachmentDefinition.namespaces does not exist; its NetworkAttachmentDefinition is not rendered"),
                 about: map)
         }
-        return .requeueAfter(retry ? options.nadRetryPeriod : options.resyncPeriod)
+        let classRetry = deviceClass.map { !$0.rendered && $0.reason != "NotExpressible" } ?? false
+        return .requeueAfter(retry || classRetry ? options.nadRetryPeriod : options.resyncPeriod)
     }
 
     // MARK: - NetworkAttachmentDefinitions
@@ -460,6 +470,7 @@ public final class AutomagicController: Sendable {
         hasher.combine(map.metadata.uid)
         hasher.combine(map.spec.networkAttachmentDefinition)
         hasher.combine(map.spec.isExclusive)  // the resourceName annotation
+        hasher.combine(map.spec.isDRA)  // … which a dra network does not get
         hasher.combine(present)
         let fingerprint = hasher.finalize()
         let now = ContinuousClock.now

@@ -54,6 +54,9 @@ struct NodeNetworkResult: Hashable, Sendable {
     /// Attributes of the chosen device, for the consistency checks across nodes.
     var vlans: [Int]? = nil
     var subnets: [String]? = nil
+    /// `dra` networks: the devices matching the map that another network holds here (sorted; nil
+    /// when none), which the DeviceClass excludes.
+    var held: [String]? = nil
 }
 
 /// An exclusive-device contest on one node, without the resolver's prose (kept for every node, so small).
@@ -81,6 +84,8 @@ struct MapSnapshot: Sendable {
     var compiled: [CompiledMap]
     /// Networks whose rules select by subnet (`InCIDR`): their devices' subnets are compared across nodes.
     var subnetNetworks: Set<String>
+    /// Networks allocated through DRA (`spec.dra`): their held devices are kept per node.
+    var draNetworks: Set<String> = []
 }
 
 /// Counts and examples of one attribute value across the nodes of a map.
@@ -194,7 +199,8 @@ final class ClusterIndex: Sendable {
                         subnet.insert(c.network)
                     }
                 }
-                s.snapshot = MapSnapshot(version: s.version, compiled: compiled, subnetNetworks: subnet)
+                let dra = Set(compiled.filter { $0.map.spec.isDRA }.map(\.network))
+                s.snapshot = MapSnapshot(version: s.version, compiled: compiled, subnetNetworks: subnet, draNetworks: dra)
             }
         }
         return changed
@@ -244,6 +250,20 @@ final class ClusterIndex: Sendable {
 
     /// Names of every indexed node.
     var nodeNames: [String] { state.withLock { Array($0.nodes.keys) } }
+
+    /// What the DeviceClass of `network` is compiled from: every indexed node with its labels, and
+    /// per node the devices another network holds (``NodeNetworkResult/held``).
+    func draInputs(_ network: String) -> (nodes: [NodeInfo], held: [String: Set<String>]) {
+        state.withLock { s in
+            var nodes: [NodeInfo] = []
+            var held: [String: Set<String>] = [:]
+            for (name, e) in s.nodes {
+                nodes.append(NodeInfo(name: name, labels: e.labels))
+                if let h = e.results[network]?.held { held[name] = Set(h) }
+            }
+            return (nodes.sorted { $0.name < $1.name }, held)
+        }
+    }
 
     /// The networks `namespace` matters to (maps rendering NADs there).
     func networks(renderingIn namespace: String) -> [String] {
@@ -385,6 +405,10 @@ final class ClusterIndex: Sendable {
                 }
             }
             r.conflictCount = UInt16(clamping: n.conflicts.count)
+            if maps.draNetworks.contains(n.network), n.candidates.count != n.availableDevices.count {
+                let held = Set(n.candidates).subtracting(n.availableDevices)
+                if !held.isEmpty { r.held = held.sorted() }
+            }
             if r.missing == .none && (r.outcome == .unresolved || !n.conflicts.isEmpty) {
                 var hasher = Hasher()
                 if r.outcome == .unresolved { hasher.combine(n.message) }

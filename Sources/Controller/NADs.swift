@@ -17,9 +17,10 @@ public enum NADRenderer {
     public static let resourceNameAnnotation = "k8s.v1.cni.cncf.io/resourceName"
 
     /// The value of ``resourceNameAnnotation`` for `map`: `automagic.dev/<network>` for an
-    /// exclusive network (its device plugin's resource), nil for a shared one.
+    /// exclusive network (its device plugin's resource), nil for a shared one and for a `dra`
+    /// network (allocated through a ResourceClaim, not a device-plugin resource).
     public static func resourceName(for map: NetworkDeviceMap) -> String? {
-        map.spec.isExclusive ? Automagic.extendedResource(for: map.network) : nil
+        map.spec.isExclusive && !map.spec.isDRA ? Automagic.extendedResource(for: map.network) : nil
     }
 
     /// The label selector of the NADs rendered for `network`.

@@ -32,7 +32,8 @@ enum StatusBuilder {
     static let namedInMessages = 5
 
     static func build(
-        map: NetworkDeviceMap, aggregate a: MapAggregate, nad: NADReport, previous: NetworkDeviceMapStatus?, now: String
+        map: NetworkDeviceMap, aggregate a: MapAggregate, nad: NADReport, deviceClass: DeviceClassReport? = nil,
+        previous: NetworkDeviceMapStatus?, now: String
     ) -> (status: NetworkDeviceMapStatus, events: [MapEvent]) {
         let network = map.network
         let generation = map.metadata.generation
@@ -89,6 +90,16 @@ enum StatusBuilder {
         if !nad.errors.isEmpty {
             degradedReason = degradedReason ?? "NADSyncFailed"
             degradedParts.append(contentsOf: nad.errors)
+        }
+        // DeviceClass (dra maps only); a class that cannot be rendered leaves the network unusable.
+        if let deviceClass {
+            set(MapConditionType.deviceClass, deviceClass.rendered, deviceClass.reason, deviceClass.message)
+            if !deviceClass.rendered {
+                degradedReason = degradedReason ?? deviceClass.reason
+                degradedParts.append(deviceClass.message)
+            }
+        } else {
+            conditions.removeAll { $0.type == MapConditionType.deviceClass }
         }
         if let degradedReason {
             set(MapConditionType.degraded, true, degradedReason, degradedParts.joined(separator: "; "))
@@ -159,7 +170,8 @@ enum StatusBuilder {
         case MapConditionType.ready: 0
         case MapConditionType.degraded: 1
         case MapConditionType.conflict: 2
-        default: 3
+        case MapConditionType.deviceClass: 3
+        default: 4
         }
     }
 

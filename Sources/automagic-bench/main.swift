@@ -112,6 +112,18 @@ func benchConnectionReuse(requests: Int) async throws {
 
 /// The resolver: one node (100 maps x 256 devices) and a controller full resync (5,000 nodes x 100 maps);
 /// `--maps`, `--devices`, `--nodes` and `--iterations` shrink it (the smoke test runs it small).
+/// `automagic-bench dra`: the DeviceClass compiler over `--maps` maps and a fleet of `--nodes` nodes.
+func benchDRA(_ args: ArraySlice<String>) {
+    let m = DRABenchmark.compile(maps: count(option("maps", in: args), "--maps", default: 100),
+                                 nodes: count(option("nodes", in: args), "--nodes", default: 1000),
+                                 iterations: count(option("iterations", in: args), "--iterations", default: 5))
+    emit([
+        "benchmark": "dra-deviceclass-compile", "name": .string(m.name), "iterations": .int(Int64(m.iterations)),
+        "cpuMsPerIteration": .double(m.cpuMillisecondsPerIteration), "wallMsPerIteration": .double(m.millisecondsPerIteration),
+        "rendered": .int(Int64(m.resolved)), "compiled": .int(Int64(m.results)),
+    ])
+}
+
 func benchResolver(_ args: ArraySlice<String>) {
     let maps = count(option("maps", in: args), "--maps", default: 100)
     let devices = count(option("devices", in: args), "--devices", default: 256)
@@ -181,6 +193,7 @@ do {
     case "watch-decode": try benchWatchDecode(events: count(rest.first, "events", default: 20_000))
     case "list-decode": try benchListDecode(objects: count(rest.first, "objects", default: 5_000))
     case "resolver": benchResolver(rest)
+    case "dra": benchDRA(rest)
     case "connection-reuse": try await benchConnectionReuse(requests: count(rest.first, "requests", default: 1_000))
     case "lab":
         print(LabBenchmarks.run(objects: count(option("objects", in: rest), "--objects", default: 5000),
@@ -193,6 +206,7 @@ do {
         print("""
         usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N]
                              | resolver [--maps N] [--devices N] [--iterations N] [--nodes N] [--fleet-devices N]
+                             | dra [--maps N] [--nodes N] [--iterations N]
                              | lab [--objects N] [--watchers N]
                              | controller --kubeconfig FILE [--nodes N] [--devices N] [--maps N]
                                           [--change-window SECONDS] [--steady-window SECONDS]

@@ -144,6 +144,13 @@ import Yams
         Grant(group: "k8s.cni.cncf.io", resource: "network-attachment-definitions", verb: "create"),
         Grant(group: "k8s.cni.cncf.io", resource: "network-attachment-definitions", verb: "update"),
         Grant(group: "k8s.cni.cncf.io", resource: "network-attachment-definitions", verb: "delete"),
+        // DeviceClasses of dra networks: a probe list (also finds the classes rendered before a
+        // restart), getIfExists, create, update, delete (AutomagicController.syncDeviceClass).
+        Grant(group: "resource.k8s.io", resource: "deviceclasses", verb: "list"),
+        Grant(group: "resource.k8s.io", resource: "deviceclasses", verb: "get"),
+        Grant(group: "resource.k8s.io", resource: "deviceclasses", verb: "create"),
+        Grant(group: "resource.k8s.io", resource: "deviceclasses", verb: "update"),
+        Grant(group: "resource.k8s.io", resource: "deviceclasses", verb: "delete"),
         // EventRecorder.create (core/v1 and events.k8s.io/v1 events are the same objects).
         Grant(group: "", resource: "events", verb: "create"),
         Grant(group: "events.k8s.io", resource: "events", verb: "create"),

@@ -232,6 +232,71 @@ import Testing
         }
     }
 
+    /// A `dra` network: its DeviceClass is rendered, owned by the map, follows the map's rules,
+    /// excludes nothing while no other network holds a device, and goes when the map stops being
+    /// `dra`; its NAD names no device-plugin resource although the network is exclusive.
+    @Test func draNetworkGetsItsDeviceClass() async throws {
+        try await TestCluster.with { c in
+            try await c.installNADCRD()
+            let classes = c.client.dynamic(deviceClassResource)
+            let team = c.name("team")
+            _ = try await c.namespaces.create(Namespace(metadata: ObjectMeta(name: team, labels: ["automagic.dev/test": c.prefix])))
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            let network = c.name("passthrough")
+            let className = network + ".automagic.dev"
+            let map = try await c.createMap("passthrough", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])], exclusive: true,
+                networkAttachmentDefinition: NADTemplate(namespaces: [team]), dra: true))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("DeviceClass rendered") {
+                try await c.map("passthrough").status?.conditions?[type: "DeviceClass"]?.reason == "Rendered"
+            }
+            let dc = try await classes.get(className)
+            #expect(dc.metadata.ownerReferences?.first?.uid == map.metadata.uid)
+            #expect(dc.metadata.labels?["automagic.dev/network"] == network)
+            #expect(dc.json["spec"]?["selectors"]?[1]?["cel"]?["expression"]?.stringValue?.contains(#"in ["ice"]"#) == true, "\(dc.json)")
+            // The rules change: the class follows.
+            _ = try await c.maps.modify(network) { $0.spec.rules = [DeviceRule(expressions: [expr("driver", .in, ["mlx5_core"])])] }
+            try await eventually("DeviceClass updated") {
+                try await classes.get(className).json["spec"]?["selectors"]?[1]?["cel"]?["expression"]?.stringValue?.contains("mlx5_core") == true
+            }
+            try await eventually("NAD") { try await c.nads.inNamespace(team).getIfExists(network) != nil }
+            #expect(try await c.nads.inNamespace(team).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation] == nil)
+            // No longer dra: the device plugin's resource; the condition and the class go.
+            _ = try await c.maps.modify(network) { $0.spec.dra = false }
+            try await eventually("resourceName, no DeviceClass condition, no class") {
+                let annotation = try await c.nads.inNamespace(team).get(network).metadata.annotations?[NADRenderer.resourceNameAnnotation]
+                let condition = try await c.map("passthrough").status?.conditions?[type: "DeviceClass"]
+                let gone = try await classes.getIfExists(className) == nil
+                return annotation == "automagic.dev/\(network)" && condition == nil && gone
+            }
+        }
+    }
+
+    /// A `dra` network on a server without `resource.k8s.io/v1` (before 1.34): the map says so in
+    /// `DeviceClass` and `Degraded`, and nothing is retried in a hot loop.
+    @Test(.enabled(if: (ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? "").isEmpty,
+                   "lab only: the lab can play a server without resource.k8s.io/v1"))
+    func draNetworkOnAServerWithoutDRA() async throws {
+        try await TestCluster.with(servesResourceAPI: false) { c in
+            try await c.createNode("n1")
+            try await c.publish("n1", devices: [device("ens1f0")])
+            try await c.createMap("passthrough", spec: NetworkDeviceMapSpec(
+                rules: [DeviceRule(expressions: [expr("driver", .in, ["ice"])])], exclusive: true, dra: true))
+            let (_, task) = c.startController()
+            defer { task.cancel() }
+            try await eventually("DeviceClass condition") {
+                let s = try await c.map("passthrough").status
+                return s?.conditions?[type: "DeviceClass"]?.reason == "DRAUnavailable"
+                    && s?.conditions?[type: "DeviceClass"]?.status == "False"
+                    && s?.conditions?[type: "Degraded"]?.reason == "DRAUnavailable"
+                    && s?.conditions?[type: "Ready"]?.status == "True"
+            }
+        }
+    }
+
     @Test func nodeDeviceOfDeletedNodeIsRemoved() async throws {
         try await TestCluster.with { c in
             try await c.createNode("n1")

@@ -33,6 +33,38 @@ import Testing
         #expect(none.isEmpty)
     }
 
+    @Test func deviceClassConditionOnlyForDRAMapsAndAFailureDegrades() throws {
+        var a = MapAggregate()
+        a.selected = 2
+        a.matched = 2
+        let rendered = DeviceClassReport(rendered: true, reason: "Rendered", message: "DeviceClass storage.automagic.dev selects …")
+        let (ok, _) = StatusBuilder.build(map: map(), aggregate: a, nad: NADReport(), deviceClass: rendered, previous: nil, now: "t0")
+        #expect(ok.conditions?.map(\.type) == ["Ready", "Degraded", "Conflict", "DeviceClass"])
+        #expect(ok.conditions?[type: "DeviceClass"]?.status == "True")
+        #expect(ok.conditions?[type: "Degraded"]?.status == "False")
+
+        let unavailable = DeviceClassReport(rendered: false, reason: "DRAUnavailable", message: "the API server does not serve resource.k8s.io/v1 DeviceClasses")
+        let (bad, events) = StatusBuilder.build(map: map(), aggregate: a, nad: NADReport(), deviceClass: unavailable, previous: ok, now: "t1")
+        #expect(bad.conditions?[type: "DeviceClass"]?.status == "False" && bad.conditions?[type: "DeviceClass"]?.reason == "DRAUnavailable")
+        let degraded = try #require(bad.conditions?[type: "Degraded"])
+        #expect(degraded.status == "True" && degraded.reason == "DRAUnavailable" && degraded.message.contains("resource.k8s.io/v1"))
+        #expect(events.contains { $0.reason == "Degraded" })
+        #expect(bad.conditions?[type: "Ready"]?.status == "True", "the nodes still resolve the network")
+
+        // No longer a dra map: the condition goes.
+        let (plain, _) = StatusBuilder.build(map: map(), aggregate: a, nad: NADReport(), deviceClass: nil, previous: bad, now: "t2")
+        #expect(plain.conditions?[type: "DeviceClass"] == nil)
+        #expect(plain.conditions?[type: "Degraded"]?.status == "False")
+    }
+
+    @Test func draNetworksGetNoResourceNameAnnotation() {
+        var m = map()
+        m.spec.exclusive = true
+        #expect(NADRenderer.resourceName(for: m) == "automagic.dev/storage")
+        m.spec.dra = true
+        #expect(NADRenderer.resourceName(for: m) == nil)
+    }
+
     @Test func degradedNamesNodesAndKeepsTransitionTimes() throws {
         var a = MapAggregate()
         a.selected = 10

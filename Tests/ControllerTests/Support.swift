@@ -34,7 +34,8 @@ final class TestCluster: Sendable {
         self.prefix = prefix
     }
 
-    static func start() async throws -> TestCluster {
+    /// - Parameter servesResourceAPI: whether the lab serves `resource.k8s.io/v1` (false: a server before 1.34).
+    static func start(servesResourceAPI: Bool = true) async throws -> TestCluster {
         let prefix = "am" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
         let environment = ProcessInfo.processInfo.environment
         let cluster: TestCluster
@@ -45,6 +46,7 @@ final class TestCluster: Sendable {
         } else {
             var options = LabServerOptions()
             options.logger.logLevel = .warning
+            options.servesResourceAPI = servesResourceAPI
             let lab = try LabServer.start(options)
             var configuration = try KubeConfigLoader.load(explicitPath: lab.kubeconfigPath, environment: [:])
             configuration.qps = 0
@@ -221,8 +223,8 @@ final class TestCluster: Sendable {
     }
 
     /// Runs `body` with a fresh cluster and cleans up whether it threw or not.
-    static func with<R>(_ body: (TestCluster) async throws -> R) async throws -> R {
-        let cluster = try await TestCluster.start()
+    static func with<R>(servesResourceAPI: Bool = true, _ body: (TestCluster) async throws -> R) async throws -> R {
+        let cluster = try await TestCluster.start(servesResourceAPI: servesResourceAPI)
         do {
             let result = try await body(cluster)
             await cluster.cleanUp()
