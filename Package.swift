@@ -2,13 +2,13 @@
 // Automagic: semantic secondary networks for Kubernetes pods.
 //
 // Layering (lower never imports higher):
-//   C shims:      CCurl (libcurl), CTLS (OpenSSL), CNetlink (netlink, ioctl, setns, packet sockets)
+//   C shims:      CCurl (libcurl), CTLS (OpenSSL), CSockets (accept4, pipe2), CNetlink (netlink, ioctl, setns, packet sockets)
 //   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
 //   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
 //                 CNI (spawns and execs the delegate plugins)
 //   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
-//                 leader election, clocks), DeviceProbe (netlink, ethtool, sysfs, LLDP), HTTPServer (sockets +
-//                 OpenSSL), Observability (metrics, /proc, health endpoints over HTTPServer)
+//                 leader election, clocks), DeviceProbe (netlink, ethtool, sysfs, LLDP), HTTPServer (sockets),
+//                 HTTPServerTLS (OpenSSL), Observability (metrics, /proc, health endpoints over HTTPServer)
 //   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin, DevicePlugin
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic,
 //                 automagic-device-plugin
@@ -56,6 +56,7 @@ let package = Package(
         // C shims
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .target(name: "CSockets"),
         .target(name: "CNetlink"),
         // pthread threads and a condition lock, for modules that must not link corelibs Foundation.
         .target(name: "NativeThreads", swiftSettings: swiftSettings),
@@ -83,13 +84,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads"], swiftSettings: swiftSettings),
-        .target(name: "HTTPServer", dependencies: ["CTLS", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        // Plain HTTP/1.1 (no OpenSSL: the agent's health and metrics server); HTTPServerTLS adds TLS.
+        .target(name: "HTTPServer", dependencies: ["CSockets", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "HTTPServerTLS", dependencies: ["HTTPServer", "CTLS"], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
         // Programs
         .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "LabAPIServer", dependencies: [
-            "HTTPServer", "KubeCore", "JSON",
+            "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
@@ -189,11 +192,11 @@ let package = Package(
         ], exclude: ["cel_eval.py"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "JSON", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPServerTLS", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
         .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
-            "KubeClient", "LabAPIServer", "HTTPServer", "KubeCore", "JSON", "TestSupport",
+            "KubeClient", "LabAPIServer", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer", "HTTPServer", "TestSupport"]),

@@ -572,18 +572,6 @@ done:
     return result;
 }
 
-int ctls_accept_nonblocking(int listen_fd, struct sockaddr *addr, socklen_t *addrlen) {
-    return accept4(listen_fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
-
-int ctls_pipe_nonblocking(int fds[2]) {
-    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
-}
-
-short ctls_pollrdhup(void) {
-    return POLLRDHUP;
-}
-
 void ctls_free(void *p) {
     free(p);
 }

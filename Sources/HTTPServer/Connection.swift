@@ -5,7 +5,7 @@ import Logging
 struct Connection {
     let transport: Transport
     let remoteAddress: String
-    let tls: TLSContext?
+    let tls: (any SecurityContext)?
     let limits: HTTPLimits
     let handler: HTTPHandler
     let errorResponder: HTTPErrorResponder
@@ -20,7 +20,7 @@ struct Connection {
     private var bodyDeadline: Int64 = 0
 
     init(
-        transport: Transport, remoteAddress: String, tls: TLSContext?, limits: HTTPLimits, handler: @escaping HTTPHandler,
+        transport: Transport, remoteAddress: String, tls: (any SecurityContext)?, limits: HTTPLimits, handler: @escaping HTTPHandler,
         errorResponder: @escaping HTTPErrorResponder, monitor: ClientGoneMonitor, logger: Logger,
         isStopping: @escaping @Sendable () -> Bool
     ) {

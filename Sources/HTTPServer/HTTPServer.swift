@@ -1,5 +1,5 @@
 import NativeThreads
-import CTLS
+import CSockets
 import Dispatch
 import Glibc
 import Logging
@@ -60,7 +60,8 @@ public struct HTTPLimits: Sendable, Hashable {
     }
 }
 
-/// A small HTTP/1.1 server over blocking-style sockets, with optional TLS (OpenSSL).
+/// A small HTTP/1.1 server over blocking-style sockets, with optional TLS (`security`; OpenSSL through
+/// HTTPServerTLS, which this module does not link).
 ///
 /// Design: one accept thread, and one thread per connection (not Swift's cooperative pool),
 /// so handlers may block — a watch handler holds its connection's thread for as long as the
@@ -89,7 +90,7 @@ public final class HTTPServer: Sendable {
 
     private let host: String
     private let requestedPort: Int
-    private let tlsConfiguration: TLSConfiguration?
+    private let security: (any TransportSecurity)?
     private let limits: HTTPLimits
     private let handler: HTTPHandler
     private let errorResponder: HTTPErrorResponder
@@ -106,19 +107,19 @@ public final class HTTPServer: Sendable {
     /// - Parameters:
     ///   - host: a numeric address (`127.0.0.1`, `::1`, `0.0.0.0`, `::`) or a host name; brackets are allowed.
     ///   - port: the TCP port; 0 picks a free one (returned by `start()`).
-    ///   - tls: serve HTTPS with this configuration; nil serves plain HTTP.
+    ///   - security: serve HTTPS with this (HTTPServerTLS's `TLSConfiguration`); nil serves plain HTTP.
     ///   - limits: sizes and timeouts.
     ///   - errorResponder: builds the server's own error answers; nil answers plain text.
     ///   - logger: where connection-level problems are logged (debug) and failures (error).
     ///   - handler: called for every complete request.
     public init(
-        host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil, limits: HTTPLimits = .init(),
+        host: String = "127.0.0.1", port: Int = 0, security: (any TransportSecurity)? = nil, limits: HTTPLimits = .init(),
         errorResponder: HTTPErrorResponder? = nil, logger: Logger = Logger(label: "automagic.http"),
         handler: @escaping HTTPHandler
     ) {
         self.host = host
         self.requestedPort = port
-        self.tlsConfiguration = tls
+        self.security = security
         self.limits = limits
         self.errorResponder = errorResponder ?? { _, message in
             (["Content-Type": "text/plain; charset=utf-8"], Array((message + "\n").utf8))
@@ -138,13 +139,13 @@ public final class HTTPServer: Sendable {
             s.started = true
         }
         signal(SIGPIPE, SIG_IGN)
-        let tlsContext: TLSContext?
+        let tlsContext: (any SecurityContext)?
         let fd: Int32, port: Int
         var pipeFDs: [Int32] = [-1, -1]
         do throws(HTTPServerError) {
-            tlsContext = try tlsConfiguration.map { config throws(HTTPServerError) in try TLSContext(config) }
+            tlsContext = try security.map { security throws(HTTPServerError) in try security.context() }
             (fd, port) = try Self.listen(host: host, port: requestedPort)
-            guard ctls_pipe_nonblocking(&pipeFDs) == 0 else {
+            guard csockets_pipe_nonblocking(&pipeFDs) == 0 else {
                 Glibc.close(fd)
                 throw .listen(address: "\(host):\(port)", cause: "pipe2: \(String(cString: strerror(errno)))")
             }
@@ -264,7 +265,7 @@ public final class HTTPServer: Sendable {
         throw .listen(address: address, cause: lastError)
     }
 
-    private func acceptLoop(listenFD: Int32, wakeFD: Int32, tls: TLSContext?) {
+    private func acceptLoop(listenFD: Int32, wakeFD: Int32, tls: (any SecurityContext)?) {
         while true {
             var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             let rc = poll(&fds, 2, -1)
@@ -279,7 +280,7 @@ public final class HTTPServer: Sendable {
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    ctls_accept_nonblocking(listenFD, $0, &len)
+                    csockets_accept_nonblocking(listenFD, $0, &len)
                 }
             }
             if fd < 0 {

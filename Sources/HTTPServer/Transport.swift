@@ -1,4 +1,4 @@
-import CTLS
+import CSockets
 import Glibc
 import Synchronization
 
@@ -17,7 +17,7 @@ extension Duration {
 }
 
 /// Linux `POLLRDHUP` (peer closed its writing side); not exported by the Glibc module.
-let pollReadHangUp: Int16 = ctls_pollrdhup()
+let pollReadHangUp: Int16 = csockets_pollrdhup()
 
 /// The text of a NUL-terminated C buffer.
 func cString(_ buffer: [CChar]) -> String {
@@ -32,7 +32,7 @@ enum TransportFailure: Error, Equatable {
     case failed(String)
 }
 
-/// One accepted, non-blocking socket, optionally wrapped in TLS, with deadline-bounded I/O.
+/// One accepted, non-blocking socket, optionally wrapped in a secure session (TLS), with deadline-bounded I/O.
 ///
 /// Threading: reads happen only on the connection's thread; writes are serialized by the
 /// response writer's lock; `peerHasGone()` and `shutdown()` only call `poll`/`shutdown` on the
@@ -40,7 +40,7 @@ enum TransportFailure: Error, Equatable {
 /// called by the connection thread after everything else let go.
 final class Transport: @unchecked Sendable {
     let fd: Int32
-    private(set) var ssl: OpaquePointer?
+    private(set) var session: (any SecureSession)?
     let writeTimeoutMilliseconds: Int64
     /// Set once the descriptor is closed, so `shutdown()` from `stop()` never hits a reused descriptor.
     private let closed = Mutex(false)
@@ -53,53 +53,43 @@ final class Transport: @unchecked Sendable {
         self.writeTimeoutMilliseconds = writeTimeoutMilliseconds
     }
 
-    /// Performs the server side of the TLS handshake before `deadline`.
-    func handshake(context: TLSContext, deadline: Int64) throws(TransportFailure) {
-        var err = [CChar](repeating: 0, count: 512)
-        guard let ssl = ctls_ssl_new(context.ctx, fd, &err, err.count) else {
-            throw .failed(cString(err))
+    /// Performs the server side of the handshake before `deadline`.
+    func handshake(context: any SecurityContext, deadline: Int64) throws(TransportFailure) {
+        let session: any SecureSession
+        switch context.session(socket: fd) {
+        case .success(let s): session = s
+        case .failure(let error): throw .failed(error.description)
         }
-        self.ssl = ssl
+        self.session = session
         while true {
-            let rc = ctls_ssl_handshake(ssl, &err, err.count)
-            switch Int(rc) {
-            case Int(CTLS_OK): return
-            case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
-            case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
-            default: throw .failed(cString(err))
+            switch session.handshake() {
+            case .done: return
+            case .wantRead: try wait(for: Int16(POLLIN), deadline: deadline)
+            case .wantWrite: try wait(for: Int16(POLLOUT), deadline: deadline)
+            case .closed: throw .closed
+            case .failed(let message): throw .failed(message)
             }
         }
     }
 
     /// The verified client certificate identity, if any.
-    func peerIdentity() -> PeerIdentity? {
-        guard let ssl else { return nil }
-        var buf = [CChar](repeating: 0, count: 4096)
-        let cnCount = ctls_peer_subject_entries(ssl, 0, &buf, buf.count)
-        guard cnCount >= 0 else { return nil }
-        let cn = cnCount > 0 ? cString(buf).split(separator: "\n").first.map(String.init) ?? "" : ""
-        let orgCount = ctls_peer_subject_entries(ssl, 1, &buf, buf.count)
-        let orgs = orgCount > 0 ? cString(buf).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) : []
-        return PeerIdentity(commonName: cn, organizations: orgs)
-    }
+    func peerIdentity() -> PeerIdentity? { session?.peerIdentity() }
 
     /// Reads available bytes (at most `max`) into `buffer`, waiting until `deadline`.
     /// Returns the count (> 0); throws `.closed` at end of stream.
     func read(into buffer: inout [UInt8], max: Int, deadline: Int64) throws(TransportFailure) -> Int {
         let max = Swift.min(max, scratch.count)
         while true {
-            if let ssl {
-                var n: Int32 = 0
-                var err = [CChar](repeating: 0, count: 256)
-                let rc = scratch.withUnsafeMutableBytes { ctls_ssl_read(ssl, $0.baseAddress, Int32(max), &n, &err, err.count) }
-                switch Int(rc) {
-                case Int(CTLS_OK):
-                    buffer.append(contentsOf: scratch[0..<Int(n)])
-                    return Int(n)
-                case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
-                case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
-                case Int(CTLS_CLOSED): throw .closed
-                default: throw .failed(cString(err))
+            if let session {
+                let outcome = scratch.withUnsafeMutableBytes { session.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<max])) }
+                switch outcome {
+                case .done(let n):
+                    buffer.append(contentsOf: scratch[0..<n])
+                    return n
+                case .wantRead: try wait(for: Int16(POLLIN), deadline: deadline)
+                case .wantWrite: try wait(for: Int16(POLLOUT), deadline: deadline)
+                case .closed: throw .closed
+                case .failed(let message): throw .failed(message)
                 }
             } else {
                 let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
@@ -125,17 +115,15 @@ final class Transport: @unchecked Sendable {
         var offset = 0
         while offset < bytes.count {
             let deadline = monotonicMilliseconds() + writeTimeoutMilliseconds
-            if let ssl {
-                var n: Int32 = 0
-                var err = [CChar](repeating: 0, count: 256)
-                let len = Int32(min(bytes.count - offset, 1 << 20))
-                let rc = bytes.withUnsafeBytes { ctls_ssl_write(ssl, $0.baseAddress! + offset, len, &n, &err, err.count) }
-                switch Int(rc) {
-                case Int(CTLS_OK): offset += Int(n)
-                case Int(CTLS_WANT_WRITE): try wait(for: Int16(POLLOUT), deadline: deadline)
-                case Int(CTLS_WANT_READ): try wait(for: Int16(POLLIN), deadline: deadline)
-                case Int(CTLS_CLOSED): throw .closed
-                default: throw .failed(cString(err))
+            if let session {
+                let len = min(bytes.count - offset, 1 << 20)
+                let outcome = bytes.withUnsafeBytes { session.write(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + len)])) }
+                switch outcome {
+                case .done(let n): offset += n
+                case .wantWrite: try wait(for: Int16(POLLOUT), deadline: deadline)
+                case .wantRead: try wait(for: Int16(POLLIN), deadline: deadline)
+                case .closed: throw .closed
+                case .failed(let message): throw .failed(message)
                 }
             } else {
                 let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -156,10 +144,7 @@ final class Transport: @unchecked Sendable {
     }
 
     /// Whether bytes already buffered (inside TLS) are waiting to be read.
-    var hasBufferedInput: Bool {
-        guard let ssl else { return false }
-        return ctls_ssl_pending(ssl) > 0
-    }
+    var hasBufferedInput: Bool { session?.hasBufferedInput ?? false }
 
     /// Whether the peer closed its side or the socket failed (non-blocking check).
     func peerHasGone() -> Bool {
@@ -193,12 +178,11 @@ final class Transport: @unchecked Sendable {
         }
     }
 
-    /// Sends TLS close_notify (best effort), frees TLS state and closes the descriptor.
+    /// Ends the secure session (TLS close_notify, best effort), frees it and closes the descriptor.
     func close() {
-        if let ssl {
-            ctls_ssl_shutdown(ssl)
-            ctls_ssl_free(ssl)
-            self.ssl = nil
+        if let session {
+            session.close()
+            self.session = nil
         }
         closed.withLock { isClosed in
             if !isClosed { _ = Glibc.close(fd) }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HTTPServerTLS
 import JSON
 import Logging
 import Synchronization
@@ -193,7 +194,7 @@ public enum LabServer {
             return (HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-cache, private")]),
                     Wire.encode(e.status, order: .goStruct, newline: true))
         }
-        let http = HTTPServer(host: options.bindAddress, port: options.port, tls: tls, limits: limits, errorResponder: responder,
+        let http = HTTPServer(host: options.bindAddress, port: options.port, security: tls, limits: limits, errorResponder: responder,
                               logger: options.logger) { request, writer in
             let user = request.peer.map { LabUser(name: $0.commonName, groups: $0.organizations) }
             let lr = LabRequest(method: request.method, path: request.path, query: request.query,

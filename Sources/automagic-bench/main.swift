@@ -62,6 +62,48 @@ func benchWatchDecode(events: Int) throws {
     ])
 }
 
+/// One watch line as Foundation's JSONDecoder reads it (the side-by-side reference for JSONReader).
+struct CodableWatchLine: Decodable {
+    var type: String
+    var object: NodeDevice
+}
+
+/// The same stream as `benchWatchDecode`, each line decoded with Foundation's JSONDecoder
+/// (`watch-decode N --codable`): what the client's JSONReader is measured against (docs/decisions.md).
+func benchWatchDecodeCodable(events: Int) throws {
+    var stream = Data()
+    for i in 0..<events {
+        stream.append(contentsOf: Array(#"{"type":"MODIFIED","object":"#.utf8))
+        stream.append(contentsOf: Array(nodeDeviceJSON(node: i, devices: 4, rv: i + 1).utf8))
+        stream.append(contentsOf: Array("}\n".utf8))
+    }
+    let decoder = JSONDecoder()
+    var best = Double.infinity
+    var count = 0
+    for _ in 0..<3 {
+        count = 0
+        let t0 = now()
+        var pending = Data()
+        var offset = 0
+        while offset < stream.count {
+            let end = min(offset + 16384, stream.count)
+            pending.append(stream.subdata(in: offset..<end))
+            offset = end
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let line = pending[pending.startIndex..<newline]
+                blackHole(try decoder.decode(CodableWatchLine.self, from: line))
+                count += 1
+                pending = pending[(newline + 1)...]
+            }
+        }
+        best = min(best, now() - t0)
+    }
+    emit([
+        "benchmark": "watch-decode-codable", "events": .int(Int64(count)),
+        "seconds": .double(best), "eventsPerSecond": .double(Double(count) / best),
+    ])
+}
+
 /// List decoding: 5,000 NodeDevices of ~4 KB decoded from one response body; peak memory vs body size.
 func benchListDecode(objects: Int) throws {
     var body = Data()
@@ -190,7 +232,9 @@ let args = CommandLine.arguments.dropFirst()
 let rest = args.dropFirst()
 do {
     switch args.first {
-    case "watch-decode": try benchWatchDecode(events: count(rest.first, "events", default: 20_000))
+    case "watch-decode":
+        let events = count(rest.first { !$0.hasPrefix("--") }, "events", default: 20_000)
+        if rest.contains("--codable") { try benchWatchDecodeCodable(events: events) } else { try benchWatchDecode(events: events) }
     case "list-decode": try benchListDecode(objects: count(rest.first, "objects", default: 5_000))
     case "resolver": benchResolver(rest)
     case "dra": benchDRA(rest)
@@ -204,7 +248,7 @@ do {
                                            hostRoot: option("host-root", in: rest) ?? "/", netnsPath: option("netns", in: rest)))
     default:
         print("""
-        usage: automagic-bench watch-decode [N] | list-decode [N] | connection-reuse [N]
+        usage: automagic-bench watch-decode [N] [--codable] | list-decode [N] | connection-reuse [N]
                              | resolver [--maps N] [--devices N] [--iterations N] [--nodes N] [--fleet-devices N]
                              | dra [--maps N] [--nodes N] [--iterations N]
                              | lab [--objects N] [--watchers N]

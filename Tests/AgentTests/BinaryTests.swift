@@ -32,6 +32,19 @@ import TestSupport
         }
     }
 
+    /// The agent's health and metrics endpoints are plain HTTP: the agent itself must not link OpenSSL
+    /// (HTTPServer has no TLS; HTTPServerTLS does). libcurl still loads it for the API server's HTTPS,
+    /// so the check reads the binary's own dependencies (DT_NEEDED), not ldd's transitive list.
+    @Test func theAgentDoesNotLinkOpenSSLItself() throws {
+        let readelf = try run("/usr/bin/readelf", ["-d", try Self.binary()])
+        #expect(readelf.status == 0, "\(readelf)")
+        let needed = readelf.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        #expect(needed.contains { $0.contains("libcurl") }, "readelf output does not list the agent's libraries: \(readelf.stdout)")
+        for library in ["libssl.so", "libcrypto.so"] {
+            #expect(!needed.contains { $0.contains(library) }, "automagic-agent links \(library) itself: \(needed)")
+        }
+    }
+
     /// Starts the binary; stdout and stderr go to files in `dir`.
     static func start(_ arguments: [String], dir: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()

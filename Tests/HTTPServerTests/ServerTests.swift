@@ -4,13 +4,14 @@ import Synchronization
 import Testing
 
 @testable import HTTPServer
+import HTTPServerTLS
 
 /// Starts a server, runs `body` with its port, and always stops it.
 func withServer(
     host: String = "127.0.0.1", tls: TLSConfiguration? = nil, limits: HTTPLimits = .init(),
     errorResponder: HTTPErrorResponder? = nil, handler: @escaping HTTPHandler, _ body: (Int) throws -> Void
 ) throws {
-    let server = HTTPServer(host: host, port: 0, tls: tls, limits: limits, errorResponder: errorResponder, handler: handler)
+    let server = HTTPServer(host: host, port: 0, security: tls, limits: limits, errorResponder: errorResponder, handler: handler)
     let port = try server.start()
     defer { server.stop() }
     try body(port)

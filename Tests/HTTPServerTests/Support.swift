@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 
 @testable import HTTPServer
+import HTTPServerTLS
 
 /// Runs curl with `--silent --show-error` and a 20 s overall limit.
 func curl(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessOutput {

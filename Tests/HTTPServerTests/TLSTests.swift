@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 
 @testable import HTTPServer
+import HTTPServerTLS
 
 @Suite struct TLSTests {
     @Test func curlVerifiesTheServerWithTheCA() throws {
@@ -130,7 +131,7 @@ import TestSupport
             TLSConfiguration(certificateChainPEM: pki.server.certificatePEM, privateKeyPEM: pki.server.privateKeyPEM, clientCAPEM: "junk"),
         ]
         for config in cases {
-            let server = HTTPServer(tls: config, handler: echoHandler)
+            let server = HTTPServer(security: config, handler: echoHandler)
             #expect {
                 try server.start()
             } throws: { error in

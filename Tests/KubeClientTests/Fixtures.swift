@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HTTPServerTLS
 import JSON
 import KubeClient
 import KubeCore
@@ -78,7 +79,7 @@ final class FakeAPIServer: Sendable {
         let tls = TLSConfiguration(certificateChainPEM: pki.serverCert, privateKeyPEM: pki.serverKey,
                                    clientCAPEM: requireClientCert ? pki.ca.certificatePEM : nil)
         let seen = self.seen
-        server = HTTPServer(host: "127.0.0.1", port: 0, tls: tls) { request, writer in
+        server = HTTPServer(host: "127.0.0.1", port: 0, security: tls) { request, writer in
             seen.withLock {
                 $0.append(SeenRequest(method: request.method, path: request.path, query: request.rawQuery,
                                       headers: request.headers, body: request.body, peer: request.peer?.commonName))

@@ -74,13 +74,6 @@ int ctls_issue_certificate(const char *ca_cert_pem, const char *ca_key_pem,
                            int usage, int days, char **cert_pem, char **key_pem,
                            char *err, size_t errlen);
 
-/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (a GNU extension the Glibc module hides).
-int ctls_accept_nonblocking(int listen_fd, struct sockaddr *addr, socklen_t *addrlen);
-/// pipe2(2) with O_NONBLOCK | O_CLOEXEC.
-int ctls_pipe_nonblocking(int fds[2]);
-/// The value of POLLRDHUP (needs _GNU_SOURCE).
-short ctls_pollrdhup(void);
-
 /// Releases memory returned by this shim.
 void ctls_free(void *p);
 

@@ -1,32 +1,15 @@
 import CTLS
 import Glibc
+import HTTPServer
 
-/// The errors of the HTTPServer module. Each case names the step that failed.
-public enum HTTPServerError: Error, Sendable, CustomStringConvertible, Equatable {
-    /// The TLS material could not be loaded (bad PEM, key mismatch, bad client CA).
-    case tlsConfiguration(String)
-    /// The listen address could not be resolved or used.
-    case invalidAddress(address: String, cause: String)
-    /// A socket call failed while starting to listen.
-    case listen(address: String, cause: String)
-    /// `start()` was called on a server that is running or stopped.
-    case alreadyStarted
-    /// Certificate generation or issuing failed.
-    case certificate(name: String, cause: String)
-
-    public var description: String {
-        switch self {
-        case .tlsConfiguration(let cause): "failed to load TLS configuration: \(cause)"
-        case .invalidAddress(let address, let cause): "failed to resolve listen address '\(address)': \(cause)"
-        case .listen(let address, let cause): "failed to listen on '\(address)': \(cause)"
-        case .alreadyStarted: "failed to start HTTP server: it was already started"
-        case .certificate(let name, let cause): "failed to generate certificate '\(name)': \(cause)"
-        }
-    }
+/// The text of a NUL-terminated C buffer.
+private func cString(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// TLS settings for an HTTPS server, as PEM text.
-public struct TLSConfiguration: Sendable, Hashable {
+public struct TLSConfiguration: TransportSecurity, Hashable {
     /// The serving certificate followed by any intermediates.
     public var certificateChainPEM: String
     /// The serving certificate's private key (PKCS#8, PKCS#1 or SEC1 PEM).
@@ -42,11 +25,16 @@ public struct TLSConfiguration: Sendable, Hashable {
         self.privateKeyPEM = privateKeyPEM
         self.clientCAPEM = clientCAPEM
     }
+
+    /// Loads the certificate, key and client CA into an OpenSSL context (`HTTPServer.start()` calls this).
+    public func context() throws(HTTPServerError) -> any SecurityContext {
+        try TLSContext(self)
+    }
 }
 
 /// An OpenSSL server context, freed when the last reference goes away.
 /// `SSL_CTX` is internally reference counted and safe to share between threads once configured.
-final class TLSContext: @unchecked Sendable {
+final class TLSContext: SecurityContext, @unchecked Sendable {
     let ctx: OpaquePointer
 
     init(_ configuration: TLSConfiguration) throws(HTTPServerError) {
@@ -61,6 +49,77 @@ final class TLSContext: @unchecked Sendable {
 
     deinit {
         ctls_ctx_free(ctx)
+    }
+
+    func session(socket fd: Int32) -> Result<any SecureSession, SecureSessionError> {
+        var err = [CChar](repeating: 0, count: 512)
+        guard let ssl = ctls_ssl_new(ctx, fd, &err, err.count) else { return .failure(SecureSessionError(cString(err))) }
+        return .success(TLSSession(ssl))
+    }
+}
+
+/// One server-side OpenSSL session over a non-blocking socket.
+final class TLSSession: SecureSession {
+    private var ssl: OpaquePointer?
+
+    init(_ ssl: OpaquePointer) { self.ssl = ssl }
+
+    private static func outcome(_ rc: Int32, count: Int32, _ err: [CChar]) -> SecureIO {
+        switch Int(rc) {
+        case Int(CTLS_OK): .done(Int(count))
+        case Int(CTLS_WANT_READ): .wantRead
+        case Int(CTLS_WANT_WRITE): .wantWrite
+        case Int(CTLS_CLOSED): .closed
+        default: .failed(cString(err))
+        }
+    }
+
+    func handshake() -> SecureIO {
+        guard let ssl else { return .closed }
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = ctls_ssl_handshake(ssl, &err, err.count)
+        // A handshake knows no orderly close: anything but done or want-I/O is a failure.
+        if rc == CTLS_CLOSED { return .failed(cString(err)) }
+        return Self.outcome(rc, count: 0, err)
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> SecureIO {
+        guard let ssl else { return .closed }
+        var n: Int32 = 0
+        var err = [CChar](repeating: 0, count: 256)
+        let rc = ctls_ssl_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count), &n, &err, err.count)
+        return Self.outcome(rc, count: n, err)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> SecureIO {
+        guard let ssl else { return .closed }
+        var n: Int32 = 0
+        var err = [CChar](repeating: 0, count: 256)
+        let rc = ctls_ssl_write(ssl, bytes.baseAddress, Int32(clamping: bytes.count), &n, &err, err.count)
+        return Self.outcome(rc, count: n, err)
+    }
+
+    var hasBufferedInput: Bool {
+        guard let ssl else { return false }
+        return ctls_ssl_pending(ssl) > 0
+    }
+
+    func peerIdentity() -> PeerIdentity? {
+        guard let ssl else { return nil }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let cnCount = ctls_peer_subject_entries(ssl, 0, &buf, buf.count)
+        guard cnCount >= 0 else { return nil }
+        let cn = cnCount > 0 ? cString(buf).split(separator: "\n").first.map(String.init) ?? "" : ""
+        let orgCount = ctls_peer_subject_entries(ssl, 1, &buf, buf.count)
+        let orgs = orgCount > 0 ? cString(buf).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) : []
+        return PeerIdentity(commonName: cn, organizations: orgs)
+    }
+
+    func close() {
+        guard let ssl else { return }
+        ctls_ssl_shutdown(ssl)
+        ctls_ssl_free(ssl)
+        self.ssl = nil
     }
 }
 
