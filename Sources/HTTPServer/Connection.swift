@@ -49,7 +49,10 @@ struct Connection {
         }
         while !isStopping() {
             do {
+                transport.markWaiting()
                 guard let head = try readHead() else { return }  // clean close between requests
+                // Evicted by the server to make room (the close raced the head's arrival): not served.
+                guard transport.markServing() else { return }
                 let keepAlive = try serve(head, log: log)
                 if !keepAlive { return }
             } catch let violation as ProtocolViolation {

@@ -22,7 +22,10 @@ public struct HTTPLimits: Sendable, Hashable {
     public var maxHeaderCount: Int
     /// Largest request body; larger bodies get 413 (before reading them when the length is declared) and a close.
     public var maxBodyBytes: Int
-    /// Most simultaneous connections; further clients get 503 (plain HTTP) or are closed (TLS).
+    /// Most simultaneous connections. When all are taken, the one that has waited longest for a
+    /// request (idle keep-alive, or a request head still incomplete) is closed to make room; only
+    /// when every connection is serving a request does a further client get 503 (plain HTTP) or a
+    /// close (TLS). So idle or slow clients cannot lock others out.
     public var maxConnections: Int
     /// Time allowed for the TLS handshake.
     public var handshakeTimeout: Duration
@@ -295,8 +298,16 @@ public final class HTTPServer: Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
             let remote = socketAddressDescription(storage).text
             let transport = Transport(fd: fd, writeTimeoutMilliseconds: limits.writeTimeout.milliseconds)
+            transport.markWaiting()
             let id = state.withLock { s -> Int? in
-                guard !s.stopping, s.connections.count < limits.maxConnections else { return nil }
+                guard !s.stopping else { return nil }
+                if s.connections.count >= limits.maxConnections {
+                    // Full: make room by closing the connection that has waited longest for a
+                    // request. Its thread leaves shortly; until then the count may exceed the limit
+                    // by the evictions in flight, never beyond twice the limit.
+                    guard s.connections.count < 2 * limits.maxConnections, Self.evictLongestWaiting(s.connections.values) else { return nil }
+                    logger.debug("evicted a connection waiting for a request to make room", metadata: ["remote": "\(remote)"])
+                }
                 s.nextConnectionID += 1
                 s.connections[s.nextConnectionID] = transport
                 return s.nextConnectionID
@@ -334,6 +345,17 @@ public final class HTTPServer: Sendable {
                 logger.error("cannot start a connection thread; closed the connection", metadata: ["remote": "\(remote)"])
             }
         }
+    }
+}
+
+extension HTTPServer {
+    /// Closes the connection among `connections` that has waited longest for a request; false when
+    /// every connection is serving one (or the candidates started serving meanwhile).
+    static func evictLongestWaiting(_ connections: some Collection<Transport>) -> Bool {
+        var candidates = connections.compactMap { t in t.waitingSinceMilliseconds.map { (t, $0) } }
+        candidates.sort { $0.1 < $1.1 }
+        for (transport, since) in candidates.prefix(8) where transport.evictIfWaiting(since: since) { return true }
+        return false
     }
 }
 

@@ -44,6 +44,10 @@ final class Transport: @unchecked Sendable {
     let writeTimeoutMilliseconds: Int64
     /// Set once the descriptor is closed, so `shutdown()` from `stop()` never hits a reused descriptor.
     private let closed = Mutex(false)
+    /// When the connection began waiting for a request (monotonic ms, `> 0`): it has no complete
+    /// request head, so no handler runs for it; `0` while a request is being served, `-1` once
+    /// evicted. See ``markWaiting()``, ``markServing()`` and ``evictIfWaiting(since:)``.
+    private let waitingSince = Atomic<Int64>(0)
     /// Reused read buffer (reads happen on one thread only).
     /// 16 KiB: the largest TLS record, so one TLS read never needs more; small enough for many idle watchers.
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
@@ -169,6 +173,35 @@ final class Transport: @unchecked Sendable {
             if rc == 0 { throw .timedOut }
             if errno != EINTR { throw .failed(String(cString: strerror(errno))) }
         }
+    }
+
+    /// The connection now waits for a request (after accept, and between keep-alive requests).
+    func markWaiting() {
+        _ = waitingSince.compareExchange(expected: 0, desired: Swift.max(1, monotonicMilliseconds()), ordering: .relaxed)
+    }
+
+    /// A complete request head arrived: the connection serves it and cannot be evicted. False when
+    /// the server evicted the connection first (it must then close without serving).
+    func markServing() -> Bool {
+        while true {
+            let current = waitingSince.load(ordering: .relaxed)
+            if current < 0 { return false }
+            if waitingSince.compareExchange(expected: current, desired: 0, ordering: .relaxed).exchanged { return true }
+        }
+    }
+
+    /// Since when the connection waits for a request; nil while it serves one or once evicted.
+    var waitingSinceMilliseconds: Int64? {
+        let value = waitingSince.load(ordering: .relaxed)
+        return value > 0 ? value : nil
+    }
+
+    /// Evicts the connection if it still waits for a request since `since`: it is shut down (its
+    /// thread sees the close and ends). False when it started serving meanwhile.
+    func evictIfWaiting(since: Int64) -> Bool {
+        guard waitingSince.compareExchange(expected: since, desired: -1, ordering: .relaxed).exchanged else { return false }
+        shutdown()
+        return true
     }
 
     /// Wakes any blocked I/O on this socket (used by `HTTPServer.stop()`).

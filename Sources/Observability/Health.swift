@@ -212,8 +212,12 @@ public final class HealthServer: Sendable {
         let health = try healthAddress.map { text throws(ObservabilityError) in try ListenAddress(parsing: text) }
         let metrics = try metricsAddress.map { text throws(ObservabilityError) in try ListenAddress(parsing: text) }
         var servers: [(ListenAddress, HTTPServer)] = []
-        // A small server: a few scrapers and probes at a time.
-        let limits = HTTPLimits(maxBodyBytes: 64 * 1024, maxConnections: 64, idleTimeout: .seconds(60))
+        // A small server: a few scrapers and probes at a time. Its requests are tiny and its answers
+        // quick, so a client that is slow to send its head (5 s) or to read an answer (5 s) is cut
+        // off early; when all 64 connections are taken, the one waiting longest for a request makes
+        // room (HTTPServer), so kubelet probes are answered whatever other clients do.
+        let limits = HTTPLimits(maxBodyBytes: 64 * 1024, maxConnections: 64, headerTimeout: .seconds(5), readTimeout: .seconds(5),
+                                bodyTimeout: .seconds(10), idleTimeout: .seconds(60), writeTimeout: .seconds(5))
         func make(_ address: ListenAddress, serveHealth: Bool, serveMetrics: Bool) -> HTTPServer {
             HTTPServer(host: address.host, port: address.port, limits: limits, logger: logger) { request, writer in
                 if serveMetrics, request.path == "/metrics" {

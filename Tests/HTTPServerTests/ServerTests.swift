@@ -373,18 +373,68 @@ let echoHandler: HTTPHandler = { request, writer in
         }
     }
 
-    @Test func connectionLimitAnswers503() throws {
+    /// Every connection is serving a request (handlers held): a further client gets 503.
+    @Test func connectionLimitAnswers503WhenEveryConnectionIsBusy() throws {
         let limits = HTTPLimits(maxConnections: 2)
-        try withServer(limits: limits, handler: echoHandler) { port in
+        let release = DispatchSemaphore(value: 0)
+        let entered = DispatchSemaphore(value: 0)
+        let holding: HTTPHandler = { request, writer in
+            entered.signal()
+            _ = release.wait(timeout: .now() + 10)
+            echoHandler(request, writer)
+        }
+        try withServer(limits: limits, handler: holding) { port in
+            defer { release.signal(); release.signal() }
             let a = try RawClient(port: port)
             let b = try RawClient(port: port)
             try a.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
             try b.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(try a.read(until: "GET /a"))
-            #expect(try b.read(until: "GET /b"))
+            #expect(entered.wait(timeout: .now() + 5) == .success && entered.wait(timeout: .now() + 5) == .success)
             let c = try RawClient(port: port)
             #expect(try c.readToEnd(timeout: 5))
             #expect(c.receivedText.hasPrefix("HTTP/1.1 503 "))
+        }
+    }
+
+    /// All connections taken by clients that send nothing, or idle between requests, or a head
+    /// that never ends: a new client is served at once; the one that waited longest was closed to
+    /// make room, and a connection serving a request never is.
+    @Test func fullServerClosesTheLongestWaitingConnectionToMakeRoom() throws {
+        let limits = HTTPLimits(maxConnections: 4, headerTimeout: .seconds(30), idleTimeout: .seconds(30))
+        let release = DispatchSemaphore(value: 0)
+        let busy: HTTPHandler = { request, writer in
+            if request.path == "/hold" { _ = release.wait(timeout: .now() + 10) }
+            echoHandler(request, writer)
+        }
+        try withServer(limits: limits, handler: busy) { port in
+            defer { release.signal() }
+            let serving = try RawClient(port: port)
+            try serving.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            usleep(100_000)
+            let silent = try RawClient(port: port)  // never sends a byte
+            usleep(100_000)
+            let idle = try RawClient(port: port)    // one request, then idle (keep-alive)
+            try idle.send("GET /once HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try idle.read(until: "GET /once"))
+            usleep(100_000)
+            let slowloris = try RawClient(port: port)
+            try slowloris.send("GET /never HTTP/1.1\r\nHost: x\r\n")
+            usleep(100_000)
+            // Full (4). Each newcomer is served at once and stays (keep-alive, so the server stays
+            // full), evicting the longest waiting: silent, then idle, then slowloris.
+            var newcomers: [RawClient] = []
+            for (round, victim) in [silent, idle, slowloris].enumerated() {
+                let newcomer = try RawClient(port: port)
+                newcomers.append(newcomer)
+                try newcomer.send("GET /new\(round) HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try newcomer.read(until: "GET /new\(round)", timeout: 5), "round \(round): \(newcomer.receivedText)")
+                #expect(newcomer.receivedText.hasPrefix("HTTP/1.1 200 "), "round \(round): \(newcomer.receivedText)")
+                #expect(try victim.readToEnd(timeout: 5), "round \(round): the longest waiting connection was closed")
+                usleep(100_000)
+            }
+            // The connection serving a request was left alone and still gets its answer.
+            release.signal()
+            #expect(try serving.read(until: "GET /hold"))
         }
     }
 
