@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CNI
 import MappingFile
 
@@ -33,7 +38,28 @@ extension AutomagicPlugin {
             throw CNIError(.invalidConfig,
                            "every device prepared for pod '\(pod)' on network '\(cfg.network)' is already attached to another interface of the container: \(all.joined(separator: ", ")); claim one device per attachment")
         }
-        return free.device.interface
+        return currentInterface(free.device)
+    }
+
+    /// The device's interface now: the recorded name while it exists, else the interface that has
+    /// its PCI address (`/sys/bus/pci/devices/<address>/net/`) or its MAC address, since a NIC may
+    /// be renamed between prepare and ADD. The recorded name when none is found (the delegate's
+    /// error then names it).
+    func currentInterface(_ device: PreparedDevice) -> String {
+        if access("/sys/class/net/" + device.interface, F_OK) == 0 { return device.interface }
+        if let pci = device.pciAddress, !pci.isEmpty, !pci.contains("/"),
+           let name = (try? AtomicFile.listDirectory("/sys/bus/pci/devices/\(pci)/net"))?.sorted().first {
+            return name
+        }
+        if let mac = device.mac, !mac.isEmpty {
+            let wanted = Self.asciiLowercased(Array(mac.utf8))
+            for name in ((try? AtomicFile.listDirectory("/sys/class/net")) ?? []).sorted() {
+                guard var address = try? AtomicFile.read(path: "/sys/class/net/\(name)/address") else { continue }
+                if address.last == 0x0A { address.removeLast() }
+                if Self.asciiLowercased(address) == wanted { return name }
+            }
+        }
+        return device.interface
     }
 
     /// The interfaces other attachments of this container already use (same configuration name,
@@ -43,6 +69,11 @@ extension AutomagicPlugin {
         return Set(entries.compactMap { e in
             e.containerID == env.containerID && e.ifname != env.ifname ? e.entry?.device : nil
         })
+    }
+
+    /// ASCII lower case (MAC addresses; no Unicode tables in the CNI plugin's hot path).
+    static func asciiLowercased(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
     }
 
     /// For CHECK: whether `device` is still prepared for the pod on the network.

@@ -211,6 +211,15 @@ struct PrivilegedTests {
         #expect(del.status == 0, "\(del)")
         #expect(try linkNames(netns: lab.hostNS).contains(d2))
 
+        // The NIC is renamed between prepare and ADD: it is found by its MAC address.
+        try sh("ip", "-n", lab.hostNS, "link", "set", d2, "name", d2 + "r")
+        let renamed = try lab.invoke("ADD", conf: conf, pod: podA, container: "ctrA", extraEnv: envA)
+        try #require(renamed.status == 0, "\(renamed)")
+        #expect(try sh("ip", "-n", podA, "-o", "link", "show", "net1").contains(mac2))
+        let delRenamed = try lab.invoke("DEL", conf: conf, pod: podA, container: "ctrA", extraEnv: envA)
+        #expect(delRenamed.status == 0, "\(delRenamed)")
+        try sh("ip", "-n", lab.hostNS, "link", "set", d2 + "r", "name", d2)
+
         // macvlan on a dra network: the prepared device is the master.
         try lab.writeMapping(["storage": [
             "device": .string(d1), "map": "storage", "attachment": ["type": "macvlan", "mode": "bridge"],

@@ -57,6 +57,28 @@ import Testing
         #expect(plain.conditions?[type: "Degraded"]?.status == "False")
     }
 
+    /// The devices another network holds are what the DeviceClass of a dra network excludes.
+    @Test func heldDevicesOfDRANetworksAreIndexedPerNode() throws {
+        func named(_ name: String, _ created: String, _ spec: NetworkDeviceMapSpec) -> NetworkDeviceMap {
+            var m = NetworkDeviceMap(name: name, spec: spec)
+            m.metadata.creationTimestamp = created
+            return m
+        }
+        let ice = DeviceRule(expressions: [DeviceMatchExpression(key: "driver", operator: .in, values: ["ice"])])
+        let storage = named("storage", "2026-01-01T00:00:00Z", NetworkDeviceMapSpec(rules: [ice]))
+        let passthrough = named("passthrough", "2026-02-01T00:00:00Z", NetworkDeviceMapSpec(rules: [ice], exclusive: true, dra: true))
+        let index = ClusterIndex()
+        index.updateMaps([storage, passthrough])
+        let devices = [NetworkDevice(name: "ens1", driver: "ice"), NetworkDevice(name: "ens2", driver: "ice")]
+        let results = ClusterIndex.resolve(node: "n1", labels: ["zone": "a"], input: .devices(devices), maps: index.maps)
+        #expect(results["passthrough"]?.held == ["ens1"], "storage (older) holds ens1")
+        #expect(results["storage"]?.held == nil, "only dra networks keep held devices")
+        _ = index.store("n1", labels: ["zone": "a"], input: .devices(devices), version: index.maps.version, results: results)
+        let inputs = index.draInputs("passthrough")
+        #expect(inputs.nodes == [NodeInfo(name: "n1", labels: ["zone": "a"])])
+        #expect(inputs.held == ["n1": ["ens1"]])
+    }
+
     @Test func draNetworksGetNoResourceNameAnnotation() {
         var m = map()
         m.spec.exclusive = true
