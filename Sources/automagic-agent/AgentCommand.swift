@@ -15,7 +15,9 @@ import Darwin
 import KubeClient
 import KubeRuntime
 import Logging
+import Metrics
 import Observability
+import Prometheus
 
 /// `automagic-agent`: the node agent (DaemonSet, host network, one per node).
 ///
@@ -100,7 +102,9 @@ enum AgentMain {
         } catch {
             throw AgentError.client(cause: error)
         }
-        let agent = try NodeAgent(configuration: configuration, client: client, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))  // libraries' swift-metrics land here too
+        let agent = try NodeAgent(configuration: configuration, client: client, metrics: AgentMetrics(registry: registry), logger: logger)
 
         let server: HealthServer
         do {
