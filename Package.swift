@@ -3,7 +3,7 @@
 //
 // Layering (lower never imports higher):
 //   C shims:      CCurl (libcurl), CTLS (OpenSSL), CSockets (accept4, pipe2), CNetlink (netlink, ioctl, setns, packet sockets)
-//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
+//   pure core:    JSON, HardwareAddresses, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
 //   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
 //                 CNI (spawns and execs the delegate plugins)
 //   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
@@ -13,7 +13,7 @@
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic,
 //                 automagic-device-plugin
 //   benchmarks:   SyntheticFleets, automagic-bench (no product module or binary holds benchmark code)
-// The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
+// The CNI plugin (`automagic`) links only JSON, HardwareAddresses, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
 // Every target declares exactly the modules it imports (hack/check-imports.py, run by hack/test.sh).
 // Only the device plugin (DevicePluginAPI, KubeletPluginAPI, DevicePlugin, automagic-device-plugin) links gRPC; the
 // agent and the CNI plugin must not (docs/decisions.md, "Device plugin: its own process").
@@ -22,7 +22,7 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
-// The modules linked into the CNI plugin (JSON, MappingFile, CNI, CNIPlugin, automagic): concrete
+// The modules linked into the CNI plugin (JSON, HardwareAddresses, MappingFile, CNI, CNIPlugin, automagic): concrete
 // generic metadata through direct accessors, not mangled names, so the short-lived plugin process
 // neither demangles type names nor scans every conformance record of the binary at run time
 // (measured: −30 % of the plugin's user-space instructions per invocation).
@@ -68,8 +68,10 @@ let package = Package(
         .target(name: "Resolver", dependencies: ["AutomagicAPI", "KubeCore"], swiftSettings: swiftSettings),
         // Dynamic Resource Allocation: the one encoding of devices as DRA attributes, device names,
         // and maps compiled to DeviceClass CEL (pure; the agent publishes, the controller renders).
-        .target(name: "DRA", dependencies: ["AutomagicAPI", "KubeCore", "Resolver", "JSON"], swiftSettings: swiftSettings),
-        .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
+        .target(name: "DRA", dependencies: ["AutomagicAPI", "KubeCore", "Resolver", "JSON", "HardwareAddresses"], swiftSettings: swiftSettings),
+        // PCI addresses, parsed once for the probe, the mapping file and DRA (linked by the CNI plugin).
+        .target(name: "HardwareAddresses", swiftSettings: cniPluginSwiftSettings),
+        .target(name: "MappingFile", dependencies: ["JSON", "HardwareAddresses"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "CNI", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
 
         // Edges
@@ -83,7 +85,7 @@ let package = Package(
             "KubeClient", "KubeCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads", "HardwareAddresses"], swiftSettings: swiftSettings),
         // Plain HTTP/1.1 (no OpenSSL: the agent's health and metrics server); HTTPServerTLS adds TLS.
         .target(name: "HTTPServer", dependencies: ["CSockets", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "HTTPServerTLS", dependencies: ["HTTPServer", "CTLS"], swiftSettings: swiftSettings),
@@ -190,6 +192,7 @@ let package = Package(
             "DRA", "AutomagicAPI", "JSON", "KubeCore", "Resolver", "SyntheticFleets", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], exclude: ["cel_eval.py"]),
+        .testTarget(name: "HardwareAddressesTests", dependencies: ["HardwareAddresses"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPServerTLS", "TestSupport"]),
