@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import KubeCore
 import LabAPIServer
+import LabTesting
 import Logging
 import MappingFile
 import Testing
@@ -10,13 +11,9 @@ import TestSupport
 
 @testable import Agent
 
-/// Runs only against the in-process lab server: these tests start their own lab (tokens, garbage
-/// collection switched off, SelfSubjectReview switched off), which a real cluster cannot be made to do.
-let labOnly = ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] == nil
-
 /// The mapping file is the data path: a removed or altered file is restored at once, and
 /// readiness says so while it cannot be.
-@Suite(.serialized, .enabled(if: labOnly, "needs the in-process lab API server"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "needs the in-process lab API server"))
 struct MappingFileRestoreTests {
     @Test func removedOrAlteredMappingFileIsRestoredAndReadinessSaysSoMeanwhile() async throws {
         let netns = try TestNetns()
@@ -91,7 +88,7 @@ struct MappingFileRestoreTests {
 
 /// A `NodeDevice` is owned by its Node as it is now, also after the Node was deleted and
 /// created again (a new UID).
-@Suite(.serialized, .enabled(if: labOnly, "switches the lab's garbage collector off"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "switches the lab's garbage collector off"))
 struct OwnershipTests {
     @Test func ownerReferenceFollowsARecreatedNode() async throws {
         let netns = try TestNetns()
@@ -156,7 +153,7 @@ struct OwnershipTests {
 }
 
 /// The agent asks the API server who it is before anything else (SelfSubjectReview).
-@Suite(.serialized, .enabled(if: labOnly, "needs the lab's token file with node-name extras"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "needs the lab's token file with node-name extras"))
 struct IdentityTests {
     static let boundToken = "bound-to-node-i"
     static let plainToken = "not-bound"
