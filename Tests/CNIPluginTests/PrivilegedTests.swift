@@ -102,11 +102,7 @@ struct PrivilegedTests {
         let podB = try lab.addPod("b")
         let podC = try lab.addPod("c")
         let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2"), other = try lab.addHostDevice("d3")
-        func mac(_ dev: String) throws -> String {
-            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
-            return try #require(links.first?["address"] as? String)
-        }
-        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let mac1 = try lab.mac(of: d1), mac2 = try lab.mac(of: d2)
         let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
         try lab.writeMapping(["storage": [
             "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],
@@ -130,7 +126,7 @@ struct PrivilegedTests {
         #expect(!(try linkNames(netns: lab.hostNS)).contains(d1))
         // A device that is no candidate: code 7 naming the allowed ones, nothing moved or recorded.
         var confC = lab.config(version: "1.0.0", address: "192.168.61.9/24")
-        confC["deviceID"] = .string(try mac(other))
+        confC["deviceID"] = .string(try lab.mac(of: other))
         let before = try lab.cacheEntries()
         let addC = try lab.invoke("ADD", conf: confC, pod: podC, container: "ctrC")
         #expect(addC.status != 0 && addC.code == 7, "\(addC)")
@@ -161,11 +157,7 @@ struct PrivilegedTests {
         defer { lab.cleanup() }
         let podA = try lab.addPod("a"), podB = try lab.addPod("b")
         let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2")
-        func mac(_ dev: String) throws -> String {
-            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
-            return try #require(links.first?["address"] as? String)
-        }
-        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let mac1 = try lab.mac(of: d1), mac2 = try lab.mac(of: d2)
         let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
         try lab.writeMapping(["storage": [
             "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],

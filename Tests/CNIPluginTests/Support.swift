@@ -45,6 +45,12 @@ final class TestNode {
         }
     }
 
+    /// The MAC address of the host netns's device `device`.
+    func mac(of device: String) throws -> String {
+        let links = try ipJSON(netns: hostNS, ["link", "show", device])
+        return try #require(links.first?["address"] as? String)
+    }
+
     /// Creates a pod netns and returns its name; its path is `/var/run/netns/<name>`.
     func addPod(_ suffix: String = "p") throws -> String {
         let pod = try TestNetns(name: prefix + suffix)
