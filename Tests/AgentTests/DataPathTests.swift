@@ -98,10 +98,8 @@ struct OwnershipTests {
         // as on a real cluster until its collector runs (which would then delete it).
         let lab = try await LabFixture(nodeName: "node-o", garbageCollection: false)
         defer { lab.cleanup() }
-        let dir = try makeTempDir("amown", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         let firstUID = lab.nodeUID
         #expect(try await eventually {
             try await lab.nodeDevices.getIfExists("node-o")?.metadata.ownerReferences?.first?.uid == firstUID
@@ -129,10 +127,8 @@ struct OwnershipTests {
         try netns.veth("gc0", "gc0p")
         let lab = try await LabFixture(nodeName: "node-g")
         defer { lab.cleanup() }
-        let dir = try makeTempDir("amown", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try await lab.nodeDevices.getIfExists("node-g")?.status != nil })
 
         let nodes = lab.client.resource(Node.self)
@@ -237,10 +233,8 @@ struct IdentityTests {
         }
         #expect(reason.contains("404"))
         _ = try await lab.maps.create(makeMap("old", [DeviceMatchExpression(key: "name", operator: "In", values: ["old0"])]))
-        let dir = try makeTempDir("amid", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["old"]?.device == "old0" })
         await fixture.stop()
     }

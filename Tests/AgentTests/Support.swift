@@ -94,8 +94,13 @@ final class AgentFixture: @unchecked Sendable {
     let agent: NodeAgent
     let task: Task<Void, any Error>
     let mappingPath: String
+    /// The temporary directory of the mapping file when the fixture made it (removed by `cleanup()`).
+    let directory: String?
 
-    init(lab: LabFixture, netns: TestNetns, mappingPath: String, lldp: LLDPOptionsWrapper = .off) throws {
+    /// An agent writing `mappingPath`, or without one `mapping.json` in a fresh directory on `/dev/shm`.
+    init(lab: LabFixture, netns: TestNetns, mappingPath: String? = nil, lldp: LLDPOptionsWrapper = .off) throws {
+        directory = mappingPath == nil ? try makeTempDir("amagent", inMemory: true) : nil
+        let mappingPath = mappingPath ?? "\(directory ?? "")/mapping.json"
         self.mappingPath = mappingPath
         var config = AgentConfiguration(
             nodeName: lab.nodeName, mappingFile: mappingPath, netnsPath: netns.path, lldp: lldp.options,
@@ -111,6 +116,12 @@ final class AgentFixture: @unchecked Sendable {
     func stop() async {
         task.cancel()
         _ = await task.result
+    }
+
+    /// Cancels the agent and removes the directory the fixture made (for `defer`).
+    func cleanup() {
+        task.cancel()
+        if let directory { removeTestFiles(directory) }
     }
 
     func mapping() throws -> NodeNetworkMapping? { try writtenMapping(at: mappingPath) }
