@@ -21,11 +21,12 @@ final class SliceCluster: @unchecked Sendable {
     let nodeName: String
 
     init(servesResourceAPI: Bool = true) async throws {
-        if let path = RealCluster.kubeconfig {
+        if !RealCluster.isAbsent {
+            let real = try TestAPIServer()
             lab = nil
-            kubeconfig = path
+            kubeconfig = real.kubeconfigPath
             nodeName = uniquePrefix() + "-node"
-            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: path))
+            client = real.client
             try await client.installRepositoryCRDs()
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName)))
         } else {

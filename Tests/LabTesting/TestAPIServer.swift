@@ -32,19 +32,14 @@ public final class TestAPIServer: Sendable {
             self.lab = lab
             kubeconfigPath = lab.kubeconfigPath
         }
-        var configuration = try KubeConfigLoader.load(explicitPath: kubeconfigPath)
-        configureClient(&configuration)
         do {
+            var configuration = try KubeConfigLoader.load(explicitPath: kubeconfigPath)
+            configureClient(&configuration)
             client = try KubernetesClient(configuration: configuration)
         } catch {
             lab?.stop()
             throw error
         }
-    }
-
-    /// A configuration for the server's kubeconfig, freshly loaded (for a client of its own).
-    public func clientConfiguration() throws -> ClientConfiguration {
-        try KubeConfigLoader.load(explicitPath: kubeconfigPath)
     }
 
     /// Stops the lab and removes its files; nothing on a real cluster.

@@ -32,13 +32,21 @@ public final class TestLab: @unchecked Sendable {
         options.certDir = directory
         options.logger.logLevel = .warning
         configure(&options)
+        let server: RunningLabServer
         do {
             server = try LabServer.start(options)
-            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath, environment: [:]))
         } catch {
             removeTestFiles(directory)
             throw error
         }
+        do {
+            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath, environment: [:]))
+        } catch {
+            server.stop()
+            removeTestFiles(directory)
+            throw error
+        }
+        self.server = server
         self.directory = directory
         self.options = options
     }
