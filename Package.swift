@@ -177,15 +177,21 @@ let package = Package(
 
         // Tests (Swift Testing). Unit tiers need no root and no server; integration tiers start the
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
-        // Helpers the test targets share (commands, netns, temp dirs, clean-up).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Helpers the test targets share (commands, netns, temp dirs, clean-up, the repository root and its
+        // fixture files: examples, CRDs, YAML, kube-api-traces).
+        .target(name: "TestSupport", dependencies: ["JSON", .product(name: "Yams", package: "Yams")], path: "Tests/TestSupport"),
+        // The in-process lab API server fixture, the real cluster of AUTOMAGIC_TEST_KUBECONFIG and the
+        // repository's CRDs, for the test targets that talk to an API server (only those link it).
+        .target(name: "LabTesting", dependencies: [
+            "TestSupport", "LabAPIServer", "KubeClient", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/LabTesting", swiftSettings: swiftSettings),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
+        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON", "TestSupport"]),
         .testTarget(name: "ResolverTests", dependencies: [
             "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
-            .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
         // The generated DeviceClass CEL against the resolver, evaluated by cel-python (cel_eval.py).
         .testTarget(name: "DRATests", dependencies: [
@@ -197,35 +203,35 @@ let package = Package(
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPServerTLS", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "LabTesting", "JSON", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
-            "KubeClient", "LabAPIServer", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
+            "KubeClient", "LabAPIServer", "LabTesting", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabTesting", "HTTPServer", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: [
-            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
+            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "LabTesting", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),
         .testTarget(name: "ControllerTests", dependencies: [
-            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver", "TestSupport",
+            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabTesting", "Resolver", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The real automagic-device-plugin against a fake kubelet in Python (grpcio), in network namespaces.
         .testTarget(name: "DevicePluginTests", dependencies: [
-            "DevicePlugin", "MappingFile", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "TestSupport",
+            "DevicePlugin", "MappingFile", "JSON", "KubeClient", "KubeCore", "LabTesting", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ],
                     exclude: ["fake_kubelet.py"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
-        .testTarget(name: "LabEndToEndTests"),
+        .testTarget(name: "LabEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(name: "KubectlPluginTests", dependencies: [
-            "KubectlPlugin", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver",
+            "KubectlPlugin", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "LabTesting", "Resolver", "TestSupport",
             .product(name: "Yams", package: "Yams"),
         ]),
         // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
-        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "LabTesting", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
