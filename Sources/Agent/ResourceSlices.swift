@@ -315,9 +315,8 @@ extension NodeAgent {
                 publisher.state.withLock { $0.error = nil }
             } catch {
                 if Task.isCancelled { return }
-                let message = "cannot publish the ResourceSlices of node '\(configuration.nodeName)': \(error)"
-                logger.warning("\(message)")
-                metrics.errors.increment(labels: ["step": "resourceslices"])
+                let message = failed("resourceslices", "cannot publish the ResourceSlices of node '\(configuration.nodeName)': \(error)",
+                                     level: .warning)
                 publisher.state.withLock { $0.error = message }
                 do { try await Task.sleep(for: backoff.next(now: .now)) } catch { return }
                 publisher.kick.yield()

@@ -111,10 +111,8 @@ import TestSupport
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("hot", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^hot"])]))
         _ = try await lab.maps.create(makeMap("cidr", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.88.0.0/16"])]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["hot"] != nil })
         #expect(try fixture.mapping()?.networks["hot"]?.device == "")
         let g0 = try #require(try fixture.mapping()).generation
@@ -173,10 +171,8 @@ import TestSupport
         map.spec.exclusive = true
         map.spec.attachment = AttachmentSpec(type: .hostDevice)
         _ = try await lab.maps.create(map)
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["excl"]?.candidates.count == 2 })
         let mapping = try #require(try fixture.mapping())
         #expect(mapping.formatVersion == 2)
@@ -209,10 +205,8 @@ import TestSupport
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("data", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^data"])]))
         _ = try await lab.maps.create(makeMap("extra", [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["data"]?.device == "data0" })
         #expect(try await eventually { (try await lab.nodeDevices.getIfExists("node-r"))?.status?.networks?.count == 2 })
 
@@ -319,10 +313,8 @@ import DeviceProbe
             DeviceMatchExpression(key: "lldp.systemName", operator: "Matches", values: ["^tor-r1-"]),
             DeviceMatchExpression(key: "lldp.vlanIDs", operator: "In", values: ["100"]),
         ]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns, lldp: .on(["uplink*"]))
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["tor"]?.device == "" })
 
         let switchMAC: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]

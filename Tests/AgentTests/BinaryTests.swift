@@ -6,18 +6,7 @@ import TestSupport
 
 /// The built `automagic-agent` binary: flags, exit codes, graceful shutdown on SIGTERM.
 @Suite(.serialized) struct BinaryTests {
-    static func binary() throws -> String {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("automagic-agent").path,
-            dir.appendingPathComponent(".build/debug/automagic-agent").path,
-        ].compactMap { $0 }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw TestFailure("automagic-agent is not built next to the tests (swift build --build-tests builds it)")
-        }
-        return found
-    }
+    static func binary() throws -> String { try builtProduct("automagic-agent") }
 
     /// The agent must not link full Foundation (corelibs Foundation, FoundationInternationalization,
     /// ICU): they cost it about 10 MiB of resident memory (issue 5). One stray `import Foundation`

@@ -5,7 +5,7 @@ import JSON
 import KubeClient
 import KubeCore
 import KubeRuntime
-import LabAPIServer
+import LabTesting
 import Logging
 import Testing
 import TestSupport
@@ -15,24 +15,19 @@ import TestSupport
 /// Where the slice tests run: the lab API server, or the cluster `AUTOMAGIC_TEST_KUBECONFIG`
 /// names (Kubernetes 1.34+: resource.k8s.io/v1), with a Node object of a unique name.
 final class SliceCluster: @unchecked Sendable {
-    static var realKubeconfig: String? {
-        let path = ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? ""
-        return path.isEmpty ? nil : path
-    }
-    static let onLab = realKubeconfig == nil
-
     let lab: LabFixture?
     let client: KubernetesClient
     let kubeconfig: String
     let nodeName: String
 
     init(servesResourceAPI: Bool = true) async throws {
-        if let path = Self.realKubeconfig {
+        if !RealCluster.isAbsent {
+            let real = try TestAPIServer()
             lab = nil
-            kubeconfig = path
+            kubeconfig = real.kubeconfigPath
             nodeName = uniquePrefix() + "-node"
-            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: path))
-            try sh(["kubectl", "apply", "--kubeconfig", path, "-f", repositoryCRDDirectory()])
+            client = real.client
+            try await client.installRepositoryCRDs()
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName)))
         } else {
             let lab = try await LabFixture(nodeName: uniquePrefix() + "-node", servesResourceAPI: servesResourceAPI)
@@ -228,7 +223,7 @@ final class SliceRun: @unchecked Sendable {
         #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(50)) { try await cluster.slices().isEmpty })
     }
 
-    @Test(.enabled(if: SliceCluster.onLab, "needs a server without resource.k8s.io/v1: the lab's servesResourceAPI switch"))
+    @Test(.enabled(if: RealCluster.isAbsent, "needs a server without resource.k8s.io/v1: the lab's servesResourceAPI switch"))
     func anOlderServerGetsNoSlicesAndTheAgentGoesOn() async throws {
         let run = try await SliceRun(servesResourceAPI: false)
         let (cluster, agent) = (run.cluster, run.agent)

@@ -1,11 +1,12 @@
 // The lab, end to end, as a user runs it: `hack/lab.sh up`, the summary, the pod interfaces
 // checked with `ip -n`, `hack/lab.sh down`, and nothing left behind. It uses the binaries
 // this test run built (.build/debug) instead of building release binaries again.
-import Testing
 import Foundation
+import Testing
+import TestSupport
 
 @Suite(.serialized) struct LabEndToEndTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: repositoryRoot())
 
     struct Run { var status: Int32; var output: String }
 
