@@ -104,6 +104,7 @@ enum AgentMain {
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))  // libraries' swift-metrics land here too
+        let processMetrics = ProcessMetrics(registry: registry)  // process_* (docs/operations.md), read at each scrape
         let agent = try NodeAgent(configuration: configuration, client: client, metrics: AgentMetrics(registry: registry), logger: logger)
 
         let server: HealthServer
@@ -111,7 +112,7 @@ enum AgentMain {
             server = try HealthServer(
                 healthAddress: options.healthAddr.isEmpty ? nil : options.healthAddr,
                 metricsAddress: options.metricsAddr.isEmpty ? nil : options.metricsAddr,
-                registry: agent.metrics.registry, checks: agent.health, logger: logger)
+                registry: registry, processMetrics: processMetrics, checks: agent.health, logger: logger)
             let bound = try server.start()
             logger.info("serving health and metrics", metadata: ["addresses": .string(bound.map(\.description).joined(separator: ","))])
         } catch {
