@@ -3,17 +3,17 @@
 //
 // Layering (lower never imports higher):
 //   C shims:      CCurl (libcurl), CTLS (OpenSSL), CSockets (accept4, pipe2), CNetlink (netlink, ioctl, setns, packet sockets)
-//   pure core:    JSON, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
+//   pure core:    JSON, HardwareAddresses, KubeCore, AutomagicAPI, Resolver, DRA (no I/O, no clock)
 //   local I/O:    NativeThreads (pthreads), MappingFile (reads; writes with fsync + rename),
 //                 CNI (spawns and execs the delegate plugins)
 //   edges:        KubeClient (libcurl; posix_spawn for exec credentials), KubeRuntime (watch loops, queues,
 //                 leader election, clocks), DeviceProbe (netlink, ethtool, sysfs, LLDP), HTTPServer (sockets),
-//                 HTTPServerTLS (OpenSSL), Observability (metrics, /proc, health endpoints over HTTPServer)
+//                 HTTPServerTLS (OpenSSL), Observability (swift-prometheus metrics, /proc, health endpoints over HTTPServer)
 //   programs:     Agent, Controller, CNIPlugin, LabAPIServer, KubectlPlugin, DevicePlugin
 //   thin mains:   automagic-agent, automagic-controller, automagic, automagic-lab-apiserver, kubectl-automagic,
 //                 automagic-device-plugin
 //   benchmarks:   SyntheticFleets, automagic-bench (no product module or binary holds benchmark code)
-// The CNI plugin (`automagic`) links only JSON, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
+// The CNI plugin (`automagic`) links only JSON, HardwareAddresses, MappingFile, CNI and CNIPlugin: no libcurl, no Kubernetes client.
 // Every target declares exactly the modules it imports (hack/check-imports.py, run by hack/test.sh).
 // Only the device plugin (DevicePluginAPI, KubeletPluginAPI, DevicePlugin, automagic-device-plugin) links gRPC; the
 // agent and the CNI plugin must not (docs/decisions.md, "Device plugin: its own process").
@@ -22,7 +22,7 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
-// The modules linked into the CNI plugin (JSON, MappingFile, CNI, CNIPlugin, automagic): concrete
+// The modules linked into the CNI plugin (JSON, HardwareAddresses, MappingFile, CNI, CNIPlugin, automagic): concrete
 // generic metadata through direct accessors, not mangled names, so the short-lived plugin process
 // neither demangles type names nor scans every conformance record of the binary at run time
 // (measured: −30 % of the plugin's user-space instructions per invocation).
@@ -44,6 +44,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Prometheus metrics (the registry and text format), and swift-metrics for libraries' metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // The kubelet device plugin API (gRPC over unix sockets); only the device-plugin targets.
@@ -68,8 +71,10 @@ let package = Package(
         .target(name: "Resolver", dependencies: ["AutomagicAPI", "KubeCore"], swiftSettings: swiftSettings),
         // Dynamic Resource Allocation: the one encoding of devices as DRA attributes, device names,
         // and maps compiled to DeviceClass CEL (pure; the agent publishes, the controller renders).
-        .target(name: "DRA", dependencies: ["AutomagicAPI", "KubeCore", "Resolver", "JSON"], swiftSettings: swiftSettings),
-        .target(name: "MappingFile", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
+        .target(name: "DRA", dependencies: ["AutomagicAPI", "KubeCore", "Resolver", "JSON", "HardwareAddresses"], swiftSettings: swiftSettings),
+        // PCI addresses, parsed once for the probe, the mapping file and DRA (linked by the CNI plugin).
+        .target(name: "HardwareAddresses", swiftSettings: cniPluginSwiftSettings),
+        .target(name: "MappingFile", dependencies: ["JSON", "HardwareAddresses"], swiftSettings: cniPluginSwiftSettings),
         .target(name: "CNI", dependencies: ["JSON"], swiftSettings: cniPluginSwiftSettings),
 
         // Edges
@@ -83,11 +88,13 @@ let package = Package(
             "KubeClient", "KubeCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads"], swiftSettings: swiftSettings),
+        .target(name: "DeviceProbe", dependencies: ["CNetlink", "AutomagicAPI", "KubeCore", "JSON", "NativeThreads", "HardwareAddresses"], swiftSettings: swiftSettings),
         // Plain HTTP/1.1 (no OpenSSL: the agent's health and metrics server); HTTPServerTLS adds TLS.
         .target(name: "HTTPServer", dependencies: ["CSockets", "NativeThreads", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "HTTPServerTLS", dependencies: ["HTTPServer", "CTLS"], swiftSettings: swiftSettings),
-        .target(name: "Observability", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "Observability", dependencies: [
+            "HTTPServer", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: swiftSettings),
 
         // Programs
         .target(name: "CNIPlugin", dependencies: ["CNI", "MappingFile", "JSON"], swiftSettings: cniPluginSwiftSettings),
@@ -99,10 +106,11 @@ let package = Package(
         .target(name: "Agent", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
             "NativeThreads", "DRA", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         .target(name: "Controller", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DRA", "Observability", "JSON",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         // The kubelet's device plugin API v1beta1: generated by hack/gen-deviceplugin-proto.sh
         // from protos/deviceplugin/v1beta1/api.proto (committed; builds never run protoc).
@@ -143,6 +151,7 @@ let package = Package(
         // No swift-argument-parser in the agent: see AgentCommandLine.
         .executableTarget(name: "automagic-agent", dependencies: [
             "Agent", "DeviceProbe", "KubeClient", "KubeRuntime", "Observability", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings,
            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                          .when(platforms: [.linux], configuration: .release))]),
@@ -150,6 +159,7 @@ let package = Package(
             "Controller", "KubeClient", "KubeCore", "KubeRuntime", "Observability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "automagic-lab-apiserver", dependencies: [
             "LabAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -175,54 +185,63 @@ let package = Package(
 
         // Tests (Swift Testing). Unit tiers need no root and no server; integration tiers start the
         // lab API server in-process over real HTTPS; privileged tiers (netns, real CNI plugins) need root.
-        // Helpers the test targets share (commands, netns, temp dirs, clean-up).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Helpers the test targets share (commands, netns, temp dirs, clean-up, the repository root and its
+        // fixture files: examples, CRDs, YAML, kube-api-traces).
+        .target(name: "TestSupport", dependencies: ["JSON", .product(name: "Yams", package: "Yams")], path: "Tests/TestSupport"),
+        // The in-process lab API server fixture, the real cluster of AUTOMAGIC_TEST_KUBECONFIG and the
+        // repository's CRDs, for the test targets that talk to an API server (only those link it).
+        .target(name: "LabTesting", dependencies: [
+            "TestSupport", "LabAPIServer", "KubeClient", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/LabTesting", swiftSettings: swiftSettings),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
+        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "JSON", "TestSupport"]),
         .testTarget(name: "ResolverTests", dependencies: [
             "Resolver", "AutomagicAPI", "KubeCore", "JSON", "SyntheticFleets", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
-            .product(name: "Yams", package: "Yams"),
         ], exclude: ["Fixtures"]),
         // The generated DeviceClass CEL against the resolver, evaluated by cel-python (cel_eval.py).
         .testTarget(name: "DRATests", dependencies: [
             "DRA", "AutomagicAPI", "JSON", "KubeCore", "Resolver", "SyntheticFleets", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], exclude: ["cel_eval.py"]),
+        .testTarget(name: "HardwareAddressesTests", dependencies: ["HardwareAddresses"]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "MappingFile", "JSON", "TestSupport"]),
         .testTarget(name: "DeviceProbeTests", dependencies: ["DeviceProbe", "CNetlink", "AutomagicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPServerTLS", "TestSupport"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPServer"]),
-        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "JSON", "KubeCore", "TestSupport"]),
+        .testTarget(name: "ObservabilityTests", dependencies: [
+            "Observability", "TestSupport", .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        .testTarget(name: "LabAPIServerTests", dependencies: ["LabAPIServer", "LabTesting", "JSON", "KubeCore", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: [
-            "KubeClient", "LabAPIServer", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
+            "KubeClient", "LabAPIServer", "LabTesting", "HTTPServer", "HTTPServerTLS", "KubeCore", "JSON", "TestSupport",
             .product(name: "Yams", package: "Yams"),  // reference for the kubeconfig YAML reader
         ]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabAPIServer", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeCore", "LabTesting", "HTTPServer", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: [
-            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "MappingFile",
+            "Agent", "AutomagicAPI", "DeviceProbe", "DRA", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "LabTesting", "MappingFile",
             "NativeThreads", "Resolver", "TestSupport", .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),  // reads manifests/ (least-privilege checks)
         ]),
         .testTarget(name: "ControllerTests", dependencies: [
-            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabAPIServer", "Resolver", "TestSupport",
+            "Controller", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "KubeRuntime", "LabTesting", "Resolver", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The real automagic-device-plugin against a fake kubelet in Python (grpcio), in network namespaces.
         .testTarget(name: "DevicePluginTests", dependencies: [
-            "DevicePlugin", "MappingFile", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "TestSupport",
+            "DevicePlugin", "MappingFile", "JSON", "KubeClient", "KubeCore", "LabTesting", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ],
                     exclude: ["fake_kubelet.py"]),
         // The lab end to end through hack/lab.sh with the binaries of this build (root).
-        .testTarget(name: "LabEndToEndTests"),
+        .testTarget(name: "LabEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(name: "KubectlPluginTests", dependencies: [
-            "KubectlPlugin", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "Resolver",
+            "KubectlPlugin", "AutomagicAPI", "JSON", "KubeClient", "KubeCore", "LabAPIServer", "LabTesting", "Resolver", "TestSupport",
             .product(name: "Yams", package: "Yams"),
         ]),
         // CRDs, examples, invalid objects and manifests through the real kubectl against the lab API server.
-        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "JSON", "TestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["LabAPIServer", "LabTesting", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

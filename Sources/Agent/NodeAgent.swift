@@ -374,9 +374,7 @@ public final class NodeAgent: Sendable {
         do throws(MappingFileError) {
             try AtomicFile.makeDirectories(directory)
         } catch {
-            let message = AgentError.mappingFile(path: path, cause: error).description
-            logger.error("\(message)")
-            metrics.errors.increment(labels: ["step": "mapping-file"])
+            let message = failed("mapping-file", AgentError.mappingFile(path: path, cause: error).description)
             state.withLock { $0.mappingError = message }
         }
         do {
@@ -449,7 +447,7 @@ public final class NodeAgent: Sendable {
             let probed = try await prober.probe()
             let elapsed = ContinuousClock.now - start
             metrics.probes.increment()
-            metrics.probeDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            metrics.probeDuration.record(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             let devices = DeviceConversion.sorted(probed)
             let now = KubeTime.format(Date())
             let changed = state.withLock { s -> Bool in
@@ -467,12 +465,18 @@ public final class NodeAgent: Sendable {
             trimKick.yield()
             return true
         } catch {
-            let message = AgentError.probe(namespace: configuration.netnsPath ?? "self", cause: error).description
-            logger.error("\(message)")
-            metrics.errors.increment(labels: ["step": "probe"])
+            let message = failed("probe", AgentError.probe(namespace: configuration.netnsPath ?? "self", cause: error).description)
             state.withLock { $0.probeError = message }
             return false
         }
+    }
+
+    /// Logs a failed step, counts it in the errors metric under `step`, and returns `message`.
+    @discardableResult
+    func failed(_ step: String, _ message: String, level: Logger.Level = .error) -> String {
+        logger.log(level: level, "\(message)")
+        metrics.errors.increment(labels: ["step": step])
+        return message
     }
 
     // MARK: - Resolve
@@ -563,10 +567,7 @@ public final class NodeAgent: Sendable {
             ])
             return nil
         case .failure(let error):
-            let message = AgentError.mappingFile(path: path, cause: error).description
-            logger.error("\(message)")
-            metrics.errors.increment(labels: ["step": "mapping-file"])
-            return message
+            return failed("mapping-file", AgentError.mappingFile(path: path, cause: error).description)
         }
     }
 
@@ -594,9 +595,7 @@ public final class NodeAgent: Sendable {
             }
             return true
         case .failure(let error):
-            let message = AgentError.mappingFile(path: path, cause: error).description
-            logger.error("\(message)")
-            metrics.errors.increment(labels: ["step": "mapping-file"])
+            let message = failed("mapping-file", AgentError.mappingFile(path: path, cause: error).description)
             state.withLock { $0.mappingError = message }
             return false
         }
@@ -619,9 +618,7 @@ public final class NodeAgent: Sendable {
                 state.withLock { $0.publishError = "\(AgentError.nodeMissing(node: node))" }
             } catch {
                 if Task.isCancelled { return }
-                let message = "\(error)"
-                logger.warning("\(message)")
-                metrics.errors.increment(labels: ["step": "publish"])
+                let message = failed("publish", "\(error)", level: .warning)
                 state.withLock { $0.publishError = message }
                 let delay = backoff.next(now: .now)
                 do { try await Task.sleep(for: delay) } catch { return }

@@ -157,9 +157,9 @@ final class ResourceSlicePublisher: Sendable {
     }
 
     /// Counts writes by verb (`automagic_agent_resourceslice_writes_total`).
-    let writeCounter: Counter?
+    let writeCounter: CounterFamily?
 
-    init(node: String, client: KubernetesClient, logger: Logger, writeCounter: Counter? = nil) {
+    init(node: String, client: KubernetesClient, logger: Logger, writeCounter: CounterFamily? = nil) {
         self.node = node
         self.client = client
         self.logger = logger
@@ -315,9 +315,8 @@ extension NodeAgent {
                 publisher.state.withLock { $0.error = nil }
             } catch {
                 if Task.isCancelled { return }
-                let message = "cannot publish the ResourceSlices of node '\(configuration.nodeName)': \(error)"
-                logger.warning("\(message)")
-                metrics.errors.increment(labels: ["step": "resourceslices"])
+                let message = failed("resourceslices", "cannot publish the ResourceSlices of node '\(configuration.nodeName)': \(error)",
+                                     level: .warning)
                 publisher.state.withLock { $0.error = message }
                 do { try await Task.sleep(for: backoff.next(now: .now)) } catch { return }
                 publisher.kick.yield()

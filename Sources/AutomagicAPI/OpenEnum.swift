@@ -2,17 +2,27 @@
 /// user that this build does not know decodes as-is (it never fails decoding) and is reported by
 /// validation instead (`Resolver.validate`), so an old controller can still read and explain it.
 
+/// An open enumeration: any string decodes and encodes as itself; the known values are static
+/// members of the conforming type. Conformers declare only `rawValue` and `init(rawValue:)`.
+public protocol OpenStringEnum: RawRepresentable<String>, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
+    CustomStringConvertible {
+    init(rawValue: String)
+}
+
+extension OpenStringEnum {
+    /// Wraps a literal, e.g. `let op: MatchOperator = "In"`.
+    public init(stringLiteral value: String) { self.init(rawValue: value) }
+    public init(from decoder: any Decoder) throws { self.init(rawValue: try decoder.singleValueContainer().decode(String.self)) }
+    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(rawValue) }
+    public var description: String { rawValue }
+}
+
 /// The kind of a network device as the node agent classifies it (`status.devices[].kind`).
-public struct DeviceKind: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct DeviceKind: OpenStringEnum {
     /// The string written in the object.
     public var rawValue: String
     /// Wraps any string; unknown values are kept as they are.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Wraps a literal, e.g. `let k: DeviceKind = "physical"`.
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(rawValue) }
-    public var description: String { rawValue }
 
     /// A physical function / ordinary NIC port backed by a bus device.
     public static let physical: DeviceKind = "physical"
@@ -37,16 +47,11 @@ public struct DeviceKind: RawRepresentable, Hashable, Sendable, Codable, Express
 }
 
 /// Operator of a device match expression (`spec.rules[].devices.matchExpressions[].operator`).
-public struct MatchOperator: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct MatchOperator: OpenStringEnum {
     /// The string written in the object.
     public var rawValue: String
     /// Wraps any string; unknown values are kept and rejected by validation.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Wraps a literal, e.g. `let op: MatchOperator = "In"`.
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(rawValue) }
-    public var description: String { rawValue }
 
     /// Some value of the field equals one of `values`.
     public static let `in`: MatchOperator = "In"
@@ -69,16 +74,11 @@ public struct MatchOperator: RawRepresentable, Hashable, Sendable, Codable, Expr
 }
 
 /// What to do when several devices match one rule (`spec.select`).
-public struct SelectPolicy: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct SelectPolicy: OpenStringEnum {
     /// The string written in the object.
     public var rawValue: String
     /// Wraps any string; unknown values are kept and rejected by validation.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Wraps a literal, e.g. `let s: SelectPolicy = "First"`.
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(rawValue) }
-    public var description: String { rawValue }
 
     /// The first device in natural name order (`eno2` before `eno10`). The default.
     public static let first: SelectPolicy = "First"
@@ -91,16 +91,11 @@ public struct SelectPolicy: RawRepresentable, Hashable, Sendable, Codable, Expre
 }
 
 /// The delegate CNI plugin that attaches pods to the resolved device (`spec.attachment.type`).
-public struct AttachmentType: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct AttachmentType: OpenStringEnum {
     /// The string written in the object.
     public var rawValue: String
     /// Wraps any string; unknown values are kept and rejected by validation.
     public init(rawValue: String) { self.rawValue = rawValue }
-    /// Wraps a literal, e.g. `let t: AttachmentType = "macvlan"`.
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(rawValue) }
-    public var description: String { rawValue }
 
     /// The `macvlan` reference plugin (`master` = the device).
     public static let macvlan: AttachmentType = "macvlan"

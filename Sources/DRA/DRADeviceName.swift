@@ -1,3 +1,5 @@
+import HardwareAddresses
+
 /// The DRA device name of a NIC (a DNS label, stable across interface renames) and the stable ID
 /// it encodes: the PCI address when the NIC has one, else its MAC address — the same stable ID the
 /// device plugin advertises.
@@ -32,7 +34,7 @@ public enum DRADeviceName {
     /// address (colon-separated hex octets, 6 for Ethernet, up to 20 for InfiniBand); nil when
     /// neither is usable (such a device is not published).
     public static func name(pciAddress: String?, mac: String?) -> String? {
-        if let pciAddress, let canonical = canonicalPCI(pciAddress) {
+        if let pciAddress, let canonical = PCIAddress.canonical(pciAddress) {
             return "pci-" + String(canonical.map { $0 == ":" || $0 == "." ? "-" : $0 })
         }
         if let mac, let octets = macOctets(mac) {
@@ -47,7 +49,7 @@ public enum DRADeviceName {
             let parts = name.dropFirst(4).split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 4 else { return nil }
             let address = "\(parts[0]):\(parts[1]):\(parts[2]).\(parts[3])"
-            guard let canonical = canonicalPCI(address), canonical == address else { return nil }
+            guard let canonical = PCIAddress.canonical(address), canonical == address else { return nil }
             return .pci(canonical)
         }
         if name.hasPrefix("mac-") {
@@ -62,26 +64,6 @@ public enum DRADeviceName {
             return .mac(octets.joined(separator: ":"))
         }
         return nil
-    }
-
-    /// `dddd:bb:dd.f` lower-case (a missing domain reads as `0000`), or nil when `s` is not a PCI
-    /// address: domain 4–8 hex digits, bus 2, device 2 (≤ 1f), function 1 (≤ 7).
-    static func canonicalPCI(_ s: String) -> String? {
-        let lower = s.lowercased()
-        let colon = lower.split(separator: ":", omittingEmptySubsequences: false)
-        let domain: Substring, bus: Substring, rest: Substring
-        switch colon.count {
-        case 2: (domain, bus, rest) = ("0000", colon[0], colon[1])
-        case 3: (domain, bus, rest) = (colon[0], colon[1], colon[2])
-        default: return nil
-        }
-        let dot = rest.split(separator: ".", omittingEmptySubsequences: false)
-        guard dot.count == 2 else { return nil }
-        let device = dot[0], function = dot[1]
-        func hex(_ p: Substring, _ range: ClosedRange<Int>) -> Bool { range.contains(p.utf8.count) && p.utf8.allSatisfy(isLowerHex) }
-        guard hex(domain, 4...8), hex(bus, 2...2), hex(device, 2...2), hex(function, 1...1),
-              let d = Int(device, radix: 16), d <= 0x1f, let f = Int(function, radix: 16), f <= 7 else { return nil }
-        return "\(domain):\(bus):\(device).\(function)"
     }
 
     /// The lower-case octets of a colon-separated MAC address of 6…20 octets, or nil.

@@ -1,6 +1,7 @@
 import AutomagicAPI
 import CNetlink
 import Glibc
+import HardwareAddresses
 
 /// Driver facts from ethtool.
 struct EthtoolInfo: Sendable, Equatable {
@@ -204,8 +205,8 @@ struct DeviceAssembler {
             d.speedMbps = info.speedMbps
 
             var pci: String?
-            if link.parentDevBusName == "pci", let n = link.parentDevName, Sysfs.isPCIAddress(n) { pci = n }
-            if pci == nil, let b = info.busInfo, Sysfs.isPCIAddress(b) { pci = b }
+            if link.parentDevBusName == "pci", let n = link.parentDevName, PCIAddress.isCanonical(n) { pci = n }
+            if pci == nil, let b = info.busInfo, PCIAddress.isCanonical(b) { pci = b }
             var hasDevice = link.parentDevName != nil
             if !loopback, link.kind == nil, pci == nil || !hasDevice,
                let dir = sysfs.deviceDirectory(interface: link.name, ifindex: Int(link.index)) {

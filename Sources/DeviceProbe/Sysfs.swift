@@ -1,4 +1,5 @@
 import Glibc
+import HardwareAddresses
 
 /// PCI facts read from sysfs.
 struct PCIInfo: Sendable, Equatable {
@@ -80,16 +81,6 @@ struct Sysfs: Sendable {
         !name.isEmpty && name != "." && name != ".." && !name.contains("/") && name.utf8.count < 256
     }
 
-    /// `0000:5e:00.1`-style PCI address (domain of 4+ hex digits).
-    static func isPCIAddress(_ s: String) -> Bool {
-        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return false }
-        let hex = { (p: Substring) in !p.isEmpty && p.allSatisfy(\.isHexDigit) }
-        let df = parts[2].split(separator: ".", omittingEmptySubsequences: false)
-        return parts[0].count >= 4 && hex(parts[0]) && parts[1].count == 2 && hex(parts[1])
-            && df.count == 2 && df[0].count == 2 && hex(df[0]) && df[1].count == 1 && df[1].allSatisfy { ("0"..."7").contains($0) }
-    }
-
     /// The resolved `device` directory of an interface, but only when sysfs shows the
     /// same interface (sysfs shows the namespace it was mounted in, which may differ
     /// from the one being probed: the ifindex must match).
@@ -106,7 +97,7 @@ struct Sysfs: Sendable {
         var current = Substring(dir)
         for _ in 0..<3 {
             let name = String(current.split(separator: "/").last ?? "")
-            if Sysfs.isPCIAddress(name) { return name }
+            if PCIAddress.isCanonical(name) { return name }
             guard let slash = current.lastIndex(of: "/"), slash > current.startIndex else { return nil }
             current = current[..<slash]
         }
@@ -115,7 +106,7 @@ struct Sysfs: Sendable {
 
     /// Vendor/device IDs, NUMA node and SR-IOV facts of a PCI function.
     func pciInfo(address: String) -> PCIInfo? {
-        guard Sysfs.isPCIAddress(address) else { return nil }
+        guard PCIAddress.isCanonical(address) else { return nil }
         let dir = path("/sys/bus/pci/devices/\(address)")
         var info = PCIInfo(address: address)
         info.vendorID = read(dir + "/vendor").map(Sysfs.bareHex)
@@ -125,14 +116,14 @@ struct Sysfs: Sendable {
         info.numVFs = readInt(dir + "/sriov_numvfs")
         if let pf = resolveLink(dir + "/physfn") {
             let name = String(pf.split(separator: "/").last ?? "")
-            if Sysfs.isPCIAddress(name) { info.physfn = name }
+            if PCIAddress.isCanonical(name) { info.physfn = name }
         }
         return info
     }
 
     /// Interface names sysfs lists for a PCI function (its `net/` directory).
     func interfaceNames(pciAddress address: String) -> [String] {
-        guard Sysfs.isPCIAddress(address), let dir = opendir(path("/sys/bus/pci/devices/\(address)/net")) else { return [] }
+        guard PCIAddress.isCanonical(address), let dir = opendir(path("/sys/bus/pci/devices/\(address)/net")) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

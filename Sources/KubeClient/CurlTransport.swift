@@ -23,6 +23,9 @@ struct HTTPRequest: Sendable {
     var body: [UInt8]? = nil
     /// Whole-transfer timeout in seconds (0 = none).
     var timeout: Double = 0
+    /// Whether `timeout` is a watch's deadline (its timeoutSeconds plus a grace) rather than a
+    /// request's own limit: its expiry is reported as ``TimeoutLimit/watchDeadline``.
+    var timeoutIsWatchDeadline = false
     /// Abort when no byte arrived for this long (seconds, 0 = off).
     var idleTimeout: Double = 0
     /// The most body bytes a buffered response may hold (0 = no limit).
@@ -387,7 +390,7 @@ extension CurlTransfer {
         let seconds: Double = switch limit {
         case .connect, .tlsHandshake: connectTimeout
         case .idle: request.idleTimeout
-        case .request: request.timeout
+        case .request, .watchDeadline: request.timeout
         }
         return .timedOut(url: request.url, seconds: seconds, limit: limit, elapsed: elapsed)
     }
@@ -396,12 +399,13 @@ extension CurlTransfer {
                              request: HTTPRequest, connectTimeout: Double) -> TimeoutLimit {
         if detail.contains("too slow"), request.idleTimeout > 0 { return .idle }
         // The whole-request limit covers the connect phase too: it is the one that expired when it ran out.
-        if request.timeout > 0, elapsed >= request.timeout - 0.05 { return .request }
+        let whole: TimeoutLimit = request.timeoutIsWatchDeadline ? .watchDeadline : .request
+        if request.timeout > 0, elapsed >= request.timeout - 0.05 { return whole }
         // libcurl 7.x records the connect time only once TLS is up too, so its message tells the phases apart.
         if detail.contains("SSL") || detail.contains("TLS") { return .tlsHandshake }
         if !connected { return .connect }
         if !handshaken { return .tlsHandshake }
-        if request.timeout > 0 { return .request }
+        if request.timeout > 0 { return whole }
         return .idle
     }
 }

@@ -57,6 +57,10 @@ public enum KubeClientError: Error, CustomStringConvertible, Sendable {
                     + "stalled connection\(after))"
             case .request:
                 return "request to '\(url)' did not complete within \(limitText)\(after)"
+            case .watchDeadline:
+                return "watch '\(url)' did not end within \(formatSeconds(seconds)) s (its timeoutSeconds plus "
+                    + "\(formatSeconds(KubernetesClient.watchDeadlineGrace)) s): the server never closed it, so the "
+                    + "connection is taken for dead\(after)"
             }
         case let .decoding(url, message):
             return "failed to decode the response from '\(url)': \(message)"
@@ -132,6 +136,9 @@ public enum TimeoutLimit: String, Sendable, Hashable {
     case idle
     /// The whole request took longer than its timeout.
     case request = "whole-request"
+    /// A watch was still open past its `timeoutSeconds` plus the grace: the server would have ended
+    /// it, so the connection is taken for dead.
+    case watchDeadline = "watch deadline"
 }
 
 func formatSeconds(_ seconds: Double) -> String {

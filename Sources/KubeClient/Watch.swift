@@ -148,6 +148,7 @@ extension KubernetesClient {
             // nothing else would notice before TCP keepalive gives up, minutes later. Ending it here
             // makes the caller reconnect within timeoutSeconds + the grace.
             request.timeout = Double(serverTimeout) + Self.watchDeadlineGrace
+            request.timeoutIsWatchDeadline = true
             var material = tls
             if let cert = credentials.certificatePEM, let key = credentials.keyPEM {
                 material.certificatePEM = cert

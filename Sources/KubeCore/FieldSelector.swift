@@ -4,6 +4,13 @@ public struct FieldSelector: Sendable, Hashable {
         public var field: String
         public var negated: Bool
         public var value: String
+
+        /// `field=value`, or `field!=value` when `negated`.
+        public init(field: String, negated: Bool, value: String) {
+            self.field = field
+            self.negated = negated
+            self.value = value
+        }
     }
 
     public var terms: [Term]

@@ -96,21 +96,7 @@ extension LabAPI {
         copy[path: ["metadata", "managedFields"]] = managed
         obj = copy
         if isDryRun(ctx.request) { return nil }
-        let value = EventConversion.storage(copy, def)
-        let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)
-        let ns = ctx.route.namespace
-        let name = ctx.route.name ?? ""
-        return try store.with { (s: inout StoreState) throws(APIError) -> StoredObject in
-            if def.namespaced, s.get(BuiltinResources.namespaces.storageKey, namespace: "", name: ns) == nil {
-                throw APIError.notFound("namespaces", group: "", name: ns)
-            }
-            if s.get(def.storageKey, namespace: ns, name: name) != nil {
-                throw APIError.alreadyExists(def.plural, group: def.group, name: name)
-            }
-            let stored = prepared.map { s.put(def, prepared: $0, type: .added, previous: nil) } ?? s.put(def, value, type: .added, previous: nil)
-            if def.plural == "customresourcedefinitions" { CRDLifecycle.establish(&s, crd: stored) }
-            return stored
-        }
+        return try storeCreated(copy, name: ctx.route.name ?? "", ctx: ctx)
     }
 
     func conflictError(_ error: FieldOwnership.ApplyConflict) -> APIError {

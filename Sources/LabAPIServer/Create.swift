@@ -62,6 +62,13 @@ extension LabAPI {
                 schema: def.schema, isCustom: def.isCustom)
         }
         if isDryRun(ctx.request) { return nil }
+        return try storeCreated(obj, name: name, ctx: ctx)
+    }
+
+    /// Stores a validated new object under a fresh resourceVersion: 404 when its namespace does not
+    /// exist, 409 AlreadyExists when the name is taken (checked under the store lock).
+    func storeCreated(_ obj: JSONValue, name: String, ctx: RequestContext) throws(APIError) -> StoredObject {
+        let def = ctx.def
         let value = EventConversion.storage(obj, def)
         // Encoded here, outside the store lock; under it only the resourceVersion digits are spliced in.
         let prepared = PreparedObject(value, order: def.keyOrder, sizeHint: ctx.request.body.count + 1024)

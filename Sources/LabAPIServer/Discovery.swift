@@ -10,7 +10,13 @@ extension LabAPI {
 
     /// group → versions (in CRD order: the first listed is preferred).
     func groupVersions() -> [(group: String, versions: [String])] {
-        var result: [(String, [String])] = BuiltinResources.groupOrder.filter { configuration.servesResourceAPI || $0.0 != ResourceAPI.group }
+        var result: [(String, [String])] = BuiltinResources.groupOrder.filter {
+            switch $0.0 {
+            case ResourceAPI.group: configuration.servesResourceAPI
+            case BuiltinResources.authenticationGroup: configuration.servesSelfSubjectReview
+            default: true
+            }
+        }
         let custom = store.locked { s -> [(String, [String], Int64)] in
             var byGroup: [String: ([String], Int64)] = [:]
             for crd in s.list(BuiltinResources.crds.storageKey, namespace: nil) {
@@ -148,7 +154,10 @@ extension LabAPI {
 
     func writeResourceList(group: String, version: String, request: LabRequest, sink: any LabResponseSink, auditID: String) {
         let defs = servedResources().filter { $0.group == group && $0.version == version }
-        let entries = defs.flatMap { $0.discoveryEntries() }
+        var entries = defs.flatMap { $0.discoveryEntries() }
+        if group == BuiltinResources.authenticationGroup, version == "v1", configuration.servesSelfSubjectReview {
+            entries.append(BuiltinResources.selfSubjectReviewEntry)
+        }
         let gv = group.isEmpty ? version : "\(group)/\(version)"
         let v: JSONValue = ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(gv), "resources": .array(entries)]
         // Resource entries keep the Go struct order of metav1.APIResource.

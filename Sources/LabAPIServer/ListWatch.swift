@@ -310,9 +310,8 @@ extension LabAPI {
         var selection = try Selection.parse(req, def: def)
         if let name = ctx.route.name {
             // The legacy /watch/.../name form watches one object.
-            if let extra = try? FieldSelector.parse("metadata.name=\(name)") {
-                selection.fields = FieldSelector(terms: (selection.fields?.terms ?? []) + extra.terms)
-            }
+            let term = FieldSelector.Term(field: "metadata.name", negated: false, value: name)
+            selection.fields = FieldSelector(terms: (selection.fields?.terms ?? []) + [term])
         }
         let namespace = ctx.route.namespace
         let rvParam = req.queryValue("resourceVersion") ?? ""
@@ -320,21 +319,8 @@ extension LabAPI {
         let bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1"
         // Whole seconds like kube-apiserver's int64; at most 10 years, so that every deadline stays a finite date.
         let timeout = try LabAPI.integerParameter(req, "timeoutSeconds").map { Double(min(max(0, $0), 315_360_000)) }
-        enum Start { case events([Change], WatchQueue), expired(String) }
-        let start: Start = store.locked { s in
-            let requested = Int64(rvParam) ?? 0
-            if rvParam.isEmpty || requested == 0 {
-                let queue = s.addWatcher(storageKey: def.storageKey)
-                let initial = s.list(def.storageKey, namespace: namespace.isEmpty ? nil : namespace).map {
-                    Change(rv: $0.rv, storageKey: def.storageKey, type: .added, object: $0, previous: nil)
-                }
-                return .events(initial, queue)
-            }
-            if requested < s.oldestResumableRV {
-                return .expired("too old resource version: \(requested) (\(s.oldestResumableRV))")
-            }
-            let queue = s.addWatcher(storageKey: def.storageKey)
-            return .events(s.history.filter { $0.rv > requested && $0.storageKey == def.storageKey }, queue)
+        let start = store.locked { s in
+            s.startWatch(storageKey: def.storageKey, namespace: namespace.isEmpty ? nil : namespace, from: Int64(rvParam) ?? 0)
         }
         let queue: WatchQueue? = { if case .events(_, let q) = start { return q }; return nil }()
         defer { if let queue { store.locked { s in s.removeWatcher(queue) } } }

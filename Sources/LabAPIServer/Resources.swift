@@ -87,9 +87,20 @@ enum BuiltinResources {
     ]
 
     /// The built-in groups in the order /apis lists them, with their versions.
+    /// (kube-apiserver's relative order: events.k8s.io, authentication.k8s.io, …, apiextensions.k8s.io, …,
+    /// coordination.k8s.io, …; trace 007). authentication.k8s.io holds only SelfSubjectReview here.
     static let groupOrder: [(String, [String])] = [
-        ("apiextensions.k8s.io", ["v1"]), ("coordination.k8s.io", ["v1"]), ("events.k8s.io", ["v1", "v1beta1"]),
-        ("resource.k8s.io", ["v1"]),
+        ("events.k8s.io", ["v1", "v1beta1"]), ("authentication.k8s.io", ["v1"]), ("apiextensions.k8s.io", ["v1"]),
+        ("coordination.k8s.io", ["v1"]), ("resource.k8s.io", ["v1"]),
+    ]
+
+    /// The group of SelfSubjectReview, which is served (create only) but not stored.
+    static let authenticationGroup = "authentication.k8s.io"
+
+    /// The discovery entry of `selfsubjectreviews` (`kubectl api-resources` lists it; create is its only verb).
+    static let selfSubjectReviewEntry: JSONValue = [
+        "name": "selfsubjectreviews", "singularName": "selfsubjectreview", "namespaced": false,
+        "kind": "SelfSubjectReview", "verbs": ["create"],
     ]
 }
 

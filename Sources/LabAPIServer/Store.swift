@@ -277,6 +277,32 @@ struct StoreState {
         return queue
     }
 
+    /// How a watch begins: the changes it must send first and its queue, or why it cannot resume.
+    enum WatchStart {
+        /// Send `initial`, then what `queue` receives.
+        case events(initial: [Change], queue: WatchQueue)
+        /// The requested resourceVersion is older than the history kept (410 Expired, in the stream).
+        case expired(String)
+    }
+
+    /// Starts a watch of `storageKey` from resourceVersion `from` (0: the current objects as ADDED
+    /// events, like kube-apiserver's "Get State and Start at Most Recent"), registering its queue in
+    /// the same critical section as the snapshot so no change falls between the two.
+    mutating func startWatch(storageKey: String, namespace: String?, from requested: Int64) -> WatchStart {
+        if requested == 0 {
+            let queue = addWatcher(storageKey: storageKey)
+            let initial = list(storageKey, namespace: namespace).map {
+                Change(rv: $0.rv, storageKey: storageKey, type: .added, object: $0, previous: nil)
+            }
+            return .events(initial: initial, queue: queue)
+        }
+        if requested < oldestResumableRV {
+            return .expired("too old resource version: \(requested) (\(oldestResumableRV))")
+        }
+        let queue = addWatcher(storageKey: storageKey)
+        return .events(initial: history.filter { $0.rv > requested && $0.storageKey == storageKey }, queue: queue)
+    }
+
     mutating func removeWatcher(_ queue: WatchQueue) {
         watchers.removeValue(forKey: ObjectIdentifier(queue))
         queue.hub.unregister(ObjectIdentifier(queue))

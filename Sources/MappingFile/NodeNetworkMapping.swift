@@ -1,3 +1,4 @@
+import HardwareAddresses
 import JSON
 
 /// The file the node agent writes and the `automagic` CNI plugin reads: which host device
@@ -147,35 +148,6 @@ public struct DeviceCandidate: Sendable, Hashable {
         }
         if let mac, !mac.isEmpty, asciiLowercased(mac) == asciiLowercased(id) { return true }
         return false
-    }
-}
-
-/// PCI addresses in the form `[domain:]bus:device.function` (hexadecimal).
-enum PCIAddress {
-    /// `0000:05:00.1` for `05:00.1` or `0000:05:00.1` in any case; nil when `s` is not a PCI address.
-    static func canonical(_ s: String) -> String? {
-        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-        let domain: Substring
-        let bus: Substring
-        let rest: Substring
-        switch parts.count {
-        case 2: (domain, bus, rest) = ("0000", parts[0], parts[1])
-        case 3: (domain, bus, rest) = (parts[0], parts[1], parts[2])
-        default: return nil
-        }
-        let slotFunction = rest.split(separator: ".", omittingEmptySubsequences: false)
-        guard slotFunction.count == 2 else { return nil }
-        let (slot, function) = (slotFunction[0], slotFunction[1])
-        guard isHex(domain, 1...8), isHex(bus, 2...2), isHex(slot, 2...2), isHex(function, 1...1),
-              let d = UInt32(domain, radix: 16)
-        else { return nil }
-        var hexDomain = String(d, radix: 16)
-        if hexDomain.count < 4 { hexDomain = String(repeating: "0", count: 4 - hexDomain.count) + hexDomain }
-        return hexDomain + ":" + asciiLowercased(String(bus)) + ":" + asciiLowercased(String(slot)) + "." + asciiLowercased(String(function))
-    }
-
-    private static func isHex(_ s: Substring, _ lengths: ClosedRange<Int>) -> Bool {
-        lengths.contains(s.utf8.count) && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
     }
 }
 

@@ -85,22 +85,21 @@ import TestSupport
         try await Task.sleep(for: .milliseconds(300))
         let eventCount = try await events.list().items.count
         let rv = try await lab.nodeDevices.get("node-a").metadata.resourceVersion
-        let publishes = fixture.agent.metrics.publishes.value()
-        let writes = fixture.agent.metrics.mappingWrites.value()
+        let publishes = fixture.agent.metrics.value("automagic_agent_publishes_total")
+        let writes = fixture.agent.metrics.value("automagic_agent_mapping_writes_total")
         let generation = try MappingFile.read(path: fixture.mappingPath).generation
         for _ in 0..<3 {
             fixture.agent.requestResync()
             try await Task.sleep(for: .milliseconds(300))
         }
-        #expect(fixture.agent.metrics.probes.value() >= 3)
+        #expect(fixture.agent.metrics.value("automagic_agent_probes_total") >= 3)
         #expect(try await lab.nodeDevices.get("node-a").metadata.resourceVersion == rv)
-        #expect(fixture.agent.metrics.publishes.value() == publishes)
-        #expect(fixture.agent.metrics.mappingWrites.value() == writes)
+        #expect(fixture.agent.metrics.value("automagic_agent_publishes_total") == publishes)
+        #expect(fixture.agent.metrics.value("automagic_agent_mapping_writes_total") == writes)
         #expect(try MappingFile.read(path: fixture.mappingPath).generation == generation)
         #expect(try await events.list().items.count == eventCount)
-        let metrics = fixture.agent.metrics.registry.exposition()
-        #expect(metrics.contains("automagic_agent_resolutions{network=\"broken\",result=\"Invalid\"} 1"))
-        #expect(metrics.contains("automagic_agent_probe_duration_seconds_count"))
+        #expect(fixture.agent.metrics.value("automagic_agent_resolutions", labels: ["network": "broken", "result": "Invalid"]) == 1)
+        #expect(fixture.agent.metrics.value("automagic_agent_probe_duration_seconds_count") >= 1)
         await fixture.stop()
     }
 
@@ -112,10 +111,8 @@ import TestSupport
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("hot", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^hot"])]))
         _ = try await lab.maps.create(makeMap("cidr", [DeviceMatchExpression(key: "addresses", operator: "InCIDR", values: ["10.88.0.0/16"])]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["hot"] != nil })
         #expect(try fixture.mapping()?.networks["hot"]?.device == "")
         let g0 = try #require(try fixture.mapping()).generation
@@ -174,10 +171,8 @@ import TestSupport
         map.spec.exclusive = true
         map.spec.attachment = AttachmentSpec(type: .hostDevice)
         _ = try await lab.maps.create(map)
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["excl"]?.candidates.count == 2 })
         let mapping = try #require(try fixture.mapping())
         #expect(mapping.formatVersion == 2)
@@ -210,10 +205,8 @@ import TestSupport
         defer { lab.cleanup() }
         _ = try await lab.maps.create(makeMap("data", [DeviceMatchExpression(key: "name", operator: "Matches", values: ["^data"])]))
         _ = try await lab.maps.create(makeMap("extra", [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["data"]?.device == "data0" })
         #expect(try await eventually { (try await lab.nodeDevices.getIfExists("node-r"))?.status?.networks?.count == 2 })
 
@@ -238,7 +231,7 @@ import TestSupport
         data.spec.rules = [DeviceRule(expressions: [DeviceMatchExpression(key: "name", operator: "In", values: ["extra0"])])]
         _ = try await lab.maps.update(data)
         #expect(try await eventually(timeout: .seconds(15)) { try fixture.mapping()?.networks["data"]?.device == "extra0" })
-        #expect(fixture.agent.metrics.watchRestarts.value() >= 1)
+        #expect(fixture.agent.metrics.value("automagic_agent_watch_restarts_total") >= 1)
         await fixture.stop()
     }
 
@@ -299,7 +292,7 @@ import TestSupport
             let nd = try await lab.nodeDevices.getIfExists("node-u")
             return nd?.status?.conditions?.first { $0.type == "Ready" }?.reason == "MappingFileWriteFailed"
         })
-        #expect(fixture.agent.metrics.errors.value(labels: ["step": "mapping-file"]) >= 1)
+        #expect(fixture.agent.metrics.value("automagic_agent_errors_total", labels: ["step": "mapping-file"]) >= 1)
         await fixture.stop()
     }
 }
@@ -320,10 +313,8 @@ import DeviceProbe
             DeviceMatchExpression(key: "lldp.systemName", operator: "Matches", values: ["^tor-r1-"]),
             DeviceMatchExpression(key: "lldp.vlanIDs", operator: "In", values: ["100"]),
         ]))
-        let dir = try makeTempDir("amagent", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json", lldp: .on(["uplink*"]))
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns, lldp: .on(["uplink*"]))
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["tor"]?.device == "" })
 
         let switchMAC: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]

@@ -6,18 +6,7 @@ import TestSupport
 
 /// The built `automagic-agent` binary: flags, exit codes, graceful shutdown on SIGTERM.
 @Suite(.serialized) struct BinaryTests {
-    static func binary() throws -> String {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("automagic-agent").path,
-            dir.appendingPathComponent(".build/debug/automagic-agent").path,
-        ].compactMap { $0 }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw TestFailure("automagic-agent is not built next to the tests (swift build --build-tests builds it)")
-        }
-        return found
-    }
+    static func binary() throws -> String { try builtProduct("automagic-agent") }
 
     /// The agent must not link full Foundation (corelibs Foundation, FoundationInternationalization,
     /// ICU): they cost it about 10 MiB of resident memory (issue 5). One stray `import Foundation`
@@ -111,6 +100,15 @@ import TestSupport
             try writtenMapping(at: mapping)?.networks["sig"]?.device == "sig0"
         })
         #expect(try await eventually(timeout: .seconds(10)) { (try await lab.nodeDevices.getIfExists("node-b"))?.status != nil })
+
+        // /metrics serves the agent's families and the process_* metrics docs/operations.md lists.
+        let address = try #require(try String(contentsOfFile: "\(dir)/stderr", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains("serving health and metrics") }?.split(separator: "addresses=").last?.split(separator: " ").first)
+        let scrape = try run("/usr/bin/curl", ["--silent", "--max-time", "10", "http://\(address)/metrics"])
+        #expect(scrape.status == 0, "\(scrape)")
+        #expect(try #require(sampleValue(scrape.stdout, "automagic_agent_probes_total")) >= 1, "\(scrape.stdout)")
+        #expect(try #require(sampleValue(scrape.stdout, "process_resident_memory_bytes")) > 1_000_000, "\(scrape.stdout)")
+        #expect(scrape.stdout.contains("# TYPE process_cpu_seconds_total counter"))
 
         let start = ContinuousClock.now
         agent.terminate()  // SIGTERM

@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import KubeCore
 import LabAPIServer
+import LabTesting
 import Logging
 import MappingFile
 import Testing
@@ -10,13 +11,9 @@ import TestSupport
 
 @testable import Agent
 
-/// Runs only against the in-process lab server: these tests start their own lab (tokens, garbage
-/// collection switched off, SelfSubjectReview switched off), which a real cluster cannot be made to do.
-let labOnly = ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] == nil
-
 /// The mapping file is the data path: a removed or altered file is restored at once, and
 /// readiness says so while it cannot be.
-@Suite(.serialized, .enabled(if: labOnly, "needs the in-process lab API server"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "needs the in-process lab API server"))
 struct MappingFileRestoreTests {
     @Test func removedOrAlteredMappingFileIsRestoredAndReadinessSaysSoMeanwhile() async throws {
         let netns = try TestNetns()
@@ -59,7 +56,7 @@ struct MappingFileRestoreTests {
         #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) { try restored() })
         let afterGarbage = ContinuousClock.now - start
         #expect(afterGarbage < .seconds(1), "restored after \(afterGarbage)")
-        #expect(fixture.agent.metrics.mappingRestores.value() >= 2)
+        #expect(fixture.agent.metrics.value("automagic_agent_mapping_restores_total") >= 2)
 
         // A directory takes the file's place: the file cannot be restored, and both /readyz and
         // the NodeDevice's Ready condition say so, naming the file, until the way is clear.
@@ -91,7 +88,7 @@ struct MappingFileRestoreTests {
 
 /// A `NodeDevice` is owned by its Node as it is now, also after the Node was deleted and
 /// created again (a new UID).
-@Suite(.serialized, .enabled(if: labOnly, "switches the lab's garbage collector off"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "switches the lab's garbage collector off"))
 struct OwnershipTests {
     @Test func ownerReferenceFollowsARecreatedNode() async throws {
         let netns = try TestNetns()
@@ -101,10 +98,8 @@ struct OwnershipTests {
         // as on a real cluster until its collector runs (which would then delete it).
         let lab = try await LabFixture(nodeName: "node-o", garbageCollection: false)
         defer { lab.cleanup() }
-        let dir = try makeTempDir("amown", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         let firstUID = lab.nodeUID
         #expect(try await eventually {
             try await lab.nodeDevices.getIfExists("node-o")?.metadata.ownerReferences?.first?.uid == firstUID
@@ -132,10 +127,8 @@ struct OwnershipTests {
         try netns.veth("gc0", "gc0p")
         let lab = try await LabFixture(nodeName: "node-g")
         defer { lab.cleanup() }
-        let dir = try makeTempDir("amown", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try await lab.nodeDevices.getIfExists("node-g")?.status != nil })
 
         let nodes = lab.client.resource(Node.self)
@@ -156,7 +149,7 @@ struct OwnershipTests {
 }
 
 /// The agent asks the API server who it is before anything else (SelfSubjectReview).
-@Suite(.serialized, .enabled(if: labOnly, "needs the lab's token file with node-name extras"))
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent, "needs the lab's token file with node-name extras"))
 struct IdentityTests {
     static let boundToken = "bound-to-node-i"
     static let plainToken = "not-bound"
@@ -240,10 +233,8 @@ struct IdentityTests {
         }
         #expect(reason.contains("404"))
         _ = try await lab.maps.create(makeMap("old", [DeviceMatchExpression(key: "name", operator: "In", values: ["old0"])]))
-        let dir = try makeTempDir("amid", inMemory: true)
-        defer { removeTestFiles(dir) }
-        let fixture = try AgentFixture(lab: lab, netns: netns, mappingPath: "\(dir)/mapping.json")
-        defer { fixture.task.cancel() }
+        let fixture = try AgentFixture(lab: lab, netns: netns)
+        defer { fixture.cleanup() }
         #expect(try await eventually { try fixture.mapping()?.networks["old"]?.device == "old0" })
         await fixture.stop()
     }

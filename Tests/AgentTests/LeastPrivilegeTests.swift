@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Yams
 
 /// The RBAC in `manifests/` grants the agent and the controller what they use and nothing
@@ -15,19 +16,12 @@ import Yams
         var description: String { "\(verb) \(group.isEmpty ? "core" : group)/\(resource)" }
     }
 
-    static func manifestsDirectory() -> URL {
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        return root.appendingPathComponent("manifests")
-    }
-
-    /// Every YAML document of `manifests/*.yaml` (not the examples, NADs or the policy folder).
-    static func documents(in directory: URL) throws -> [[String: Any]] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+    /// Every YAML document of `<directory>/*.yaml` (a repository folder; `manifests`: not the
+    /// examples, NADs or the policy folder).
+    static func documents(in directory: String) throws -> [[String: Any]] {
         var out: [[String: Any]] = []
-        for file in files {
-            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-            for document in try Yams.load_all(yaml: text) {
+        for file in try repositoryFiles(in: directory, extensions: ["yaml"]) {
+            for document in try Yams.load_all(yaml: try readRepositoryFile(file)) {
                 if let object = document as? [String: Any] { out.append(object) }
             }
         }
@@ -68,7 +62,7 @@ import Yams
     }
 
     @Test func agentRBACGrantsNoDeleteNoWildcardAndNoSecrets() throws {
-        let documents = try Self.documents(in: Self.manifestsDirectory())
+        let documents = try Self.documents(in: "manifests")
         let rules = try Self.rules(for: "automagic-agent", namespace: "automagic-system", in: documents)
         #expect(!rules.isEmpty, "no rule reaches the agent's service account: the bindings changed?")
         for rule in rules {
@@ -90,14 +84,14 @@ import Yams
     /// selector = list + watch; create, update, delete of its own slices), and the admission
     /// policy that limits them to the agent's own node covers every write.
     @Test func agentResourceSliceRightsAreWhatThePublisherUsesAndThePolicyCoversThem() throws {
-        let documents = try Self.documents(in: Self.manifestsDirectory())
+        let documents = try Self.documents(in: "manifests")
         let granted = Self.grants(try Self.rules(for: "automagic-agent", namespace: "automagic-system", in: documents))
         let slices = Set(granted.filter { $0.group == "resource.k8s.io" }.map { "\($0.resource) \($0.verb)" })
         // Plus one read: the DRA kubelet plugin (device-plugin container, same service account)
         // GETs each ResourceClaim the kubelet asks it to prepare (DRAPlugin.swift).
         #expect(slices == Set(["get", "list", "watch", "create", "update", "delete"].map { "resourceslices \($0)" } + ["resourceclaims get"]),
                 "\(slices.sorted())")
-        let policies = try Self.documents(in: Self.manifestsDirectory().appendingPathComponent("admission-policy"))
+        let policies = try Self.documents(in: "manifests/admission-policy")
         let policy = try #require(policies.first {
             $0["kind"] as? String == "ValidatingAdmissionPolicy"
                 && ((($0["spec"] as? [String: Any])?["matchConstraints"] as? [String: Any])?["resourceRules"] as? [[String: Any]])?
@@ -161,7 +155,7 @@ import Yams
     ]
 
     @Test func controllerRBACGrantsWhatItUsesAndNothingMore() throws {
-        let documents = try Self.documents(in: Self.manifestsDirectory())
+        let documents = try Self.documents(in: "manifests")
         let rules = try Self.rules(for: "automagic-controller", namespace: "automagic-system", in: documents)
         let granted = Self.grants(rules)
         let unused = granted.subtracting(Self.controllerUses)
@@ -178,8 +172,7 @@ import Yams
     }
 
     @Test func admissionPolicyCoversCreateUpdateAndDeleteAndFailsClosed() throws {
-        let directory = Self.manifestsDirectory().appendingPathComponent("admission-policy")
-        let documents = try Self.documents(in: directory)
+        let documents = try Self.documents(in: "manifests/admission-policy")
         let policy = try #require(documents.first { $0["kind"] as? String == "ValidatingAdmissionPolicy" })
         let spec = try #require(policy["spec"] as? [String: Any])
         #expect(spec["failurePolicy"] as? String == "Fail")

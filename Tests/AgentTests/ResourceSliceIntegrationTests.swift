@@ -5,7 +5,7 @@ import JSON
 import KubeClient
 import KubeCore
 import KubeRuntime
-import LabAPIServer
+import LabTesting
 import Logging
 import Testing
 import TestSupport
@@ -15,24 +15,19 @@ import TestSupport
 /// Where the slice tests run: the lab API server, or the cluster `AUTOMAGIC_TEST_KUBECONFIG`
 /// names (Kubernetes 1.34+: resource.k8s.io/v1), with a Node object of a unique name.
 final class SliceCluster: @unchecked Sendable {
-    static var realKubeconfig: String? {
-        let path = ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? ""
-        return path.isEmpty ? nil : path
-    }
-    static let onLab = realKubeconfig == nil
-
     let lab: LabFixture?
     let client: KubernetesClient
     let kubeconfig: String
     let nodeName: String
 
     init(servesResourceAPI: Bool = true) async throws {
-        if let path = Self.realKubeconfig {
+        if !RealCluster.isAbsent {
+            let real = try TestAPIServer()
             lab = nil
-            kubeconfig = path
+            kubeconfig = real.kubeconfigPath
             nodeName = uniquePrefix() + "-node"
-            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: path))
-            try sh(["kubectl", "apply", "--kubeconfig", path, "-f", repositoryCRDDirectory()])
+            client = real.client
+            try await client.installRepositoryCRDs()
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName)))
         } else {
             let lab = try await LabFixture(nodeName: uniquePrefix() + "-node", servesResourceAPI: servesResourceAPI)
@@ -198,12 +193,11 @@ final class SliceRun: @unchecked Sendable {
             agent.requestResync()
             try await Task.sleep(for: .milliseconds(300))
         }
-        #expect(agent.metrics.probes.value() >= 3)
+        #expect(agent.metrics.value("automagic_agent_probes_total") >= 3)
         #expect(try await cluster.slices().map { $0[path: ["metadata", "resourceVersion"]]?.stringValue ?? "" } == before)
         #expect(try #require(agent.resourceSlices).state.withLock { $0.writes } == writes)
-        let metrics = agent.metrics.registry.exposition()
-        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"create\"} 1"), "\(metrics)")
-        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"update\"} 10"), "5 hot-plugs, 5 removals")
+        #expect(agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "create"]) == 1)
+        #expect(agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "update"]) == 10, "5 hot-plugs, 5 removals")
 
         // A restarted agent (a DaemonSet rollout) finds its slices as they should be: it plans, writes nothing.
         await run.stopAgent()
@@ -229,7 +223,7 @@ final class SliceRun: @unchecked Sendable {
         #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(50)) { try await cluster.slices().isEmpty })
     }
 
-    @Test(.enabled(if: SliceCluster.onLab, "needs a server without resource.k8s.io/v1: the lab's servesResourceAPI switch"))
+    @Test(.enabled(if: RealCluster.isAbsent, "needs a server without resource.k8s.io/v1: the lab's servesResourceAPI switch"))
     func anOlderServerGetsNoSlicesAndTheAgentGoesOn() async throws {
         let run = try await SliceRun(servesResourceAPI: false)
         let (cluster, agent) = (run.cluster, run.agent)
@@ -288,8 +282,7 @@ final class SliceRun: @unchecked Sendable {
             return slices.count == 1 && slices.first?[path: ["spec", "devices"]]?.arrayValue?.count == 128
                 && slices.first?[path: ["spec", "pool", "resourceSliceCount"]]?.intValue == 1
         })
-        let writes = run.agent.metrics.registry.exposition()
-        #expect(writes.contains("automagic_agent_resourceslice_writes_total{verb=\"delete\"} 1"), "\(writes)")
+        #expect(run.agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "delete"]) == 1)
         let other = try await cluster.client.dynamic(ResourceSlicePlanning.resourceType).get("\(cluster.nodeName)-gpu.example.com-0")
         #expect(other.json[path: ["spec", "driver"]]?.stringValue == "gpu.example.com")
         await run.finish()

@@ -5,6 +5,7 @@ import KubeClient
 import KubeCore
 import KubeRuntime
 import LabAPIServer
+import LabTesting
 import Logging
 import MappingFile
 import Testing
@@ -12,23 +13,17 @@ import TestSupport
 
 @testable import Agent
 
-/// `crds/` of this checkout.
-func repositoryCRDDirectory() throws -> String {
-    var root = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { root.deleteLastPathComponent() }
-    let dir = root.appendingPathComponent("crds").path
-    guard FileManager.default.fileExists(atPath: dir) else { throw TestFailure("no CRDs at \(dir)") }
-    return dir
-}
-
-/// A lab API server with the Automagic CRDs and a Node, plus an admin client.
+/// A lab API server (LabTesting's ``TestLab``, files on `/dev/shm`) with the Automagic CRDs and a
+/// Node, plus an admin client.
 final class LabFixture: @unchecked Sendable {
-    var server: RunningLabServer
-    let client: KubernetesClient
-    let certDir: String
-    let dataPath: String?
+    let lab: TestLab
     let nodeName: String
     var nodeUID: String = ""
+
+    var server: RunningLabServer { lab.server }
+    var client: KubernetesClient { lab.client }
+    /// The lab's directory (certificates, kubeconfigs, the snapshot when persistent).
+    var certDir: String { lab.directory }
 
     /// `legacyMaps` are created while a schema-less NetworkDeviceMap CRD is installed (an old
     /// server's validation), before the repository's CRDs replace it: maps that the current
@@ -38,93 +33,60 @@ final class LabFixture: @unchecked Sendable {
     init(nodeName: String, labels: [String: String] = [:], persistent: Bool = false,
          legacyMaps: [NetworkDeviceMap] = [], garbageCollection: Bool = true, tokens: [String: LabUser] = [:],
          servesSelfSubjectReview: Bool = true, servesResourceAPI: Bool = true) async throws {
-        let dir = try makeTempDir("amlab", inMemory: true)
-        certDir = dir
-        dataPath = persistent ? "\(dir)/data.json" : nil
-        var options = LabServerOptions()
-        options.garbageCollection = garbageCollection
-        options.tokens = tokens
-        options.servesSelfSubjectReview = servesSelfSubjectReview
-        options.servesResourceAPI = servesResourceAPI
-        options.rules = [AuthorizationRule(users: Array(Set(tokens.values.map(\.name))), verbs: ["*"], apiGroups: ["*"], resources: ["*"])]
-        options.certDir = dir
-        options.dataPath = dataPath
-        options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })
-        server = try LabServer.start(options)
+        lab = try TestLab(inMemory: true) { options in
+            options.garbageCollection = garbageCollection
+            options.tokens = tokens
+            options.servesSelfSubjectReview = servesSelfSubjectReview
+            options.servesResourceAPI = servesResourceAPI
+            options.rules = [AuthorizationRule(users: Array(Set(tokens.values.map(\.name))), verbs: ["*"], apiGroups: ["*"], resources: ["*"])]
+            if persistent, let dir = options.certDir { options.dataPath = "\(dir)/data.json" }
+        }
         self.nodeName = nodeName
-        let config = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
-        client = try KubernetesClient(configuration: config)
-        if !legacyMaps.isEmpty {
-            let file = "\(dir)/legacy-crd.json"
-            let crd: JSONValue = [
-                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": ["name": "networkdevicemaps.automagic.dev"],
-                "spec": [
-                    "group": "automagic.dev", "scope": "Cluster",
-                    "names": ["plural": "networkdevicemaps", "singular": "networkdevicemap", "kind": "NetworkDeviceMap"],
-                    "versions": [[
-                        "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
-                        "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
-                    ]],
-                ],
-            ]
-            try crd.jsonString().write(toFile: file, atomically: true, encoding: .utf8)
-            try sh(["kubectl", "apply", "--kubeconfig", server.kubeconfigPath, "-f", file])
-            var created = false
-            for _ in 0..<100 where !created {
-                do {
-                    for map in legacyMaps { _ = try await client.resource(NetworkDeviceMap.self).create(map) }
-                    created = true
-                } catch {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+        do {
+            if !legacyMaps.isEmpty {
+                try await lab.client.applyCRD([
+                    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                    "metadata": ["name": "networkdevicemaps.automagic.dev"],
+                    "spec": [
+                        "group": "automagic.dev", "scope": "Cluster",
+                        "names": ["plural": "networkdevicemaps", "singular": "networkdevicemap", "kind": "NetworkDeviceMap"],
+                        "versions": [[
+                            "name": "v1alpha1", "served": true, "storage": true, "subresources": ["status": [:]],
+                            "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
+                        ]],
+                    ],
+                ])
+                for map in legacyMaps { _ = try await lab.client.resource(NetworkDeviceMap.self).create(map) }
             }
-            guard created else { throw TestFailure("could not create the legacy maps") }
+            // The repository's CRDs (structural schemas): what the agent writes must pass them.
+            try await lab.client.installRepositoryCRDs()
+            let node = try await lab.client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName, labels: labels)))
+            nodeUID = node.metadata.uid ?? ""
+        } catch {
+            lab.stop()
+            throw error
         }
-        // The repository's CRDs (structural schemas): what the agent writes must pass them.
-        try sh(["kubectl", "apply", "--kubeconfig", server.kubeconfigPath, "-f", repositoryCRDDirectory()])
-        for _ in 0..<100 {
-            do {
-                _ = try await client.resource(NodeDevice.self).list()
-                _ = try await client.resource(NetworkDeviceMap.self).list()
-                break
-            } catch {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        let node = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: nodeName, labels: labels)))
-        nodeUID = node.metadata.uid ?? ""
     }
 
     /// A client for the agent (its own connections, like a separate process).
     func agentClient() throws -> KubernetesClient {
-        var config = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
+        var config = try lab.clientConfiguration()
         config.maxRetries = 1
         config.connectTimeout = 2
         config.requestTimeout = 5
         return try KubernetesClient(configuration: config)
     }
 
-    /// Stops the server (the snapshot is written when persistent).
-    func stop() { server.stop() }
+    /// Stops the server, keeping its files (the snapshot is written when persistent).
+    func stop() { lab.stop(keepFiles: true) }
 
     /// Starts the server again on the same port with the same certificates and data.
-    func restart() throws {
-        var options = LabServerOptions()
-        options.certDir = certDir
-        options.dataPath = dataPath
-        options.port = server.port
-        options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })
-        server = try LabServer.start(options)
-    }
+    func restart() throws { try lab.restart() }
 
     var maps: ResourceClient<NetworkDeviceMap> { client.resource(NetworkDeviceMap.self) }
     var nodeDevices: ResourceClient<NodeDevice> { client.resource(NodeDevice.self) }
 
-    func cleanup() {
-        server.stop()
-        removeTestFiles(certDir)
-    }
+    func cleanup() { lab.stop() }
 }
 
 /// A running in-process agent.
@@ -132,8 +94,13 @@ final class AgentFixture: @unchecked Sendable {
     let agent: NodeAgent
     let task: Task<Void, any Error>
     let mappingPath: String
+    /// The temporary directory of the mapping file when the fixture made it (removed by `cleanup()`).
+    let directory: String?
 
-    init(lab: LabFixture, netns: TestNetns, mappingPath: String, lldp: LLDPOptionsWrapper = .off) throws {
+    /// An agent writing `mappingPath`, or without one `mapping.json` in a fresh directory on `/dev/shm`.
+    init(lab: LabFixture, netns: TestNetns, mappingPath: String? = nil, lldp: LLDPOptionsWrapper = .off) throws {
+        directory = mappingPath == nil ? try makeTempDir("amagent", inMemory: true) : nil
+        let mappingPath = mappingPath ?? "\(directory ?? "")/mapping.json"
         self.mappingPath = mappingPath
         var config = AgentConfiguration(
             nodeName: lab.nodeName, mappingFile: mappingPath, netnsPath: netns.path, lldp: lldp.options,
@@ -149,6 +116,12 @@ final class AgentFixture: @unchecked Sendable {
     func stop() async {
         task.cancel()
         _ = await task.result
+    }
+
+    /// Cancels the agent and removes the directory the fixture made (for `defer`).
+    func cleanup() {
+        task.cancel()
+        if let directory { removeTestFiles(directory) }
     }
 
     func mapping() throws -> NodeNetworkMapping? { try writtenMapping(at: mappingPath) }
@@ -178,5 +151,12 @@ func writtenMapping(at path: String) throws -> NodeNetworkMapping? {
         return try MappingFile.read(path: path)
     } catch .notFound {
         return nil
+    }
+}
+
+extension AgentMetrics {
+    /// A sample's value as `/metrics` serves it (0 while it is not exported).
+    func value(_ name: String, labels: [String: String] = [:]) -> Double {
+        sampleValue(registry.emitToString(), name, labels: labels) ?? 0
     }
 }

@@ -22,10 +22,9 @@ struct FaultTests {
     /// Issue 13 item 2: the pod already has `net1` (a veth whose peer is in the host netns). ADD
     /// with CNI_IFNAME=net1 is refused and both ends survive, the same links as before.
     @Test func failedAddLeavesAnExistingInterfaceAlone() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let peer = lab.prefix + "q"
         try sh("ip", "-n", pod, "link", "add", "net1", "type", "veth", "peer", "name", peer, "netns", lab.hostNS)
         let before = (try identity("net1", netns: pod), try identity(peer, netns: lab.hostNS))
@@ -43,10 +42,9 @@ struct FaultTests {
     /// A second attachment with the interface name of the first: refused, and the first
     /// attachment (its link, its address, its cache entry) is exactly as it was; its DEL works.
     @Test func duplicateIfnameChangesNothing() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let first = try lab.invoke("ADD", conf: lab.config(version: "1.1.0"), pod: pod, container: "ctrA")
         try #require(first.status == 0, "\(first)")
         let before = try identity("net1", netns: pod)
@@ -63,18 +61,16 @@ struct FaultTests {
 
         let del = try lab.invoke("DEL", conf: lab.config(version: "1.1.0"), pod: pod, container: "ctrA")
         #expect(del.status == 0, "\(del)")
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
     }
 
     // MARK: DEL is best effort (issue 13 item 5)
 
     /// ADD in a fresh lab; returns the lab, the pod and the ADD's result.
-    func added(version: String = "1.0.0") throws -> (Lab, String, JSONValue) {
-        let lab = try Lab()
+    func added(version: String = "1.0.0") throws -> (TestNode, String, JSONValue) {
+        let lab = try TestNode()
         do {
-            let pod = try lab.addPod()
-            try lab.writeStandardMapping()
+            let pod = try lab.addPodWithStandardMapping()
             let add = try lab.invoke("ADD", conf: lab.config(version: version), pod: pod)
             try #require(add.status == 0, "\(add)")
             try #require(try linkNames(netns: pod) == ["net1"])
@@ -102,8 +98,7 @@ struct FaultTests {
         }
         let del = try lab.invoke("DEL", conf: conf, pod: pod)
         #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
     }
 
     /// The attachment's cache entry cut in half (a crash while it was written): DEL succeeds,
@@ -116,8 +111,7 @@ struct FaultTests {
         try #require(truncate(entry, off_t(bytes.count / 2)) == 0)
         let del = try lab.invoke("DEL", conf: lab.config(), pod: pod)
         #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
     }
 
     /// The mapping file cut in half: DEL succeeds with the cached device; with the cache entry
@@ -129,8 +123,7 @@ struct FaultTests {
         try #require(truncate(lab.mappingPath, off_t(mapping.count / 2)) == 0)
         let del = try lab.invoke("DEL", conf: lab.config(), pod: pod)
         #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
 
         try lab.writeStandardMapping()
         let again = try lab.invoke("ADD", conf: lab.config(), pod: pod)
@@ -166,10 +159,9 @@ struct FaultTests {
     /// runs the real macvlan ADD, then reports the plugin's pid and sleeps). The runtime's DEL
     /// then leaves nothing in the pod netns, the host netns or the cache.
     @Test func killedDuringAddThenDelLeavesNothing() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let bin = lab.dir.path + "/bin", d = lab.dir.path
         try sh("mkdir", "-p", bin)
         try lab.dir.write("bin/macvlan", """

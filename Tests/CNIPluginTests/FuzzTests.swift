@@ -3,23 +3,13 @@ import CNI
 import JSON
 import MappingFile
 import Testing
+import TestSupport
 
 /// A bounded, deterministic cousin of hack/fuzz-cni.sh that runs in every `swift test`:
 /// mutates valid inputs (bit flips, truncation, splices, duplicated and deleted ranges) and
 /// checks the parsers never crash and keep their invariants.
 @Suite("Parser fuzzing (bounded)")
 struct FuzzTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds: [String] = [
         #"{"cniVersion":"1.0.0","name":"storage","type":"automagic","network":"storage","mappingFile":"/run/automagic/mapping.json","delegate":{"type":"macvlan","mode":"bridge"},"ipam":{"type":"static","addresses":[{"address":"192.168.60.5/24"}]}}"#,
         #"{"cniVersion":"1.1.0","name":"n","type":"automagic","network":"s","prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","mtu":1500}],"ips":[{"address":"10.0.0.2/24","interface":0}],"routes":[{"dst":"0.0.0.0/0","table":5}],"dns":{}}}"#,

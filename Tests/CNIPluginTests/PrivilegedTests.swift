@@ -13,10 +13,9 @@ import TestSupport
 struct PrivilegedTests {
     @Test(arguments: ["0.4.0", "1.0.0", "1.1.0"])
     func addCheckDelMacvlan(version: String) throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let conf = lab.config(version: version)
 
         let add = try lab.invoke("ADD", conf: conf, pod: pod)
@@ -51,15 +50,13 @@ struct PrivilegedTests {
             let del = try lab.invoke("DEL", conf: checkConf, pod: pod)
             #expect(del.status == 0 && del.stdout.isEmpty, "\(del)")
         }
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
     }
 
     @Test func delRemovesTheInterfaceAndIsIdempotentWithoutAdd() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let conf = lab.config(version: "1.1.0")
         // DEL without ADD, without netns, without mapping file: all succeed.
         #expect(try lab.invoke("DEL", conf: conf, pod: pod).status == 0)
@@ -76,7 +73,7 @@ struct PrivilegedTests {
     }
 
     @Test func hostDeviceMovesTheMappedDeviceInAndOut() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let pod = try lab.addPod()
         let dev = try lab.addHostDevice("d")
@@ -99,17 +96,13 @@ struct PrivilegedTests {
     /// candidate devices; each ADD with the device ID the device plugin allocated moves exactly
     /// that device; a device that is no candidate is code 7 and changes nothing.
     @Test func exclusiveHostDeviceMovesTheAllocatedDeviceOfEachPod() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let podA = try lab.addPod("a")
         let podB = try lab.addPod("b")
         let podC = try lab.addPod("c")
         let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2"), other = try lab.addHostDevice("d3")
-        func mac(_ dev: String) throws -> String {
-            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
-            return try #require(links.first?["address"] as? String)
-        }
-        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let mac1 = try lab.mac(of: d1), mac2 = try lab.mac(of: d2)
         let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
         try lab.writeMapping(["storage": [
             "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],
@@ -133,7 +126,7 @@ struct PrivilegedTests {
         #expect(!(try linkNames(netns: lab.hostNS)).contains(d1))
         // A device that is no candidate: code 7 naming the allowed ones, nothing moved or recorded.
         var confC = lab.config(version: "1.0.0", address: "192.168.61.9/24")
-        confC["deviceID"] = .string(try mac(other))
+        confC["deviceID"] = .string(try lab.mac(of: other))
         let before = try lab.cacheEntries()
         let addC = try lab.invoke("ADD", conf: confC, pod: podC, container: "ctrC")
         #expect(addC.status != 0 && addC.code == 7, "\(addC)")
@@ -160,15 +153,11 @@ struct PrivilegedTests {
     /// DRA plugin's record for the pod (K8S_POD_UID), never from the mapping's first candidate; a pod
     /// without a record is code 7 naming the pod, the network and the folder, and nothing changes.
     @Test func draNetworkAttachesThePreparedDeviceOnly() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let podA = try lab.addPod("a"), podB = try lab.addPod("b")
         let d1 = try lab.addHostDevice("d1"), d2 = try lab.addHostDevice("d2")
-        func mac(_ dev: String) throws -> String {
-            let links = try ipJSON(netns: lab.hostNS, ["link", "show", dev])
-            return try #require(links.first?["address"] as? String)
-        }
-        let mac1 = try mac(d1), mac2 = try mac(d2)
+        let mac1 = try lab.mac(of: d1), mac2 = try lab.mac(of: d2)
         let candidates: [JSONValue] = [["name": .string(d1), "mac": .string(mac1)], ["name": .string(d2), "mac": .string(mac2)]]
         try lab.writeMapping(["storage": [
             "device": .string(d1), "map": "storage", "attachment": ["type": "host-device"],
@@ -233,7 +222,7 @@ struct PrivilegedTests {
     }
 
     @Test func ipvlanGetsTheRightConfigurationAndItsErrorIsRelayed() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let pod = try lab.addPod()
         try lab.writeMapping(["storage": ["device": .string(lab.master), "map": "storage",
@@ -258,15 +247,13 @@ struct PrivilegedTests {
         #expect(sent["runtimeConfig"]?["mac"]?.stringValue == "02:00:00:aa:bb:cc")
         #expect(sent["x-custom"]?.stringValue == "kept")
         #expect(sent["network"] == nil && sent["mappingFile"] == nil && sent["cacheDir"] == nil)
-        #expect(try linkNames(netns: pod).isEmpty)
-        #expect(try lab.cacheEntries().isEmpty)
+        try lab.expectNothingLeft(pod: pod)
     }
 
     @Test func chainedWithPrevResultAndMultusStyleConfig() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
-        let pod = try lab.addPod()
-        try lab.writeStandardMapping()
+        let pod = try lab.addPodWithStandardMapping()
         let prev: JSONValue = ["cniVersion": "1.1.0", "interfaces": [["name": "eth0", "sandbox": .string("/var/run/netns/\(pod)")]],
                                "ips": [["address": "10.244.0.5/24", "interface": 0]]]
         // As a runtime hands a conflist's later plugin its config (name and cniVersion from the list).
@@ -284,7 +271,7 @@ struct PrivilegedTests {
     }
 
     @Test func statusAndGCInEveryVersion() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let pod = try lab.addPod()
         // STATUS before the agent wrote the mapping: not ready.
@@ -319,7 +306,7 @@ struct PrivilegedTests {
     }
 
     @Test func badInputGivesTheRightCodeAndLeavesNothingBehind() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         let pod = try lab.addPod()
         func expectFailure(_ r: Invocation, code: Int64, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -374,7 +361,7 @@ struct PrivilegedTests {
     /// rename, as the agent does) at least 200 times, alternating a small file and a large one
     /// (2,000 more networks): every call sees a whole file, and nothing leaks.
     @Test func fiftyParallelAddDelPairsWhileTheMappingIsRewritten() throws {
-        let lab = try Lab()
+        let lab = try TestNode()
         defer { lab.cleanup() }
         try lab.writeStandardMapping()
         try sh("cp", lab.mappingPath, lab.dir.path + "/mapA.json")

@@ -14,7 +14,7 @@ import TestSupport
 /// A throwaway "node": a host netns holding a veth pair (`<p>m` is the master, `<p>x` its peer),
 /// pod netns created on demand, a temp dir with the mapping file and the cache. `cleanup()`
 /// deletes everything; call it in `defer`.
-final class Lab {
+final class TestNode {
     let prefix: String
     let dir: TempDir
     private let host: TestNetns
@@ -45,11 +45,30 @@ final class Lab {
         }
     }
 
+    /// The MAC address of the host netns's device `device`.
+    func mac(of device: String) throws -> String {
+        let links = try ipJSON(netns: hostNS, ["link", "show", device])
+        return try #require(links.first?["address"] as? String)
+    }
+
     /// Creates a pod netns and returns its name; its path is `/var/run/netns/<name>`.
     func addPod(_ suffix: String = "p") throws -> String {
         let pod = try TestNetns(name: prefix + suffix)
         pods.append(pod)
         return pod.name
+    }
+
+    /// A pod netns with the standard mapping written (see `writeStandardMapping`); returns the pod's name.
+    func addPodWithStandardMapping() throws -> String {
+        let pod = try addPod()
+        try writeStandardMapping()
+        return pod
+    }
+
+    /// Expects that nothing of `pod` is left: no link in its netns, no entry in the cache.
+    func expectNothingLeft(pod: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try linkNames(netns: pod).isEmpty, sourceLocation: sourceLocation)
+        #expect(try cacheEntries().isEmpty, sourceLocation: sourceLocation)
     }
 
     /// Adds another veth pair in the host netns (for host-device), returning the device name.
@@ -127,20 +146,7 @@ struct Invocation: CustomStringConvertible {
 }
 
 /// The `automagic` executable built next to the test bundle.
-func automagicBinary() throws -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    var dir = exe
-    // …/debug/automagicPackageTests.xctest (a file on Linux) → …/debug
-    while let slash = dir.lastIndex(of: "/"), !dir.isEmpty {
-        dir = String(dir[..<slash])
-        let candidate = dir + "/automagic"
-        if access(candidate, X_OK) == 0, !candidate.hasSuffix(".xctest/automagic") { return candidate }
-        if dir.hasSuffix("/.build") { break }
-    }
-    throw TestFailure("no automagic binary near \(exe): build it first: swift build --product automagic")
-}
+func automagicBinary() throws -> String { try builtProduct("automagic") }
 
 /// Runs the plugin in-process with an injected environment (no netns work happens before the
 /// delegate is executed, so this is safe for validation paths).

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 
 /// `crds/` through kubectl: apply, Established, discovery (short names, category), idempotent re-apply.
 @Suite struct CRDTests {
@@ -43,7 +44,7 @@ import Testing
             #expect(again.status == 0, "\(again)")
             for name in Lab.crdNames {
                 let crd = try await lab.kubectlJSON(["get", "crd", name])
-                let source = try readRepoFile("crds/automagic.dev_\(name.split(separator: ".")[0]).yaml")
+                let source = try readRepositoryFile("crds/automagic.dev_\(name.split(separator: ".")[0]).yaml")
                 let celDropped = source.contains("x-kubernetes-validations") && !(crd["spec"]?.jsonString() ?? "").contains("x-kubernetes-validations")
                 let outcome = celDropped ? "configured" : "unchanged"
                 #expect(again.stdout.contains("customresourcedefinition.apiextensions.k8s.io/\(name) \(outcome)"), "\(name): \(again)")

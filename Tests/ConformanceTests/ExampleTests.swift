@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 
 /// The directories of example maps users apply.
 let exampleDirectories = ["manifests/examples", "hack/lab/maps"]
@@ -72,7 +73,7 @@ extension Array {
     /// (`networkDeviceMapSpecDefaults`), and no status until a controller writes one.
     @Test(arguments: exampleDirectories)
     func everyExampleAppliesAndRoundTrips(directory: String) async throws {
-        let files = try repoFiles(in: directory)
+        let files = try repositoryFiles(in: directory)
         #expect(!files.isEmpty, "no examples in \(directory)")
         try await withLab { lab in
             try await lab.installCRDs()
@@ -254,7 +255,7 @@ extension Array {
     @Test func serverSideApplyOfTheExamples() async throws {
         try await withLab { lab in
             try await lab.installCRDs()
-            let files = try repoFiles(in: "manifests/examples")
+            let files = try repositoryFiles(in: "manifests/examples")
             let apply = try await lab.kubectl(["apply", "--server-side", "--field-manager=conformance", "-f", "manifests/examples/"])
             #expect(apply.status == 0, "\(apply)")
             #expect(apply.lines.filter { $0.hasSuffix(" serverside-applied") }.count == files.count, "\(apply)")

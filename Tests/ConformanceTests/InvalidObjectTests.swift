@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 
 let invalidFixtureDirectory = "Tests/ResolverTests/Fixtures/invalid"
 
@@ -37,22 +38,22 @@ func statusBodies(in log: String) -> [JSONValue] {
 /// Invalid objects are refused by the server (the CRD schema) with 422, naming the field; nothing is stored.
 @Suite struct InvalidObjectTests {
     @Test func everyFixtureStatesItsField() throws {
-        let files = try repoFiles(in: invalidFixtureDirectory)
+        let files = try repositoryFiles(in: invalidFixtureDirectory)
         #expect(files.count >= 10, "\(files)")
         for file in files {
-            let first = try readRepoFile(file).split(separator: "\n").first.map(String.init) ?? ""
+            let first = try readRepositoryFile(file).split(separator: "\n").first.map(String.init) ?? ""
             #expect(InvalidExpectation.parse(firstLine: first) != nil, "\(file): first line does not name the field: \(first)")
         }
     }
 
     /// All fixtures against one lab (one server keeps the suite fast; each failure names its file).
     @Test func everyFixtureIsRefusedWith422NamingTheField() async throws {
-        let files = try repoFiles(in: invalidFixtureDirectory)
+        let files = try repositoryFiles(in: invalidFixtureDirectory)
         try await withLab { lab in
             try await lab.installCRDs()
             let sent = try await clientSideObjects(lab, files: files)
             for file in files {
-                let first = try readRepoFile(file).split(separator: "\n").first.map(String.init) ?? ""
+                let first = try readRepositoryFile(file).split(separator: "\n").first.map(String.init) ?? ""
                 let expected = try #require(InvalidExpectation.parse(firstLine: first), "\(file): \(first)")
                 let name = try #require(sent[file]?[path: ["metadata", "name"]]?.stringValue, "\(file) has no name")
                 try await checkRefused(lab, file: file, name: name, expected: expected)

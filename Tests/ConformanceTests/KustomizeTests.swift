@@ -3,6 +3,7 @@ import JSON
 @testable import LabAPIServer
 import TestSupport
 import Testing
+import LabTesting
 
 /// The two kustomizations (the install at the repository root, the admission policy in
 /// manifests/admission-policy/) rendered by `kubectl kustomize` against the plain files they stand for.
@@ -30,7 +31,7 @@ import Testing
     static func plainObjects(_ files: [String]) throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         for f in files {
-            for o in try objects(yaml: readRepoFile(f)) { out[key(o)] = o }
+            for o in try objects(yaml: readRepositoryFile(f)) { out[key(o)] = o }
         }
         return out
     }
@@ -48,13 +49,8 @@ import Testing
 
     /// What `kubectl apply -f crds/ -f manifests/` applies: the top-level files of both folders.
     static func plainInstallFiles() throws -> [String] {
-        let top = { (dir: String) throws -> [String] in
-            try FileManager.default.contentsOfDirectory(atPath: repoRoot + "/" + dir)
-                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-                .filter { !isKustomization($0) }
-                .map { dir + "/" + $0 }
-        }
-        return try (top("crds") + top("manifests")).sorted()
+        try (repositoryFiles(in: "crds", extensions: ["yaml", "yml"]) + repositoryFiles(in: "manifests", extensions: ["yaml", "yml"]))
+            .filter { !isKustomization($0) }
     }
 
     @Test func theInstallKustomizationRendersWhatThePlainInstallApplies() async throws {
@@ -70,8 +66,7 @@ import Testing
     }
 
     @Test func theAdmissionPolicyKustomizationRendersItsFolder() async throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: repoRoot + "/manifests/admission-policy")
-            .filter { $0.hasSuffix(".yaml") && !isKustomization($0) }.map { "manifests/admission-policy/" + $0 }
+        let files = try repositoryFiles(in: "manifests/admission-policy", extensions: ["yaml"]).filter { !isKustomization($0) }
         let plain = try Self.plainObjects(files)
         let rendered = try await Self.render("manifests/admission-policy")
         #expect(Set(rendered.keys) == Set(plain.keys), "\(rendered.keys.sorted()) vs \(plain.keys.sorted())")

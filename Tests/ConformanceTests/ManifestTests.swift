@@ -1,6 +1,8 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
+import LabTesting
 
 /// The report of hack/validate-manifests.sh, parsed from its output.
 struct ValidationReport: CustomStringConvertible {
@@ -61,7 +63,7 @@ func servedKinds(_ lab: Lab) async throws -> Set<String> {
     /// Every object in crds/ and manifests/ (recursively; kustomization files are kustomize's input, not objects),
     /// by its apiVersion and kind.
     static func allObjects() throws -> [ManifestObject] {
-        try (repoFilesRecursive(in: "crds", extensions: ["yaml", "yml"]) + repoFilesRecursive(in: "manifests", extensions: ["yaml", "yml"]))
+        try (repositoryFiles(in: "crds", extensions: ["yaml", "yml"], recursive: true) + repositoryFiles(in: "manifests", extensions: ["yaml", "yml"], recursive: true))
             .filter { !isKustomization($0) }
             .flatMap { try manifestObjects(file: $0) }
     }
@@ -156,7 +158,7 @@ func servedKinds(_ lab: Lab) async throws -> Set<String> {
             try await lab.installCRDs()
             let dir = lab.dir + "/bad-manifests"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let bad = try readRepoFile("Tests/ResolverTests/Fixtures/invalid/unknown-operator.yaml")
+            let bad = try readRepositoryFile("Tests/ResolverTests/Fixtures/invalid/unknown-operator.yaml")
             try bad.write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
             let script = try await runCommand("/bin/bash", ["hack/validate-manifests.sh", "--kubeconfig", lab.kubeconfig, dir],
                                               currentDirectory: repoRoot, timeout: 120)
@@ -171,7 +173,7 @@ func servedKinds(_ lab: Lab) async throws -> Set<String> {
     @Test func examplesPassAServerSideDryRun() async throws {
         try await withLab { lab in
             try await lab.installCRDs()
-            let files = try repoFiles(in: "manifests/examples")
+            let files = try repositoryFiles(in: "manifests/examples")
             let dry = try await lab.kubectl(["apply", "--dry-run=server", "-f", "manifests/examples/"])
             #expect(dry.status == 0, "\(dry)")
             let created = dry.lines.filter { $0.hasSuffix(" created (server dry run)") }

@@ -1,15 +1,11 @@
 import Foundation
 import JSON
-import LabAPIServer
+import LabTesting
 import Testing
 import TestSupport
 
-/// The repository checkout these tests belong to (…/Tests/ConformanceTests/Support.swift → …).
-let repoRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
+/// The repository checkout these tests belong to (kubectl and the scripts run there).
+let repoRoot = repositoryRoot()
 
 /// kubectl as installed on the CI image (1.32: `--subresource`, server-side dry run, field validation).
 let kubectlPath = "/usr/bin/kubectl"
@@ -24,70 +20,24 @@ extension ProcessOutput {
 
 /// Failures of the test harness itself (not of the system under test).
 enum HarnessError: Error, CustomStringConvertible {
-    case launch(command: String, cause: String)
     case parse(what: String, cause: String)
     var description: String {
         switch self {
-        case .launch(let command, let cause): return "failed to launch '\(command)': \(cause)"
         case .parse(let what, let cause): return "failed to parse \(what): \(cause)"
         }
     }
 }
 
-/// Runs a program to completion on a dedicated thread (never on the cooperative pool), with a deadline.
-func runCommand(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
-                currentDirectory: String? = nil, timeout: Double = 60) async throws -> CommandResult {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CommandResult, any Error>) in
-        let thread = Thread {
-            do {
-                continuation.resume(returning: try runBlocking(executable, arguments, stdin: stdin, environment: environment,
-                                                               currentDirectory: currentDirectory, timeout: timeout))
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
-        thread.start()
-    }
-}
-
-private func runBlocking(_ executable: String, _ arguments: [String], stdin: String?, environment: [String: String],
-                         currentDirectory: String?, timeout: Double) throws -> CommandResult {
-    var env = ProcessInfo.processInfo.environment
-    env["KUBECONFIG"] = nil
-    for (k, v) in environment { env[k] = v }
-    do {
-        return try run(executable, arguments, environment: env, stdin: stdin.map { Array($0.utf8) },
-                       currentDirectory: currentDirectory, timeout: timeout)
-    } catch {
-        throw HarnessError.launch(command: ([executable] + arguments).joined(separator: " "), cause: "\(error)")
-    }
-}
-
-/// A lab API server started in-process for one test (own temporary directory, loopback, port 0),
-/// driven with the real kubectl.
+/// A lab API server started in-process for one test (LabTesting's ``TestLab``), driven with the real kubectl.
 final class Lab: Sendable {
-    let server: RunningLabServer
-    let dir: String
-    var kubeconfig: String { server.kubeconfigPath }
+    let lab: TestLab
+    var dir: String { lab.directory }
+    var kubeconfig: String { lab.kubeconfigPath }
 
-    init() throws {
-        dir = NSTemporaryDirectory() + "automagic-conformance-" + UUID().uuidString.prefix(12).lowercased()
-        var options = LabServerOptions()
-        options.bindAddress = "127.0.0.1"
-        options.port = 0
-        options.certDir = dir
-        options.kubeconfigPath = dir + "/admin.kubeconfig"
-        server = try LabServer.start(options)
-    }
+    init() throws { lab = try TestLab() }
 
     /// Stops the server and removes its directory.
-    func stop() {
-        server.stop()
-        do { try FileManager.default.removeItem(atPath: dir) } catch {
-            // Nothing to clean if it is already gone; anything else would leak a directory, so say so.
-            if FileManager.default.fileExists(atPath: dir) { print("conformance: failed to remove '\(dir)': \(error)") }
-        }
-    }
+    func stop() { lab.stop() }
 
     /// Runs `kubectl --kubeconfig <lab> --cache-dir <lab>/cache ARGS` from the repository root.
     func kubectl(_ args: [String], stdin: String? = nil, timeout: Double = 60) async throws -> CommandResult {
@@ -124,37 +74,7 @@ final class Lab: Sendable {
 /// Starts a lab, runs `body`, stops the lab even when `body` throws.
 func withLab<T>(_ body: (Lab) async throws -> T) async throws -> T {
     let lab = try Lab()
-    do {
-        let result = try await body(lab)
-        lab.stop()
-        return result
-    } catch {
-        lab.stop()
-        throw error
-    }
-}
-
-/// Files (sorted) with one of `extensions` directly in `directory` (relative to the repository root).
-func repoFiles(in directory: String, extensions: Set<String> = ["yaml", "yml", "json"]) throws -> [String] {
-    let names = try FileManager.default.contentsOfDirectory(atPath: repoRoot + "/" + directory)
-    return names.filter { extensions.contains(($0 as NSString).pathExtension) }.sorted().map { directory + "/" + $0 }
-}
-
-/// Files (sorted, relative paths) with one of `extensions` anywhere under `directory`.
-func repoFilesRecursive(in directory: String, extensions: Set<String> = ["yaml", "yml", "json"]) throws -> [String] {
-    let base = repoRoot + "/" + directory
-    guard let e = FileManager.default.enumerator(atPath: base) else {
-        throw HarnessError.parse(what: "directory '\(directory)'", cause: "cannot enumerate")
-    }
-    var out: [String] = []
-    while let rel = e.nextObject() as? String {
-        if extensions.contains((rel as NSString).pathExtension) { out.append(directory + "/" + rel) }
-    }
-    return out.sorted()
-}
-
-func readRepoFile(_ path: String) throws -> String {
-    try String(contentsOfFile: repoRoot + "/" + path, encoding: .utf8)
+    return try await withCleanup({ try await body(lab) }, cleanup: lab.stop)
 }
 
 /// The header cells of a kubectl table (first line, split on runs of two or more spaces).
@@ -213,7 +133,7 @@ struct ManifestObject: Hashable, Sendable, CustomStringConvertible {
 
 /// The objects in a multi-document YAML file, by their unindented `apiVersion:`/`kind:` lines.
 func manifestObjects(file: String) throws -> [ManifestObject] {
-    let text = try readRepoFile(file)
+    let text = try readRepositoryFile(file)
     var objects: [ManifestObject] = []
     var apiVersion: String?, kind: String?
     func flush() {

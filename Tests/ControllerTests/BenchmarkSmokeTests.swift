@@ -1,12 +1,13 @@
 import Foundation
 import JSON
+import LabTesting
 import Testing
 import TestSupport
 
 /// The controller benchmark at a small scale, through the built `automagic-bench` binary against an
 /// in-process lab API server with the CRDs: it populates, measures and reports sensible numbers.
 @Suite(.timeLimit(.minutes(2))) struct BenchmarkSmokeTests {
-    @Test(.enabled(if: (ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? "").isEmpty,
+    @Test(.enabled(if: RealCluster.isAbsent,
                    "creates bench-* Nodes and NodeDevices: lab only"))
     func smallBenchmarkConvergesAndIsQuietAfterwards() async throws {
         let out = try await TestCluster.with { c in

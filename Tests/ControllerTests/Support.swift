@@ -3,101 +3,38 @@ import Foundation
 import JSON
 import KubeClient
 import KubeCore
-import LabAPIServer
+import LabTesting
 import Logging
 import Testing
+import TestSupport
 @testable import Controller
 
-/// The API server a test talks to: a lab API server started in-process (HTTPS, client certificates)
-/// with the CRDs of `crds/` applied, or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`. Every object a
-/// test creates carries its unique prefix.
+/// The API server a test talks to (LabTesting's ``TestAPIServer``: a lab API server started
+/// in-process, or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`) with the CRDs of `crds/`
+/// installed. Every object a test creates carries its unique prefix.
 final class TestCluster: Sendable {
-    let client: KubernetesClient
-    let lab: RunningLabServer?
+    let server: TestAPIServer
     let prefix: String
 
-    var isRealCluster: Bool { lab == nil }
+    var client: KubernetesClient { server.client }
+    var lab: TestLab? { server.lab }
+    var isRealCluster: Bool { server.isRealCluster }
 
-    /// Whether tests run against the in-process lab server (`AUTOMAGIC_TEST_KUBECONFIG` unset), for
-    /// `.enabled(if:)` on tests that need lab-only behaviour.
-    static var isLab: Bool { (ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] ?? "").isEmpty }
-
-    static let repoRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
-
-    init(client: KubernetesClient, lab: RunningLabServer?, prefix: String) {
-        self.client = client
-        self.lab = lab
+    init(server: TestAPIServer, prefix: String) {
+        self.server = server
         self.prefix = prefix
     }
 
     /// - Parameter servesResourceAPI: whether the lab serves `resource.k8s.io/v1` (false: a server before 1.34).
     static func start(servesResourceAPI: Bool = true) async throws -> TestCluster {
-        let prefix = "am" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
-        let environment = ProcessInfo.processInfo.environment
-        let cluster: TestCluster
-        if let path = environment["AUTOMAGIC_TEST_KUBECONFIG"], !path.isEmpty {
-            var configuration = try KubeConfigLoader.load(explicitPath: path, environment: environment)
-            configuration.qps = 0
-            cluster = TestCluster(client: try KubernetesClient(configuration: configuration), lab: nil, prefix: prefix)
-        } else {
-            var options = LabServerOptions()
-            options.logger.logLevel = .warning
-            options.servesResourceAPI = servesResourceAPI
-            let lab = try LabServer.start(options)
-            var configuration = try KubeConfigLoader.load(explicitPath: lab.kubeconfigPath, environment: [:])
-            configuration.qps = 0
-            cluster = TestCluster(client: try KubernetesClient(configuration: configuration), lab: lab, prefix: prefix)
+        let server = try TestAPIServer(lab: { $0.servesResourceAPI = servesResourceAPI }, client: { $0.qps = 0 })
+        do {
+            try await server.client.installRepositoryCRDs()
+        } catch {
+            server.stop()
+            throw error
         }
-        for file in ["automagic.dev_nodedevices.yaml", "automagic.dev_networkdevicemaps.yaml"] {
-            let yaml = try String(contentsOfFile: "\(repoRoot)/crds/\(file)", encoding: .utf8)
-            try await cluster.applyCRD(yaml: yaml)
-        }
-        try await cluster.waitForResource("/apis/automagic.dev/v1alpha1/nodedevices")
-        try await cluster.waitForResource("/apis/automagic.dev/v1alpha1/networkdevicemaps")
-        return cluster
-    }
-
-    /// Creates a CRD unless it exists. Tests never delete the shared CRDs; should one be in the
-    /// middle of its deletion anyway (a real server finishes it asynchronously, removing every object
-    /// of its kind, the next test's included), this waits until it is gone and creates it again, so
-    /// no test starts on a CRD that is about to vanish, whatever ran before it.
-    func applyCRD(yaml: String) async throws {
-        let name = try Self.crdName(yaml)
-        let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-        try await eventually("CRD \(name) created and not being deleted", timeout: 120) {
-            do {
-                _ = try await self.client.request("POST", path: path, body: Array(yaml.utf8), contentType: "application/yaml")
-                return true
-            } catch let error as KubeClientError where error.isAlreadyExists {
-                let existing = try await self.client.request("GET", path: path + "/" + name)
-                return try JSONValue.parse(Array(existing.body))[path: ["metadata", "deletionTimestamp"]] == nil
-            }
-        }
-    }
-
-    /// `metadata.name` of a CRD manifest (the line under `metadata:`).
-    static func crdName(_ yaml: String) throws -> String {
-        let lines = yaml.split(separator: "\n")
-        guard let meta = lines.firstIndex(where: { $0.hasPrefix("metadata:") }),
-              let line = lines[(meta + 1)...].first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("name:") }) else {
-            throw TimedOut(description: "no metadata.name in the CRD manifest")
-        }
-        return line.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
-    }
-
-    func waitForResource(_ path: String) async throws {
-        try await eventually("resource \(path) served", timeout: 30) {
-            do {
-                _ = try await self.client.request("GET", path: path)
-                return true
-            } catch let error as KubeClientError where error.httpCode == 404 {
-                return false
-            }
-        }
+        return TestCluster(server: server, prefix: uniquePrefix())
     }
 
     /// A minimal NetworkAttachmentDefinition CRD (Multus' is not installed in the lab).
@@ -122,7 +59,7 @@ final class TestCluster: Sendable {
             _ = try await client.dynamic(.customResourceDefinitions).create(DynamicObject(crd))
         } catch where error.isAlreadyExists {
         }
-        try await waitForResource("/apis/k8s.cni.cncf.io/v1/network-attachment-definitions")
+        try await client.waitUntilServed("/apis/k8s.cni.cncf.io/v1/network-attachment-definitions")
     }
 
     func name(_ suffix: String) -> String { "\(prefix)-\(suffix)" }
@@ -219,34 +156,13 @@ final class TestCluster: Sendable {
             await each("Node", { try await nodes.list(selector).items.compactMap(\.metadata.name) }) { try await nodes.delete($0) }
             await each("Namespace", { try await namespaces.list(selector).items.compactMap(\.metadata.name) }) { try await namespaces.delete($0) }
         }
-        lab?.stop()
+        server.stop()
     }
 
     /// Runs `body` with a fresh cluster and cleans up whether it threw or not.
     static func with<R>(servesResourceAPI: Bool = true, _ body: (TestCluster) async throws -> R) async throws -> R {
         let cluster = try await TestCluster.start(servesResourceAPI: servesResourceAPI)
-        do {
-            let result = try await body(cluster)
-            await cluster.cleanUp()
-            return result
-        } catch {
-            await cluster.cleanUp()
-            throw error
-        }
-    }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Polls `condition` every 100 ms until it holds, or fails after `timeout` seconds naming `what`.
-func eventually(_ what: String, timeout: Double = 20, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-    while true {
-        if try await condition() { return }
-        if ContinuousClock.now > deadline { throw TimedOut(description: "timed out after \(timeout) s waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(100))
+        return try await withCleanup({ try await body(cluster) }, cleanup: cluster.cleanUp)
     }
 }
 

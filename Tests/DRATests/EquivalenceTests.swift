@@ -9,11 +9,9 @@ import TestSupport
 import Synchronization
 import Testing
 
-let repoRoot = repositoryRoot()
-
 /// The generated CEL evaluated by a real CEL evaluator: cel-python through Tests/DRATests/cel_eval.py.
 enum CEL {
-    static let script = "\(repoRoot)/Tests/DRATests/cel_eval.py"
+    static let script = repositoryPath("Tests/DRATests/cel_eval.py")
 
     /// Per case, per device: whether every selector holds. A CEL error fails the case.
     static func select(_ cases: [(selectors: [String], devices: [DRADevice])]) throws -> [Result<[Bool], TestFailure>] {
@@ -143,11 +141,11 @@ func asDRA(_ map: NetworkDeviceMap) -> NetworkDeviceMap {
 struct EquivalenceTests {
     @Test("every example map on a synthetic fleet")
     func exampleMaps() throws {
-        let files = try listYAMLFiles("\(repoRoot)/manifests/examples") + listYAMLFiles("\(repoRoot)/hack/lab/maps")
+        let files = try repositoryFiles(in: "manifests/examples", extensions: ["yaml"]) + repositoryFiles(in: "hack/lab/maps", extensions: ["yaml"])
         #expect(files.count >= 5)
         var maps: [NetworkDeviceMap] = []
         for file in files {
-            for doc in try yamlToJSON(file) where doc["kind"] == .string("NetworkDeviceMap") {
+            for doc in try yamlDocuments(try readRepositoryFile(file)) where doc["kind"] == .string("NetworkDeviceMap") {
                 maps.append(asDRA(try doc.decode(NetworkDeviceMap.self)))
             }
         }
@@ -309,20 +307,6 @@ func randomMap(_ g: inout SyntheticFleet, name: String, pool: [NetworkDevice]) -
     return NetworkDeviceMap(metadata: meta, spec: NetworkDeviceMapSpec(
         nodeSelector: g.below(4) == 0 ? LabelSelector(matchLabels: ["topology.kubernetes.io/zone": g.pick(["a", "b"])]) : nil,
         rules: rules, select: g.pick([nil, .first, .highestSpeed]), exclusive: true, dra: true))
-}
-
-func listYAMLFiles(_ dir: String) throws -> [String] {
-    let out = try run("/usr/bin/env", ["python3", "-c", "import os,sys; print('\\n'.join(sorted(f for f in os.listdir(sys.argv[1]) if f.endswith('.yaml'))))", dir])
-    guard out.status == 0 else { throw TestFailure("cannot list \(dir): \(out)") }
-    return out.stdout.split(separator: "\n").map { "\(dir)/\($0)" }
-}
-
-/// Every document of a YAML file as JSON (PyYAML).
-func yamlToJSON(_ path: String) throws -> [JSONValue] {
-    let out = try run("/usr/bin/env", ["python3", "-c", "import json,sys,yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))", path])
-    guard out.status == 0 else { throw TestFailure("cannot read \(path): \(out)") }
-    guard case .array(let docs) = try JSONValue.parse(out.stdout) else { throw TestFailure("\(path): not a list") }
-    return docs
 }
 
 extension String {

@@ -2,8 +2,7 @@ import Foundation
 import JSON
 import KubeClient
 import KubeCore
-import LabAPIServer
-import Logging
+import LabTesting
 import MappingFile
 import Testing
 import TestSupport
@@ -13,53 +12,16 @@ import TestSupport
 /// test allocated in the lab API server the way the scheduler does; then the real `automagic` CNI
 /// plugin, called for that pod with the real host-device, attaches exactly the prepared device.
 /// Root (network namespaces); the lab API server serves `resource.k8s.io/v1` in-process.
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] == nil,
+@Suite(.serialized, .enabled(if: RealCluster.isAbsent,
                              "the test writes claim allocations by hand, as only the lab (which has no scheduler) allows"))
 struct DRAEndToEndTests {
     static let node = "worker-1"
     static let claims = ResourceType(group: "resource.k8s.io", version: "v1", resource: "resourceclaims", kind: "ResourceClaim", namespaced: true)
 
-    /// A lab API server and a client for it.
-    final class Lab: @unchecked Sendable {
-        let server: RunningLabServer
-        let client: KubernetesClient
-        init(dir: String) throws {
-            var options = LabServerOptions()
-            options.certDir = dir
-            options.logger = Logger(label: "test.lab", factory: { _ in SwiftLogNoOpLogHandler() })
-            server = try LabServer.start(options)
-            client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath))
-        }
-
-        /// Creates claim `name` for request `nic` of DeviceClass `<network>.automagic.dev`, then writes
-        /// its status as the scheduler does: the allocation and the pod it is reserved for.
-        func allocate(_ name: String, network: String, device: String, driver: String = "automagic.dev",
-                      pod: String) async throws -> String {
-            let claims = client.dynamic(DRAEndToEndTests.claims, namespace: "default")
-            var claim = try await claims.create(DynamicObject([
-                "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
-                "metadata": ["name": .string(name), "namespace": "default"],
-                "spec": ["devices": ["requests": [["name": "nic", "exactly": ["deviceClassName": .string(network + ".automagic.dev")]]]]],
-            ]))
-            claim.json["status"] = [
-                "allocation": [
-                    "devices": ["results": [["request": "nic", "driver": .string(driver), "pool": .string(DRAEndToEndTests.node),
-                                             "device": .string(device)]]],
-                    "nodeSelector": ["nodeSelectorTerms": [["matchFields": [["key": "metadata.name", "operator": "In",
-                                                                               "values": [.string(DRAEndToEndTests.node)]]]]]],
-                ],
-                "reservedFor": [["resource": "pods", "name": .string(name + "-pod"), "uid": .string(pod)]],
-            ]
-            let written = try await claims.updateStatus(claim)
-            return try #require(written.metadata.uid)
-        }
-
-        func stop() { server.stop() }
-    }
 
     /// The DRA flags of the plugin in the harness's folder.
-    static func draArguments(_ h: Harness, lab: Lab) -> [String] {
-        ["--node-name", node, "--kubeconfig", lab.server.kubeconfigPath,
+    static func draArguments(_ h: Harness, lab: TestLab) -> [String] {
+        ["--node-name", node, "--kubeconfig", lab.kubeconfigPath,
          "--dra-registration-socket", h.dir.path + "/registry/automagic.dev-reg.sock",
          "--dra-endpoint", h.dir.path + "/plugins/automagic.dev/dra.sock", "--dra-state-dir", h.dir.path + "/dra",
          "--poll-interval-ms", "100"]
@@ -71,7 +33,7 @@ struct DRAEndToEndTests {
             "cniVersion": "1.0.0", "name": "fast", "type": "automagic", "network": "fast",
             "mappingFile": .string(h.mappingPath), "cacheDir": .string(h.dir.path + "/cache"), "draStateDir": .string(h.dir.path + "/dra"),
         ]
-        let binary = URL(fileURLWithPath: try Harness.binary()).deletingLastPathComponent().appendingPathComponent("automagic").path
+        let binary = try builtProduct("automagic")
         return try run("/usr/sbin/ip", ["netns", "exec", h.netns.name, binary], environment: [
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": container, "CNI_IFNAME": "net1",
             "CNI_NETNS": "/var/run/netns/" + podNetns, "CNI_PATH": "/usr/lib/cni",
@@ -82,7 +44,7 @@ struct DRAEndToEndTests {
     @Test func registersPreparesAndTheCNIPluginAttachesThePreparedDeviceAcrossARestart() async throws {
         let h = try Harness()
         defer { h.stop() }
-        let lab = try Lab(dir: h.dir.path + "/lab")
+        let lab = try TestLab()
         defer { lab.stop() }
         let pod = try TestNetns("drapod")
         defer { pod.remove() }
@@ -162,5 +124,30 @@ struct DRAEndToEndTests {
             #expect((un["claims"] as? [String: [String: Any]])?[uid]?["error"] as? String == "", "\(un)")
         }
         #expect(try PreparedClaimStore(directory: h.dir.path + "/dra").read(uid: uid) == nil)
+    }
+}
+
+extension TestLab {
+    /// Creates claim `name` for request `nic` of DeviceClass `<network>.automagic.dev`, then writes
+    /// its status as the scheduler does: the allocation and the pod it is reserved for.
+    func allocate(_ name: String, network: String, device: String, driver: String = "automagic.dev",
+                  pod: String) async throws -> String {
+        let claims = client.dynamic(DRAEndToEndTests.claims, namespace: "default")
+        var claim = try await claims.create(DynamicObject([
+            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+            "metadata": ["name": .string(name), "namespace": "default"],
+            "spec": ["devices": ["requests": [["name": "nic", "exactly": ["deviceClassName": .string(network + ".automagic.dev")]]]]],
+        ]))
+        claim.json["status"] = [
+            "allocation": [
+                "devices": ["results": [["request": "nic", "driver": .string(driver), "pool": .string(DRAEndToEndTests.node),
+                                         "device": .string(device)]]],
+                "nodeSelector": ["nodeSelectorTerms": [["matchFields": [["key": "metadata.name", "operator": "In",
+                                                                           "values": [.string(DRAEndToEndTests.node)]]]]]],
+            ],
+            "reservedFor": [["resource": "pods", "name": .string(name + "-pod"), "uid": .string(pod)]],
+        ]
+        let written = try await claims.updateStatus(claim)
+        return try #require(written.metadata.uid)
     }
 }

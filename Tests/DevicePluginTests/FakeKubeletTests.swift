@@ -83,11 +83,7 @@ import TestSupport
     @Test func registersAgainWhenTheKubeletRestarts() async throws {
         let h = try Harness()
         defer { h.stop() }
-        let a = try h.link("dpa")
-        try h.writeMapping(["fast": NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])])
-        try h.startKubelet()
-        try h.startPlugin()
-        _ = try await h.waitForList("fast") { $0.count == 1 }
+        let a = try await h.serveOneFastDevice()
 
         // The kubelet dies; a new one removes the plugins' sockets and creates kubelet.sock anew.
         h.stopKubelet()
@@ -218,11 +214,7 @@ import TestSupport
     @Test func aMappingFileItCannotReadKeepsWhatIsServed() async throws {
         let h = try Harness()
         defer { h.stop() }
-        let a = try h.link("dpa")
-        try h.writeMapping(["fast": NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])])
-        try h.startKubelet()
-        try h.startPlugin()
-        _ = try await h.waitForList("fast") { $0.count == 1 }
+        _ = try await h.serveOneFastDevice()
 
         try h.dir.write("mapping.json", "{\"apiVersion\": \"automagic.dev/v1alpha1\", \"kind\": \"NodeNetworkMapping\", \"formatVersion\": 99, \"node\": \"n1\"}")
         #expect(await eventually(timeout: .seconds(5)) { h.pluginLog().contains("formatVersion") || h.pluginLog().contains("format 99") },
@@ -300,24 +292,9 @@ final class Harness: @unchecked Sendable {
                               to: mappingPath)
     }
 
-    static var repository: URL {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        return dir
-    }
+    static var fakeKubelet: String { repositoryPath("Tests/DevicePluginTests/fake_kubelet.py") }
 
-    static var fakeKubelet: String { repository.appendingPathComponent("Tests/DevicePluginTests/fake_kubelet.py").path }
-
-    static func binary() throws -> String {
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("automagic-device-plugin").path,
-            repository.appendingPathComponent(".build/debug/automagic-device-plugin").path,
-        ].compactMap { $0 }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw TestFailure("automagic-device-plugin is not built next to the tests (swift build --build-tests builds it)")
-        }
-        return found
-    }
+    static func binary() throws -> String { try builtProduct("automagic-device-plugin") }
 
     private func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
         let p = Process()
@@ -411,6 +388,17 @@ final class Harness: @unchecked Sendable {
             throw TestFailure("no \(what) within \(timeout)\nplugin:\n\(pluginLog())\nkubelet:\n\(kubeletLog())\nevents:\n\(events())")
         }
         return found
+    }
+
+    /// Network `fast` with link `dpa` its one exclusive candidate, served by the plugin to a
+    /// running kubelet: returns the link once the kubelet lists it.
+    func serveOneFastDevice() async throws -> TestLink {
+        let a = try link("dpa")
+        try writeMapping(["fast": NetworkMapping(device: "dpa", map: "fast", exclusive: true, candidates: [a.candidate()])])
+        try startKubelet()
+        try startPlugin()
+        _ = try await waitForList("fast") { $0.count == 1 }
+        return a
     }
 
     /// The first list of `network` received after `after` for which `matches` holds.

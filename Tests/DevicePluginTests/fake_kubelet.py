@@ -177,65 +177,72 @@ def serve(args):
     server.stop(0)
 
 
-def call(args):
-    channel = grpc.insecure_channel("unix://" + args.socket)
-    stub = rpc.DevicePluginStub(channel)
+def one_call(socket, make_stub, body):
+    """Opens a channel to `socket`, prints what body(stub) returns as JSON (an RPC error as
+    {"error": {"code", "details"}}) and closes the channel."""
+    channel = grpc.insecure_channel("unix://" + socket)
     try:
-        if args.what == "options":
-            out = options_dict(stub.GetDevicePluginOptions(pb.Empty(), timeout=5))
-        elif args.what == "allocate":
-            request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
-            started = time.monotonic()
-            response = stub.Allocate(request, timeout=5)
-            out = {"containers": [{"envs": dict(c.envs)} for c in response.container_responses],
-                   "seconds": time.monotonic() - started}
-        elif args.what == "preferred":
-            request = pb.PreferredAllocationRequest(container_requests=[pb.ContainerPreferredAllocationRequest(
-                available_deviceIDs=args.available, must_include_deviceIDs=args.must, allocation_size=args.size)])
-            response = stub.GetPreferredAllocation(request, timeout=5)
-            out = {"containers": [list(c.deviceIDs) for c in response.container_responses]}
-        elif args.what == "allocate-loop":
-            # Allocate latency: args.count calls on one connection, as the kubelet makes them.
-            request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
-            stub.Allocate(request, timeout=5)  # connection set up
-            samples = []
-            for _ in range(args.count):
-                started = time.monotonic()
-                stub.Allocate(request, timeout=5)
-                samples.append(time.monotonic() - started)
-            out = {"seconds": samples}
-        else:
-            raise SystemExit("unknown call " + args.what)
+        out = body(make_stub(channel))
     except grpc.RpcError as e:
         out = {"error": {"code": e.code().name, "details": e.details()}}
     finally:
         channel.close()
     print(json.dumps(out, sort_keys=True))
+
+
+def call(args):
+    one_call(args.socket, rpc.DevicePluginStub, lambda stub: device_plugin_call(stub, args))
+
+
+def device_plugin_call(stub, args):
+    if args.what == "options":
+        out = options_dict(stub.GetDevicePluginOptions(pb.Empty(), timeout=5))
+    elif args.what == "allocate":
+        request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
+        started = time.monotonic()
+        response = stub.Allocate(request, timeout=5)
+        out = {"containers": [{"envs": dict(c.envs)} for c in response.container_responses],
+               "seconds": time.monotonic() - started}
+    elif args.what == "preferred":
+        request = pb.PreferredAllocationRequest(container_requests=[pb.ContainerPreferredAllocationRequest(
+            available_deviceIDs=args.available, must_include_deviceIDs=args.must, allocation_size=args.size)])
+        response = stub.GetPreferredAllocation(request, timeout=5)
+        out = {"containers": [list(c.deviceIDs) for c in response.container_responses]}
+    elif args.what == "allocate-loop":
+        # Allocate latency: args.count calls on one connection, as the kubelet makes them.
+        request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=args.ids)])
+        stub.Allocate(request, timeout=5)  # connection set up
+        samples = []
+        for _ in range(args.count):
+            started = time.monotonic()
+            stub.Allocate(request, timeout=5)
+            samples.append(time.monotonic() - started)
+        out = {"seconds": samples}
+    else:
+        raise SystemExit("unknown call " + args.what)
+    return out
 
 
 def dra_register(args):
     """The kubelet's plugin watcher and DRA registration handler, for one registration socket."""
-    channel = grpc.insecure_channel("unix://" + args.socket)
-    stub = reg_rpc.RegistrationStub(channel)
-    try:
-        info = stub.GetInfo(reg_pb.InfoRequest(), timeout=5)
-        out = {"info": {"type": info.type, "name": info.name, "endpoint": info.endpoint,
-                        "supportedVersions": list(info.supported_versions)}}
-        problem = ""
-        if info.type != "DRAPlugin":
-            problem = "plugin type %r is not DRAPlugin" % info.type
-        elif DRA_SERVICE_VERSION not in info.supported_versions:
-            problem = "none of the versions %r is supported (%s)" % (list(info.supported_versions), DRA_SERVICE_VERSION)
-        elif not os.path.isabs(info.endpoint) or not os.path.exists(info.endpoint):
-            problem = "endpoint %r is not an existing absolute path" % info.endpoint
-        stub.NotifyRegistrationStatus(reg_pb.RegistrationStatus(plugin_registered=not problem, error=problem), timeout=5)
-        out["registered"] = not problem
-        out["error"] = problem
-    except grpc.RpcError as e:
-        out = {"error": {"code": e.code().name, "details": e.details()}}
-    finally:
-        channel.close()
-    print(json.dumps(out, sort_keys=True))
+    one_call(args.socket, reg_rpc.RegistrationStub, dra_register_call)
+
+
+def dra_register_call(stub):
+    info = stub.GetInfo(reg_pb.InfoRequest(), timeout=5)
+    out = {"info": {"type": info.type, "name": info.name, "endpoint": info.endpoint,
+                    "supportedVersions": list(info.supported_versions)}}
+    problem = ""
+    if info.type != "DRAPlugin":
+        problem = "plugin type %r is not DRAPlugin" % info.type
+    elif DRA_SERVICE_VERSION not in info.supported_versions:
+        problem = "none of the versions %r is supported (%s)" % (list(info.supported_versions), DRA_SERVICE_VERSION)
+    elif not os.path.isabs(info.endpoint) or not os.path.exists(info.endpoint):
+        problem = "endpoint %r is not an existing absolute path" % info.endpoint
+    stub.NotifyRegistrationStatus(reg_pb.RegistrationStatus(plugin_registered=not problem, error=problem), timeout=5)
+    out["registered"] = not problem
+    out["error"] = problem
+    return out
 
 
 def dra_claims(specs):
@@ -248,24 +255,21 @@ def dra_claims(specs):
 
 def dra_call(args):
     """One NodePrepareResources or NodeUnprepareResources, as the kubelet's DRA manager calls it."""
-    channel = grpc.insecure_channel("unix://" + args.socket)
-    stub = dra_rpc.DRAPluginStub(channel)
-    try:
-        if args.what == "prepare":
-            started = time.monotonic()
-            response = stub.NodePrepareResources(dra_pb.NodePrepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
-            out = {"seconds": time.monotonic() - started, "claims": {uid: {"error": r.error,
-                                    "devices": [{"requests": list(d.request_names), "pool": d.pool_name,
-                                                 "device": d.device_name, "cdi": list(d.cdi_device_ids)} for d in r.devices]}
-                              for uid, r in response.claims.items()}}
-        else:
-            response = stub.NodeUnprepareResources(dra_pb.NodeUnprepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
-            out = {"claims": {uid: {"error": r.error} for uid, r in response.claims.items()}}
-    except grpc.RpcError as e:
-        out = {"error": {"code": e.code().name, "details": e.details()}}
-    finally:
-        channel.close()
-    print(json.dumps(out, sort_keys=True))
+    one_call(args.socket, dra_rpc.DRAPluginStub, lambda stub: dra_stub_call(stub, args))
+
+
+def dra_stub_call(stub, args):
+    if args.what == "prepare":
+        started = time.monotonic()
+        response = stub.NodePrepareResources(dra_pb.NodePrepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
+        out = {"seconds": time.monotonic() - started, "claims": {uid: {"error": r.error,
+                                "devices": [{"requests": list(d.request_names), "pool": d.pool_name,
+                                             "device": d.device_name, "cdi": list(d.cdi_device_ids)} for d in r.devices]}
+                          for uid, r in response.claims.items()}}
+    else:
+        response = stub.NodeUnprepareResources(dra_pb.NodeUnprepareResourcesRequest(claims=dra_claims(args.claims)), timeout=30)
+        out = {"claims": {uid: {"error": r.error} for uid, r in response.claims.items()}}
+    return out
 
 
 def main():

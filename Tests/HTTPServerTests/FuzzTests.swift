@@ -2,18 +2,7 @@ import Foundation
 import Testing
 
 @testable import HTTPServer
-
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 let seedRequests = [
     "GET /api/v1/namespaces?watch=1&resourceVersion=5 HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\n\r\n",
@@ -23,7 +12,7 @@ let seedRequests = [
 ]
 
 /// Mutates a request: flips, inserts, deletes and duplicates bytes.
-func mutate(_ bytes: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
     var out = bytes
     for _ in 0..<Int.random(in: 1...6, using: &rng) {
         guard !out.isEmpty else { break }
@@ -42,7 +31,7 @@ func mutate(_ bytes: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
 @Suite struct FuzzTests {
     /// The sans-I/O parser never crashes and either parses or names a 4xx/5xx problem.
     @Test func parserSurvivesMutatedRequests() {
-        var rng = SplitMix(state: 0xA070_3A61)
+        var rng = SplitMix64(state: 0xA070_3A61)
         var parsed = 0, rejected = 0
         for round in 0..<5000 {
             let input = mutate(Array(seedRequests[round % seedRequests.count].utf8), &rng)
@@ -78,7 +67,7 @@ func mutate(_ bytes: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
     @Test func serverSurvivesMutatedRequests() throws {
         let limits = HTTPLimits(headerTimeout: .milliseconds(200), readTimeout: .milliseconds(200), idleTimeout: .milliseconds(200))
         try withServer(limits: limits, handler: echoHandler) { port in
-            var rng = SplitMix(state: 0x5EED)
+            var rng = SplitMix64(state: 0x5EED)
             for round in 0..<100 {
                 let client = try RawClient(port: port)
                 let input = mutate(Array(seedRequests[round % seedRequests.count].utf8), &rng)

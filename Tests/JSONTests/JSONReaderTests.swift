@@ -1,5 +1,6 @@
 import Testing
 @testable import JSON
+import TestSupport
 
 /// A small hand-written reader, the way the API types are written.
 private struct Port: JSONReadable, Equatable {
@@ -32,24 +33,11 @@ private struct Port: JSONReadable, Equatable {
     }
 }
 
-/// SplitMix64: reproducible random documents.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-}
-
 /// Strings that exercise the string scanner: escapes, control characters, multi-byte UTF-8, astral planes.
 let awkwardStrings = ["", "plain", "q\"uote", "back\\slash", "sl/ash", "tab\tnew\nline\r", "\u{01}\u{1f}", "é", "日本語",
                       "😀 emoji", "mixed \u{7f} del", String(repeating: "long-", count: 40)]
 
-func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
+func randomValue(_ g: inout SplitMix64, depth: Int = 0) -> JSONValue {
     switch g.below(depth > 4 ? 5 : 7) {
     case 0: return .null
     case 1: return .bool(g.below(2) == 0)
@@ -124,7 +112,7 @@ func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
     }
 
     @Test func randomDocumentsReadExactlyAsParseReadsThem() throws {
-        var g = SplitMix(state: 0xA11CE)
+        var g = SplitMix64(state: 0xA11CE)
         for round in 0..<400 {
             let value = randomValue(&g)
             let bytes = value.serialized(pretty: round % 2 == 0)
@@ -142,7 +130,7 @@ func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
     }
 
     @Test func everyTruncationIsAnErrorNotACrash() throws {
-        var g = SplitMix(state: 7)
+        var g = SplitMix64(state: 7)
         var value: JSONValue = ["name": "eth0", "tags": ["a", "é\n"], "peers": [["name": "p", "mtu": 1500]]]
         value["junk"] = randomValue(&g)
         let bytes = value.serialized()
@@ -248,7 +236,7 @@ func randomValue(_ g: inout SplitMix, depth: Int = 0) -> JSONValue {
     @Test func wordAtATimeStringScanFindsTheFirstSpecialByte() {
         let fillers: [UInt8] = [0x20, 0x41, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x21, 0x23, 0x5B, 0x5D]
         let specials: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x0A]
-        var g = SplitMix(state: 99)
+        var g = SplitMix64(state: 99)
         for length in 0..<40 {
             for position in 0...length {
                 var bytes = (0..<length).map { _ in fillers[g.below(fillers.count)] }

@@ -3,6 +3,7 @@ import HTTPServer
 import JSON
 import KubeCore
 import LabAPIServer
+import LabTesting
 import Testing
 import TestSupport
 @testable import KubeClient
@@ -92,18 +93,13 @@ final class HTTP2Proxy: @unchecked Sendable {
     /// The lab API server behind an HTTP/2 proxy: requests and several open watches share one
     /// connection, and watch events stream through HTTP/2 as they happen.
     @Test func requestsAndWatchesShareOneHTTP2Connection() async throws {
-        let certDir = try makeTempDir("kubeclient-test")
-        defer { removeTestFiles(certDir) }
-        var options = LabServerOptions()
-        options.certDir = certDir
-        options.tokens = ["h2-test-token": LabUser(name: "h2-admin", groups: ["system:masters"])]
-        options.logger.logLevel = .warning
-        let lab = try LabServer.start(options)
-        defer { lab.stop() }
+        let testLab = try TestLab { $0.tokens = ["h2-test-token": LabUser(name: "h2-admin", groups: ["system:masters"])] }
+        defer { testLab.stop() }
+        let lab = testLab.server
         let proxy = try HTTP2Proxy(
             backendPort: lab.port,
-            certificatePEM: try String(contentsOfFile: certDir + "/server.crt", encoding: .utf8),
-            keyPEM: try String(contentsOfFile: certDir + "/server.key", encoding: .utf8))
+            certificatePEM: try String(contentsOfFile: testLab.directory + "/server.crt", encoding: .utf8),
+            keyPEM: try String(contentsOfFile: testLab.directory + "/server.key", encoding: .utf8))
         defer { proxy.stop() }
 
         var configuration = ClientConfiguration(

@@ -2,22 +2,23 @@ import Foundation
 import JSON
 import KubeClient
 import KubeCore
-import LabAPIServer
+import LabTesting
 import Testing
+import TestSupport
 
-/// Where integration tests run: a real cluster when `AUTOMAGIC_TEST_KUBECONFIG` names a kubeconfig,
-/// otherwise an in-process lab API server over HTTPS. Every test gets its own CRD (unique plural and kind)
-/// and namespace, removed afterwards.
+/// Where integration tests run (LabTesting's ``TestAPIServer``: a real cluster when
+/// `AUTOMAGIC_TEST_KUBECONFIG` names a kubeconfig, otherwise an in-process lab API server over HTTPS).
+/// Every test gets its own CRD (unique plural and kind) and namespace, removed afterwards.
 struct TestCluster: Sendable {
-    let client: KubernetesClient
-    let lab: RunningLabServer?
+    let server: TestAPIServer
     let id: String
     let widgets: ResourceType
     let namespace: String
 
     static let group = "kubeclient-test.automagic.dev"
 
-    var isRealCluster: Bool { lab == nil }
+    var client: KubernetesClient { server.client }
+    var isRealCluster: Bool { server.isRealCluster }
 
     func widgetClient() -> ResourceClient<Widget> {
         ResourceClient(client: client, resourceType: widgets, namespace: nil)
@@ -32,30 +33,18 @@ struct TestCluster: Sendable {
     /// Runs `body` against a fresh CRD and namespace; cleans up even when `body` throws.
     static func with(historyLimit: Int? = nil, _ body: (TestCluster) async throws -> Void) async throws {
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        var lab: RunningLabServer?
-        let configuration: ClientConfiguration
-        if let path = ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"], !path.isEmpty {
-            configuration = try KubeConfigLoader.load(explicitPath: path)
-        } else {
-            var options = LabServerOptions()
+        let server = try TestAPIServer(lab: { options in
             if let historyLimit { options.historyLimit = historyLimit }
-            let server = try LabServer.start(options)
-            lab = server
-            configuration = try KubeConfigLoader.load(explicitPath: server.kubeconfigPath)
-        }
-        let client = try KubernetesClient(configuration: configuration)
+        })
         let widgets = ResourceType(group: group, version: "v1", resource: "kc\(id)widgets", kind: "Kc\(id)Widget", namespaced: false)
-        let cluster = TestCluster(client: client, lab: lab, id: id, widgets: widgets, namespace: "kc-\(id)")
-        var failure: (any Error)?
-        do {
+        let cluster = TestCluster(server: server, id: id, widgets: widgets, namespace: "kc-\(id)")
+        try await withCleanup({
             try await cluster.setUp()
             try await body(cluster)
-        } catch {
-            failure = error
-        }
-        await cluster.tearDown()
-        lab?.stop()
-        if let failure { throw failure }
+        }, cleanup: {
+            await cluster.tearDown()
+            server.stop()
+        })
     }
 
     func setUp() async throws {
@@ -79,29 +68,10 @@ struct TestCluster: Sendable {
                 ]],
             ],
         ]
-        let crds = client.dynamic(.customResourceDefinitions)
-        _ = try await crds.create(DynamicObject(crd))
+        // Server-side apply; returns once the resource is served (a moment after Established).
+        try await client.applyCRD(crd, timeout: .seconds(30))
         let namespaces = client.dynamic(.namespaces)
         _ = try await namespaces.create(DynamicObject(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace)]]))
-        // Wait until the CRD is Established and its resource is served.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let current = try await crds.get("\(widgets.resource).\(Self.group)")
-            let established = current.json[path: ["status", "conditions"]]?.arrayValue?.contains {
-                $0["type"] == "Established" && $0["status"] == "True"
-            } ?? false
-            if established {
-                // Established can come a moment before the resource is served: 404 until then.
-                do {
-                    _ = try await widgetClient().list(ListOptions(limit: 1))
-                    return
-                } catch {
-                    guard error.isNotFound else { throw error }
-                }
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw KubeClientError.transport(url: client.configuration.server, message: "CRD \(widgets) was not established within 30 s")
     }
 
     /// Removes what `setUp` created (on a real cluster too). Already gone is fine; any other

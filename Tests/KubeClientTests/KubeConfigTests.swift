@@ -124,33 +124,29 @@ import TestSupport
     }
 
     @Test func malformedYAMLAndWrongShapesAreNamed() throws {
-        let broken = "clusters: [ {name: c, cluster: {server: \"https://a:1\"}\n  - oops: ["
-        let e1 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: broken, path: "/k/broken") }
-        #expect(try #require(e1).description.hasPrefix("kubeconfig /k/broken: not valid YAML"))
-
-        let wrongType = "current-context: x\nclusters: {name: c}\n"
-        let e2 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: wrongType, path: "/k/shape") }
-        #expect(try #require(e2).description == "kubeconfig /k/shape: clusters: expected a list")
-
-        let noServer = "current-context: x\nclusters: [{name: c, cluster: {}}]\ncontexts: [{name: x, context: {cluster: c}}]\n"
-        let e3 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: noServer, path: "/k/nosrv") }
-        #expect(try #require(e3).description == "kubeconfig /k/nosrv: clusters[0].cluster.server: missing")
-
-        let badB64 = "current-context: x\nclusters: [{name: c, cluster: {server: 'https://a:1', certificate-authority-data: '!!!'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n"
-        let e4 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: badB64, path: "/k/b64") }
-        #expect(try #require(e4).description == "kubeconfig /k/b64: clusters[0].cluster.certificate-authority-data: not valid base64")
-
-        let unknownContext = "current-context: nope\nclusters: []\n"
-        let e5 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: unknownContext, path: "/k/ctx") }
-        #expect(try #require(e5).description == "kubeconfig /k/ctx: current-context: context 'nope' not found")
-
-        let unknownUser = "current-context: x\nclusters: [{name: c, cluster: {server: 'https://a:1'}}]\ncontexts: [{name: x, context: {cluster: c, user: ghost}}]\n"
-        let e6 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: unknownUser, path: "/k/user") }
-        #expect(try #require(e6).description == "kubeconfig /k/user: contexts[0].context.user: user 'ghost' not found")
-
-        let notAMap = "- just\n- a list\n"
-        let e7 = #expect(throws: KubeClientError.self) { try KubeConfigLoader.load(yaml: notAMap, path: "/k/list") }
-        #expect(try #require(e7).description == "kubeconfig /k/list: expected a mapping at the top level")
+        // kubeconfig text, its path, and the whole message (or, for YAML errors, how it starts).
+        let cases: [(yaml: String, path: String, message: String, prefixOnly: Bool)] = [
+            ("clusters: [ {name: c, cluster: {server: \"https://a:1\"}\n  - oops: [", "/k/broken",
+             "kubeconfig /k/broken: not valid YAML", true),
+            ("current-context: x\nclusters: {name: c}\n", "/k/shape", "kubeconfig /k/shape: clusters: expected a list", false),
+            ("current-context: x\nclusters: [{name: c, cluster: {}}]\ncontexts: [{name: x, context: {cluster: c}}]\n", "/k/nosrv",
+             "kubeconfig /k/nosrv: clusters[0].cluster.server: missing", false),
+            ("current-context: x\nclusters: [{name: c, cluster: {server: 'https://a:1', certificate-authority-data: '!!!'}}]\ncontexts: [{name: x, context: {cluster: c}}]\n",
+             "/k/b64", "kubeconfig /k/b64: clusters[0].cluster.certificate-authority-data: not valid base64", false),
+            ("current-context: nope\nclusters: []\n", "/k/ctx", "kubeconfig /k/ctx: current-context: context 'nope' not found", false),
+            ("current-context: x\nclusters: [{name: c, cluster: {server: 'https://a:1'}}]\ncontexts: [{name: x, context: {cluster: c, user: ghost}}]\n",
+             "/k/user", "kubeconfig /k/user: contexts[0].context.user: user 'ghost' not found", false),
+            ("- just\n- a list\n", "/k/list", "kubeconfig /k/list: expected a mapping at the top level", false),
+        ]
+        for c in cases {
+            let error = #expect(throws: KubeClientError.self, "\(c.path)") { try KubeConfigLoader.load(yaml: c.yaml, path: c.path) }
+            let description = try #require(error, "\(c.path)").description
+            if c.prefixOnly {
+                #expect(description.hasPrefix(c.message), "\(description)")
+            } else {
+                #expect(description == c.message)
+            }
+        }
     }
 
     @Test func execPluginConfiguration() throws {

@@ -200,17 +200,7 @@ import TestSupport
         let tokenPath = dir + "/token"
         try write("token-one\n", to: tokenPath)
         let accepted = Locked("token-one")
-        let server = try FakeAPIServer { request, writer in
-            if request.headers["Authorization"] == "Bearer \(accepted.value)" {
-                respondJSON(writer, widgetJSON("w1", rv: "1"))
-            } else {
-                respondJSON(writer, status: 401, ["kind": "Status", "reason": "Unauthorized", "code": 401, "message": "Unauthorized"])
-            }
-        }
-        var config = server.configuration
-        config.clientCertificate = nil
-        config.clientKey = nil
-        config.tokenFile = tokenPath
+        let (server, config) = try tokenServer(tokenFile: tokenPath) { $0 == accepted.value }
         let client = try KubernetesClient(configuration: config)
         _ = try await client.resource(Widget.self).get("w1")
         // The server rotates; the kubelet rewrites the file.
@@ -241,18 +231,8 @@ import TestSupport
         try publish("token-one", as: "..2026_12_06_10_00_00.1")
         #expect(symlink("..data/token", tokenPath) == 0)
         let accepted = Locked(Set(["token-one"]))
-        let server = try FakeAPIServer { request, writer in
-            let token = request.headers["Authorization"]?.replacingOccurrences(of: "Bearer ", with: "") ?? ""
-            if accepted.value.contains(token) {
-                respondJSON(writer, widgetJSON("w1", rv: "1"))
-            } else {
-                respondJSON(writer, status: 401, ["kind": "Status", "reason": "Unauthorized", "code": 401, "message": "Unauthorized"])
-            }
-        }
-        var config = server.configuration
-        config.clientCertificate = nil
-        config.clientKey = nil
-        config.tokenFile = tokenPath
+        let (server, tokenConfig) = try tokenServer(tokenFile: tokenPath) { accepted.value.contains($0) }
+        var config = tokenConfig
         config.maxRetries = 0
         let client = try KubernetesClient(configuration: config)
         let widgets = client.resource(Widget.self)
@@ -516,4 +496,23 @@ import TestSupport
         }
         #expect(url.hasPrefix("https://127.0.0.1:\(server.port)/apis/example.com/v1/widgets?watch=1"))
     }
+}
+
+/// A fake API server that serves Widget `w1` to requests whose bearer token `accepts` lets in and
+/// answers 401 Unauthorized to the others, and a configuration for it that authenticates with
+/// the token in `tokenFile` (no client certificate).
+private func tokenServer(tokenFile: String, accepts: @escaping @Sendable (String) -> Bool) throws -> (FakeAPIServer, ClientConfiguration) {
+    let server = try FakeAPIServer { request, writer in
+        let header = request.headers["Authorization"] ?? ""
+        if header.hasPrefix("Bearer "), accepts(String(header.dropFirst("Bearer ".count))) {
+            respondJSON(writer, widgetJSON("w1", rv: "1"))
+        } else {
+            respondJSON(writer, status: 401, ["kind": "Status", "reason": "Unauthorized", "code": 401, "message": "Unauthorized"])
+        }
+    }
+    var config = server.configuration
+    config.clientCertificate = nil
+    config.clientKey = nil
+    config.tokenFile = tokenFile
+    return (server, config)
 }

@@ -268,5 +268,15 @@ import TestSupport
         request.idleTimeout = idle
         #expect(CurlTransfer.timeoutLimit(detail: detail, connected: connected, handshaken: handshaken, elapsed: elapsed,
                                           request: request, connectTimeout: 10) == expected)
+        // The same expiry on a watch is its deadline (timeoutSeconds + grace), named as such.
+        request.timeoutIsWatchDeadline = true
+        #expect(CurlTransfer.timeoutLimit(detail: detail, connected: connected, handshaken: handshaken, elapsed: elapsed,
+                                          request: request, connectTimeout: 10) == (expected == .request ? .watchDeadline : expected))
+    }
+
+    @Test func aWatchDeadlineNamesTimeoutSecondsNotAWholeRequestTimeout() {
+        let text = KubeClientError.timedOut(url: "https://k/apis/x?watch=true", seconds: 13, limit: .watchDeadline, elapsed: 13).description
+        #expect(text == "watch 'https://k/apis/x?watch=true' did not end within 13 s (its timeoutSeconds plus 3 s): the server "
+                + "never closed it, so the connection is taken for dead, gave up after 13 s", "\(text)")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import KubeCore
 import Testing
+import TestSupport
 
 /// A generic object for the reader tests: typed metadata, any spec and status.
 struct Gizmo: KubernetesObject, JSONReadable, Hashable {
@@ -52,26 +53,16 @@ struct EventSummary: Equatable {
     }
 }
 
-struct Rng {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    mutating func chance() -> Bool { below(2) == 0 }
+extension SplitMix64 {
     mutating func string() -> String {
         let parts = ["", "w1", "worker-7", "q\"uote", "back\\slash", "tab\tnl\n", "\u{01}", "é", "日本", "😀", "a/b", String(repeating: "x", count: 70)]
         return parts[below(parts.count)] + (chance() ? "" : parts[below(parts.count)])
     }
-    mutating func maybe<T>(_ make: (inout Rng) -> T) -> T? { chance() ? make(&self) : nil }
+    mutating func maybe<T>(_ make: (inout SplitMix64) -> T) -> T? { chance() ? make(&self) : nil }
     mutating func int64() -> Int64 { [0, 1, -1, Int64.max, Int64.min, 42, 1 << 40][below(7)] }
 }
 
-func randomMeta(_ g: inout Rng) -> ObjectMeta {
+func randomMeta(_ g: inout SplitMix64) -> ObjectMeta {
     var m = ObjectMeta()
     m.name = g.maybe { $0.string() }
     m.generateName = g.maybe { $0.string() }
@@ -100,7 +91,7 @@ func randomMeta(_ g: inout Rng) -> ObjectMeta {
 }
 
 /// The same document with unknown members added and some absent optional members written as `null`.
-func decorate(_ value: JSONValue, _ g: inout Rng, nullable: [String]) -> JSONValue {
+func decorate(_ value: JSONValue, _ g: inout SplitMix64, nullable: [String]) -> JSONValue {
     guard case .object(var o) = value else { return value }
     o["zzUnknown" + String(g.below(100))] = ["nested": [1, "two", nil, ["deep": true]], "s": .string(g.string())]
     for key in nullable where o[key] == nil && g.chance() { o[key] = .null }
@@ -126,7 +117,7 @@ let metaOptionalKeys = ["name", "generateName", "namespace", "uid", "resourceVer
 
 @Suite struct KubeCoreReaderTests {
     @Test func randomObjectMetaReadsAsCodableDecodesIt() throws {
-        var g = Rng(state: 0x0B1EC7)
+        var g = SplitMix64(state: 0x0B1EC7)
         for round in 0..<300 {
             let meta = randomMeta(&g)
             var doc = try JSONValue(encoding: meta)
@@ -140,7 +131,7 @@ let metaOptionalKeys = ["name", "generateName", "namespace", "uid", "resourceVer
     }
 
     @Test func randomListsAndEventsReadAsCodableDecodesThem() throws {
-        var g = Rng(state: 42)
+        var g = SplitMix64(state: 42)
         for round in 0..<100 {
             let items = (0..<g.below(6)).map { _ in Gizmo(metadata: randomMeta(&g), spec: ["size": .int(Int64(g.below(9))), "s": .string(g.string())]) }
             var list: JSONValue = ["apiVersion": "example.com/v1", "kind": "GizmoList",
@@ -254,9 +245,7 @@ let metaOptionalKeys = ["name", "generateName", "namespace", "uid", "resourceVer
     /// Every JSON body recorded from a real kube-apiserver: metadata, lists, Status bodies and watch
     /// events read the same both ways.
     @Test func recordedAPIServerBodiesReadAsCodableDecodesThem() throws {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { dir.deleteLastPathComponent() }
-        let traces = ProcessInfo.processInfo.environment["AUTOMAGIC_TRACES"] ?? dir.appendingPathComponent("shared/kube-api-traces").path
+        let traces = kubeAPITracesDirectory()
         let files = try FileManager.default.contentsOfDirectory(atPath: traces).filter { $0.hasSuffix(".txt") }.sorted()
         #expect(files.count >= 100, "expected the trace files in \(traces)")
         var metas = 0, events = 0, lists = 0, statuses = 0

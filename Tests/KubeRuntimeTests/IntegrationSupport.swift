@@ -1,34 +1,23 @@
 import Foundation
 import KubeClient
 import KubeCore
-import LabAPIServer
+import LabTesting
 import Testing
+import TestSupport
 @testable import KubeRuntime
 
-/// The API server integration tests talk to: the lab API server started in-process (over real HTTPS with
-/// client certificates), or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`. Objects are Leases in
+/// The API server integration tests talk to (LabTesting's ``TestAPIServer``: the lab API server
+/// in-process, or the cluster named by `AUTOMAGIC_TEST_KUBECONFIG`). Objects are Leases in
 /// namespace `default`, named with a unique prefix and labelled `automagic.dev/test=<prefix>`.
 struct TestCluster: Sendable {
-    let client: KubernetesClient
-    let lab: RunningLabServer?
+    let server: TestAPIServer
     let prefix: String
     let namespace = "default"
 
-    /// Whether the tests run against a real cluster (so lab-only knobs are unavailable).
-    var isRealCluster: Bool { lab == nil }
+    var client: KubernetesClient { server.client }
 
     static func start(historyLimit: Int = 20_000) throws -> TestCluster {
-        let prefix = "am" + String(UInt16.random(in: 0...UInt16.max), radix: 16).leftPadded(4) + "-rt"
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["AUTOMAGIC_TEST_KUBECONFIG"], !path.isEmpty {
-            let configuration = try KubeConfigLoader.load(explicitPath: path, environment: environment)
-            return TestCluster(client: try KubernetesClient(configuration: configuration), lab: nil, prefix: prefix)
-        }
-        var options = LabServerOptions()
-        options.historyLimit = historyLimit
-        let lab = try LabServer.start(options)
-        let configuration = try KubeConfigLoader.load(explicitPath: lab.kubeconfigPath, environment: [:])
-        return TestCluster(client: try KubernetesClient(configuration: configuration), lab: lab, prefix: prefix)
+        TestCluster(server: try TestAPIServer(lab: { $0.historyLimit = historyLimit }), prefix: uniquePrefix() + "-rt")
     }
 
     var leases: ResourceClient<Lease> { client.resource(Lease.self, namespace: namespace) }
@@ -57,24 +46,13 @@ struct TestCluster: Sendable {
         } catch {
             Issue.record("cleanup of \(prefix): listing its Leases failed: \(error)")
         }
-        lab?.stop()
+        server.stop()
     }
 
     /// Runs `body`, then cleans up whether it threw or not.
     func run<R>(_ body: () async throws -> R) async throws -> R {
-        do {
-            let result = try await body()
-            await cleanUp()
-            return result
-        } catch {
-            await cleanUp()
-            throw error
-        }
+        try await withCleanup(body, cleanup: cleanUp)
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// A source that sends its first watch from a very old resourceVersion (after running `beforeFirstWatch`),

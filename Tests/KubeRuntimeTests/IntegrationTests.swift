@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeCore
+import LabTesting
 import Testing
 @testable import KubeRuntime
 
@@ -44,7 +45,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] == nil,
+    @Test(.enabled(if: RealCluster.isAbsent,
                    "needs the lab's historyLimit to make resourceVersion 1 too old; a real server may still serve it"))
     func goneWatchRelistsAndReplacesTheCache() async throws {
         // A small watch history on the lab makes resourceVersion 1 too old, as on any real cluster.

@@ -13,6 +13,19 @@ final class FakeLeaseServer: Sendable {
     var lease: Lease? { state.withLock { $0.lease } }
     var writes: [LeaseSpec] { state.withLock { $0.writes } }
 
+    /// Stores `lease` with the next resourceVersion when `accepts` the current one (else 409 Conflict).
+    func write(_ lease: Lease, if accepts: (Lease?) -> Bool) throws -> Lease {
+        try state.withLock { s in
+            guard accepts(s.lease) else { throw Conflict() }
+            s.rv += 1
+            var stored = lease
+            stored.metadata.resourceVersion = String(s.rv)
+            s.lease = stored
+            if let spec = lease.spec { s.writes.append(spec) }
+            return stored
+        }
+    }
+
     final class View: LeaseStore {
         let server: FakeLeaseServer
         let partitioned = Mutex(false)
@@ -26,27 +39,11 @@ final class FakeLeaseServer: Sendable {
         }
         func createLease(_ lease: Lease) async throws -> Lease {
             try check()
-            return try server.state.withLock { s in
-                guard s.lease == nil else { throw Conflict() }
-                s.rv += 1
-                var stored = lease
-                stored.metadata.resourceVersion = String(s.rv)
-                s.lease = stored
-                if let spec = lease.spec { s.writes.append(spec) }
-                return stored
-            }
+            return try server.write(lease) { $0 == nil }
         }
         func updateLease(_ lease: Lease) async throws -> Lease {
             try check()
-            return try server.state.withLock { s in
-                guard let current = s.lease, current.metadata.resourceVersion == lease.metadata.resourceVersion else { throw Conflict() }
-                s.rv += 1
-                var stored = lease
-                stored.metadata.resourceVersion = String(s.rv)
-                s.lease = stored
-                if let spec = lease.spec { s.writes.append(spec) }
-                return stored
-            }
+            return try server.write(lease) { $0 != nil && $0?.metadata.resourceVersion == lease.metadata.resourceVersion }
         }
         func isWriteConflict(_ error: any Error) -> Bool { error is Conflict }
     }
@@ -56,16 +53,21 @@ final class FakeLeaseServer: Sendable {
     let config = LeaderElectionConfiguration(identity: "a")
     let wall = Date(timeIntervalSince1970: 1_800_000_000.123456)
 
+    /// Expects `record` to be candidate a's new acquisition (acquired when renewed) after `transitions` changes of holder.
+    func expectAcquiredByA(_ record: LeaseSpec, transitions: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(record.holderIdentity == "a", sourceLocation: sourceLocation)
+        #expect(record.leaseTransitions == transitions, sourceLocation: sourceLocation)
+        #expect(record.acquireTime == record.renewTime, sourceLocation: sourceLocation)
+    }
+
     @Test func createsAMissingLeaseWithMicrosecondTimes() {
         var machine = LeaderElectionState(configuration: config)
         let (decision, transition) = machine.decide(current: nil, now: .now, wallNow: wall)
         #expect(transition == nil)
         guard case .create(let record) = decision else { Issue.record("expected create, got \(decision)"); return }
-        #expect(record.holderIdentity == "a")
+        expectAcquiredByA(record, transitions: 0)
         #expect(record.leaseDurationSeconds == 15)
-        #expect(record.leaseTransitions == 0)
         #expect(record.renewTime == "2027-01-15T08:00:00.123456Z")
-        #expect(record.acquireTime == record.renewTime)
     }
 
     @Test func waitsForExpiryOnItsOwnClockThenTakesOver() {
@@ -83,9 +85,7 @@ final class FakeLeaseServer: Sendable {
         #expect(machine.decide(current: renewed, now: t0.advanced(by: .milliseconds(28_999)), wallNow: wall).0 == .heldByOther(holder: "b"))
         let (decision, _) = machine.decide(current: renewed, now: t0.advanced(by: .seconds(29)), wallNow: wall)
         guard case .update(let record) = decision else { Issue.record("expected update, got \(decision)"); return }
-        #expect(record.holderIdentity == "a")
-        #expect(record.leaseTransitions == 4)
-        #expect(record.acquireTime == record.renewTime)
+        expectAcquiredByA(record, transitions: 4)
     }
 
     @Test func renewalKeepsAcquireTimeAndTransitions() {

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeCore
+import LabTesting
 import Testing
 @testable import KubeRuntime
 
@@ -43,7 +44,7 @@ final class RecordingListSource<T: KubernetesObject>: ListWatchSource, Sendable 
     /// history, so page 2 answers 410 Expired (as kube-apiserver does once etcd compacted it). The
     /// watcher lists again from page 1, with no token and no resourceVersion, and its cache holds
     /// the new snapshot whole.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOMAGIC_TEST_KUBECONFIG"] == nil,
+    @Test(.enabled(if: RealCluster.isAbsent,
                    "expiring a continue token needs the lab's short history; a real server compacts every 5 minutes"))
     func expiredContinueTokenOnPageTwoRelistsFromPageOne() async throws {
         let cluster = try TestCluster.start(historyLimit: 4)

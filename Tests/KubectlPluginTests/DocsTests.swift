@@ -1,22 +1,17 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// docs/kubectl-plugin.md as a test: every `$ kubectl automagic …` example in a `console` block runs against
 /// the suite's lab (the scenario the page describes) and must print what the page shows and exit as it implies
 /// (an `error:` line means a non-zero exit). `$ cat FILE` examples create the files the next commands read.
 @Suite("docs/kubectl-plugin.md examples")
 struct DocsTests {
-    static let root: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url
-    }()
-
     struct Example { var command: String; var expected: [String] }
 
     /// The `$ ` commands of the console blocks, each with the lines shown after it.
     static func examples() throws -> [Example] {
-        let text = try String(contentsOf: root.appendingPathComponent("docs/kubectl-plugin.md"), encoding: .utf8)
+        let text = try readRepositoryFile("docs/kubectl-plugin.md")
         var out: [Example] = []
         var inConsole = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
@@ -43,7 +38,7 @@ struct DocsTests {
         try #require(examples.count >= 10, "found only \(examples.count) examples")
         let dir = NSTemporaryDirectory() + "kubectl-plugin-docs-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { removeFile(dir) }
+        defer { removeTestFiles(dir) }
         var files: [String: String] = [:]  // name on the page -> path here
         var ran = 0
         for example in examples {
@@ -64,7 +59,7 @@ struct DocsTests {
             }
             var args = Array(words.dropFirst(2))
             for (i, a) in args.enumerated() {
-                if let path = files[a] { args[i] = path } else if a.hasPrefix("hack/") { args[i] = Self.root.path + "/" + a }
+                if let path = files[a] { args[i] = path } else if a.hasPrefix("hack/") { args[i] = repositoryPath(a) }
             }
             let r = try await runPlugin(args)
             var output = (r.stdout + r.stderr).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

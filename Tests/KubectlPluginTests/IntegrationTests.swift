@@ -5,6 +5,8 @@ import LabAPIServer
 @testable import KubectlPlugin
 import Testing
 import Yams
+import LabTesting
+import TestSupport
 
 /// The plugin against the lab API server over HTTPS (see LabFixture for the scenario).
 @Suite("kubectl automagic against the lab API server")
@@ -156,7 +158,7 @@ struct IntegrationTests {
 
     @Test func previewYAMLAgreesWithJSON() async throws {
         let path = try temporaryFile(Self.jumboMap)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let json = try await runPlugin(["preview", "-f", path, "-o", "json"])
         let yaml = try await runPlugin(["preview", "-f", path, "-o", "yaml"])
         #expect(json.code == 0 && yaml.code == 0)
@@ -237,7 +239,7 @@ struct IntegrationTests {
 
     @Test func previewOfAMapFile() async throws {
         let path = try temporaryFile(Self.jumboMap)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let r = try await runPlugin(["preview", "-f", path])
         #expect(r.code == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("NetworkDeviceMap jumbo (new map): valid; would resolve on 0 nodes, unresolved on 2\n"))
@@ -283,7 +285,7 @@ struct IntegrationTests {
                       - {key: speed, operator: Gt, values: ["fast"]}
               attachment: {type: macvlan, mtu: 20}
             """)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let r = try await runPlugin(["preview", "-f", path])
         #expect(r.code == 1)
         #expect(r.stdout.isEmpty)
@@ -298,8 +300,8 @@ struct IntegrationTests {
         let notAMap = try temporaryFile("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
         let notYAML = try temporaryFile("spec: [unclosed\n")
         defer {
-            removeFile(notAMap)
-            removeFile(notYAML)
+            removeTestFiles(notAMap)
+            removeTestFiles(notYAML)
         }
         let a = try await runPlugin(["preview", "-f", notAMap])
         #expect(a.code == 1)
@@ -349,11 +351,8 @@ struct IntegrationTests {
     }
 
     @Test func missingCRDsAreNamed() async throws {
-        let server = try LabServer.start()
-        defer {
-            server.stop()
-            removeFile(server.certDir)
-        }
+        let server = try TestLab()
+        defer { server.stop() }
         let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
         let code = await KubectlAutomagic.run(["status", "--kubeconfig", server.kubeconfigPath], console: console.console)
         #expect(code == 1)
@@ -371,7 +370,7 @@ struct IntegrationTests {
             contexts: [{name: x, context: {cluster: c, user: u}}]
             current-context: x
             """)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])
         let code = await KubectlAutomagic.run(["status", "--kubeconfig", path], console: console.console)
         #expect(code == 1)
@@ -383,70 +382,18 @@ struct IntegrationTests {
     /// kubectl finds `kubectl-automagic` on PATH and runs it as `kubectl automagic`.
     @Test func theBuiltBinaryRunsAsAKubectlPlugin() async throws {
         let lab = try await LabFixture.shared.get()
-        let binary = try #require(Self.builtBinary(), "kubectl-automagic is not built next to the tests (swift build --build-tests builds it)")
+        let binary = try builtProduct("kubectl-automagic")
         let kubectl = try #require(["/usr/bin/kubectl", "/usr/local/bin/kubectl"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                    "kubectl is not installed")
         let dir = (binary as NSString).deletingLastPathComponent
         let env = ["PATH": dir + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
-        let r = try await runProcess(kubectl, ["automagic", "status", "--kubeconfig", lab.kubeconfig], environment: env)
+        let r = try await runCommand(kubectl, ["automagic", "status", "--kubeconfig", lab.kubeconfig], environment: env)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("NETWORK "))
         #expect(r.stdout.contains("storage "))
         #expect(!r.stdout.contains("\u{1B}["), "piped output is plain")
-        let bad = try await runProcess(kubectl, ["automagic", "explain", "nope", "--kubeconfig", lab.kubeconfig], environment: env)
+        let bad = try await runCommand(kubectl, ["automagic", "explain", "nope", "--kubeconfig", lab.kubeconfig], environment: env)
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("networkdevicemap 'nope' not found"))
     }
-
-    static func builtBinary() -> String? {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("kubectl-automagic").path,
-            dir.appendingPathComponent(".build/debug/kubectl-automagic").path,
-        ].compactMap { $0 }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-}
-
-/// Runs a program to completion with a deadline, without blocking the cooperative pool.
-func runProcess(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Double = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    env["KUBECONFIG"] = nil
-    p.environment = env
-    let outPath = NSTemporaryDirectory() + "kubectl-automagic-out-\(UInt32.random(in: 0...UInt32.max))"
-    let errPath = outPath + ".err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer {
-        removeFile(outPath)
-        removeFile(errPath)
-    }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        p.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
-        do { try p.run() } catch {
-            p.terminationHandler = nil
-            continuation.resume(throwing: error)
-            return
-        }
-        let timer = Thread {
-            Thread.sleep(forTimeInterval: timeout)
-            if p.isRunning { p.terminate() }
-        }
-        timer.start()
-    }
-    try out.close()
-    try err.close()
-    let stdout = String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self)
-    let stderr = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
-    return (status, stdout, stderr)
 }

@@ -5,10 +5,11 @@ import KubeClient
 import KubeCore
 @testable import KubectlPlugin
 import LabAPIServer
+import LabTesting
 import Resolver
 import Synchronization
 import Testing
-import Yams
+import TestSupport
 
 /// One lab API server for the whole suite (the tests only read from it), with the Automagic CRDs,
 /// four Nodes, three NodeDevices (worker-4's agent is "not running") and four maps.
@@ -16,11 +17,11 @@ actor LabFixture {
     static let shared = LabFixture()
 
     struct Lab: Sendable {
-        let server: RunningLabServer
-        let kubeconfig: String
+        let lab: TestLab
+        var kubeconfig: String { lab.kubeconfigPath }
         /// A user who may read NodeDevices and maps but not Nodes.
         let viewerKubeconfig: String
-        let client: KubernetesClient
+        var client: KubernetesClient { lab.client }
     }
 
     private var lab: Task<Lab, any Error>?
@@ -33,27 +34,23 @@ actor LabFixture {
         return try await task.value
     }
 
-    struct FixtureError: Error, CustomStringConvertible { var message: String; var description: String { message } }
-
     static func make() async throws -> Lab {
-        var options = LabServerOptions()
         // "viewer" may read Automagic objects but not Nodes (the plugin must cope).
-        options.rules = [AuthorizationRule(users: ["viewer"], verbs: ["get", "list"], apiGroups: ["automagic.dev"],
-                                           resources: ["nodedevices", "networkdevicemaps"])]
-        let server = try LabServer.start(options)
-        let viewerKubeconfig = server.certDir + "/viewer.kubeconfig"
-        try server.writeKubeconfig(to: viewerKubeconfig, user: "viewer", groups: [])
+        let lab = try TestLab { options in
+            options.rules = [AuthorizationRule(users: ["viewer"], verbs: ["get", "list"], apiGroups: ["automagic.dev"],
+                                               resources: ["nodedevices", "networkdevicemaps"])]
+        }
+        let viewerKubeconfig = lab.directory + "/viewer.kubeconfig"
+        try lab.server.writeKubeconfig(to: viewerKubeconfig, user: "viewer", groups: [])
         // The suite shares one server for the life of the test process: remove its files at exit.
-        labDirectory.withLock { $0 = server.certDir }
+        labDirectory.withLock { $0 = lab.directory }
         atexit {
             guard let dir = labDirectory.withLock({ $0 }) else { return }
             do { try FileManager.default.removeItem(atPath: dir) } catch { FileHandle.standardError.write(Data("failed to remove the lab directory '\(dir)': \(error)\n".utf8)) }
         }
-        let client = try KubernetesClient(configuration: try KubeConfigLoader.load(explicitPath: server.kubeconfigPath))
+        let client = lab.client
         // The repository's CRDs (crds/), so the fixture's objects also pass the real schemas.
-        let crds = client.dynamic(.customResourceDefinitions)
-        for crd in try repositoryCRDs() { _ = try await crds.create(DynamicObject(crd)) }
-        try await waitForCRDs(client)
+        try await client.installRepositoryCRDs()
         for (name, labels) in Scenario.nodes {
             _ = try await client.resource(Node.self).create(Node(metadata: ObjectMeta(name: name, labels: labels)))
         }
@@ -70,39 +67,7 @@ actor LabFixture {
             withStatus.status = nd.status
             _ = try await nodeDevices.updateStatus(withStatus)
         }
-        return Lab(server: server, kubeconfig: server.kubeconfigPath, viewerKubeconfig: viewerKubeconfig, client: client)
-    }
-
-    static func waitForCRDs(_ client: KubernetesClient) async throws {
-        for _ in 0..<100 {
-            do {
-                _ = try await client.resource(NetworkDeviceMap.self).list()
-                _ = try await client.resource(NodeDevice.self).list()
-                return
-            } catch {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        throw FixtureError(message: "the CRDs were not established in 5 s")
-    }
-
-    /// The CustomResourceDefinitions in the repository's `crds/` folder.
-    static func repositoryCRDs() throws -> [JSONValue] {
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        let dir = root.appendingPathComponent("crds").path
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        var out: [JSONValue] = []
-        for file in files {
-            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
-            let parser = try Yams.Parser(yaml: text)
-            while let node = try parser.nextRoot() {
-                let doc = try MapFile.json(node, path: file)
-                if doc["kind"]?.stringValue == "CustomResourceDefinition" { out.append(doc) }
-            }
-        }
-        guard out.count == 2 else { throw FixtureError(message: "expected 2 CRDs in \(dir), found \(out.count)") }
-        return out
+        return Lab(lab: lab, viewerKubeconfig: viewerKubeconfig)
     }
 }
 
@@ -206,13 +171,4 @@ func temporaryFile(_ text: String, suffix: String = ".yaml") throws -> String {
     let path = NSTemporaryDirectory() + "kubectl-automagic-test-\(UInt32.random(in: 0...UInt32.max))\(suffix)"
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     return path
-}
-
-/// Removes a file the test created; a failure is recorded as an issue (a leak), not swallowed.
-func removeFile(_ path: String) {
-    // Already gone is fine (the lab server removes its own temporary certificate directory at stop).
-    guard FileManager.default.fileExists(atPath: path) else { return }
-    do { try FileManager.default.removeItem(atPath: path) } catch {
-        Issue.record("failed to remove '\(path)': \(error)")
-    }
 }

@@ -5,13 +5,15 @@ import KubeCore
 @testable import KubectlPlugin
 import Resolver
 import Testing
+import TestSupport
+import LabTesting
 
 /// Issue 16: unknown fields named with their path and the nearest known field; maps that resolve nowhere.
 @Suite("kubectl automagic: unknown fields and empty maps")
 struct NewcomerTests {
     /// The schema compiled into the plugin is the one in crds/ (hack/gen-crd-schema.py keeps it so).
     @Test func theEmbeddedSchemaEqualsTheCRD() throws {
-        let crd = try #require(try LabFixture.repositoryCRDs().first { $0["spec"]?["names"]?["kind"]?.stringValue == "NetworkDeviceMap" })
+        let crd = try #require(try repositoryCRDs().first { $0["spec"]?["names"]?["kind"]?.stringValue == "NetworkDeviceMap" })
         let versions = try #require(crd["spec"]?["versions"]?.arrayValue)
         let v1alpha1 = try #require(versions.first { $0["name"]?.stringValue == "v1alpha1" })
         let fromCRD = try #require(v1alpha1["schema"]?["openAPIV3Schema"])
@@ -67,7 +69,7 @@ struct NewcomerTests {
 
     @Test func validateOnlyRefusesAFileWithUnknownFieldsAndListsEveryOne() async throws {
         let path = try temporaryFile(Self.typos)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         for args in [["preview", "--validate-only", "-f", path], ["preview", "-f", path]] {
             let console = CapturedConsole()
             let fake = FakeCluster(mapList: [], nodeDeviceList: [], nodeList: [])
@@ -84,7 +86,7 @@ struct NewcomerTests {
     /// A misspelled required field (`rule` for `rules`) is named as a typo, not only as a missing field.
     @Test func aMisspelledRequiredFieldIsNamed() async throws {
         let path = try temporaryFile("apiVersion: automagic.dev/v1alpha1\nkind: NetworkDeviceMap\nmetadata: {name: x}\nspec: {rule: [{devices: {matchExpressions: [{key: name, operator: Exists}]}}]}\n")
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let console = CapturedConsole()
         #expect(await KubectlAutomagic.run(["preview", "--validate-only", "-f", path], console: console.console, reader: FakeCluster(mapList: [], nodeDeviceList: [], nodeList: [])) == 1)
         #expect(console.stderr.contains("NetworkDeviceMap x: spec.rule: unknown field; did you mean spec.rules?"), "\(console.stderr)")
@@ -106,7 +108,7 @@ struct NewcomerTests {
 
     @Test func previewWarnsAboutAMapThatSelectsNoNodeAndFailOnEmptyExits3() async throws {
         let path = try temporaryFile(Self.empty)
-        defer { removeFile(path) }
+        defer { removeTestFiles(path) }
         let plain = CapturedConsole()
         #expect(await KubectlAutomagic.run(["preview", "-f", path], console: plain.console, reader: Self.cluster()) == 0, "\(plain.stderr)")
         #expect(plain.stdout.contains("would resolve on 0 nodes"), "\(plain.stdout)")
@@ -129,7 +131,7 @@ struct NewcomerTests {
     @Test func failOnEmptyPassesWhenTheMapResolvesAndWarnsWhenNothingMatches() async throws {
         let resolves = try temporaryFile(Self.empty.replacingOccurrences(of: "r9", with: "r1"))
         let noDevice = try temporaryFile(Self.empty.replacingOccurrences(of: "r9", with: "r1").replacingOccurrences(of: "[ice]", with: "[mlx5_core]"))
-        defer { removeFile(resolves); removeFile(noDevice) }
+        defer { removeTestFiles(resolves); removeTestFiles(noDevice) }
         let ok = CapturedConsole()
         #expect(await KubectlAutomagic.run(["preview", "--fail-on-empty", "-f", resolves], console: ok.console, reader: Self.cluster()) == 0, "\(ok.stdout)\(ok.stderr)")
         #expect(!ok.stdout.contains("warning"), "\(ok.stdout)")

@@ -6,6 +6,7 @@ import KubeCore
 import Resolver
 import Testing
 import Yams
+import TestSupport
 
 /// A cluster given as values (no server).
 struct FakeCluster: ClusterReader {
@@ -201,13 +202,8 @@ struct UnitTests {
 
     /// The repository's example maps pass the resolver's validation through `preview --validate-only` (no cluster).
     @Test func repositoryExampleMapsAreValid() async throws {
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        var files: [String] = []
-        for dir in ["manifests/examples", "hack/lab/maps"] {
-            let path = root.appendingPathComponent(dir).path
-            files += try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.map { path + "/" + $0 }
-        }
+        let files = try (repositoryFiles(in: "manifests/examples", extensions: ["yaml"]) + repositoryFiles(in: "hack/lab/maps", extensions: ["yaml"]))
+            .map(repositoryPath)
         #expect(files.count >= 2)
         for file in files {
             let console = CapturedConsole(environment: ["HOME": "/nonexistent-home"])

@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import Testing
 @testable import LabAPIServer
+import TestSupport
 
 /// A CRD exercising defaulting, metadata.name restrictions and filter printer columns.
 enum GizmoFixture {
@@ -177,9 +178,7 @@ enum GizmoFixture {
     }
 
     @Test func networkDeviceMapSchemaDefaults() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let yaml = try Data(contentsOf: root.appendingPathComponent("crds/automagic.dev_networkdevicemaps.yaml"))
-        let crd = try Wire.parseYAML(Array(yaml))
+        let crd = try Wire.parseYAML(Array(try readRepositoryFile("crds/automagic.dev_networkdevicemaps.yaml").utf8))
         let client = APIClient(api: LabAPI(configuration: LabAPIConfiguration()))
         let r = client.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json: crd)
         try #require(r.status == 201, "\(r.text)")
@@ -229,8 +228,7 @@ enum GizmoFixture {
     /// The NodeDevice CRD declares `metadata: {type: object}` without restrictions: any DNS subdomain
     /// (a node name) is accepted.
     @Test func unrestrictedMetadataSchemaAcceptsSubdomains() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let crd = try Wire.parseYAML(Array(try Data(contentsOf: root.appendingPathComponent("crds/automagic.dev_nodedevices.yaml"))))
+        let crd = try Wire.parseYAML(Array(try readRepositoryFile("crds/automagic.dev_nodedevices.yaml").utf8))
         let client = APIClient(api: LabAPI(configuration: LabAPIConfiguration()))
         try #require(client.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json: crd).status == 201)
         let name = "worker-1.rack-" + String(repeating: "a", count: 60)

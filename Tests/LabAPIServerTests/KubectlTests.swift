@@ -3,19 +3,21 @@ import JSON
 import Testing
 import TestSupport
 @testable import LabAPIServer
+import LabTesting
 
 /// kubectl (installed at /usr/bin/kubectl) as a real client over HTTPS.
 @Suite struct KubectlTests {
     static let kubectl = "/usr/bin/kubectl"
 
     final class Env {
-        let server: RunningLabServer
+        let lab: TestLab
+        var server: RunningLabServer { lab.server }
         let cacheDir: String
         init() throws {
-            server = try LabServer.start()
-            cacheDir = server.certDir + "/kubectl-cache"
+            lab = try TestLab()
+            cacheDir = lab.directory + "/kubectl-cache"
         }
-        deinit { server.stop(); removeTestFiles(server.certDir) }
+        deinit { lab.stop() }
 
         func kubectl(_ args: [String], stdin: String? = nil, timeout: Double = 60) throws -> ProcessOutput {
             try run(KubectlTests.kubectl, ["--kubeconfig", server.kubeconfigPath, "--cache-dir", cacheDir] + args,

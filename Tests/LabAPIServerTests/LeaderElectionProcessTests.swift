@@ -3,6 +3,7 @@ import Glibc
 import LabAPIServer
 import Testing
 import TestSupport
+import LabTesting
 
 /// Leader election between two real `automagic-controller --leader-elect` processes against the lab
 /// server, proven from the server's audit trail (each write with its authenticated user and times).
@@ -22,17 +23,11 @@ import TestSupport
     }
 
     @Test func stoppedLeaderIsReplacedAndStopsWritingAfterItResumes() async throws {
-        let dir = try makeTempDir("amle", inMemory: true)
-        defer { removeTestFiles(dir) }
-        var options = LabServerOptions()
-        options.certDir = "\(dir)/pki"
-        options.auditLogPath = "\(dir)/audit.jsonl"
-        let server = try LabServer.start(options)
-        defer { server.stop() }
+        let lab = try TestLab(inMemory: true) { $0.auditLogPath = "\($0.certDir ?? "")/audit.jsonl" }
+        defer { lab.stop() }
+        let server = lab.server, dir = lab.directory
         let admin = server.kubeconfigPath
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        try sh("kubectl", "--kubeconfig", admin, "apply", "-f", root.appendingPathComponent("crds").path)
+        try sh("kubectl", "--kubeconfig", admin, "apply", "-f", repositoryPath("crds"))
         try sh("kubectl", "--kubeconfig", admin, "create", "namespace", "le-test")
         // One identity per process: the client certificate's user is the POD_NAME the holder identity starts with.
         var controllers: [String: BackgroundProgram] = [:]

@@ -3,6 +3,7 @@ import JSON
 import Testing
 import TestSupport
 @testable import LabAPIServer
+import LabTesting
 
 /// Reads at a resourceVersion the store has not reached (kube-apiserver's watch cache, traces 096 and 098):
 /// lists and gets wait for it without holding the store lock, then are served or answer 504; watches
@@ -125,8 +126,9 @@ import TestSupport
     /// Over HTTPS: clients that give up during the wait free their waits (long before its 3 s end), and a
     /// request on another connection is answered meanwhile.
     @Test func waitingHTTPClientsThatLeaveFreeTheirWait() throws {
-        let server = try LabServer.start()
-        defer { server.stop(); removeTestFiles(server.certDir) }
+        let lab = try TestLab()
+        defer { lab.stop() }
+        let server = lab.server
         #expect(server.api.perform(LabRequest(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                               headers: [(name: "Content-Type", value: "application/json")],
                                               body: Fixtures.widgetCRD.serialized(), clientCertificate: admin)).status == 201)

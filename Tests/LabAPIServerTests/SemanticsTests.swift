@@ -3,6 +3,7 @@ import JSON
 import Testing
 import TestSupport
 @testable import LabAPIServer
+import LabTesting
 
 /// Runs a watch request on its own thread and collects its event lines (every line must be JSON).
 func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: String = "application/json",
@@ -347,30 +348,24 @@ func watch(_ api: LabAPI, _ path: String, query: [(String, String)], accept: Str
 
 @Suite struct ServerTests {
     @Test func snapshotSurvivesRestart() throws {
-        let dir = NSTemporaryDirectory() + "lab-snap-" + UUID().uuidString.prefix(8)
-        defer { removeTestFiles(dir) }
-        var options = LabServerOptions()
-        options.certDir = dir + "/certs"
-        options.dataPath = dir + "/data.json"
-        let first = try LabServer.start(options)
-        let client = APIClient(api: first.api)
+        let lab = try TestLab { $0.dataPath = ($0.certDir ?? "") + "/data.json" }
+        defer { lab.stop() }
+        let client = APIClient(api: lab.server.api)
         #expect(client.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json: Fixtures.widgetCRD).status == 201)
         #expect(client.call("POST", "/apis/example.com/v1/widgets", json: Fixtures.widget("kept")).status == 201)
         let rv = client.currentRV()
-        first.stop()
-        let second = try LabServer.start(options)
-        defer { second.stop() }
-        let again = APIClient(api: second.api)
+        lab.stop(keepFiles: true)
+        try lab.restart()
+        let again = APIClient(api: lab.server.api)
         let w = again.call("GET", "/apis/example.com/v1/widgets/kept")
         #expect(w.status == 200)
         #expect((Int(again.currentRV()) ?? 0) >= (Int(rv) ?? 0), "resourceVersions keep increasing after a restart")
     }
 
     @Test func httpsWithClientCertificatesAndTokens() throws {
-        var options = LabServerOptions()
-        options.tokens = ["t0ken": LabUser(name: "tok", groups: ["system:masters"])]
-        let server = try LabServer.start(options)
-        defer { server.stop(); removeTestFiles(server.certDir) }
+        let lab = try TestLab { $0.tokens = ["t0ken": LabUser(name: "tok", groups: ["system:masters"])] }
+        defer { lab.stop() }
+        let server = lab.server
         let ca = server.certDir + "/ca.crt"
         let ok = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--cert", server.certDir + "/admin.crt",
                                            "--key", server.certDir + "/admin.key", "\(server.url)/api/v1/namespaces"])

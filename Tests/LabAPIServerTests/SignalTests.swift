@@ -13,51 +13,21 @@ final class BackgroundProgram: Sendable {
     let pid: pid_t
     let log: String
 
-    static func binary(_ name: String) throws -> String {
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent(name).path,
-            dir.appendingPathComponent(".build/debug/\(name)").path,
-        ].compactMap { $0 }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw TestFailure("\(name) is not built next to the tests (swift build --build-tests builds it)")
-        }
-        return found
-    }
-
     /// Starts the built program `name` (looked up beside the tests).
     convenience init(_ name: String, _ arguments: [String], dir: String, environment: [String: String] = [:]) throws {
-        try self.init(executable: try Self.binary(name), arguments, dir: dir, environment: environment)
+        try self.init(executable: try builtProduct(name), arguments, dir: dir, environment: environment)
     }
 
     init(executable: String, _ arguments: [String], dir: String, environment: [String: String] = [:]) throws {
         log = "\(dir)/\((executable as NSString).lastPathComponent).log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in envp { free(p) } }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw TestFailure("cannot start \(executable): \(String(cString: strerror(rc)))") }
-        pid = child
+        let log = self.log
+        pid = try spawnChild(executable, arguments, environment: env, ownProcessGroup: false) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
     }
 
     func signal(_ number: Int32) { kill(pid, number) }
@@ -68,7 +38,7 @@ final class BackgroundProgram: Sendable {
         while true {
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            if r == pid { return exitStatus(waitStatus: status) }
             if r < 0 { return -1 }
             if ContinuousClock.now >= deadline { return nil }
             usleep(10_000)
@@ -130,9 +100,7 @@ final class BackgroundProgram: Sendable {
             server.reap()
             throw TestFailure("the lab API server did not start: \(server.output)")
         }
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        try sh("kubectl", "--kubeconfig", "\(dir)/kubeconfig", "apply", "-f", root.appendingPathComponent("crds").path)
+        try sh("kubectl", "--kubeconfig", "\(dir)/kubeconfig", "apply", "-f", repositoryPath("crds"))
         return (server, "\(dir)/kubeconfig")
     }
 

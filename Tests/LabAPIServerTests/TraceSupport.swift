@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 @testable import LabAPIServer
+import TestSupport
 
 /// One recorded exchange from ../shared/kube-api-traces.
 struct TraceExchange {
@@ -31,12 +32,7 @@ struct TraceExchange {
 
 enum Traces {
     /// The traces directory: $AUTOMAGIC_TRACES, or ../shared/kube-api-traces beside the repository.
-    static var directory: String {
-        if let env = ProcessInfo.processInfo.environment["AUTOMAGIC_TRACES"] { return env }
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }   // Tests/LabAPIServerTests/File.swift -> repo root
-        return url.deletingLastPathComponent().appendingPathComponent("shared/kube-api-traces").path
-    }
+    static var directory: String { kubeAPITracesDirectory() }
 
     static func files() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".txt") && $0.first?.isNumber == true }.sorted()

@@ -1,11 +1,12 @@
 // The lab, end to end, as a user runs it: `hack/lab.sh up`, the summary, the pod interfaces
 // checked with `ip -n`, `hack/lab.sh down`, and nothing left behind. It uses the binaries
 // this test run built (.build/debug) instead of building release binaries again.
-import Testing
 import Foundation
+import Testing
+import TestSupport
 
 @Suite(.serialized) struct LabEndToEndTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: repositoryRoot())
 
     struct Run { var status: Int32; var output: String }
 
@@ -21,18 +22,11 @@ import Foundation
         for (k, v) in env { environment[k] = v }
         let script = "cd '\(root.path)' && exec >'\(outPath)' 2>&1 </dev/null && exec timeout --kill-after=10 \(Int(timeout)) bash -c \"$AM_E2E_COMMAND\""
         environment["AM_E2E_COMMAND"] = command
-        let argv = ["/bin/bash", "-c", script]
-        let envp = environment.map { "\($0.key)=\($0.value)" }
-        var pid: pid_t = 0
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = envp.map { strdup($0) } + [nil]
-        defer { (cArgs + cEnv).forEach { free($0) } }
-        let rc = posix_spawn(&pid, "/bin/bash", nil, nil, cArgs, cEnv)
-        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        // Default signal handling and an empty mask, as a user's shell starts it (spawnChild).
+        let pid = try spawnChild("/bin/bash", ["-c", script], environment: environment, ownProcessGroup: false) { _ in }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = status & 0x7f == 0
-        let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = exitStatus(waitStatus: status)
         if code == 124 { Issue.record("timed out after \(Int(timeout)) s: \(command)") }
         let data = FileManager.default.contents(atPath: outPath) ?? Data()
         return Run(status: code, output: String(decoding: data, as: UTF8.self))

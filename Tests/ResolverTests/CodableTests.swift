@@ -3,20 +3,11 @@ import JSON
 import KubeCore
 import Resolver
 import Testing
+import TestSupport
 
-let repoRoot: String = {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)  // Tests/ResolverTests/CodableTests.swift
-    return parts.joined(separator: "/")
-}()
-
-func readText(_ path: String) throws -> String {
-    let bytes = try readBytes(path)
-    return String(decoding: bytes, as: UTF8.self)
-}
-
+/// The `.yaml` files directly in the repository folder `dir`, as absolute paths, sorted.
 func listYAML(_ dir: String) throws -> [String] {
-    try listDirectory(dir).filter { $0.hasSuffix(".yaml") }.sorted().map { "\(dir)/\($0)" }
+    try repositoryFiles(in: dir, extensions: ["yaml"]).map(repositoryPath)
 }
 
 @Suite("Codable and fixtures")
@@ -24,7 +15,7 @@ struct CodableTests {
     /// The example maps of the repository and of the lab (a folder that cannot be listed fails the
     /// tests that take these as arguments).
     static func examples() throws -> [String] {
-        try listYAML("\(repoRoot)/manifests/examples") + listYAML("\(repoRoot)/hack/lab/maps")
+        try listYAML("manifests/examples") + listYAML("hack/lab/maps")
     }
 
     @Test("there are at least five example maps")
@@ -34,7 +25,7 @@ struct CodableTests {
 
     @Test("example maps decode, validate, and round-trip without loss", arguments: try examples())
     func example(_ path: String) throws {
-        let docs = try yamlDocuments(try readText(path))
+        let docs = try yamlDocuments(try readFixture(path))
         #expect(docs.count == 1)
         let original = try #require(docs.first)
         let map = try original.decode(NetworkDeviceMap.self)
@@ -49,7 +40,7 @@ struct CodableTests {
 
     @Test("a NodeDevice with every field round-trips; nil fields are omitted")
     func nodeDeviceRoundTrip() throws {
-        let docs = try yamlDocuments(try readText("\(repoRoot)/Tests/ResolverTests/Fixtures/nodedevice-worker-1.yaml"))
+        let docs = try yamlDocuments(try readRepositoryFile("Tests/ResolverTests/Fixtures/nodedevice-worker-1.yaml"))
         let original = try #require(docs.first)
         let nd = try original.decode(NodeDevice.self)
         #expect(nd.metadata.name == "worker-1")
@@ -104,15 +95,15 @@ struct CodableTests {
     // be listed; these fail loudly instead (listing errors are thrown, not swallowed).
     @Test("the fixture folders are readable and not empty")
     func fixtureFoldersArePresent() throws {
-        #expect(try listYAML("\(repoRoot)/manifests/examples").count >= 5)
-        #expect(try listYAML("\(repoRoot)/hack/lab/maps").count >= 4)
-        #expect(try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/invalid").count >= 10)
-        #expect(try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/semantic-invalid").count >= 5)
+        #expect(try listYAML("manifests/examples").count >= 5)
+        #expect(try listYAML("hack/lab/maps").count >= 4)
+        #expect(try listYAML("Tests/ResolverTests/Fixtures/invalid").count >= 10)
+        #expect(try listYAML("Tests/ResolverTests/Fixtures/semantic-invalid").count >= 5)
     }
 
-    @Test("schema-invalid fixtures fail decoding or validation at the field the server names", arguments: try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/invalid"))
+    @Test("schema-invalid fixtures fail decoding or validation at the field the server names", arguments: try listYAML("Tests/ResolverTests/Fixtures/invalid"))
     func invalidFixture(_ path: String) throws {
-        let text = try readText(path)
+        let text = try readFixture(path)
         let field = try #require(expectedField(text, after: "naming "))
         let doc = try #require(try yamlDocuments(text).first)
         let map: NetworkDeviceMap
@@ -127,9 +118,9 @@ struct CodableTests {
         #expect(errors.contains { $0.field == field }, "\(path): expected \(field), got \(errors)")
     }
 
-    @Test("semantic-invalid fixtures are refused by validation at the named field", arguments: try listYAML("\(repoRoot)/Tests/ResolverTests/Fixtures/semantic-invalid"))
+    @Test("semantic-invalid fixtures are refused by validation at the named field", arguments: try listYAML("Tests/ResolverTests/Fixtures/semantic-invalid"))
     func semanticInvalidFixture(_ path: String) throws {
-        let text = try readText(path)
+        let text = try readFixture(path)
         let field = try #require(expectedField(text, after: "validate\n# (and so reported by the controller in the Ready condition) at "))
         let map = try #require(try yamlDocuments(text).first).decode(NetworkDeviceMap.self)
         let errors = Resolver.validate(map)
@@ -147,7 +138,7 @@ struct CodableTests {
 @Suite("CRDs agree with the Swift API")
 struct CRDConsistencyTests {
     static func crd(_ file: String) throws -> JSONValue {
-        try #require(try yamlDocuments(try readText("\(repoRoot)/crds/\(file)")).first)
+        try #require(try yamlDocuments(try readRepositoryFile("crds/\(file)")).first)
     }
 
     static func strings(_ v: JSONValue?) -> [String] { (v?.arrayValue ?? []).compactMap(\.stringValue) }

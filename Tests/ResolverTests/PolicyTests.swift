@@ -3,6 +3,7 @@ import JSON
 import KubeCore
 import Resolver
 import Testing
+import TestSupport
 
 @Suite("Rule order, node selectors and select policies")
 struct PolicyTests {
@@ -230,7 +231,7 @@ struct ExclusiveTests {
 
     @Test("the passthrough example offers every spare E810 port of a node, not just one")
     func passthroughExampleOffersEveryPort() throws {
-        let text = try readText("\(repoRoot)/manifests/examples/dpdk-passthrough-exclusive.yaml")
+        let text = try readRepositoryFile("manifests/examples/dpdk-passthrough-exclusive.yaml")
         let example = try #require(try yamlDocuments(text).first).decode(NetworkDeviceMap.self)
         let spare = { (name: String, pci: String) in
             NetworkDevice(name: name, kind: .physical, mac: "3c:fd:fe:00:00:\(name.suffix(2))", mtu: 1500, operState: "up",

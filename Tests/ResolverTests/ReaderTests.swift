@@ -6,6 +6,7 @@ import PropertyBased
 import Resolver
 import SyntheticFleets
 import Testing
+import TestSupport
 
 // The hand-written JSONReader conformances of the AutomagicAPI types against their Codable
 // conformances (the reference): random objects, fixtures, nulls, unknown members and bad input.
@@ -149,12 +150,12 @@ struct APIReaderTests {
 
     @Test("the fixtures and example maps read exactly as Codable decodes them")
     func fixtures() throws {
-        let nodeDevice = try #require(try yamlDocuments(try readText("\(repoRoot)/Tests/ResolverTests/Fixtures/nodedevice-worker-1.yaml")).first)
+        let nodeDevice = try #require(try yamlDocuments(try readRepositoryFile("Tests/ResolverTests/Fixtures/nodedevice-worker-1.yaml")).first)
         let ndBytes = nodeDevice.serialized()
         #expect(try viaReader(NodeDevice.self, ndBytes) == viaCodable(NodeDevice.self, ndBytes))
         var maps = 0
         for path in try CodableTests.examples() {
-            for doc in try yamlDocuments(try readText(path)) {
+            for doc in try yamlDocuments(try readFixture(path)) {
                 let bytes = doc.serialized()
                 #expect(try viaReader(NetworkDeviceMap.self, bytes) == viaCodable(NetworkDeviceMap.self, bytes), "\(path)")
                 maps += 1

@@ -52,3 +52,17 @@ public func logText(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
         return "(\(path) unreadable: \(error))"
     }
 }
+
+/// Runs `body`, then `cleanup` whether `body` threw or not; returns what `body` returned or
+/// rethrows its error.
+public func withCleanup<R>(_ body: () async throws -> R, cleanup: () async -> Void) async throws -> R {
+    let result: R
+    do {
+        result = try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return result
+}

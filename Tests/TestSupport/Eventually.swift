@@ -27,3 +27,12 @@ public func eventuallyBlocking(timeout: Duration = .seconds(3), every interval: 
     }
     return try condition()
 }
+
+/// Polls `condition` every `interval` until it holds; throws a `TestFailure` naming `what` when it
+/// still does not hold after `timeout`.
+public func waitUntil(_ what: String, timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(100),
+                      _ condition: () async throws -> Bool) async throws {
+    guard try await eventually(timeout: timeout, every: interval, condition) else {
+        throw TestFailure("timed out after \(timeout) waiting for \(what)")
+    }
+}

@@ -39,35 +39,21 @@ public struct ProcessOutput: Sendable, CustomStringConvertible {
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                 stdin: [UInt8]? = nil, currentDirectory: String? = nil, timeout: Double = 60) throws -> ProcessOutput {
     let input = try makePipe(), output = try makePipe(), errors = try makePipe()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, input.read, 0)
-    posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-    posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
-    if let currentDirectory { systemSpawnAddChdir(&actions, currentDirectory) }
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var all = sigset_t(), none = sigset_t()
-    sigfillset(&all)
-    sigemptyset(&none)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setpgroup(&attributes, 0)  // its own group, so a timeout reaches its children too
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in envp { free(p) } }
-
-    var spawnedPID: pid_t = 0
-    let spawned = posix_spawn(&spawnedPID, executable, &actions, &attributes, argv, envp)
-    let pid = spawnedPID
+    let spawned = Result {
+        try spawnChild(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment, ownProcessGroup: true) { actions in
+            posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+            posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+            posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+            if let currentDirectory { systemSpawnAddChdir(&actions, currentDirectory) }
+        }
+    }
     for fd in [input.read, output.write, errors.write] { close(fd) }
-    guard spawned == 0 else {
+    let pid: pid_t
+    do {
+        pid = try spawned.get()
+    } catch {
         for fd in [input.write, output.read, errors.read] { close(fd) }
-        throw TestFailure("cannot start \(executable): \(String(cString: strerror(spawned)))")
+        throw error
     }
     let stdout = Background { FileHandle(fileDescriptor: output.read, closeOnDealloc: true).readDataToEndOfFile() }
     let stderr = Background { FileHandle(fileDescriptor: errors.read, closeOnDealloc: true).readDataToEndOfFile() }
@@ -84,11 +70,51 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
         // A child that ignores SIGTERM must not hang the run either.
         if !child.finished(within: 5) { kill(-pid, SIGKILL) }
     }
-    // waitpid's status: the exit code in bits 8–15, or the signal in bits 0–6 (macros Swift cannot see).
-    let raw = child.value()
-    let status = (raw & 0x7F) == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+    let status = exitStatus(waitStatus: child.value())
     return ProcessOutput(status: status, stdout: String(decoding: stdout.value(), as: UTF8.self),
                          stderr: String(decoding: stderr.value(), as: UTF8.self), timedOut: timedOut)
+}
+
+/// Starts `executable` (an absolute path) with `arguments` and the whole `environment`, as the
+/// product starts CNI delegates and as `hack/lab.sh` and container runtimes start programs: default
+/// signal handling and an empty signal mask, whatever the calling thread's are (see `run`), and
+/// with `ownProcessGroup` a process group of its own. `fileActions` sets up the child's descriptors.
+/// Returns its PID; the caller waits for it (`waitpid`).
+/// - Throws: `TestFailure` when the program cannot be started.
+public func spawnChild(_ executable: String, _ arguments: [String], environment: [String: String], ownProcessGroup: Bool,
+                       fileActions: (inout posix_spawn_file_actions_t) -> Void) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    fileActions(&actions)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var all = sigset_t(), none = sigset_t()
+    sigfillset(&all)
+    sigemptyset(&none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+    if ownProcessGroup {
+        posix_spawnattr_setpgroup(&attributes, 0)  // its own group, so a signal to the group reaches its children too
+        flags |= POSIX_SPAWN_SETPGROUP
+    }
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in envp { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard rc == 0 else { throw TestFailure("cannot start \(executable): \(String(cString: strerror(rc)))") }
+    return pid
+}
+
+/// The exit status that `waitpid` reported as `status`: the exit code (bits 8–15), or 128 + the
+/// terminating signal (bits 0–6) when a signal ended the child (macros Swift cannot see).
+public func exitStatus(waitStatus status: Int32) -> Int32 {
+    (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }
 
 /// Runs a command found on `PATH` (through `/usr/bin/env`) and returns its standard output.

@@ -1,17 +1,19 @@
-// YAML fixtures to JSONValue, for tests only (Yams is a test dependency). Kept in its own file:
-// Yams declares a type named `Resolver`, which would shadow the module of that name elsewhere.
+// YAML fixtures (examples, CRDs, manifests) to JSONValue, for tests only (Yams is a test
+// dependency). Kept in its own file: Yams declares a type named `Resolver`, which would shadow the
+// module of that name in a file that imports both.
 import JSON
 import Yams
 
-enum YAMLFixtureError: Error, CustomStringConvertible {
+/// A YAML fixture that has no JSON form.
+public enum YAMLFixtureError: Error, CustomStringConvertible {
     case unsupported(String)
-    var description: String {
+    public var description: String {
         switch self { case .unsupported(let m): "failed to convert YAML fixture: \(m)" }
     }
 }
 
 /// Every document of a YAML stream as JSON values, with YAML 1.2 core-schema scalars.
-func yamlDocuments(_ text: String) throws -> [JSONValue] {
+public func yamlDocuments(_ text: String) throws -> [JSONValue] {
     var out: [JSONValue] = []
     for node in try Yams.compose_all(yaml: text) {
         out.append(try json(node))
