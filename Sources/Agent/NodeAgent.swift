@@ -447,7 +447,7 @@ public final class NodeAgent: Sendable {
             let probed = try await prober.probe()
             let elapsed = ContinuousClock.now - start
             metrics.probes.increment()
-            metrics.probeDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            metrics.probeDuration.record(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             let devices = DeviceConversion.sorted(probed)
             let now = KubeTime.format(Date())
             let changed = state.withLock { s -> Bool in

@@ -213,9 +213,9 @@ final class ResourceSlicePublisher: Sendable {
     }
 
     /// Counts writes by verb (`automagic_agent_resourceslice_writes_total`).
-    let writeCounter: Counter?
+    let writeCounter: CounterFamily?
 
-    init(node: String, client: KubernetesClient, logger: Logger, writeCounter: Counter? = nil) {
+    init(node: String, client: KubernetesClient, logger: Logger, writeCounter: CounterFamily? = nil) {
         self.node = node
         self.client = client
         self.logger = logger

@@ -1,7 +1,8 @@
 import Observability
+import Prometheus
 import Synchronization
 
-/// The controller's Prometheus metrics (registered on a `MetricsRegistry`).
+/// The controller's Prometheus metrics (registered in a swift-prometheus `PrometheusCollectorRegistry`).
 ///
 /// - `automagic_controller_reconciles_total{kind,result}`: reconciles by kind (`NetworkDeviceMap`, `Node`) and result (`success`, `error`).
 /// - `automagic_controller_reconcile_duration_seconds{kind}`: reconcile latency.
@@ -11,27 +12,29 @@ import Synchronization
 ///   `nodes`, `nodedevices`, `network-attachment-definitions`, `events`). Lease renewals are not counted.
 public final class ControllerMetrics: Sendable {
     /// The registry the metrics live in (serve it with `HealthServer`).
-    public let registry: MetricsRegistry
-    let reconciles: Counter
-    let duration: Histogram
-    let queueDepth: Gauge
-    let errors: Counter
-    let writes: Counter
+    public let registry: PrometheusCollectorRegistry
+    let reconciles: CounterFamily
+    let duration: HistogramFamily
+    let queueDepth: GaugeFamily
+    let errors: CounterFamily
+    let writes: CounterFamily
     private let writeTotals = Mutex<[String: Int]>([:])
     private let objectWrites = Mutex<[String: Int]>([:])
 
     /// Registers the metrics on `registry`.
-    public init(registry: MetricsRegistry = MetricsRegistry()) {
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        reconciles = registry.counter(
-            "automagic_controller_reconciles_total", help: "Reconciles by kind and result.", labelNames: ["kind", "result"])
-        duration = registry.histogram(
-            "automagic_controller_reconcile_duration_seconds", help: "Duration of reconciles.", labelNames: ["kind"])
-        queueDepth = registry.gauge(
-            "automagic_controller_queue_depth", help: "Keys ready to be reconciled (delayed resyncs excluded).", labelNames: ["kind"])
-        errors = registry.counter("automagic_controller_errors_total", help: "Failed reconciles and API writes.", labelNames: ["kind"])
-        writes = registry.counter(
-            "automagic_controller_api_writes_total", help: "API writes by resource (Lease renewals excluded).", labelNames: ["resource"])
+        reconciles = CounterFamily(
+            registry, name: "automagic_controller_reconciles_total", help: "Reconciles by kind and result.", labelNames: ["kind", "result"])
+        duration = HistogramFamily(
+            registry, name: "automagic_controller_reconcile_duration_seconds", help: "Duration of reconciles.", labelNames: ["kind"])
+        queueDepth = GaugeFamily(
+            registry, name: "automagic_controller_queue_depth", help: "Keys ready to be reconciled (delayed resyncs excluded).",
+            labelNames: ["kind"])
+        errors = CounterFamily(registry, name: "automagic_controller_errors_total", help: "Failed reconciles and API writes.", labelNames: ["kind"])
+        writes = CounterFamily(
+            registry, name: "automagic_controller_api_writes_total", help: "API writes by resource (Lease renewals excluded).",
+            labelNames: ["resource"])
     }
 
     /// Counts one API write to `object` (its name; `namespace/name` when namespaced) of `resource`.

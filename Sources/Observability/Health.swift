@@ -1,5 +1,6 @@
 import HTTPServer
 import Logging
+import Prometheus
 import Synchronization
 
 /// Errors of the Observability module.
@@ -193,7 +194,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 /// health listener the health endpoints. A nil address disables that listener.
 ///
 /// ```swift
-/// let server = try HealthServer(healthAddress: ":8081", metricsAddress: ":8080", registry: metrics, checks: checks)
+/// let server = try HealthServer(healthAddress: ":8081", metricsAddress: ":8080", registry: registry, checks: checks)
 /// try server.start()
 /// defer { server.stop() }
 /// ```
@@ -205,9 +206,11 @@ public final class HealthServer: Sendable {
     /// - Parameters:
     ///   - healthAddress: `host:port` for the health endpoints, or nil.
     ///   - metricsAddress: `host:port` for `/metrics`, or nil.
+    ///   - registry: What `/metrics` serves.
+    ///   - processMetrics: Updated before each scrape, when the registry holds them.
     public init(
-        healthAddress: String?, metricsAddress: String?, registry: MetricsRegistry, checks: HealthChecks,
-        logger: Logger = Logger(label: "automagic.health")
+        healthAddress: String?, metricsAddress: String?, registry: PrometheusCollectorRegistry,
+        processMetrics: ProcessMetrics? = nil, checks: HealthChecks, logger: Logger = Logger(label: "automagic.health")
     ) throws(ObservabilityError) {
         let health = try healthAddress.map { text throws(ObservabilityError) in try ListenAddress(parsing: text) }
         let metrics = try metricsAddress.map { text throws(ObservabilityError) in try ListenAddress(parsing: text) }
@@ -225,9 +228,8 @@ public final class HealthServer: Sendable {
                         writer.respond(status: 405, text: "405 method not allowed\n")
                         return
                     }
-                    writer.respond(
-                        status: 200, headers: ["Content-Type": MetricsRegistry.contentType],
-                        body: Array(registry.exposition().utf8))
+                    processMetrics?.update()
+                    writer.respond(status: 200, headers: ["Content-Type": prometheusContentType], body: registry.emitToBuffer())
                     return
                 }
                 if serveHealth, checks.handle(request, writer, logger: logger) { return }

@@ -1,42 +1,64 @@
 import Glibc
+import Prometheus
+import Synchronization
 
-extension MetricsRegistry {
-    /// Registers the standard `process_*` metrics of Prometheus clients (Linux, from `/proc/self`):
-    /// `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
-    /// `process_open_fds`, `process_max_fds`, `process_start_time_seconds`. Values that cannot be
-    /// read are reported as NaN rather than failing the scrape.
-    public func registerProcessMetrics() {
-        counterFunction("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.") {
-            guard let stat = ProcSelfStat.read() else { return .nan }
-            return Double(stat.utime + stat.stime) / ProcSelfStat.ticksPerSecond
-        }
-        gaugeFunction("process_resident_memory_bytes", help: "Resident memory size in bytes.") {
-            guard let stat = ProcSelfStat.read() else { return .nan }
-            return Double(stat.rssPages) * Double(sysconf(Int32(_SC_PAGESIZE)))
-        }
-        gaugeFunction("process_virtual_memory_bytes", help: "Virtual memory size in bytes.") {
-            guard let stat = ProcSelfStat.read() else { return .nan }
-            return Double(stat.vsize)
-        }
-        gaugeFunction("process_open_fds", help: "Number of open file descriptors.") {
-            guard let dir = opendir("/proc/self/fd") else { return .nan }
-            defer { closedir(dir) }
-            var count = 0
-            while let entry = readdir(dir) {
-                let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
-                if !isDot { count += 1 }
+/// The standard `process_*` metrics of Prometheus clients (Linux, from `/proc/self`):
+/// `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
+/// `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, registered in a
+/// `PrometheusCollectorRegistry` and read when scraped (`HealthServer` calls `update()` before it
+/// emits). Values that cannot be read are reported as NaN rather than failing the scrape.
+public final class ProcessMetrics: Sendable {
+    private let cpu: Counter
+    private let resident: Gauge
+    private let virtual: Gauge
+    private let openFDs: Gauge
+    private let maxFDs: Gauge
+    private let startTime: Gauge
+    /// CPU seconds already added to the counter (swift-prometheus counters only go up by increments).
+    private let cpuReported = Mutex<Double>(0)
+
+    /// Registers the metrics in `registry`.
+    public init(registry: PrometheusCollectorRegistry) {
+        cpu = registry.makeCounter(descriptor: descriptor("process_cpu_seconds_total", "Total user and system CPU time spent in seconds."))
+        resident = registry.makeGauge(descriptor: descriptor("process_resident_memory_bytes", "Resident memory size in bytes."))
+        virtual = registry.makeGauge(descriptor: descriptor("process_virtual_memory_bytes", "Virtual memory size in bytes."))
+        openFDs = registry.makeGauge(descriptor: descriptor("process_open_fds", "Number of open file descriptors."))
+        maxFDs = registry.makeGauge(descriptor: descriptor("process_max_fds", "Maximum number of open file descriptors."))
+        startTime = registry.makeGauge(
+            descriptor: descriptor("process_start_time_seconds", "Start time of the process since unix epoch in seconds."))
+        update()
+    }
+
+    /// Reads `/proc/self` and sets the metrics.
+    public func update() {
+        let stat = ProcSelfStat.read()
+        if let stat {
+            let seconds = Double(stat.utime + stat.stime) / ProcSelfStat.ticksPerSecond
+            cpuReported.withLock { reported in
+                if seconds > reported {
+                    cpu.increment(by: seconds - reported)
+                    reported = seconds
+                }
             }
-            return Double(max(0, count - 1))  // minus the descriptor opendir itself holds
         }
-        gaugeFunction("process_max_fds", help: "Maximum number of open file descriptors.") {
-            var limit = rlimit()
-            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return .nan }
-            return limit.rlim_cur == rlim_t.max ? .infinity : Double(limit.rlim_cur)  // RLIM_INFINITY
+        resident.set(stat.map { Double($0.rssPages) * Double(sysconf(Int32(_SC_PAGESIZE))) } ?? .nan)
+        virtual.set(stat.map { Double($0.vsize) } ?? .nan)
+        startTime.set(stat.flatMap { stat in ProcSelfStat.bootTime().map { $0 + Double(stat.startTicks) / ProcSelfStat.ticksPerSecond } } ?? .nan)
+        openFDs.set(Self.openFileDescriptors())
+        var limit = rlimit()
+        maxFDs.set(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 ? .nan
+            : limit.rlim_cur == rlim_t.max ? .infinity : Double(limit.rlim_cur))  // RLIM_INFINITY
+    }
+
+    static func openFileDescriptors() -> Double {
+        guard let dir = opendir("/proc/self/fd") else { return .nan }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
+            if !isDot { count += 1 }
         }
-        gaugeFunction("process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.") {
-            guard let stat = ProcSelfStat.read(), let boot = ProcSelfStat.bootTime() else { return .nan }
-            return boot + Double(stat.startTicks) / ProcSelfStat.ticksPerSecond
-        }
+        return Double(max(0, count - 1))  // minus the descriptor opendir itself holds
     }
 }
 

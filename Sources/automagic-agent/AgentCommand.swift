@@ -15,7 +15,9 @@ import Darwin
 import KubeClient
 import KubeRuntime
 import Logging
+import Metrics
 import Observability
+import Prometheus
 
 /// `automagic-agent`: the node agent (DaemonSet, host network, one per node).
 ///
@@ -100,14 +102,17 @@ enum AgentMain {
         } catch {
             throw AgentError.client(cause: error)
         }
-        let agent = try NodeAgent(configuration: configuration, client: client, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))  // libraries' swift-metrics land here too
+        let processMetrics = ProcessMetrics(registry: registry)  // process_* (docs/operations.md), read at each scrape
+        let agent = try NodeAgent(configuration: configuration, client: client, metrics: AgentMetrics(registry: registry), logger: logger)
 
         let server: HealthServer
         do {
             server = try HealthServer(
                 healthAddress: options.healthAddr.isEmpty ? nil : options.healthAddr,
                 metricsAddress: options.metricsAddr.isEmpty ? nil : options.metricsAddr,
-                registry: agent.metrics.registry, checks: agent.health, logger: logger)
+                registry: registry, processMetrics: processMetrics, checks: agent.health, logger: logger)
             let bound = try server.start()
             logger.info("serving health and metrics", metadata: ["addresses": .string(bound.map(\.description).joined(separator: ","))])
         } catch {

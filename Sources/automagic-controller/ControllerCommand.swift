@@ -6,7 +6,9 @@ import KubeClient
 import KubeCore
 import KubeRuntime
 import Logging
+import Metrics
 import Observability
+import Prometheus
 
 @main
 struct AutomagicControllerCommand: AsyncParsableCommand {
@@ -89,8 +91,9 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
             }
             options.leaderElection = election
         }
-        let registry = MetricsRegistry()
-        registry.registerProcessMetrics()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))  // libraries' swift-metrics land here too
+        let processMetrics = ProcessMetrics(registry: registry)
         let metrics = ControllerMetrics(registry: registry)
         let controller = AutomagicController(client: client, options: options, metrics: metrics, logger: logger)
 
@@ -103,7 +106,7 @@ struct AutomagicControllerCommand: AsyncParsableCommand {
         }
         let health = try HealthServer(
             healthAddress: healthAddr.isEmpty ? nil : healthAddr, metricsAddress: metricsAddr.isEmpty ? nil : metricsAddr,
-            registry: registry, checks: checks, logger: logger)
+            registry: registry, processMetrics: processMetrics, checks: checks, logger: logger)
         let bound = try health.start()
         logger.info("serving health and metrics", metadata: ["addresses": "\(bound.map(\.description).joined(separator: ", "))"])
         defer { health.stop() }

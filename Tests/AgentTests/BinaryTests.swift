@@ -101,6 +101,15 @@ import TestSupport
         })
         #expect(try await eventually(timeout: .seconds(10)) { (try await lab.nodeDevices.getIfExists("node-b"))?.status != nil })
 
+        // /metrics serves the agent's families and the process_* metrics docs/operations.md lists.
+        let address = try #require(try String(contentsOfFile: "\(dir)/stderr", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains("serving health and metrics") }?.split(separator: "addresses=").last?.split(separator: " ").first)
+        let scrape = try run("/usr/bin/curl", ["--silent", "--max-time", "10", "http://\(address)/metrics"])
+        #expect(scrape.status == 0, "\(scrape)")
+        #expect(try #require(sampleValue(scrape.stdout, "automagic_agent_probes_total")) >= 1, "\(scrape.stdout)")
+        #expect(try #require(sampleValue(scrape.stdout, "process_resident_memory_bytes")) > 1_000_000, "\(scrape.stdout)")
+        #expect(scrape.stdout.contains("# TYPE process_cpu_seconds_total counter"))
+
         let start = ContinuousClock.now
         agent.terminate()  // SIGTERM
         #expect(await Self.wait(agent, timeout: .seconds(10)))

@@ -56,7 +56,7 @@ struct MappingFileRestoreTests {
         #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) { try restored() })
         let afterGarbage = ContinuousClock.now - start
         #expect(afterGarbage < .seconds(1), "restored after \(afterGarbage)")
-        #expect(fixture.agent.metrics.mappingRestores.value() >= 2)
+        #expect(fixture.agent.metrics.value("automagic_agent_mapping_restores_total") >= 2)
 
         // A directory takes the file's place: the file cannot be restored, and both /readyz and
         // the NodeDevice's Ready condition say so, naming the file, until the way is clear.

@@ -193,12 +193,11 @@ final class SliceRun: @unchecked Sendable {
             agent.requestResync()
             try await Task.sleep(for: .milliseconds(300))
         }
-        #expect(agent.metrics.probes.value() >= 3)
+        #expect(agent.metrics.value("automagic_agent_probes_total") >= 3)
         #expect(try await cluster.slices().map { $0[path: ["metadata", "resourceVersion"]]?.stringValue ?? "" } == before)
         #expect(try #require(agent.resourceSlices).state.withLock { $0.writes } == writes)
-        let metrics = agent.metrics.registry.exposition()
-        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"create\"} 1"), "\(metrics)")
-        #expect(metrics.contains("automagic_agent_resourceslice_writes_total{verb=\"update\"} 10"), "5 hot-plugs, 5 removals")
+        #expect(agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "create"]) == 1)
+        #expect(agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "update"]) == 10, "5 hot-plugs, 5 removals")
 
         // A restarted agent (a DaemonSet rollout) finds its slices as they should be: it plans, writes nothing.
         await run.stopAgent()
@@ -286,8 +285,7 @@ final class SliceRun: @unchecked Sendable {
             return slices.count == 1 && slices.first?[path: ["spec", "devices"]]?.arrayValue?.count == 128
                 && slices.first?[path: ["spec", "pool", "resourceSliceCount"]]?.intValue == 1
         })
-        let writes = run.agent.metrics.registry.exposition()
-        #expect(writes.contains("automagic_agent_resourceslice_writes_total{verb=\"delete\"} 1"), "\(writes)")
+        #expect(run.agent.metrics.value("automagic_agent_resourceslice_writes_total", labels: ["verb": "delete"]) == 1)
         let other = try await cluster.client.dynamic(ResourceSlicePlanning.resourceType).get("\(cluster.nodeName)-gpu.example.com-0")
         #expect(other.json[path: ["spec", "driver"]]?.stringValue == "gpu.example.com")
         await run.finish()

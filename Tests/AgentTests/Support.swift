@@ -153,3 +153,10 @@ func writtenMapping(at path: String) throws -> NodeNetworkMapping? {
         return nil
     }
 }
+
+extension AgentMetrics {
+    /// A sample's value as `/metrics` serves it (0 while it is not exported).
+    func value(_ name: String, labels: [String: String] = [:]) -> Double {
+        sampleValue(registry.emitToString(), name, labels: labels) ?? 0
+    }
+}

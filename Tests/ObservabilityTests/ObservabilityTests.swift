@@ -1,7 +1,8 @@
 import Foundation
+import Prometheus
 import Synchronization
-import HTTPServer
 import Testing
+import TestSupport
 
 @testable import Observability
 
@@ -21,103 +22,58 @@ struct NotSynced: Error, CustomStringConvertible {
     var description: String { "caches not synced" }
 }
 
+/// The label families over swift-prometheus' registry (the own registry and text format are gone;
+/// the format is swift-prometheus').
 @Suite struct MetricsTests {
-    @Test func expositionFormat() {
-        let registry = MetricsRegistry()
-        let requests = registry.counter("automagic_requests_total", help: "Requests by code.\nSecond \\ line.", labelNames: ["code", "path"])
+    @Test func familiesKeepOneSeriesPerLabelSetByName() throws {
+        let registry = PrometheusCollectorRegistry()
+        let requests = CounterFamily(registry, name: "automagic_requests_total", help: "Requests by code.", labelNames: ["code", "path"])
         requests.increment(labels: ["code": "200", "path": "/a"])
-        requests.increment(by: 2, labels: ["code": "200", "path": "/a"])
-        requests.increment(labels: ["code": "500", "path": "say \"hi\"\\\n"])
-        requests.increment(by: -5, labels: ["code": "200", "path": "/a"])  // ignored
-        let devices = registry.gauge("automagic_devices", help: "Devices.")
-        devices.set(3)
-        devices.decrement()
-        let latency = registry.histogram("automagic_latency_seconds", help: "Latency.", buckets: [0.1, 1, 0.5])
-        latency.observe(0.05)
-        latency.observe(0.5)
-        latency.observe(7)
-        registry.gaugeFunction("automagic_cache_objects", help: "Cached objects.") { 42.5 }
-        _ = registry.counter("automagic_empty_total", help: "Never incremented.")
-
-        let expected = """
-            # HELP automagic_cache_objects Cached objects.
-            # TYPE automagic_cache_objects gauge
-            automagic_cache_objects 42.5
-            # HELP automagic_devices Devices.
-            # TYPE automagic_devices gauge
-            automagic_devices 2
-            # HELP automagic_empty_total Never incremented.
-            # TYPE automagic_empty_total counter
-            automagic_empty_total 0
-            # HELP automagic_latency_seconds Latency.
-            # TYPE automagic_latency_seconds histogram
-            automagic_latency_seconds_bucket{le="0.1"} 1
-            automagic_latency_seconds_bucket{le="0.5"} 2
-            automagic_latency_seconds_bucket{le="1"} 2
-            automagic_latency_seconds_bucket{le="+Inf"} 3
-            automagic_latency_seconds_sum 7.55
-            automagic_latency_seconds_count 3
-            # HELP automagic_requests_total Requests by code.\\nSecond \\\\ line.
-            # TYPE automagic_requests_total counter
-            automagic_requests_total{code="200",path="/a"} 3
-            automagic_requests_total{code="500",path="say \\"hi\\"\\\\\\n"} 1
-
-            """
-        #expect(registry.exposition() == expected)
-        #expect(requests.value(labels: ["code": "200", "path": "/a"]) == 3)
-        #expect(latency.count() == 3)
+        requests.increment(by: 2, labels: ["path": "/a", "code": "200"])  // the same series, whatever the order
+        requests.increment(labels: ["code": "500", "other": "ignored"])  // a missing label is ""
+        let latency = HistogramFamily(registry, name: "automagic_latency_seconds", help: "Latency.", labelNames: ["op"], buckets: [0.1, 1])
+        latency.observe(0.05, labels: ["op": "get"])
+        latency.observe(7, labels: ["op": "get"])
+        let text = registry.emitToString()
+        #expect(sampleValue(text, "automagic_requests_total", labels: ["code": "200", "path": "/a"]) == 3)
+        #expect(sampleValue(text, "automagic_requests_total", labels: ["code": "500", "path": ""]) == 1)
+        #expect(text.contains("# HELP automagic_requests_total Requests by code.\n"))
+        #expect(text.contains("# TYPE automagic_requests_total counter\n"))
+        #expect(sampleValue(text, "automagic_latency_seconds_bucket", labels: ["op": "get", "le": "0.1"]) == 1)
+        #expect(sampleValue(text, "automagic_latency_seconds_bucket", labels: ["op": "get", "le": "+Inf"]) == 2)
+        #expect(sampleValue(text, "automagic_latency_seconds_count", labels: ["op": "get"]) == 2)
     }
 
-    @Test func histogramWithLabelsAndSpecialValues() {
-        let registry = MetricsRegistry()
-        let h = registry.histogram("op_seconds", help: "h", labelNames: ["op"], buckets: [1])
-        h.observe(2, labels: ["op": "b"])
-        h.observe(0.5, labels: ["op": "a"])
-        let g = registry.gauge("g", help: "g", labelNames: ["k"])
-        g.set(.infinity, labels: ["k": "inf"])
-        g.set(.nan, labels: ["k": "nan"])
-        g.set(-1e-7, labels: ["k": "small"])
-        let text = registry.exposition()
-        #expect(text.contains("op_seconds_bucket{op=\"a\",le=\"1\"} 1\nop_seconds_bucket{op=\"a\",le=\"+Inf\"} 1\n"))
-        #expect(text.contains("op_seconds_bucket{op=\"b\",le=\"1\"} 0\nop_seconds_bucket{op=\"b\",le=\"+Inf\"} 1\n"))
-        #expect(text.contains("g{k=\"inf\"} +Inf\n"))
-        #expect(text.contains("g{k=\"nan\"} NaN\n"))
-        #expect(text.contains("g{k=\"small\"} -1e-07\n"))
-        #expect(text.range(of: "op=\"a\"")!.lowerBound < text.range(of: "op=\"b\"")!.lowerBound)
-    }
-
-    @Test func registrationIsIdempotentAndNamesAreSanitized() {
-        let registry = MetricsRegistry()
-        let a = registry.counter("x_total", help: "x")
-        let b = registry.counter("x_total", help: "x")
-        a.increment()
-        b.increment()
-        #expect(a === b)
-        #expect(a.value() == 2)
-        let clash = registry.gauge("x_total", help: "other kind")
-        clash.set(99)
-        #expect(!registry.exposition().contains("99"))
-        _ = registry.counter("1bad-name.total", help: "h", labelNames: ["bad-label"])
-        #expect(registry.exposition().contains("# TYPE _bad_name_total counter"))
+    @Test func gaugeSeriesCanBeRemoved() {
+        let registry = PrometheusCollectorRegistry()
+        let resolutions = GaugeFamily(registry, name: "automagic_resolutions", help: "Resolutions.", labelNames: ["network", "result"])
+        resolutions.set(1, labels: ["network": "a", "result": "Resolved"])
+        resolutions.set(1, labels: ["network": "b", "result": "Unresolved"])
+        resolutions.remove(labels: ["network": "a", "result": "Resolved"])
+        var text = registry.emitToString()
+        #expect(sampleValue(text, "automagic_resolutions", labels: ["network": "a", "result": "Resolved"]) == nil)
+        #expect(sampleValue(text, "automagic_resolutions", labels: ["network": "b", "result": "Unresolved"]) == 1)
+        // Removing the last series and setting one again works (the family is registered anew).
+        resolutions.remove(labels: ["network": "b", "result": "Unresolved"])
+        resolutions.set(1, labels: ["network": "a", "result": "Unresolved"])
+        text = registry.emitToString()
+        #expect(sampleValue(text, "automagic_resolutions", labels: ["network": "a", "result": "Unresolved"]) == 1)
+        #expect(sampleValue(text, "automagic_resolutions", labels: ["network": "b", "result": "Unresolved"]) == nil)
     }
 
     @Test func concurrentUpdatesAreCounted() async {
-        let registry = MetricsRegistry()
-        let c = registry.counter("c_total", help: "c", labelNames: ["w"])
-        let h = registry.histogram("h", help: "h")
+        let registry = PrometheusCollectorRegistry()
+        let c = CounterFamily(registry, name: "c_total", help: "c", labelNames: ["w"])
         await withTaskGroup(of: Void.self) { group in
             for w in 0..<8 {
                 group.addTask {
-                    for _ in 0..<1000 {
-                        c.increment(labels: ["w": "\(w % 2)"])
-                        h.observe(0.01)
-                    }
+                    for _ in 0..<1000 { c.increment(labels: ["w": "\(w % 2)"]) }
                 }
             }
         }
-        #expect(c.value(labels: ["w": "0"]) == 4000)
-        #expect(c.value(labels: ["w": "1"]) == 4000)
-        #expect(h.count() == 8000)
+        let text = registry.emitToString()
+        #expect(sampleValue(text, "c_total", labels: ["w": "0"]) == 4000)
+        #expect(sampleValue(text, "c_total", labels: ["w": "1"]) == 4000)
     }
 }
 
@@ -133,8 +89,8 @@ struct NotSynced: Error, CustomStringConvertible {
     }
 
     @Test func sharedAddressServesHealthAndMetrics() throws {
-        let registry = MetricsRegistry()
-        registry.counter("automagic_up_total", help: "up").increment()
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(descriptor: descriptor("automagic_up_total", "up")).increment()
         let checks = HealthChecks()
         let synced = Atomic(false)
         checks.addReadinessCheck("informer-sync") { if !synced.load(ordering: .relaxed) { throw NotSynced() } }
@@ -165,7 +121,7 @@ struct NotSynced: Error, CustomStringConvertible {
 
     @Test func separateAddressesSplitTheEndpoints() throws {
         let server = try HealthServer(
-            healthAddress: "127.0.0.1:0", metricsAddress: "[::1]:0", registry: MetricsRegistry(), checks: HealthChecks())
+            healthAddress: "127.0.0.1:0", metricsAddress: "[::1]:0", registry: PrometheusCollectorRegistry(), checks: HealthChecks())
         let addresses = try server.start()
         defer { server.stop() }
         #expect(addresses.count == 2)
@@ -178,55 +134,49 @@ struct NotSynced: Error, CustomStringConvertible {
     }
 
     @Test func busyPortIsReported() throws {
-        let first = try HealthServer(healthAddress: "127.0.0.1:0", metricsAddress: nil, registry: MetricsRegistry(), checks: HealthChecks())
+        let first = try HealthServer(healthAddress: "127.0.0.1:0", metricsAddress: nil, registry: PrometheusCollectorRegistry(), checks: HealthChecks())
         let bound = try first.start()
         defer { first.stop() }
         let second = try HealthServer(
-            healthAddress: bound[0].description, metricsAddress: nil, registry: MetricsRegistry(), checks: HealthChecks())
+            healthAddress: bound[0].description, metricsAddress: nil, registry: PrometheusCollectorRegistry(), checks: HealthChecks())
         #expect(throws: ObservabilityError.self) { try second.start() }
     }
 }
 
 @Suite struct ProcessMetricsTests {
     @Test func processMetricsAreExported() throws {
-        let registry = MetricsRegistry()
-        registry.registerProcessMetrics()
-        let text = registry.exposition()
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let parts = line.split(separator: " ")
-            values[String(parts[0])] = Double(parts[1])
-        }
+        let registry = PrometheusCollectorRegistry()
+        let process = ProcessMetrics(registry: registry)
+        var burn = 0.0
+        for i in 0..<3_000_000 { burn += Double(i).squareRoot() }  // some CPU time to count
+        #expect(burn > 0)
+        process.update()
+        let text = registry.emitToString()
         #expect(text.contains("# TYPE process_cpu_seconds_total counter\n"))
-        #expect(try #require(values["process_resident_memory_bytes"]) > 1_000_000)
-        #expect(try #require(values["process_open_fds"]) >= 3)
-        #expect(try #require(values["process_max_fds"]) >= 64)
-        #expect(try #require(values["process_cpu_seconds_total"]) >= 0)
-        let start = try #require(values["process_start_time_seconds"])
+        #expect(try #require(sampleValue(text, "process_resident_memory_bytes")) > 1_000_000)
+        #expect(try #require(sampleValue(text, "process_open_fds")) >= 3)
+        #expect(try #require(sampleValue(text, "process_max_fds")) >= 64)
+        let cpu = try #require(sampleValue(text, "process_cpu_seconds_total"))
+        #expect(cpu > 0)
+        let start = try #require(sampleValue(text, "process_start_time_seconds"))
         #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600)
+        // The counter follows the process' CPU time and never goes down.
+        process.update()
+        #expect(try #require(sampleValue(registry.emitToString(), "process_cpu_seconds_total")) >= cpu)
     }
-}
 
-@Suite struct InstrumentationTests {
-    @Test func instrumentedHandlerCountsAndTimesRequests() throws {
-        let registry = MetricsRegistry()
-        let handler = registry.instrument { request, writer in
-            if request.path == "/missing" {
-                writer.respond(status: 404, text: "no")
-            } else {
-                writer.respond(status: 200, text: "yes")
-            }
-        }
-        for target in ["/a", "/b", "/missing"] {
-            let recorder = HTTPResponseRecorder()
-            handler(try #require(HTTPRequest(method: "GET", target: target)), recorder)
-            #expect(recorder.isFinished)
-        }
-        handler(try #require(HTTPRequest(method: "BREW", target: "/pot")), HTTPResponseRecorder())
-        let text = registry.exposition()
-        #expect(text.contains("http_requests_total{method=\"GET\",code=\"200\"} 2\n"))
-        #expect(text.contains("http_requests_total{method=\"GET\",code=\"404\"} 1\n"))
-        #expect(text.contains("http_requests_total{method=\"OTHER\",code=\"200\"} 1\n"))
-        #expect(text.contains("http_request_duration_seconds_count{method=\"GET\"} 3\n"))
+    /// `/metrics` refreshes the process metrics it serves.
+    @Test func scrapesUpdateProcessMetrics() throws {
+        let registry = PrometheusCollectorRegistry()
+        let process = ProcessMetrics(registry: registry)
+        let server = try HealthServer(
+            healthAddress: nil, metricsAddress: "127.0.0.1:0", registry: registry, processMetrics: process, checks: HealthChecks())
+        let port = try #require(try server.start().first).port
+        defer { server.stop() }
+        let before = try #require(sampleValue(registry.emitToString(), "process_open_fds"))
+        let files = (0..<20).compactMap { _ in FileHandle(forReadingAtPath: "/dev/null") }
+        defer { for file in files { try? file.close() } }
+        let served = try curl(["http://127.0.0.1:\(port)/metrics"]).stdout
+        #expect(try #require(sampleValue(served, "process_open_fds")) >= before + 20)
     }
 }
