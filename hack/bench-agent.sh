@@ -15,6 +15,8 @@
 # The lab API server always comes from the normal build. SMAPS=1 also prints, on stderr, the
 # agent's resident memory per mapping at the end of the idle phase. AGENT_BINARY=path measures
 # that agent binary instead (e.g. an older build, side by side); nothing is built for it.
+# AGENT_EXTRA adds flags to the long-running agent (split on spaces), e.g.
+# AGENT_EXTRA=--no-resource-slices to measure the agent without its ResourceSlice publisher.
 #
 #   hack/bench-agent.sh                         # release build, 500 devices, 20 trials, 10 min idle
 #   CONFIG=debug IDLE_SECONDS=30 hack/bench-agent.sh
@@ -26,6 +28,7 @@ PROBES=${PROBES:-20}
 TRIALS=${TRIALS:-20}
 IDLE_SECONDS=${IDLE_SECONDS:-600}
 AGENT_LINK=${AGENT_LINK:-static}
+read -r -a AGENT_EXTRA_FLAGS <<< "${AGENT_EXTRA:-}"
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,7 +57,7 @@ swift build -c "$CONFIG" "${AGENT_FLAGS[@]}" --product automagic-bench >&2
 if [[ ! -x $BIN/automagic-lab-apiserver || -n ${REBUILD:-} ]]; then
   swift build -c "$CONFIG" --product automagic-lab-apiserver >&2
 fi
-echo "agent: $AGENT ($CONFIG, $AGENT_DESC)" >&2
+echo "agent: $AGENT ($CONFIG, $AGENT_DESC)${AGENT_EXTRA:+ with $AGENT_EXTRA}" >&2
 
 NS=am$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
 WORK=$(mktemp -d /tmp/amagent-bench.XXXXXX)
@@ -150,7 +153,7 @@ EOF
 MAPPING=$WORK/run/mapping.json
 "$AGENT" --kubeconfig "$WORK/kubeconfig" --node-name bench-node --netns "/var/run/netns/$NS" \
   --mapping-file "$MAPPING" --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --no-lldp \
-  --log-level info > "$WORK/agent.log" 2>&1 &
+  --log-level info "${AGENT_EXTRA_FLAGS[@]}" > "$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 300); do
   [[ -s $MAPPING ]] && kubectl get nd bench-node > /dev/null 2>&1 && break

@@ -1,5 +1,10 @@
 import AutomagicAPI
 import DRA
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import JSON
 import KubeClient
 import KubeCore
@@ -37,87 +42,138 @@ public enum ResourceSlicePlanning {
     /// One write.
     public enum Action: Equatable, Sendable {
         /// Create this slice.
-        case create(JSONValue)
-        /// Replace the stored slice with this one (it carries the stored resourceVersion).
-        case update(JSONValue)
+        case create(PlannedSlice)
+        /// Replace the stored slice with this one (its metadata carries the stored resourceVersion).
+        case update(PlannedSlice)
         /// Delete the slice `name` (precondition: `uid`).
         case delete(name: String, uid: String)
     }
 
-    /// Whether `slice` is one this node's agent writes: named `<node>-automagic.dev-<n>`, for the
-    /// node and the driver. Nothing else is ever updated or deleted.
-    public static func isOwn(_ slice: JSONValue, node: String) -> Bool {
+    /// A slice to write: its metadata and the canonical JSON of its `spec`.
+    public struct PlannedSlice: Equatable, Sendable {
+        public var metadata: ObjectMeta
+        /// `spec` as ``JSONValue/serialized(pretty:)`` would write it (keys sorted).
+        public var spec: [UInt8]
+
+        public var name: String { metadata.name ?? "" }
+
+        /// The request body: the whole ResourceSlice as JSON.
+        public func body() throws(AgentError) -> [UInt8] {
+            let meta: [UInt8]
+            do { meta = Array(try JSONEncoder().encode(metadata)) } catch {
+                throw .encode(what: "ResourceSlice '\(name)'", cause: "\(error)")
+            }
+            var out: [UInt8] = []
+            out.reserveCapacity(spec.count + meta.count + 64)
+            out.append(contentsOf: #"{"apiVersion":"resource.k8s.io/v1","kind":"ResourceSlice","metadata":"#.utf8)
+            out.append(contentsOf: meta)
+            out.append(contentsOf: #","spec":"#.utf8)
+            out.append(contentsOf: spec)
+            out.append(UInt8(ascii: "}"))
+            return out
+        }
+    }
+
+    /// Whether a slice named `name`, for `nodeName` and `driver`, is one this node's agent writes:
+    /// named `<node>-automagic.dev-<n>`, for the node and the driver. Nothing else is ever updated
+    /// or deleted.
+    public static func isOwn(name: String?, nodeName: String?, driver: String?, node: String) -> Bool {
         let prefix = "\(node)-\(DRADriver.name)-"
-        guard let name = slice[path: ["metadata", "name"]]?.stringValue, name.hasPrefix(prefix),
-              Int(name.dropFirst(prefix.count)) != nil else { return false }
-        return slice[path: ["spec", "nodeName"]]?.stringValue == node && slice[path: ["spec", "driver"]]?.stringValue == DRADriver.name
+        guard let name, name.hasPrefix(prefix), Int(name.dropFirst(prefix.count)) != nil else { return false }
+        return nodeName == node && driver == DRADriver.name
+    }
+
+    static func isOwn(_ slice: ResourceSliceSummary, node: String) -> Bool {
+        isOwn(name: slice.metadata.name, nodeName: slice.nodeName, driver: slice.driver, node: node)
+    }
+
+    /// The canonical JSON of each device's `spec.devices` entry (``DRADevice/json``), in order:
+    /// what ``plan(node:nodeUID:devices:current:)`` takes. Each device's JSON tree lives only
+    /// while it is written.
+    public static func encode(_ devices: [DRADevice]) -> [[UInt8]] {
+        devices.map { $0.json.serialized() }
     }
 
     /// The writes that turn `current` (the node's slices as stored) into the published form of
-    /// `devices` (``DRADevice/json`` entries, sorted by name). Empty when nothing needs writing.
-    /// No devices: no slices.
-    public static func plan(node: String, nodeUID: String, devices: [JSONValue], current: [JSONValue]) -> [Action] {
+    /// `devices` (``encode(_:)``, sorted by name). Empty when nothing needs writing. No devices:
+    /// no slices. Stored slices are compared by digest (``ResourceSliceSummary``).
+    static func plan(node: String, nodeUID: String, devices: [[UInt8]], current: [ResourceSliceSummary]) -> [Action] {
         let own = current.filter { isOwn($0, node: node) }
-        var byName: [String: JSONValue] = [:]
-        for s in own { if let n = s[path: ["metadata", "name"]]?.stringValue { byName[n] = s } }
+        var byName: [String: ResourceSliceSummary] = [:]
+        for s in own { if let n = s.metadata.name { byName[n] = s } }
+        // Each slice's `spec.devices`, as JSON.
         let chunks = stride(from: 0, to: devices.count, by: DRADriver.maxDevicesPerSlice).map {
-            Array(devices[$0..<min($0 + DRADriver.maxDevicesPerSlice, devices.count)])
+            devicesJSON(devices[$0..<min($0 + DRADriver.maxDevicesPerSlice, devices.count)])
         }
         let names = chunks.indices.map { sliceName(node: node, index: $0) }
-        let generations = own.compactMap { $0[path: ["spec", "pool", "generation"]]?.intValue }
+        let generations = own.compactMap(\.generation)
         let highest = generations.max() ?? 0
         // The pool's content as stored: the same slices with the same devices, all of one generation.
         let sameContent = Set(byName.keys) == Set(names) && Set(generations).count <= 1
             && zip(names, chunks).allSatisfy { name, chunk in
-                let s = byName[name]
-                return s?[path: ["spec", "devices"]]?.arrayValue ?? [] == chunk
-                    && s?[path: ["spec", "pool", "resourceSliceCount"]]?.intValue == Int64(chunks.count)
-                    && s?[path: ["spec", "pool", "name"]]?.stringValue == node
+                guard let s = byName[name] else { return false }
+                return s.devicesDigest == SHA256Digest(of: chunk) && s.resourceSliceCount == Int64(chunks.count) && s.poolName == node
             }
         let generation = sameContent && !own.isEmpty ? highest : highest + 1
         var actions: [Action] = []
         for (index, chunk) in chunks.enumerated() {
             let name = names[index]
-            var desired = slice(node: node, nodeUID: nodeUID, index: index, count: chunks.count, generation: generation, devices: chunk)
+            let spec = spec(node: node, generation: generation, count: chunks.count, devicesJSON: chunk)
+            let owner = ownerReference(node: node, uid: nodeUID)
             guard let stored = byName[name] else {
-                actions.append(.create(desired))
+                actions.append(.create(PlannedSlice(metadata: ObjectMeta(name: name, ownerReferences: [owner]), spec: spec)))
                 continue
             }
             // Keep what others may have added to the metadata (labels, annotations, other owners).
-            var meta = stored["metadata"]?.objectValue ?? [:]
-            var owners = (meta["ownerReferences"]?.arrayValue ?? []).filter {
-                !($0["kind"]?.stringValue == "Node" && $0["apiVersion"]?.stringValue == "v1")
-            }
-            owners.append(ownerReference(node: node, uid: nodeUID))
-            meta["ownerReferences"] = .array(owners)
-            desired["metadata"] = .object(meta)
-            if desired["spec"] != stored["spec"] || stored[path: ["metadata", "ownerReferences"]] != .array(owners) {
-                actions.append(.update(desired))
+            var owners = (stored.metadata.ownerReferences ?? []).filter { !($0.kind == "Node" && $0.apiVersion == "v1") }
+            owners.append(owner)
+            if SHA256Digest(of: spec) != stored.specDigest || stored.metadata.ownerReferences != owners {
+                var meta = stored.metadata
+                meta.ownerReferences = owners
+                actions.append(.update(PlannedSlice(metadata: meta, spec: spec)))
             }
         }
-        for s in own.sorted(by: { ($0[path: ["metadata", "name"]]?.stringValue ?? "") < ($1[path: ["metadata", "name"]]?.stringValue ?? "") }) {
-            guard let name = s[path: ["metadata", "name"]]?.stringValue, !names.contains(name) else { continue }
-            actions.append(.delete(name: name, uid: s[path: ["metadata", "uid"]]?.stringValue ?? ""))
+        for s in own.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) {
+            guard let name = s.metadata.name, !names.contains(name) else { continue }
+            actions.append(.delete(name: name, uid: s.metadata.uid ?? ""))
         }
         return actions
     }
 
     /// The owner reference to the Node as it is now.
-    static func ownerReference(node: String, uid: String) -> JSONValue {
-        ["apiVersion": "v1", "kind": "Node", "name": .string(node), "uid": .string(uid)]
+    static func ownerReference(node: String, uid: String) -> OwnerReference {
+        OwnerReference(apiVersion: "v1", kind: "Node", name: node, uid: uid)
     }
 
-    /// Slice `index` of `count` as created.
-    static func slice(node: String, nodeUID: String, index: Int, count: Int, generation: Int64, devices: [JSONValue]) -> JSONValue {
-        [
-            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
-            "metadata": ["name": .string(sliceName(node: node, index: index)), "ownerReferences": [ownerReference(node: node, uid: nodeUID)]],
-            "spec": [
-                "driver": .string(DRADriver.name), "nodeName": .string(node),
-                "pool": ["name": .string(node), "generation": .int(generation), "resourceSliceCount": .int(Int64(count))],
-                "devices": .array(devices),
-            ],
-        ]
+    /// `spec.devices` of one slice: the devices' JSON as an array.
+    static func devicesJSON(_ devices: ArraySlice<[UInt8]>) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(devices.reduce(2) { $0 + $1.count + 1 })
+        for (n, device) in devices.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: device)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+
+    /// The canonical JSON of a slice's `spec` with `devicesJSON` as its devices: keys in sorted
+    /// order, as ``JSONValue/serialized(pretty:)`` writes them, so that its digest equals the
+    /// digest of the same spec read back from the server.
+    static func spec(node: String, generation: Int64, count: Int, devicesJSON: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(devicesJSON.count + 2 * node.utf8.count + 128)
+        out.append(contentsOf: #"{"devices":"#.utf8)
+        out.append(contentsOf: devicesJSON)
+        out.append(contentsOf: #","driver":"#.utf8)
+        JSONValue.writeString(DRADriver.name, into: &out)
+        out.append(contentsOf: #","nodeName":"#.utf8)
+        JSONValue.writeString(node, into: &out)
+        out.append(contentsOf: #","pool":"#.utf8)
+        let pool: JSONValue = ["name": .string(node), "generation": .int(generation), "resourceSliceCount": .int(Int64(count))]
+        pool.write(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }
 
@@ -132,8 +188,8 @@ final class ResourceSlicePublisher: Sendable {
     let node: String
     let client: KubernetesClient
     let logger: Logger
-    /// The node's slices, as the watch sees them.
-    let store = Store<DynamicObject>()
+    /// The node's slices, as the watch sees them (summaries: digests in place of the devices).
+    let store = Store<ResourceSliceSummary>()
     let kick: AsyncStream<Void>.Continuation
     let kicks: AsyncStream<Void>
     let state = Mutex(PublisherState())
@@ -152,7 +208,7 @@ final class ResourceSlicePublisher: Sendable {
     }
 
     struct Written {
-        var object: JSONValue?
+        var slice: ResourceSliceSummary?
         var resourceVersion: Int64
     }
 
@@ -168,15 +224,15 @@ final class ResourceSlicePublisher: Sendable {
     }
 
     /// The slices as the publisher knows them: the watch's, overridden by its own newer writes.
-    func current() -> [JSONValue] {
-        let stored = store.list().map(\.json)
-        return state.withLock { s -> [JSONValue] in
-            var byName: [String: JSONValue] = [:]
-            for o in stored { if let n = o[path: ["metadata", "name"]]?.stringValue { byName[n] = o } }
+    func current() -> [ResourceSliceSummary] {
+        let stored = store.list()
+        return state.withLock { s -> [ResourceSliceSummary] in
+            var byName: [String: ResourceSliceSummary] = [:]
+            for o in stored { if let n = o.metadata.name { byName[n] = o } }
             for (name, w) in s.written {
-                let seen = Int64(byName[name]?[path: ["metadata", "resourceVersion"]]?.stringValue ?? "") ?? 0
-                if let object = w.object {
-                    if seen >= w.resourceVersion { s.written[name] = nil } else { byName[name] = object }
+                let seen = Int64(byName[name]?.metadata.resourceVersion ?? "") ?? 0
+                if let slice = w.slice {
+                    if seen >= w.resourceVersion { s.written[name] = nil } else { byName[name] = slice }
                 } else if byName[name] == nil || seen > w.resourceVersion {
                     s.written[name] = nil  // gone from the watch too (or made again since)
                 } else {
@@ -201,26 +257,25 @@ final class ResourceSlicePublisher: Sendable {
 
     /// Plans and writes once. Returns the number of writes made.
     func reconcile(devices: [NetworkDevice], nodeUID: String) async throws -> Int {
-        let encoded = DRAAttributes.devices(devices, node: node).map(\.json)
+        let encoded = ResourceSlicePlanning.encode(DRAAttributes.devices(devices, node: node))
         let actions = ResourceSlicePlanning.plan(node: node, nodeUID: nodeUID, devices: encoded, current: current())
         state.withLock { $0.plans += 1 }
-        let resource = client.dynamic(ResourceSlicePlanning.resourceType)
         for action in actions {
             switch action {
-            case .create(let object):
-                try check(object)
-                remember(try await write("POST", object))
+            case .create(let slice):
+                try check(name: slice.name, nodeName: node, driver: DRADriver.name)
+                remember(try await write("POST", slice))
                 writeCounter?.increment(labels: ["verb": "create"])
-            case .update(let object):
-                try check(object)
-                remember(try await write("PUT", object))
+            case .update(let slice):
+                try check(name: slice.name, nodeName: node, driver: DRADriver.name)
+                remember(try await write("PUT", slice))
                 writeCounter?.increment(labels: ["verb": "update"])
             case .delete(let name, let uid):
-                guard let stored = current().first(where: { $0[path: ["metadata", "name"]]?.stringValue == name }) else { continue }
-                try check(stored)
-                try await Self.deleteIfPresent(resource, name, uid: uid)
-                let rv = Int64(stored[path: ["metadata", "resourceVersion"]]?.stringValue ?? "") ?? 0
-                state.withLock { $0.written[name] = Written(object: nil, resourceVersion: rv) }
+                guard let stored = current().first(where: { $0.metadata.name == name }) else { continue }
+                try check(name: stored.metadata.name, nodeName: stored.nodeName, driver: stored.driver)
+                try await Self.deleteIfPresent(client.resource(ResourceSliceSummary.self), name, uid: uid)
+                let rv = Int64(stored.metadata.resourceVersion ?? "") ?? 0
+                state.withLock { $0.written[name] = Written(slice: nil, resourceVersion: rv) }
                 writeCounter?.increment(labels: ["verb": "delete"])
             }
         }
@@ -232,20 +287,24 @@ final class ResourceSlicePublisher: Sendable {
         return actions.count
     }
 
-    /// Creates (POST) or replaces (PUT) a slice; returns the stored object. The body is written
-    /// and the answer read as JSON directly: a slice of 128 devices is ~40 KB, and going through
-    /// Codable costs several times the request itself.
-    func write(_ method: String, _ object: JSONValue) async throws -> JSONValue {
+    /// Creates (POST) or replaces (PUT) a slice; returns the stored object's summary. The body is
+    /// written and the answer read as JSON directly: a slice of 128 devices is ~40 KB, and going
+    /// through Codable costs several times the request itself.
+    func write(_ method: String, _ slice: ResourceSlicePlanning.PlannedSlice) async throws -> ResourceSliceSummary {
         let type = ResourceSlicePlanning.resourceType
-        let path = method == "POST" ? type.path() : type.path(name: object[path: ["metadata", "name"]]?.stringValue ?? "")
+        let path = method == "POST" ? type.path() : type.path(name: slice.name)
         let response = try await client.request(
-            method, path: path, query: [("fieldManager", NodeDevicePublisher.fieldManager)], body: object.serialized(),
+            method, path: path, query: [("fieldManager", NodeDevicePublisher.fieldManager)], body: try slice.body(),
             contentType: "application/json")
-        return try JSONValue.parse(Array(response.body))
+        do {
+            return try JSONReader.decode(ResourceSliceSummary.self, from: response.body)
+        } catch {
+            throw KubeClientError.decoding(url: client.url(path: path), message: "the answer to \(method) of ResourceSlice '\(slice.name)': \(error)")
+        }
     }
 
     /// Deletes slice `name` (precondition: `uid`); one already gone is fine.
-    static func deleteIfPresent(_ resource: ResourceClient<DynamicObject>, _ name: String, uid: String) async throws(KubeClientError) {
+    static func deleteIfPresent(_ resource: ResourceClient<ResourceSliceSummary>, _ name: String, uid: String) async throws(KubeClientError) {
         do {
             try await resource.delete(name, options: DeleteOptions(preconditionUID: uid.isEmpty ? nil : uid))
         } catch where error.isNotFound {
@@ -253,16 +312,15 @@ final class ResourceSlicePublisher: Sendable {
     }
 
     /// Refuses to write anything but this node's own slices.
-    func check(_ object: JSONValue) throws(AgentError) {
-        guard ResourceSlicePlanning.isOwn(object, node: node) else {
-            throw .foreignObject(name: object[path: ["metadata", "name"]]?.stringValue ?? "", node: node)
+    func check(name: String?, nodeName: String?, driver: String?) throws(AgentError) {
+        guard ResourceSlicePlanning.isOwn(name: name, nodeName: nodeName, driver: driver, node: node) else {
+            throw .foreignObject(name: name ?? "", node: node)
         }
     }
 
-    func remember(_ object: JSONValue) {
-        guard let name = object[path: ["metadata", "name"]]?.stringValue,
-              let rv = Int64(object[path: ["metadata", "resourceVersion"]]?.stringValue ?? "") else { return }
-        state.withLock { $0.written[name] = Written(object: object, resourceVersion: rv) }
+    func remember(_ slice: ResourceSliceSummary) {
+        guard let name = slice.metadata.name, let rv = Int64(slice.metadata.resourceVersion ?? "") else { return }
+        state.withLock { $0.written[name] = Written(slice: slice, resourceVersion: rv) }
     }
 }
 
@@ -293,7 +351,7 @@ extension NodeAgent {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.runWatcher(
-                    self.client.dynamic(ResourceSlicePlanning.resourceType),
+                    self.client.resource(ResourceSliceSummary.self),
                     WatcherConfiguration(fieldSelector: ResourceSlicePlanning.fieldSelector(node: publisher.node)),
                     publisher.store, "resourceslices"
                 ) { publisher.kick.yield() }

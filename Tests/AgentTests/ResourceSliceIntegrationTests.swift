@@ -264,10 +264,13 @@ final class SliceRun: @unchecked Sendable {
         }
         let cluster = run.cluster
         let nodeUID = try #require(try await cluster.client.resource(Node.self).get(cluster.nodeName).metadata.uid)
-        var foreign = ResourceSlicePlanning.slice(node: cluster.nodeName, nodeUID: nodeUID, index: 0, count: 1, generation: 1,
-                                                  devices: [["name": "gpu-0"]])
-        foreign[path: ["metadata", "name"]] = .string("\(cluster.nodeName)-gpu.example.com-0")
-        foreign[path: ["spec", "driver"]] = "gpu.example.com"
+        let foreign: JSONValue = [
+            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+            "metadata": ["name": .string("\(cluster.nodeName)-gpu.example.com-0"),
+                         "ownerReferences": [["apiVersion": "v1", "kind": "Node", "name": .string(cluster.nodeName), "uid": .string(nodeUID)]]],
+            "spec": ["driver": "gpu.example.com", "nodeName": .string(cluster.nodeName), "devices": [["name": "gpu-0"]],
+                     "pool": ["name": .string(cluster.nodeName), "generation": 1, "resourceSliceCount": 1]],
+        ]
         _ = try await cluster.client.dynamic(ResourceSlicePlanning.resourceType).create(DynamicObject(foreign))
 
         // 130 links: 128 + 2.

@@ -44,6 +44,20 @@ struct NotSynced: Error, CustomStringConvertible {
         #expect(sampleValue(text, "automagic_latency_seconds_count", labels: ["op": "get"]) == 2)
     }
 
+    /// Label values come from objects (network names): quotes, backslashes and line feeds are escaped
+    /// in the text, so a scraper reads the series back whole.
+    @Test func labelValuesAreEscaped() {
+        let registry = PrometheusCollectorRegistry()
+        let errors = CounterFamily(registry, name: "automagic_errors_total", help: "Errors\\ by step.", labelNames: ["step"])
+        let odd = "say \"hi\"\\\n{x=\"1\"}"
+        errors.increment(labels: ["step": odd])
+        let text = registry.emitToString()
+        #expect(text.contains(#"automagic_errors_total{step="say \"hi\"\\\n{x=\"1\"}"} 1"#), "\(text)")
+        #expect(text.contains(#"# HELP automagic_errors_total Errors\\ by step."#), "\(text)")
+        #expect(sampleValue(text, "automagic_errors_total", labels: ["step": odd]) == 1)
+        #expect(text.split(separator: "\n").count == 3, "one HELP, one TYPE and one sample line: \(text)")
+    }
+
     @Test func gaugeSeriesCanBeRemoved() {
         let registry = PrometheusCollectorRegistry()
         let resolutions = GaugeFamily(registry, name: "automagic_resolutions", help: "Resolutions.", labelNames: ["network", "result"])
