@@ -105,7 +105,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .target(name: "Agent", dependencies: [
             "KubeClient", "KubeRuntime", "KubeCore", "AutomagicAPI", "Resolver", "DeviceProbe", "MappingFile", "Observability", "JSON",
-            "NativeThreads", "DRA", "CTLS", .product(name: "Logging", package: "swift-log"),
+            "NativeThreads", "DRA", .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         .target(name: "Controller", dependencies: [

@@ -334,13 +334,14 @@ public final class NodeAgent: Sendable {
             let name = configuration.nodeName
             group.addTask {
                 await self.runWatcher(
-                    self.client.dynamic(NetworkDeviceMap.resourceType), WatcherConfiguration(), self.maps, "maps"
+                    self.client.dynamic(NetworkDeviceMap.resourceType), WatcherConfiguration(), self.maps, "maps",
+                    keep: CachedObject.withoutManagedFields
                 ) { self.resolveKick.yield() }
             }
             group.addTask {
                 await self.runWatcher(
                     self.client.resource(Node.self), WatcherConfiguration(fieldSelector: "metadata.name=\(name)"),
-                    self.nodes, "node"
+                    self.nodes, "node", keep: CachedObject.withoutManagedFields
                 ) {
                     self.resolveKick.yield()
                     self.publishKick.yield()
@@ -350,7 +351,7 @@ public final class NodeAgent: Sendable {
             group.addTask {
                 await self.runWatcher(
                     self.client.resource(NodeDevice.self), WatcherConfiguration(fieldSelector: "metadata.name=\(name)"),
-                    self.nodeDevices, "nodedevice"
+                    self.nodeDevices, "nodedevice", keep: CachedObject.withoutManagedFields
                 ) {
                     let current = self.nodeDevices.get(name: name)
                     self.state.withLock { $0.published = current }
@@ -687,7 +688,7 @@ public final class NodeAgent: Sendable {
 
     func runWatcher<O: KubernetesObject>(
         _ source: any ListWatchSource<O>, _ config: WatcherConfiguration, _ store: Store<O>, _ what: String,
-        onChange: @escaping @Sendable () -> Void
+        keep: @escaping @Sendable (O) -> O = { $0 }, onChange: @escaping @Sendable () -> Void
     ) async {
         let metrics = self.metrics
         var logger = self.logger
@@ -700,7 +701,7 @@ public final class NodeAgent: Sendable {
             })
         await watcher.run { event in
             let wasSynced = store.hasSynced
-            let changes = store.apply(event)
+            let changes = store.apply(event.map(keep))
             if !changes.isEmpty || !wasSynced {
                 onChange()
                 self.trimKick.yield()

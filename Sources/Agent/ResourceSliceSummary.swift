@@ -1,43 +1,29 @@
-import CTLS
 import DRA
 import JSON
 import KubeCore
 
-/// The SHA-256 of some bytes (OpenSSL's `SHA256`), held inline: comparing two of them stands in
-/// for comparing the JSON they were taken of.
-struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
-    private var words: (UInt64, UInt64, UInt64, UInt64)
+/// A 128-bit digest of some bytes: two runs of the standard library's SipHash (`Hasher`) with the
+/// process's random seed and different prefixes. Comparing two stands in for comparing the JSON they
+/// were taken of. Digests are only compared within one process (never stored or sent), so the
+/// per-process key costs nothing and makes collisions impossible to aim for; and the agent needs no
+/// cryptographic library for it (it links no OpenSSL of its own:
+/// `BinaryTests.theAgentDoesNotLinkOpenSSLItself`).
+struct ContentDigest: Hashable, Sendable {
+    private let low: Int
+    private let high: Int
 
     init(of bytes: [UInt8]) {
-        var md = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &md) { out in
-            bytes.withUnsafeBufferPointer { input in
-                _ = SHA256(input.baseAddress, input.count, out.baseAddress?.assumingMemoryBound(to: UInt8.self))
-            }
+        var first = Hasher()
+        var second = Hasher()
+        second.combine(0x6175_746F_6D61_6769 as UInt64)
+        bytes.withUnsafeBytes { raw in
+            first.combine(bytes: raw)
+            second.combine(bytes: raw)
         }
-        words = md
-    }
-
-    static func == (a: Self, b: Self) -> Bool {
-        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(words.0)
-        hasher.combine(words.1)
-        hasher.combine(words.2)
-        hasher.combine(words.3)
-    }
-
-    /// The 64 lowercase hex digits (`sha256sum`'s form).
-    var description: String {
-        var w = words
-        return withUnsafeBytes(of: &w) { raw in
-            raw.map { byte in
-                let hex = String(byte, radix: 16)
-                return hex.count == 1 ? "0" + hex : hex
-            }.joined()
-        }
+        first.combine(bytes.count)
+        second.combine(bytes.count)
+        low = first.finalize()
+        high = second.finalize()
     }
 }
 
@@ -56,11 +42,11 @@ struct ResourceSliceSummary: KubernetesObject, JSONReadable, Hashable {
     var poolName: String?
     var generation: Int64?
     var resourceSliceCount: Int64?
-    /// The SHA-256 of the canonical JSON (``JSONValue/serialized(pretty:)``) of `spec.devices`
+    /// The digest of the canonical JSON (``JSONValue/serialized(pretty:)``) of `spec.devices`
     /// (of `[]` when it is missing or not an array).
-    var devicesDigest: SHA256Digest
-    /// The SHA-256 of the canonical JSON of the whole `spec` (of `null` when it is missing).
-    var specDigest: SHA256Digest
+    var devicesDigest: ContentDigest
+    /// The digest of the canonical JSON of the whole `spec` (of `null` when it is missing).
+    var specDigest: ContentDigest
 
     /// The summary of `metadata` and `spec` (as read from the API).
     init(metadata: ObjectMeta, spec: JSONValue) {
@@ -70,8 +56,8 @@ struct ResourceSliceSummary: KubernetesObject, JSONReadable, Hashable {
         poolName = spec[path: ["pool", "name"]]?.stringValue
         generation = spec[path: ["pool", "generation"]]?.intValue
         resourceSliceCount = spec[path: ["pool", "resourceSliceCount"]]?.intValue
-        devicesDigest = SHA256Digest(of: JSONValue.array(spec["devices"]?.arrayValue ?? []).serialized())
-        specDigest = SHA256Digest(of: spec.serialized())
+        devicesDigest = ContentDigest(of: JSONValue.array(spec["devices"]?.arrayValue ?? []).serialized())
+        specDigest = ContentDigest(of: spec.serialized())
     }
 
     /// The summary of a whole slice held as JSON.

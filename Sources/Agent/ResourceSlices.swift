@@ -112,7 +112,7 @@ public enum ResourceSlicePlanning {
         let sameContent = Set(byName.keys) == Set(names) && Set(generations).count <= 1
             && zip(names, chunks).allSatisfy { name, chunk in
                 guard let s = byName[name] else { return false }
-                return s.devicesDigest == SHA256Digest(of: chunk) && s.resourceSliceCount == Int64(chunks.count) && s.poolName == node
+                return s.devicesDigest == ContentDigest(of: chunk) && s.resourceSliceCount == Int64(chunks.count) && s.poolName == node
             }
         let generation = sameContent && !own.isEmpty ? highest : highest + 1
         var actions: [Action] = []
@@ -127,7 +127,7 @@ public enum ResourceSlicePlanning {
             // Keep what others may have added to the metadata (labels, annotations, other owners).
             var owners = (stored.metadata.ownerReferences ?? []).filter { !($0.kind == "Node" && $0.apiVersion == "v1") }
             owners.append(owner)
-            if SHA256Digest(of: spec) != stored.specDigest || stored.metadata.ownerReferences != owners {
+            if ContentDigest(of: spec) != stored.specDigest || stored.metadata.ownerReferences != owners {
                 var meta = stored.metadata
                 meta.ownerReferences = owners
                 actions.append(.update(PlannedSlice(metadata: meta, spec: spec)))

@@ -12,6 +12,15 @@ public enum WatcherEvent<Object: KubernetesObject>: Sendable {
     case applied(Object)
     /// An object was deleted (its last known state).
     case deleted(Object)
+
+    /// The same event with every object passed through `transform` (what a cache keeps of them).
+    public func map(_ transform: (Object) -> Object) -> WatcherEvent<Object> {
+        switch self {
+        case .replaced(let objects): .replaced(objects.map(transform))
+        case .applied(let object): .applied(transform(object))
+        case .deleted(let object): .deleted(transform(object))
+        }
+    }
 }
 
 /// Configuration of a watcher: what to select and how to page.

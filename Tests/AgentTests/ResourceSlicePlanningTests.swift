@@ -150,10 +150,20 @@ import Testing
         }
     }
 
-    @Test func theDigestIsSHA256() {
-        #expect(SHA256Digest(of: Array("abc".utf8)).description == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256Digest(of: []).description == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256Digest(of: Array("abc".utf8)) != SHA256Digest(of: Array("abd".utf8)))
+    @Test func digestsAreEqualExactlyWhenTheBytesAre() {
+        #expect(ContentDigest(of: Array("abc".utf8)) == ContentDigest(of: Array("abc".utf8)))
+        #expect(ContentDigest(of: Array("abc".utf8)) != ContentDigest(of: Array("abd".utf8)))
+        #expect(ContentDigest(of: []) != ContentDigest(of: [0]))
+        #expect(ContentDigest(of: [0]) != ContentDigest(of: [0, 0]))
+        // Every one of 20,000 distinct inputs (one-byte edits of a device list's JSON, and prefixes
+        // of it) gets its own digest.
+        let base = Array(#"[{"name":"pci-0000-3b-00-0","attributes":{"driver":{"string":"ice"}}}]"#.utf8)
+        var inputs = Set<[UInt8]>()
+        for i in base.indices { for b: UInt8 in [0x30, 0x41, 0x7a] { var v = base; v[i] = b; inputs.insert(v) } }
+        for n in 0...base.count { inputs.insert(Array(base.prefix(n))) }
+        var random = SystemRandomNumberGenerator()
+        while inputs.count < 20_000 { inputs.insert((0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        #expect(Set(inputs.map { ContentDigest(of: $0) }).count == inputs.count)
     }
 
     /// The spec the planner writes is byte for byte the canonical JSON of the same spec as a
