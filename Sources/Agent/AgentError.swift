@@ -17,8 +17,9 @@ public enum AgentError: Error, Sendable, CustomStringConvertible {
     case watchMappingFile(path: String, cause: String)
     /// Creating or updating this node's `NodeDevice` failed.
     case publish(node: String, step: String, cause: String)
-    /// The agent was asked to write a `NodeDevice` that belongs to another node; it never does.
-    case foreignObject(name: String, node: String)
+    /// The agent was asked to write an object (`kind`: a `NodeDevice` or a `ResourceSlice`) that
+    /// belongs to another node or driver; it never does.
+    case foreignObject(kind: String, name: String, node: String)
     /// The agent's credentials belong to another node (SelfSubjectReview): it does not start.
     case identity(node: String, message: String)
     /// The Node this agent serves does not exist (its `NodeDevice` is created once it does).
@@ -42,8 +43,8 @@ public enum AgentError: Error, Sendable, CustomStringConvertible {
             "failed to watch mapping file '\(path)': \(cause)"
         case let .publish(node, step, cause):
             "failed to \(step) NodeDevice '\(node)': \(cause)"
-        case let .foreignObject(name, node):
-            "failed to write NodeDevice '\(name)': it belongs to another node (this agent runs for node '\(node)')"
+        case let .foreignObject(kind, name, node):
+            "failed to write \(kind) '\(name)': it belongs to another node (this agent runs for node '\(node)')"
         case let .identity(node, message):
             "failed to confirm identity for node '\(node)': \(message)"
         case let .nodeMissing(node):

@@ -26,10 +26,10 @@ public struct NodeDevicePublisher: Sendable {
         self.client = client
     }
 
-    /// Throws ``AgentError/foreignObject(name:node:)`` unless `object` is this node's.
+    /// Throws ``AgentError/foreignObject(kind:name:node:)`` unless `object` is this node's.
     public func checkOwn(_ object: NodeDevice) throws(AgentError) {
         guard object.metadata.name == nodeName else {
-            throw .foreignObject(name: object.metadata.name ?? "", node: nodeName)
+            throw .foreignObject(kind: "NodeDevice", name: object.metadata.name ?? "", node: nodeName)
         }
     }
 

@@ -314,7 +314,7 @@ final class ResourceSlicePublisher: Sendable {
     /// Refuses to write anything but this node's own slices.
     func check(name: String?, nodeName: String?, driver: String?) throws(AgentError) {
         guard ResourceSlicePlanning.isOwn(name: name, nodeName: nodeName, driver: driver, node: node) else {
-            throw .foreignObject(name: name ?? "", node: node)
+            throw .foreignObject(kind: "ResourceSlice", name: name ?? "", node: node)
         }
     }
 

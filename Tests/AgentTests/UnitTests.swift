@@ -3,6 +3,7 @@ import DeviceProbe
 import Foundation
 import KubeClient
 import KubeCore
+import Logging
 import MappingFile
 import Resolver
 import Testing
@@ -191,8 +192,9 @@ import Testing
         await #expect {
             _ = try await p.writeStatus(NodeDeviceStatus(devices: []), current: foreign)
         } throws: { error in
-            guard case AgentError.foreignObject(let name, let node) = error else { return false }
-            return name == "worker-2" && node == "worker-1"
+            guard case AgentError.foreignObject(let kind, let name, let node) = error else { return false }
+            return kind == "NodeDevice" && name == "worker-2" && node == "worker-1"
+                && "\(error)" == "failed to write NodeDevice 'worker-2': it belongs to another node (this agent runs for node 'worker-1')"
         }
         await #expect {
             _ = try await p.ensureExists(owner: OwnerReference(apiVersion: "v1", kind: "Node", name: "worker-2", uid: "u"), current: foreign)
@@ -202,6 +204,16 @@ import Testing
         }
         #expect(throws: AgentError.self) { try p.checkOwn(foreign) }
         try p.checkOwn(NodeDevice(name: "worker-1"))
+    }
+
+    @Test func refusesToWriteAnotherNodesResourceSliceAndSaysSo() throws {
+        let client = try KubernetesClient(configuration: ClientConfiguration(server: "https://127.0.0.1:1"))
+        let slices = ResourceSlicePublisher(node: "worker-1", client: client,
+                                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let error = try #require(throws: AgentError.self) {
+            try slices.check(name: "worker-2-automagic.dev-0", nodeName: "worker-2", driver: "automagic.dev")
+        }
+        #expect("\(error)" == "failed to write ResourceSlice 'worker-2-automagic.dev-0': it belongs to another node (this agent runs for node 'worker-1')")
     }
 }
 
