@@ -189,7 +189,11 @@ struct NotSynced: Error, CustomStringConvertible {
         defer { server.stop() }
         let before = try #require(sampleValue(registry.emitToString(), "process_open_fds"))
         let files = (0..<20).compactMap { _ in FileHandle(forReadingAtPath: "/dev/null") }
-        defer { for file in files { try? file.close() } }
+        defer {
+            for file in files {
+                do { try file.close() } catch { Issue.record("closing /dev/null failed: \(error)") }
+            }
+        }
         let served = try curl(["http://127.0.0.1:\(port)/metrics"]).stdout
         #expect(try #require(sampleValue(served, "process_open_fds")) >= before + 20)
     }
